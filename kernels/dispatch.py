@@ -1,0 +1,105 @@
+"""Backend choice for every sequence-mixer op.
+
+``backend`` is one of:
+  ``"auto"``      our Triton kernel on CUDA tensors when Triton is importable, else the PyTorch reference;
+  ``"torch"``     the pure-PyTorch reference (any device);
+  ``"triton"``    our Triton kernel (CUDA, or CPU under ``TRITON_INTERPRET=1``);
+  ``"mamba_ssm"`` the official mamba-ssm kernel (CUDA, package importable).
+A backend that is requested but not available is an error that says why.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import sys
+import types
+
+import torch
+
+BACKENDS = ("auto", "torch", "triton", "mamba_ssm")
+
+
+class BackendUnavailable(RuntimeError):
+    """A requested backend cannot run here (missing package, no CUDA, op not implemented)."""
+
+
+def triton_interpret() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+@functools.cache
+def triton_importable() -> bool:
+    try:
+        import triton  # noqa: F401
+        import triton.language  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+def _stub_selective_scan_cuda() -> None:
+    """mamba-ssm imports the compiled ``selective_scan_cuda`` unconditionally; its Triton SSD kernels do
+    not need it. A stub module lets them import when the extension was not built."""
+    if "selective_scan_cuda" in sys.modules:
+        return
+    try:
+        importlib.import_module("selective_scan_cuda")
+    except ImportError:
+        stub = types.ModuleType("selective_scan_cuda")
+        stub.__doc__ = "seqrec stub: mamba-ssm's CUDA selective scan was not built"
+        sys.modules["selective_scan_cuda"] = stub
+
+
+@functools.cache
+def mamba_ssm_status() -> str | None:
+    """None when ``mamba_ssm`` imports (with the stub if needed), else the reason it does not."""
+    _stub_selective_scan_cuda()
+    try:
+        importlib.import_module("mamba_ssm")
+    except Exception as e:  # ImportError, or errors raised by its CUDA/Triton imports
+        return f"mamba_ssm does not import: {type(e).__name__}: {e}"
+    return None
+
+
+def selective_scan_cuda_built() -> bool:
+    """True when mamba-ssm's compiled selective scan (not our stub) is importable."""
+    mod = sys.modules.get("selective_scan_cuda")
+    if mod is None:
+        try:
+            mod = importlib.import_module("selective_scan_cuda")
+        except ImportError:
+            return False
+    return hasattr(mod, "fwd")
+
+
+def resolve_backend(requested: str, *tensors: torch.Tensor, op: str = "op",
+                    implemented: tuple[str, ...] = ("torch", "triton")) -> str:
+    """The concrete backend (``"torch" | "triton" | "mamba_ssm"``) for ``requested`` on these tensors.
+
+    ``implemented`` lists the backends this op has. Raises ``BackendUnavailable`` with the reason.
+    """
+    if requested not in BACKENDS:
+        raise ValueError(f"{op}: unknown backend {requested!r}; choose one of {BACKENDS}")
+    on_cuda = any(t.is_cuda for t in tensors)
+    if requested == "auto":
+        if on_cuda and "triton" in implemented and triton_importable():
+            return "triton"
+        return "torch"
+    if requested not in implemented:
+        raise BackendUnavailable(f"{op}: backend {requested!r} is not implemented for this op "
+                                 f"(available: {', '.join(implemented)})")
+    if requested == "triton":
+        if not triton_importable():
+            raise BackendUnavailable(f"{op}: backend 'triton' requested but triton is not installed")
+        if not on_cuda and not triton_interpret():
+            raise BackendUnavailable(f"{op}: backend 'triton' needs CUDA tensors "
+                                     "(or TRITON_INTERPRET=1 to run the kernel on CPU)")
+    if requested == "mamba_ssm":
+        if not on_cuda:
+            raise BackendUnavailable(f"{op}: backend 'mamba_ssm' needs CUDA tensors")
+        reason = mamba_ssm_status()
+        if reason:
+            raise BackendUnavailable(f"{op}: backend 'mamba_ssm' unavailable: {reason}")
+    return requested
