@@ -1,0 +1,184 @@
+"""Benchmark-suite profiles, case parametrisation and result recording.
+
+Profiles (``--profile`` or ``SEQREC_PROFILE``; default ``full`` with CUDA, ``smoke`` without):
+  smoke  embedded ml-100k, short sequences, a few hundred steps, small grid: minutes on a 2-core CPU;
+  full   real datasets, early stopping, the whole grid, 3 seeds.
+Narrow any profile with ``--models``, ``--datasets``, ``--hidden``, ``--seeds`` (comma lists) or the
+``SEQREC_MODELS`` / ``SEQREC_DATASETS`` / ``SEQREC_HIDDEN`` / ``SEQREC_SEEDS`` variables: that is how a
+campaign is split into parts. Each case writes one result file under ``results/<profile>/`` (or
+``--results-dir``); a case whose result file already exists with status ok is skipped (resume), unless
+``--rerun``. A case that cannot run (out of memory, backend missing) is recorded with its reason and
+skipped; any other error is recorded and fails the case; the suite goes on either way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from kernels.dispatch import BackendUnavailable
+from seqrec.results import provenance, write_result
+
+REPO = Path(__file__).resolve().parent.parent
+ALL_MODELS = ("sasrec", "tisasrec", "mamba4rec", "ssd4rec", "tim4rec")
+SHARED_RAW = REPO.parent / "shared" / "data" / "raw"
+if "SEQREC_DATA" not in os.environ and SHARED_RAW.is_dir():
+    os.environ["SEQREC_DATA"] = str(SHARED_RAW)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    models: tuple[str, ...]
+    datasets: tuple[str, ...]
+    hidden_sizes: tuple[int, ...]
+    seeds: tuple[int, ...]
+    epochs: int
+    patience: int
+    max_steps_per_epoch: int | None
+    batch_size: int | None  # None: the model's configured batch size
+    max_len: int | None  # None: the dataset's default
+    latency_seq_lens: tuple[int, ...]
+    latency_batches: tuple[int, ...]
+    latency_hiddens: tuple[int, ...]
+    n_items: int  # catalogue size of the synthetic latency workload (amazon-beauty's)
+    warmup: int
+    reps: int
+
+
+PROFILES = {
+    "smoke": Profile(
+        name="smoke", models=ALL_MODELS, datasets=("ml-100k",), hidden_sizes=(32, 64), seeds=(0,),
+        epochs=3, patience=3, max_steps_per_epoch=40, batch_size=256, max_len=50,
+        latency_seq_lens=(50, 200), latency_batches=(64,), latency_hiddens=(64,), n_items=12101,
+        warmup=1, reps=3,
+    ),
+    "full": Profile(
+        name="full", models=ALL_MODELS, datasets=("amazon-beauty", "amazon-sports", "ml-1m", "ml-100k"),
+        hidden_sizes=(32, 64, 128, 256), seeds=(0, 1, 2), epochs=200, patience=10, max_steps_per_epoch=None,
+        batch_size=None, max_len=None, latency_seq_lens=(50, 200, 800, 3200), latency_batches=(256, 1024, 2048),
+        latency_hiddens=(64, 256), n_items=12101, warmup=5, reps=20,
+    ),
+}
+
+_NARROW = {"models": str, "datasets": str, "hidden": int, "seeds": int}
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("seqrec suites")
+    group.addoption("--profile", choices=sorted(PROFILES), default=None,
+                    help="suite profile (default: $SEQREC_PROFILE, else full with CUDA, smoke without)")
+    group.addoption("--results-dir", default=None, help="where result files go (default results/<profile>)")
+    group.addoption("--rerun", action="store_true", help="run cases whose result files already exist")
+    group.addoption("--device", default=None, help="cpu | cuda (default: cuda when available)")
+    for key in _NARROW:
+        group.addoption(f"--{key}", default=None, help=f"comma list narrowing the profile's {key}")
+
+
+def active_profile(config) -> Profile:
+    name = config.getoption("--profile") or os.environ.get("SEQREC_PROFILE") or (
+        "full" if torch.cuda.is_available() else "smoke")
+    if name not in PROFILES:
+        raise pytest.UsageError(f"unknown profile {name!r} (SEQREC_PROFILE); choose one of {sorted(PROFILES)}")
+    prof = PROFILES[name]
+    fields = {"models": "models", "datasets": "datasets", "hidden": "hidden_sizes", "seeds": "seeds"}
+    for key, cast in _NARROW.items():
+        raw = config.getoption(f"--{key}") or os.environ.get(f"SEQREC_{key.upper()}")
+        if raw:
+            values = tuple(cast(v.strip()) for v in raw.split(",") if v.strip())
+            if key == "models" and (bad := set(values) - set(ALL_MODELS)):
+                raise pytest.UsageError(f"--models: unknown model(s) {sorted(bad)}; known: {ALL_MODELS}")
+            prof = replace(prof, **{fields[key]: values})
+            if key == "hidden":
+                prof = replace(prof, latency_hiddens=values)
+    return prof
+
+
+def pytest_configure(config):
+    config._seqrec_profile = active_profile(config)
+
+
+def pytest_report_header(config):
+    p = config._seqrec_profile
+    return (f"seqrec profile: {p.name} (models {','.join(p.models)}; datasets {','.join(p.datasets)}; "
+            f"hidden {p.hidden_sizes}; seeds {p.seeds}; device {device_of(config)})")
+
+
+def device_of(config) -> str:
+    return config.getoption("--device") or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.fixture(scope="session")
+def profile(pytestconfig) -> Profile:
+    return pytestconfig._seqrec_profile
+
+
+@pytest.fixture(scope="session")
+def device(pytestconfig) -> str:
+    return device_of(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def results_dir(pytestconfig, profile) -> Path:
+    root = pytestconfig.getoption("--results-dir") or os.environ.get("SEQREC_RESULTS")
+    return Path(root) if root else REPO / "results" / profile.name
+
+
+@pytest.fixture
+def rerun(pytestconfig) -> bool:
+    return pytestconfig.getoption("--rerun")
+
+
+def already_done(path: Path, rerun: bool) -> bool:
+    """True when ``path`` holds a finished (status ok) result and the case need not run again."""
+    if rerun or not path.exists():
+        return False
+    try:
+        return json.loads(path.read_text()).get("status") == "ok"
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+CANNOT_RUN = (torch.cuda.OutOfMemoryError, MemoryError, BackendUnavailable)
+
+
+def run_case(path: Path, base: dict[str, Any], fn: Callable[[], dict[str, Any]], device: str) -> dict[str, Any]:
+    """Run one case and write its result file. ``fn`` returns the measured fields. Cases that cannot run
+    here (out of memory, backend missing) are written with status "skipped" and skipped; other errors
+    are written with status "failed" and re-raised."""
+    try:
+        fields = fn()
+    except CANNOT_RUN as e:
+        reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        write_result(path, {**base, "status": "skipped", "reason": reason, "provenance": provenance(device)})
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        pytest.skip(f"recorded as skipped: {reason}")
+    except Exception as e:
+        write_result(path, {**base, "status": "failed", "reason": f"{type(e).__name__}: {e}",
+                            "provenance": provenance(device)})
+        raise
+    result = {**base, **fields, "status": "ok", "provenance": provenance(device)}
+    write_result(path, result)
+    return result
+
+
+def pytest_generate_tests(metafunc):
+    prof: Profile = metafunc.config._seqrec_profile
+    names = set(metafunc.fixturenames)
+    if "accuracy_case" in names:
+        cases = [(m, d, h, s) for d in prof.datasets for h in prof.hidden_sizes for m in prof.models
+                 for s in prof.seeds]
+        metafunc.parametrize("accuracy_case", cases, ids=[f"{m}-{d}-h{h}-s{s}" for m, d, h, s in cases])
+    if "workload_case" in names:
+        cases = [(m, ph, L, b, h) for h in prof.latency_hiddens for L in prof.latency_seq_lens
+                 for b in prof.latency_batches for m in prof.models for ph in ("train_step", "inference")]
+        metafunc.parametrize("workload_case", cases,
+                             ids=[f"{m}-{ph}-L{L}-B{b}-h{h}" for m, ph, L, b, h in cases])

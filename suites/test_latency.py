@@ -1,0 +1,53 @@
+"""GPU (or CPU, labelled) latency per model: a training step (forward, backward, Adam) and full-sort
+inference over all items, across sequence length, batch and hidden size, on synthetic sequences.
+The first call is timed apart (``compile_seconds``); then CUDA events after warm-up, median and IQR."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from seqrec.workloads import (
+    build_for_workload,
+    inference_fn,
+    n_parameters,
+    synthetic_batch,
+    time_fn,
+    train_step_fn,
+)
+
+from conftest import already_done, run_case
+
+
+def test_latency(benchmark, workload_case, profile, device, results_dir, rerun):
+    model_name, phase, seq_len, batch_size, hidden = workload_case
+    out = results_dir / "latency" / f"{model_name}-{phase}-L{seq_len}-B{batch_size}-h{hidden}.json"
+    if already_done(out, rerun):
+        pytest.skip(f"done: {out}")
+    base = {"kind": "latency", "model": model_name, "phase": phase, "seq_len": seq_len,
+            "batch_size": batch_size, "hidden_size": hidden, "n_items": profile.n_items, "profile": profile.name}
+    state = {}
+
+    def measure():
+        torch.manual_seed(0)
+        model = build_for_workload(model_name, hidden, seq_len, profile.n_items, device)
+        batch = synthetic_batch(batch_size, seq_len, profile.n_items, device)
+        fn = train_step_fn(model, batch) if phase == "train_step" else inference_fn(model, batch)
+        timing = time_fn(fn, device, warmup=profile.warmup, reps=profile.reps)
+        state["fn"] = fn
+        return {"median_ms": timing.median_ms, "iqr_ms": timing.iqr_ms, "times_ms": timing.times_ms,
+                "compile_seconds": timing.compile_seconds, "timer": timing.timer,
+                "n_parameters": n_parameters(model)}
+
+    result = run_case(out, base, measure, device)
+    fn = state["fn"]
+
+    def call():
+        fn()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    benchmark.pedantic(call, rounds=min(profile.reps, 5), iterations=1)
+    benchmark.extra_info.update({"median_ms_events": result["median_ms"], "timer": result["timer"],
+                                 "compile_seconds": result["compile_seconds"]})
+    assert result["median_ms"] > 0

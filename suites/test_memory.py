@@ -1,0 +1,46 @@
+"""Peak GPU memory per model for the latency grid (training step and inference) and the parameter
+count. Without CUDA the case records the parameter count and is skipped with that reason."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from seqrec.results import provenance, write_result
+from seqrec.workloads import (
+    build_for_workload,
+    inference_fn,
+    n_parameters,
+    peak_memory,
+    synthetic_batch,
+    train_step_fn,
+)
+
+from conftest import already_done, run_case
+
+
+def test_memory(benchmark, workload_case, profile, device, results_dir, rerun):
+    model_name, phase, seq_len, batch_size, hidden = workload_case
+    out = results_dir / "memory" / f"{model_name}-{phase}-L{seq_len}-B{batch_size}-h{hidden}.json"
+    if already_done(out, rerun):
+        pytest.skip(f"done: {out}")
+    base = {"kind": "memory", "model": model_name, "phase": phase, "seq_len": seq_len,
+            "batch_size": batch_size, "hidden_size": hidden, "n_items": profile.n_items, "profile": profile.name}
+    if not device.startswith("cuda"):
+        model = build_for_workload(model_name, hidden, seq_len, profile.n_items, "cpu")
+        write_result(out, {**base, "status": "skipped", "reason": "no CUDA device: GPU memory not measured",
+                           "n_parameters": n_parameters(model), "provenance": provenance("cpu")})
+        pytest.skip("no CUDA device: parameter count recorded, GPU memory not measured")
+
+    def measure():
+        torch.manual_seed(0)
+        torch.cuda.empty_cache()
+        model = build_for_workload(model_name, hidden, seq_len, profile.n_items, device)
+        batch = synthetic_batch(batch_size, seq_len, profile.n_items, device)
+        fn = train_step_fn(model, batch) if phase == "train_step" else inference_fn(model, batch)
+        mem = peak_memory(fn, device)
+        return {**mem, "n_parameters": n_parameters(model)}
+
+    result = benchmark.pedantic(lambda: run_case(out, base, measure, device), rounds=1, iterations=1)
+    benchmark.extra_info.update({"peak_memory_bytes": result["peak_memory_bytes"]})
+    assert result["peak_memory_bytes"] > 0
