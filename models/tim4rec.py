@@ -1,0 +1,222 @@
+"""TiM4Rec (Fan et al., Neurocomputing 2025): SSD4Rec whose SSD step size is modulated by time gaps.
+
+What the official code (AlwaysFHao/TiM4Rec, ``tim4rec.py`` / ``ssd.py``) computes, per sequence (B, L):
+
+    tau_t = ts_t - ts_{t-1}, tau_0 = 0, over the *padded* row (so the first pad gets tau = -ts_last)
+    f = LayerNorm_L(Dropout(tau))                  LayerNorm over the L positions (weight/bias of size L),
+                                                   copied to every head: (B, H, L)
+    per layer:  s = Linear_LL(SiLU(Linear_LL(Dropout_t(f))))        an MLP over the position axis
+                time_dt = act(conv2(act(conv1(f * s))))              two causal depthwise convs over heads
+                step = softplus(dt * time_dt + dt_bias)              inside the SSD scan
+                g = sigmoid(Linear_L->1 or L->L(Dropout_t(f)))       "shared" / point-to-point gate
+                f = LayerNorm_L(g * f + (1 - g) * time_dt)           features passed to the next layer
+
+The LayerNorms and Linears over the position axis mix all L positions, padding included: predictions
+depend on padded positions and on max_len, and the time path is not causal. ``official_padding=True``
+reproduces that exactly. The default (corrected) variant keeps every part but makes each one causal and
+length-independent:
+
+    gaps          0 at padding (and at t = 0), clamped at >= 0
+    LayerNorm_L   -> ``prefix_standardize``: standardise position t by the mean / variance of the real
+                     positions <= t of the same row (the causal analogue of per-row standardisation over
+                     positions), then a learned scalar affine (the official one is per position, size L)
+    MLP over L    -> the same MLP applied pointwise to each position's scalar feature, per head
+                     (1 -> time_mlp_hidden -> 1, SiLU): a learned scale of the feature, as official
+                     ``f * s``, with the temporal context left to the two causal convs
+    gate          "shared": one learned gate per layer, sigmoid(w) (the official shared gate is one value
+                     per row and head, computed from the whole row); "point": per position from its own
+                     feature, sigmoid(a f_t + b) (the official point-to-point gate reads all positions)
+
+So in the corrected model the encoding at t depends on items and times at positions <= t only, padding
+never matters, and any sequence length runs. With ``official_padding=True`` the item path is still causal
+but the time path is not: the encoding at t changes with times after t and with times at padded positions.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from models.common import init_weights, padding_mask
+from models.ssd4rec import SSD4Rec
+from models.ssm_blocks import causal_conv_act, check_choice, init_depthwise_conv_
+
+TIME_FEATURES = ("gap", "log_gap", "user_norm_gap", "none")
+TIME_RESIDUALS = ("shared", "point")
+
+
+def time_gaps(time_seq: torch.Tensor, seq_len: torch.Tensor, official: bool = False) -> torch.Tensor:
+    """(B, L) int64 timestamps -> (B, L) float64 gaps tau_t = ts_t - ts_{t-1}, tau_0 = 0.
+
+    Corrected: 0 at padded positions, negative gaps clamped to 0. ``official``: the raw difference over the
+    padded row (the first pad gets -ts_last), as the official code."""
+    diff = torch.diff(time_seq, dim=1, prepend=time_seq[:, :1])
+    if not official:
+        diff = torch.where(padding_mask(seq_len, time_seq.size(1)), diff.clamp(min=0), torch.zeros_like(diff))
+    return diff.double()
+
+
+def time_feature(gaps: torch.Tensor, kind: str, mask: torch.Tensor) -> torch.Tensor:
+    """(B, L) gaps in seconds -> (B, L) feature (then normalised by the model).
+
+    "gap": the gap (official). "log_gap": sign(tau) log(1 + |tau|). "user_norm_gap": the gap divided by the
+    user's mean gap so far, tau_t / (mean_{1<=s<=t, real} |tau_s| + 1 s) (causal; a plain per-row scale
+    would be removed by the standardisation that follows). "none": zeros (the time path keeps its
+    parameters but carries no time information).
+    """
+    check_choice("time_feature", kind, TIME_FEATURES)
+    if kind == "gap":
+        return gaps
+    if kind == "log_gap":
+        return torch.sign(gaps) * torch.log1p(gaps.abs())
+    if kind == "none":
+        return torch.zeros_like(gaps)
+    counted = mask & (torch.arange(gaps.size(1), device=gaps.device) >= 1)
+    mean_so_far = (gaps.abs() * counted).cumsum(1) / counted.cumsum(1).clamp(min=1)
+    return gaps / (mean_so_far + 1.0)
+
+
+def prefix_standardize(x: torch.Tensor, mask: torch.Tensor, eps: float) -> torch.Tensor:
+    """x (B, L, C), mask (B, L) bool -> (B, L, C) float64: (x_t - mean_{s<=t}) / sqrt(var_{s<=t} + eps), the
+    statistics over real positions s <= t of each row and channel; 0 at masked positions. Computed in
+    float64 after subtracting the first value (exact zeros for constant prefixes, no cancellation for raw
+    second-scale gaps). The first real position of a row is always 0."""
+    m = mask.unsqueeze(-1).double()
+    xd = x.double() * m
+    xs = (xd - xd[:, :1]) * m
+    n = m.cumsum(1).clamp(min=1.0)
+    mean = xs.cumsum(1) / n
+    var = (xs.square().cumsum(1) / n - mean.square()).clamp(min=0.0)
+    return (xs - mean) * torch.rsqrt(var + eps) * m
+
+
+class PrefixNorm(nn.Module):
+    """Causal, length-independent stand-in for the official LayerNorm over positions:
+    ``prefix_standardize`` then a learned scalar affine. x (B, L, C), mask (B, L) -> (B, L, C) float32."""
+
+    def __init__(self, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(1))
+        self.bias = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return prefix_standardize(x, mask, self.eps).float() * self.weight + self.bias
+
+
+class PositionLayerNorm(nn.LayerNorm):
+    """The official LayerNorm over the position axis (size max_len): x (B, L, C) -> (B, L, C)."""
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return super().forward(x.float().transpose(1, 2)).transpose(1, 2)
+
+
+class TimeLayer(nn.Module):
+    """One layer of the time path: features f (B, L, H) -> (time_dt (B, L, H), next features (B, L, H)).
+
+    The last layer has no gated residual (``passes_on=False``, next features None): its output would be unused
+    (the official code computes it anyway, leaving those parameters without gradient)."""
+
+    def __init__(self, n_heads: int, d_conv: int, max_len: int, official: bool, time_residual: str,
+                 time_mlp_hidden: int, time_dropout: float, conv_activation: str, norm_eps: float, backend: str,
+                 passes_on: bool = True):
+        super().__init__()
+        self.passes_on = passes_on
+        self.official, self.point = official, time_residual == "point"
+        self.conv_activation, self.backend = conv_activation, backend
+        self.scale_dropout = nn.Dropout(time_dropout)
+        self.gate_dropout = nn.Dropout(time_dropout)
+        width = max_len if official else time_mlp_hidden
+        n_in = max_len if official else 1
+        self.scale_mlp = nn.Sequential(nn.Linear(n_in, width), nn.SiLU(), nn.Linear(width, n_in))
+        self.conv1_weight = nn.Parameter(torch.empty(n_heads, d_conv))
+        self.conv1_bias = nn.Parameter(torch.empty(n_heads))
+        self.conv2_weight = nn.Parameter(torch.empty(n_heads, d_conv))
+        self.conv2_bias = nn.Parameter(torch.empty(n_heads))
+        if not passes_on:
+            return
+        if official:
+            self.gate = nn.Linear(max_len, max_len if self.point else 1)
+            self.norm = PositionLayerNorm(max_len, eps=norm_eps)
+        else:
+            self.gate = nn.Linear(1, 1) if self.point else None
+            self.gate_logit = None if self.point else nn.Parameter(torch.zeros(1))
+            self.norm = PrefixNorm(norm_eps)
+
+    def reset_convs(self, conv_init: str) -> None:
+        init_depthwise_conv_(self.conv1_weight, self.conv1_bias, conv_init)
+        init_depthwise_conv_(self.conv2_weight, self.conv2_bias, conv_init)
+
+    def _along(self, fn, f: torch.Tensor) -> torch.Tensor:
+        """Apply ``fn`` over the position axis (official) or to each position's scalar (corrected)."""
+        if self.official:
+            return fn(f.transpose(1, 2)).transpose(1, 2)
+        return fn(f.unsqueeze(-1)).squeeze(-1)
+
+    def forward(self, f: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        scale = self._along(self.scale_mlp, self.scale_dropout(f))
+        t = causal_conv_act(f * scale, self.conv1_weight, self.conv1_bias, self.conv_activation, self.backend)
+        time_dt = causal_conv_act(t, self.conv2_weight, self.conv2_bias, self.conv_activation, self.backend)
+        if not self.passes_on:
+            return time_dt, None
+        if self.gate is not None:
+            gate = torch.sigmoid(self._along(self.gate, self.gate_dropout(f)))  # (B, 1 | L, H)
+        else:
+            gate = torch.sigmoid(self.gate_logit)
+        return time_dt, self.norm(gate * f + (1 - gate) * time_dt, mask)
+
+
+class TiM4Rec(SSD4Rec):
+    """Constructor keys = ``models/configs/tim4rec.toml`` [model] (documented there). With ``time_path=False``
+    the parameters and the computation are exactly SSD4Rec's."""
+
+    def __init__(self, n_items: int, time_path: bool = True, official_padding: bool = False,
+                 time_feature: str = "gap", time_residual: str = "shared", time_dropout: float = 0.2,
+                 time_mlp_hidden: int = 16, d_conv: int = 4, dropout: float = 0.2, max_len: int = 50,
+                 **ssd_kwargs):
+        super().__init__(n_items, d_conv=d_conv, dropout=dropout, max_len=max_len, **ssd_kwargs)
+        check_choice("time_feature", time_feature, TIME_FEATURES)
+        check_choice("time_residual", time_residual, TIME_RESIDUALS)
+        self.time_path = time_path
+        self.official_padding = official_padding
+        self.time_feature = time_feature
+        if not time_path:
+            return
+        self.time_dropout = nn.Dropout(dropout)  # the official drops raw gaps with the model's dropout
+        self.time_norm = PositionLayerNorm(max_len, eps=self.norm_eps) if official_padding else PrefixNorm(
+            self.norm_eps)
+        self.time_layers = nn.ModuleList([
+            TimeLayer(self.n_heads, d_conv, max_len, official_padding, time_residual, time_mlp_hidden,
+                      time_dropout, self.conv_activation, self.norm_eps, self.backend,
+                      passes_on=i < len(self.layers) - 1)
+            for i in range(len(self.layers))
+        ])
+        self.time_layers.apply(init_weights)
+        self.time_norm.apply(init_weights)
+        for layer in self.time_layers:
+            layer.reset_convs(self.conv_init)
+
+    def time_features(self, time_seq: torch.Tensor, seq_len: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L) timestamps -> (first-layer features (B, L, H), mask (B, L) of positions the time path counts)."""
+        L = time_seq.size(1)
+        if self.official_padding:
+            if L != self.max_len:
+                raise ValueError(f"TiM4Rec with official_padding=True only runs at max_len={self.max_len} "
+                                 f"(config field 'max_len'); got sequences of length {L}")
+            mask = torch.ones_like(time_seq, dtype=torch.bool)
+        else:
+            mask = padding_mask(seq_len, L)
+        feat = time_feature(time_gaps(time_seq, seq_len, self.official_padding), self.time_feature, mask)
+        feat = self.time_dropout(feat).unsqueeze(-1)  # (B, L, 1)
+        f = self.time_norm(feat, mask)
+        return f.float().expand(-1, -1, self.n_heads), mask
+
+    def encode(self, item_seq: torch.Tensor, seq_len: torch.Tensor, time_seq: torch.Tensor) -> torch.Tensor:
+        if not self.time_path:
+            return super().encode(item_seq, seq_len, time_seq)
+        x = self.embed(item_seq)
+        f, mask = self.time_features(time_seq, seq_len)
+        for layer, time_layer in zip(self.layers, self.time_layers, strict=True):
+            time_dt, f = time_layer(f, mask)
+            x = layer(x, time_dt=time_dt)
+        return x
