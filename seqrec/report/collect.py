@@ -1,0 +1,310 @@
+"""Result files -> tidy pandas DataFrames, and mean / std over seeds.
+
+Result files are grouped into *sets*: the directory a file lies in, relative to the results root, with
+trailing kind folders (``accuracy``, ``latency``, ``memory``, ``ablation``, ``train``, ``kernel``) removed, so
+``results/full/accuracy/x.json`` and ``results/full/latency/y.json`` both belong to set ``full`` while
+``results/baselines/smoke-cpu/...`` is set ``baselines/smoke-cpu``. Sets are never mixed in one figure or table.
+
+Frames (one row per result file that is used):
+  runs       ok ``train`` / ``ablation`` files: set, dataset, hidden, model, variant ("" = none), seed, the
+             metrics as ``test:ndcg@10`` / ``valid:ndcg@10`` columns, s_per_epoch, train_seconds,
+             peak_memory_bytes, n_parameters, epochs_run, plus provenance columns;
+  workloads  ok ``latency`` / ``memory`` files: set, kind, model, phase, seq_len, batch_size, hidden,
+             median_ms, iqr_ms, peak_memory_bytes, n_parameters, timer, plus provenance columns;
+  problems   files whose status is not ok: set, file, kind, case, status, reason;
+  superseded files replaced by another file of the same case and set (ok beats not ok, then newest).
+Provenance columns: file, git_commit, git_dirty, device, device_name, command.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from seqrec.results import load_results
+
+MODEL_ORDER = ("sasrec", "tisasrec", "mamba4rec", "ssd4rec", "tim4rec")
+MODEL_NAMES = {"sasrec": "SASRec", "tisasrec": "TiSASRec", "mamba4rec": "Mamba4Rec", "ssd4rec": "SSD4Rec",
+               "tim4rec": "TiM4Rec"}
+PROPOSED = "tim4rec"
+RATIO_BASE = "sasrec"
+FULL_VARIANTS = ("", "full")
+KIND_DIRS = {"accuracy", "latency", "memory", "ablation", "train", "kernel"}
+RUN_KINDS = ("train", "ablation")
+WORKLOAD_KINDS = ("latency", "memory")
+RUN_KEYS = ["set", "dataset", "hidden", "model", "variant"]
+WORKLOAD_KEYS = ["set", "kind", "device_name", "model", "phase", "seq_len", "batch_size", "hidden"]
+PROVENANCE_COLUMNS = ["file", "git_commit", "git_dirty", "device", "device_name", "command"]
+
+
+class ReportInputError(ValueError):
+    """A result file that the report cannot read; the message names the file and the field."""
+
+
+def model_sort_key(model: str) -> tuple[int, str]:
+    """Fixed model order (sasrec, tisasrec, mamba4rec, ssd4rec, tim4rec), unknown models after, by name."""
+    return (MODEL_ORDER.index(model), "") if model in MODEL_ORDER else (len(MODEL_ORDER), model)
+
+
+def ordered_models(models) -> list[str]:
+    return sorted(set(models), key=model_sort_key)
+
+
+def model_name(model: str) -> str:
+    return MODEL_NAMES.get(model, model)
+
+
+def metric_name(metric: str) -> str:
+    """``hit@10`` -> ``HR@10``, ``ndcg@10`` -> ``NDCG@10``, ``mrr@10`` -> ``MRR@10``."""
+    base, _, k = metric.partition("@")
+    return {"hit": "HR", "ndcg": "NDCG", "mrr": "MRR"}.get(base, base.upper()) + (f"@{k}" if k else "")
+
+
+def result_set(path: Path, root: Path) -> str:
+    """The set a result file belongs to (see the module docstring); "." for files directly under ``root``."""
+    parts = list(path.parent.relative_to(root).parts)
+    while parts and parts[-1] in KIND_DIRS:
+        parts.pop()
+    return "/".join(parts) or "."
+
+
+def _get(r: dict[str, Any], dotted: str, required: bool = True, default: Any = None) -> Any:
+    value: Any = r
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value or value[part] is None:
+            if required:
+                raise ReportInputError(f"{r['_path']}: field '{dotted}' is missing")
+            return default
+        value = value[part]
+    return value
+
+
+def _number(r: dict[str, Any], dotted: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ReportInputError(f"{r['_path']}: field '{dotted}' should be a number, got {value!r}")
+    return float(value)
+
+
+def _optional_number(r: dict[str, Any], dotted: str) -> float:
+    value = _get(r, dotted, required=False)
+    return math.nan if value is None else _number(r, dotted, value)
+
+
+def _int(r: dict[str, Any], dotted: str) -> int:
+    value = _get(r, dotted)
+    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+        raise ReportInputError(f"{r['_path']}: field '{dotted}' should be an integer, got {value!r}")
+    return int(value)
+
+
+def _dataset_name(r: dict[str, Any], required: bool = True) -> str | None:
+    ds = r.get("dataset")
+    if isinstance(ds, str):
+        return ds
+    return _get(r, "dataset.name", required=required)
+
+
+def _variant(r: dict[str, Any]) -> str:
+    v = r.get("variant")
+    return "" if v is None else str(v)
+
+
+def _provenance(r: dict[str, Any], rel: str) -> dict[str, Any]:
+    prov = r.get("provenance") or {}
+    return {"file": rel, "git_commit": prov.get("git_commit") or "", "git_dirty": bool(prov.get("git_dirty")),
+            "device": str(prov.get("device") or ""), "device_name": str(prov.get("device_name") or "unknown"),
+            "command": str(prov.get("command") or ""), "created_at": str(prov.get("created_at") or "")}
+
+
+def _run_row(r: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {"dataset": _dataset_name(r), "hidden": _int(r, "config.hidden_size"),
+                           "model": str(_get(r, "model")), "variant": _variant(r), "seed": _int(r, "seed"),
+                           "kind": r["kind"]}
+    metrics = _get(r, "metrics")
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("test"), dict):
+        raise ReportInputError(f"{r['_path']}: field 'metrics.test' is missing")
+    for split in ("valid", "test"):
+        for name, value in sorted((metrics.get(split) or {}).items()):
+            row[f"{split}:{name}"] = _number(r, f"metrics.{split}.{name}", value)
+    epochs = r.get("epochs") or []
+    if not isinstance(epochs, list):
+        raise ReportInputError(f"{r['_path']}: field 'epochs' should be a list")
+    train_s = [_number(r, f"epochs[{i}].train_seconds", e.get("train_seconds"))
+               for i, e in enumerate(epochs) if isinstance(e, dict) and e.get("train_seconds") is not None]
+    eval_s = [_number(r, f"epochs[{i}].eval_seconds", e.get("eval_seconds"))
+              for i, e in enumerate(epochs) if isinstance(e, dict) and e.get("eval_seconds") is not None]
+    epochs_run = _optional_number(r, "epochs_run")
+    if math.isnan(epochs_run) and epochs:
+        epochs_run = float(len(epochs))
+    if train_s:
+        total, per_epoch = math.fsum(train_s), math.fsum(train_s) / len(train_s)
+    else:  # a total without the per-epoch list
+        total = _optional_number(r, "train_seconds_total")
+        if math.isnan(total):
+            total = _optional_number(r, "train_seconds")
+        per_epoch = total / epochs_run if epochs_run and not math.isnan(epochs_run) else math.nan
+    row.update(train_seconds=total, s_per_epoch=per_epoch,
+               eval_s_per_epoch=math.fsum(eval_s) / len(eval_s) if eval_s else math.nan,
+               epochs_run=epochs_run, peak_memory_bytes=_optional_number(r, "peak_memory_bytes"),
+               n_parameters=_optional_number(r, "n_parameters"))
+    return row
+
+
+def _workload_row(r: dict[str, Any]) -> dict[str, Any]:
+    row = {"kind": r["kind"], "model": str(_get(r, "model")), "phase": str(_get(r, "phase")),
+           "seq_len": _int(r, "seq_len"), "batch_size": _int(r, "batch_size"), "hidden": _int(r, "hidden_size"),
+           "median_ms": _optional_number(r, "median_ms"), "iqr_ms": _optional_number(r, "iqr_ms"),
+           "peak_memory_bytes": _optional_number(r, "peak_memory_bytes"),
+           "n_parameters": _optional_number(r, "n_parameters"), "timer": str(r.get("timer") or "")}
+    if row["phase"] not in ("train_step", "inference"):
+        raise ReportInputError(f"{r['_path']}: field 'phase' should be train_step or inference, got {row['phase']!r}")
+    needed = "median_ms" if r["kind"] == "latency" else "peak_memory_bytes"
+    if math.isnan(row[needed]):
+        raise ReportInputError(f"{r['_path']}: field '{needed}' is missing")
+    return row
+
+
+def _case_label(r: dict[str, Any]) -> str:
+    """A short human-readable name of the case a (possibly failed) result file was for."""
+    kind = r.get("kind")
+    if kind in RUN_KINDS:
+        hidden = (r.get("config") or {}).get("hidden_size")
+        parts = [r.get("model"), _dataset_name(r, required=False), f"h{hidden}" if hidden is not None else None,
+                 f"s{r['seed']}" if r.get("seed") is not None else None, _variant(r) or None]
+    else:
+        parts = [r.get("model"), r.get("phase"), f"L{r['seq_len']}" if r.get("seq_len") is not None else None,
+                 f"B{r['batch_size']}" if r.get("batch_size") is not None else None,
+                 f"h{r['hidden_size']}" if r.get("hidden_size") is not None else None]
+    return "-".join(str(p) for p in parts if p not in (None, ""))
+
+
+def _case_key(r: dict[str, Any], set_name: str) -> tuple:
+    kind = r.get("kind")
+    if kind in RUN_KINDS:
+        return (set_name, "run", _case_label(r))
+    return (set_name, kind, _case_label(r), str((r.get("provenance") or {}).get("device_name") or ""))
+
+
+@dataclass
+class Collected:
+    """Everything the report draws on; see the module docstring for the columns."""
+
+    root: Path
+    runs: pd.DataFrame
+    workloads: pd.DataFrame
+    problems: pd.DataFrame
+    superseded: list[str] = field(default_factory=list)
+    unused: list[str] = field(default_factory=list)  # files of kinds the report does not draw (e.g. kernel)
+    n_files: int = 0
+
+    @property
+    def sets(self) -> list[str]:
+        names = set(self.runs["set"]) | set(self.workloads["set"]) | set(self.problems["set"])
+        return sorted(names)
+
+    @property
+    def empty(self) -> bool:
+        return self.n_files == 0
+
+
+def _frame(rows: list[dict[str, Any]], columns: list[str], sort_by: list[str]) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    for col in columns:
+        if col not in df.columns:
+            df[col] = pd.Series(dtype=object)
+    if df.empty:
+        return df[columns + [c for c in df.columns if c not in columns]]
+    df["_model_rank"] = [model_sort_key(m) for m in df["model"]] if "model" in df.columns else 0
+    order = [c if c != "model" else "_model_rank" for c in sort_by] + ["file"]
+    return df.sort_values(order, kind="mergesort").drop(columns="_model_rank").reset_index(drop=True)
+
+
+def collect_results(root: str | Path) -> Collected:
+    """Read every result file under ``root`` into frames. A missing ``root`` reads as no results.
+    Raises ``ReportInputError`` (naming file and field) for an ok result file that lacks what it needs."""
+    root = Path(root)
+    results = load_results(root) if root.is_dir() else []
+    chosen: dict[tuple, dict[str, Any]] = {}
+    superseded: list[str] = []
+    unused: list[str] = []
+    for r in results:
+        rel = Path(r["_path"]).relative_to(root).as_posix()
+        r["_rel"] = rel
+        if r.get("kind") not in RUN_KINDS + WORKLOAD_KINDS:
+            unused.append(rel)
+            continue
+        key = _case_key(r, result_set(Path(r["_path"]), root))
+        best = chosen.get(key)
+        if best is None or _preference(r) > _preference(best):
+            if best is not None:
+                superseded.append(best["_rel"])
+            chosen[key] = r
+        else:
+            superseded.append(rel)
+    runs, workloads, problems = [], [], []
+    for key, r in sorted(chosen.items(), key=lambda kv: kv[1]["_rel"]):
+        set_name = key[0]
+        prov = _provenance(r, r["_rel"])
+        status = r.get("status", "ok")
+        if status != "ok":
+            reason = str(r.get("reason") or "(no reason given)").strip()
+            problems.append({"set": set_name, "file": r["_rel"], "kind": r.get("kind"), "case": _case_label(r),
+                             "status": str(status), "reason": reason})
+        elif r["kind"] in RUN_KINDS:
+            runs.append({"set": set_name, **_run_row(r), **prov})
+        else:
+            workloads.append({"set": set_name, **_workload_row(r), **prov})
+    return Collected(
+        root=root,
+        runs=_frame(runs, RUN_KEYS + ["seed", "kind"] + PROVENANCE_COLUMNS, RUN_KEYS + ["seed"]),
+        workloads=_frame(workloads, WORKLOAD_KEYS + PROVENANCE_COLUMNS, WORKLOAD_KEYS),
+        problems=_frame(problems, ["set", "file", "kind", "case", "status", "reason"], ["set", "file"]),
+        superseded=sorted(superseded), unused=sorted(unused), n_files=len(results))
+
+
+def _preference(r: dict[str, Any]) -> tuple:
+    """Which of two files of the same case wins: ok first, then the newest, then the later path."""
+    return (r.get("status", "ok") == "ok", str((r.get("provenance") or {}).get("created_at") or ""), r["_rel"])
+
+
+def main_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """Train runs of the models as configured (no ablation variant)."""
+    return runs[(runs["kind"] == "train") & (runs["variant"] == "")] if not runs.empty else runs
+
+
+def ablation_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """Ablation runs: kind "ablation", or train runs carrying a variant."""
+    return runs[(runs["kind"] == "ablation") | (runs["variant"] != "")] if not runs.empty else runs
+
+
+def seed_stats(runs: pd.DataFrame, value: str, by: list[str]) -> pd.DataFrame:
+    """Mean, sample std (ddof=1; NaN for one seed) and number of seeds of ``value`` per group of ``by``.
+    NaN values (a metric a run did not record) are left out; a group with none has n = 0 and NaN mean."""
+    if runs.empty or value not in runs.columns:
+        return pd.DataFrame(columns=by + ["mean", "std", "n"])
+    rows = []
+    for key, group in runs.groupby(by, sort=True, dropna=False):
+        values = [float(v) for v in group.sort_values("seed")[value] if not pd.isna(v)]
+        n = len(values)
+        mean = math.fsum(values) / n if n else math.nan
+        std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else math.nan
+        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,), strict=True)),
+                     "mean": mean, "std": std, "n": n})
+    return pd.DataFrame(rows, columns=by + ["mean", "std", "n"])
+
+
+def per_seed(runs: pd.DataFrame, value: str) -> dict[int, float]:
+    """``{seed: value}`` of the runs of one case (NaN dropped)."""
+    if runs.empty or value not in runs.columns:
+        return {}
+    return {int(s): float(v) for s, v in zip(runs["seed"], runs[value], strict=True) if not pd.isna(v)}
+
+
+def axis_values(df: pd.DataFrame, column: str) -> list:
+    """Sorted distinct values of a column (the shared axis of a figure or the sections of a table)."""
+    return sorted(set(df[column])) if not df.empty else []
+

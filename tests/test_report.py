@@ -1,0 +1,365 @@
+"""The report: figures and tables from fixture result files (tests/fixtures/results, written by its
+make_fixtures.py), numbers checked against the fixtures recomputed here, the paired t-test against a hand
+computation (and scipy when importable), determinism, and the command line end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+from seqrec.report import build_report, collect_results  # noqa: E402
+from seqrec.report.figures import MODEL_STYLES, accuracy_vs_hidden, pareto_front  # noqa: E402
+from seqrec.report.stats import betainc, paired_t_test, paired_t_test_by_seed, t_cdf  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "fixtures" / "results"
+MODELS = ["sasrec", "tisasrec", "mamba4rec", "ssd4rec", "tim4rec"]
+NAMES = {"sasrec": "SASRec", "tisasrec": "TiSASRec", "mamba4rec": "Mamba4Rec", "ssd4rec": "SSD4Rec",
+         "tim4rec": "TiM4Rec"}
+METRICS = {"HR": "hit", "NDCG": "ndcg", "MRR": "mrr"}
+FIGURES = ["accuracy-vs-hidden", "accuracy-vs-time", "ablation", "latency-train-step", "latency-inference",
+           "memory-train-step", "memory-inference"]
+TABLES = ["accuracy", "efficiency-train", "efficiency-workload", "ablation"]
+
+
+def load_fixture_files() -> list[dict]:
+    out = []
+    for path in sorted(FIXTURES.rglob("*.json")):
+        obj = json.loads(path.read_text())
+        if "schema" in obj:
+            obj["_rel"] = path.relative_to(FIXTURES).as_posix()
+            out.append(obj)
+    return out
+
+
+def train_values(files, dataset, hidden, model, metric, variant=None, kinds=("train",)) -> dict[int, float]:
+    """{seed: test metric} recomputed straight from the fixture JSON."""
+    return {r["seed"]: r["metrics"]["test"][metric] for r in files
+            if r["kind"] in kinds and r.get("status", "ok") == "ok" and r["_rel"].startswith("full/")
+            and r["model"] == model and r["dataset"]["name"] == dataset and r["config"]["hidden_size"] == hidden
+            and (r.get("variant") or None) == variant}
+
+
+def mean_std_text(values: list[float]) -> str:
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+
+
+def parse_markdown_tables(text: str) -> dict[str, list[list[str]]]:
+    """``{section title: rows of cells}`` (header row first) of a report Markdown file."""
+    tables, title = {}, None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            title = line[3:]
+            tables[title] = []
+        elif line.startswith("|") and title is not None and not line.startswith("|:") and not line.startswith("|-"):
+            tables[title].append([c.strip() for c in line.strip("|").split(" | ")])
+    return tables
+
+
+def plain(cell: str) -> tuple[str, str | None]:
+    if cell.startswith("**") and cell.endswith("**"):
+        return cell[2:-2], "bold"
+    if cell.startswith("<ins>") and cell.endswith("</ins>"):
+        return cell[5:-6], "underline"
+    return cell, None
+
+
+def hand_t(a: list[float], b: list[float]) -> float:
+    d = [x - y for x, y in zip(a, b, strict=True)]
+    m = sum(d) / len(d)
+    s = math.sqrt(sum((x - m) ** 2 for x in d) / (len(d) - 1))
+    return m / (s / math.sqrt(len(d)))
+
+
+# ---------------------------------------------------------------- statistics
+
+
+def test_betainc_closed_forms():
+    rng = random.Random(1)
+    for _ in range(50):
+        a, b, x = rng.uniform(0.2, 8), rng.uniform(0.2, 8), rng.random()
+        assert betainc(a, 1.0, x) == pytest.approx(x**a, rel=1e-10, abs=1e-13)
+        assert betainc(1.0, b, x) == pytest.approx(1 - (1 - x) ** b, rel=1e-10, abs=1e-13)
+        assert betainc(a, b, x) + betainc(b, a, 1 - x) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_t_cdf_closed_forms_and_normal_limit():
+    rng = random.Random(2)
+    for _ in range(50):
+        t = rng.uniform(-30, 30)
+        assert t_cdf(t, 1) == pytest.approx(0.5 + math.atan(t) / math.pi, abs=1e-12)
+        assert t_cdf(t, 2) == pytest.approx(0.5 + t / (2 * math.sqrt(2 + t * t)), abs=1e-12)
+        # df = 4: F(t) = 1/2 + (3/4) u (1 - u^2 / 3), u = t / sqrt(4 + t^2)
+        u = t / math.sqrt(4 + t * t)
+        assert t_cdf(t, 4) == pytest.approx(0.5 + 0.75 * u * (1 - u * u / 3), abs=1e-12)
+        assert t_cdf(t / 10, 1e7) == pytest.approx(0.5 * (1 + math.erf(t / 10 / math.sqrt(2))), abs=1e-6)
+
+
+def test_paired_t_test_matches_hand_computation_and_scipy():
+    rng = random.Random(3)
+    for n in (2, 3, 5, 10):
+        a = [rng.gauss(0.05, 0.01) for _ in range(n)]
+        b = [x - rng.gauss(0.002, 0.003) for x in a]
+        res = paired_t_test(a, b)
+        t = hand_t(a, b)
+        assert res.n == n and res.df == n - 1
+        assert res.t == pytest.approx(t, rel=1e-12)
+        assert res.p == pytest.approx(2 * (1 - t_cdf(abs(t), n - 1)), abs=1e-12)
+        try:
+            from scipy import stats as sps
+        except ImportError:
+            continue
+        ref = sps.ttest_rel(a, b)
+        assert res.t == pytest.approx(ref.statistic, rel=1e-10)
+        assert res.p == pytest.approx(ref.pvalue, rel=1e-8)
+
+
+def test_paired_t_test_by_seed_matches_seeds_and_handles_degenerate_cases():
+    a = {0: 0.10, 1: 0.12, 2: 0.11, 7: 0.5}
+    b = {2: 0.105, 0: 0.095, 1: 0.118, 9: 0.1}
+    res = paired_t_test_by_seed(a, b)
+    assert res.n == 3
+    assert res.t == pytest.approx(hand_t([0.10, 0.12, 0.11], [0.095, 0.118, 0.105]))
+    single = paired_t_test_by_seed({0: 0.1}, {0: 0.2})
+    assert single.n == 1 and math.isnan(single.t) and math.isnan(single.p)
+    constant = paired_t_test([0.2, 0.3], [0.1, 0.2])
+    assert constant.n == 2 and math.isnan(constant.t)
+
+
+def test_pareto_front_matches_brute_force():
+    rng = random.Random(4)
+    points = [(rng.uniform(1, 100), rng.uniform(0, 1)) for _ in range(40)] + [(math.nan, 0.5)]
+    front = set(pareto_front(points))
+    for i, (x, y) in enumerate(points[:-1]):
+        dominated = any(x2 <= x and y2 >= y and (x2, y2) != (x, y) for x2, y2 in points[:-1])
+        assert (i in front) == (not dominated)
+    assert len(points) - 1 not in front
+
+
+# ---------------------------------------------------------------- fixtures and styles
+
+
+def test_fixture_files_are_reproducible(tmp_path):
+    sys.path.insert(0, str(FIXTURES))
+    try:
+        import make_fixtures
+    finally:
+        sys.path.remove(str(FIXTURES))
+    written = make_fixtures.write_fixtures(tmp_path)
+    for path in written:
+        rel = path.relative_to(tmp_path)
+        assert (FIXTURES / rel).read_bytes() == path.read_bytes(), f"{rel}: rerun make_fixtures.py"
+    checked_in = {p.relative_to(FIXTURES) for p in FIXTURES.rglob("*.json")}
+    assert checked_in == {p.relative_to(tmp_path) for p in written}
+
+
+def test_model_styles_distinct_in_greyscale():
+    styles = [MODEL_STYLES[m] for m in MODELS]
+    assert len({s["marker"] for s in styles}) == len(MODELS)
+    assert len({str(s["linestyle"]) for s in styles}) == len(MODELS)
+    assert len({s["color"] for s in styles}) == len(MODELS)
+
+
+def test_missing_case_is_a_gap_not_zero():
+    runs = collect_results(FIXTURES).runs
+    fig = accuracy_vs_hidden(runs[runs["set"] == "full"], "t")
+    ml1m_ndcg = [ax for ax in fig.axes if ax.get_title() == "ml-1m"][0]
+    ssd = [c for c in ml1m_ndcg.containers if c.get_label() == "SSD4Rec"]
+    assert len(ssd) == 1
+    y = list(ssd[0].lines[0].get_ydata())
+    assert not math.isnan(y[0]) and math.isnan(y[1])
+
+
+# ---------------------------------------------------------------- the whole report
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory) -> Path:
+    """The report built by the command line, end to end, from the fixture results."""
+    out = tmp_path_factory.mktemp("report-a")
+    proc = subprocess.run([sys.executable, "-m", "seqrec", "report", "--results", str(FIXTURES), "--out", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "MPLBACKEND": "Agg"})
+    assert proc.returncode == 0, proc.stderr
+    assert "5 not ok" in proc.stdout
+    return out
+
+
+def test_every_figure_and_table_is_written(report_dir):
+    for name in FIGURES:
+        png, svg = report_dir / "full" / "figures" / f"{name}.png", report_dir / "full" / "figures" / f"{name}.svg"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        text = svg.read_text()
+        assert "<svg" in text and "<dc:date>" not in text
+    for name in TABLES:
+        assert (report_dir / "full" / "tables" / f"{name}.md").read_text().startswith("# ")
+        assert "\\begin{tabular}" in (report_dir / "full" / "tables" / f"{name}.tex").read_text()
+    # the smoke set (CPU, single seed) is reported on its own
+    assert (report_dir / "smoke" / "figures" / "latency-inference.png").exists()
+    assert not (report_dir / "smoke" / "figures" / "memory-inference.png").exists()  # all skipped
+
+
+def test_accuracy_table_numbers_styles_and_tests(report_dir):
+    files = load_fixture_files()
+    tables = parse_markdown_tables((report_dir / "full" / "tables" / "accuracy.md").read_text())
+    assert sorted(tables) == ["amazon-beauty, hidden 32", "amazon-beauty, hidden 64", "ml-1m, hidden 32",
+                              "ml-1m, hidden 64"]
+    checked_single = checked_missing = 0
+    for title, rows in tables.items():
+        dataset, hidden = title.split(", hidden ")
+        header = rows[0]
+        assert header[1:6] == [NAMES[m] for m in MODELS]
+        for row in rows[1:-1]:
+            base, k = row[0].split("@")
+            metric = f"{METRICS[base]}@{k}"
+            values = {m: train_values(files, dataset, int(hidden), m, metric) for m in MODELS}
+            means = {m: statistics.mean(v.values()) for m, v in values.items() if v}
+            shown = {m: round(v, 4) for m, v in means.items()}
+            ranks = sorted(set(shown.values()), reverse=True)
+            for m, cell in zip(MODELS, row[1:6], strict=True):
+                text, style = plain(cell)
+                assert text == mean_std_text(list(values[m].values())), (title, metric, m)
+                want = None if m not in shown else "bold" if shown[m] == ranks[0] else (
+                    "underline" if shown[m] == ranks[1] else None)
+                assert style == want, (title, metric, m)
+                checked_single += len(values[m]) == 1
+                checked_missing += text == "–"
+            base_best = max((m for m in means if m != "tim4rec"), key=lambda m: means[m])
+            improv = (means["tim4rec"] - means[base_best]) / means[base_best] * 100
+            assert row[6] == f"{improv:+.2f}%" and row[7] == NAMES[base_best]
+            seeds = sorted(set(values["tim4rec"]) & set(values[base_best]))
+            assert row[10] == str(len(seeds))
+            if len(seeds) >= 2:
+                t = hand_t([values["tim4rec"][s] for s in seeds], [values[base_best][s] for s in seeds])
+                assert row[8] == f"{t:.2f}"
+            else:
+                assert row[8] == row[9] == "–"
+        assert rows[-1][0] == "seeds"
+    assert checked_single > 0 and checked_missing > 0  # the single-seed and the missing case were seen
+    tex = (report_dir / "full" / "tables" / "accuracy.tex").read_text()
+    md = (report_dir / "full" / "tables" / "accuracy.md").read_text()
+    assert tex.count("\\textbf{") == md.count("| **") and tex.count("\\underline{") == md.count("<ins>")
+    assert "$\\pm$" in tex and "±" not in tex.split("\n", 3)[3].replace("% ", "")  # escaped outside comments
+
+
+def test_ablation_table_against_full_tim4rec(report_dir):
+    files = load_fixture_files()
+    tables = parse_markdown_tables((report_dir / "full" / "tables" / "ablation.md").read_text())
+    rows = {r[0]: r for r in tables["amazon-beauty, hidden 64"][1:]}
+    full = train_values(files, "amazon-beauty", 64, "tim4rec", "ndcg@10")  # from the main runs
+    no_time = train_values(files, "amazon-beauty", 64, "tim4rec", "ndcg@10", "no-time", ("ablation",))
+    no_ffn = train_values(files, "amazon-beauty", 64, "tim4rec", "ndcg@10", "no-ffn")
+    header = tables["amazon-beauty, hidden 64"][0]
+    col = header.index("NDCG@10")
+    assert rows["TiM4Rec (full)"][col] == mean_std_text(list(full.values()))
+    assert rows["TiM4Rec: no-time"][col] == mean_std_text(list(no_time.values()))
+    seeds = sorted(no_time)
+    t = hand_t([no_time[s] for s in seeds], [full[s] for s in seeds])
+    assert rows["TiM4Rec: no-time"][-3:] == [f"{t:.2f}", rows["TiM4Rec: no-time"][-2], "3"]
+    delta = (statistics.mean(no_time.values()) - statistics.mean(full.values())) / statistics.mean(full.values())
+    assert rows["TiM4Rec: no-time"][-4] == f"{delta * 100:+.2f}%"
+    assert rows["TiM4Rec: no-ffn"][col] == mean_std_text(list(no_ffn.values()))
+    assert rows["TiM4Rec: no-ffn"][-1] == str(len(no_ffn)) == "2"
+    ml = {r[0]: r for r in tables["ml-1m, hidden 32"][1:]}
+    own_full = train_values(files, "ml-1m", 32, "tim4rec", "ndcg@10", "full", ("ablation",))
+    assert ml["TiM4Rec (full)"][col] == mean_std_text(list(own_full.values()))
+
+
+def test_efficiency_tables_ratios_and_gaps(report_dir):
+    files = load_fixture_files()
+    work = parse_markdown_tables((report_dir / "full" / "tables" / "efficiency-workload.md").read_text())
+    (rows,) = work.values()
+    header = rows[0]
+    lat = {(r["model"], r["phase"], r["seq_len"]): r.get("median_ms") for r in files
+           if r["kind"] == "latency" and r["_rel"].startswith("full/") and r["status"] == "ok"}
+    for row in rows[1:]:
+        L, model = int(row[0]), {v: k for k, v in NAMES.items()}[row[1]]
+        for phase, c in (("train_step", header.index("train step ms")), ("inference", header.index("inference ms"))):
+            v, base = lat.get((model, phase, L)), lat.get(("sasrec", phase, L))
+            assert row[c] == ("–" if v is None else f"{v:.2f}")
+            assert row[c + 1] == ("–" if v is None or base is None else f"{v / base:.2f}×")
+    train = parse_markdown_tables((report_dir / "full" / "tables" / "efficiency-train.md").read_text())
+    row = {r[0]: r for r in train["ml-1m, hidden 64"][1:]}
+    assert set(row["SSD4Rec"][1:]) == {"–"}  # the missing case
+    per_epoch = [statistics.mean(e["train_seconds"] for e in r["epochs"]) for r in files
+                 if r["kind"] == "train" and r["_rel"].startswith("full/") and r.get("status") == "ok"
+                 and r["model"] == "mamba4rec" and r["dataset"]["name"] == "ml-1m" and r["config"]["hidden_size"] == 64
+                 and not r.get("variant")]
+    assert row["Mamba4Rec"][1] == f"{statistics.mean(per_epoch):.2f} ± {statistics.stdev(per_epoch):.2f}"
+
+
+def test_index_embeds_figures_and_lists_problems(report_dir):
+    index = (report_dir / "README.md").read_text()
+    for name in FIGURES:
+        assert f"](full/figures/{name}.png)" in index and f"(full/figures/{name}.svg)" in index
+    for r in load_fixture_files():
+        if r.get("status", "ok") != "ok":
+            line = [ln for ln in index.splitlines() if r["_rel"] in ln]
+            assert line and r["reason"].splitlines()[0][:40] in line[0]
+    assert "NVIDIA H100 80GB HBM3" in index and "x86_64 (CPU)" in index
+    assert "`0123456789`" in index and "pytest suites/ --benchmark-only --profile full" in index
+    assert "Source: 55 result files" in index  # accuracy figure: 60 cases - 3 missing - 2 single-seed
+
+
+def test_output_is_deterministic(report_dir, tmp_path):
+    build_report(FIXTURES, tmp_path, results_label=str(FIXTURES))
+    for path in sorted(report_dir.rglob("*")):
+        if path.suffix in (".md", ".tex", ".svg"):
+            rel = path.relative_to(report_dir)
+            assert (tmp_path / rel).read_bytes() == path.read_bytes(), rel
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == sorted(
+        p.relative_to(report_dir) for p in report_dir.rglob("*"))
+
+
+def test_empty_and_missing_results_dir(tmp_path):
+    for results in (tmp_path / "empty", tmp_path / "absent"):
+        if results.name == "empty":
+            results.mkdir()
+        out = tmp_path / f"out-{results.name}"
+        proc = subprocess.run([sys.executable, "-m", "seqrec", "report", "--results", str(results), "--out", str(out)],
+                              cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert "no results yet" in proc.stdout
+        assert "No results yet" in (out / "README.md").read_text()
+
+
+def test_bad_result_file_names_file_and_field(tmp_path):
+    bad = tmp_path / "res" / "x.json"
+    bad.parent.mkdir()
+    bad.write_text(json.dumps({"schema": 1, "kind": "train", "status": "ok", "model": "sasrec",
+                               "dataset": {"name": "ml-1m"}, "config": {"hidden_size": 64}, "seed": 0,
+                               "metrics": {"valid": {}}}))
+    from seqrec.cli import main
+
+    assert main(["report", "--results", str(bad.parent), "--out", str(tmp_path / "out")]) == 2
+    with pytest.raises(ValueError, match=re.escape(f"{bad}: field 'metrics.test'")):
+        collect_results(bad.parent)
+
+
+def test_stale_outputs_of_an_earlier_build_are_removed(tmp_path):
+    out = tmp_path / "out"
+    stale = out / "old-set" / "figures" / "accuracy-vs-hidden.png"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    keep = out / "notes.txt"  # not written by the report: never touched
+    keep.write_text("mine")
+    (out / ".report-files").write_text("old-set/figures/accuracy-vs-hidden.png\n../outside.txt\n")
+    (tmp_path / "outside.txt").write_text("outside")
+    build_report(tmp_path / "no-results", out)
+    assert not stale.exists() and keep.exists() and (tmp_path / "outside.txt").exists()
+    assert (out / ".report-files").read_text() == "README.md\n"
