@@ -76,12 +76,12 @@ def _read_delimited(text: str, path: Path, sep: str, n_fields: int | None, heade
         raise DataError("file is empty", path) from e
     if n_fields is not None and df.shape[1] != n_fields:
         raise DataError(f"expected {n_fields} fields per line, found {df.shape[1]}", path, 1)
-    # rows with fewer fields than the header come back padded with NaN/''
-    first = 2 if header else 1
-    short = df.isna().any(axis=1).to_numpy()
-    if short.any():
-        i = int(np.flatnonzero(short)[0])
-        raise DataError(f"malformed line: expected {df.shape[1]} fields", path, first + i)
+    # pandas pads short rows silently: check every line's field count
+    lines = text.split("\n")
+    first = 1 if header else 0
+    for i, line in enumerate(lines[first:], start=first + 1):
+        if line and line.count(sep) != df.shape[1] - 1:
+            raise DataError(f"malformed line: expected {df.shape[1]} fields, found {line.count(sep) + 1}", path, i)
     return df
 
 
