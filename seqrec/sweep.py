@@ -41,7 +41,8 @@ from typing import Any
 from seqrec.results import write_result
 
 TRAIN_FLAGS = {"epochs": "--epochs", "patience": "--patience", "batch_size": "--batch-size", "backend": "--backend",
-               "device": "--device", "data_dir": "--data-dir"}
+               "device": "--device", "data_dir": "--data-dir", "max_steps_per_epoch": "--max-steps-per-epoch",
+               "max_len": "--max-len", "eval_batch_size": "--eval-batch-size", "lr": "--lr"}
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class Run:
 
     def command(self, out: Path) -> list[str]:
         cmd = [sys.executable, "-m", "seqrec", "train", "--model", self.model, "--dataset", self.dataset,
-               "--hidden", str(self.hidden), "--seed", str(self.seed), "--out", str(out)]
+               "--hidden", str(self.hidden), "--seed", str(self.seed), "--out", str(out), "--no-progress"]
         for key, value in self.train:
             cmd += [TRAIN_FLAGS[key], str(value)]
         for key, value in self.overrides:
@@ -240,6 +241,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=["auto", "torch", "triton", "mamba_ssm"])
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--data-dir", dest="data_dir")
+    parser.add_argument("--max-len", dest="max_len", type=int)
+    parser.add_argument("--max-steps-per-epoch", dest="max_steps_per_epoch", type=int)
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="model config override for every run")
     parser.add_argument("--out", default="results/full/accuracy", help="directory of result files")
     parser.add_argument("--engine", choices=["local", "ray"], default="local")

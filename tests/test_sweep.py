@@ -1,0 +1,52 @@
+"""`seqrec sweep`: runs a grid as separate processes, records a failed run and goes on, resumes by
+skipping finished runs, and runs the same grid through a local Ray instance."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from seqrec.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+def _args(out, *extra):
+    return ["sweep", "--models", "sasrec", "--datasets", "ml-100k", "--hidden", "8", "--epochs", "1",
+            "--max-steps-per-epoch", "2", "--max-len", "10", "--device", "cpu", "--out", str(out), *extra]
+
+
+def test_grid_failure_recorded_and_resume(tmp_path, raw_data_dir, capsys, monkeypatch):
+    monkeypatch.setenv("SEQREC_CACHE", str(tmp_path / "cache"))
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("seeds: [0, 1]\nvariants:\n  base: {}\n  broken: {no_such_key: 1}\n")
+    out = tmp_path / "res"
+    assert main(_args(out, "--grid", str(grid), "--workers", "2")) == 1  # the broken variant fails
+    files = sorted(p.name for p in out.glob("*.json"))
+    assert files == [f"sasrec-ml-100k-h8-s{s}-{v}.json" for s in (0, 1) for v in ("base", "broken")]
+    for s in (0, 1):
+        ok = json.loads((out / f"sasrec-ml-100k-h8-s{s}-base.json").read_text())
+        assert ok["status"] == "ok" and ok["seed"] == s and ok["variant"] == "base"
+        bad = json.loads((out / f"sasrec-ml-100k-h8-s{s}-broken.json").read_text())
+        assert bad["status"] == "failed" and "no_such_key" in bad["reason"]
+    capsys.readouterr()
+    assert main(_args(out, "--grid", str(grid), "--dry-run")) == 0
+    listing = capsys.readouterr().out
+    assert "4 runs, 2 already done, 2 to run" in listing
+
+
+def test_ray_engine(tmp_path, raw_data_dir, monkeypatch):
+    pytest.importorskip("ray")
+    monkeypatch.setenv("SEQREC_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "res"
+    assert main(_args(out, "--seeds", "0", "--engine", "ray")) == 0
+    result = json.loads((out / "sasrec-ml-100k-h8-s0.json").read_text())
+    assert result["status"] == "ok"
+
+
+def test_bad_grid_file(tmp_path):
+    grid = tmp_path / "g.yaml"
+    grid.write_text("models: [sasrec]\nwhatever: 1\n")
+    with pytest.raises(SystemExit, match="unknown key"):
+        main(["sweep", "--grid", str(grid)])
