@@ -12,17 +12,23 @@ DEFAULT_KS = (10, 20, 50)
 
 
 def ranks(scores: torch.Tensor, targets: torch.Tensor, exclude: torch.Tensor | None = None) -> torch.Tensor:
-    """(B, n_items + 1) scores, (B,) targets -> (B,) int64 ranks (0 = best). ``exclude`` (B, n_items + 1)
-    bool removes items from the ranking (history masking); the target itself is never excluded."""
+    """(B, n_items + 1) scores, (B,) targets in 1..n_items -> (B,) int64 ranks (0 = best): the number of real
+    items scored strictly higher than the target. ``exclude`` (B, n_items + 1) bool removes items from the
+    ranking (history masking); the target itself is never excluded. A NaN target score ranks last."""
     if scores.dim() != 2 or targets.shape != scores.shape[:1]:
         raise ValueError(f"scores must be (B, n_items+1) and targets (B,); got {tuple(scores.shape)} and "
                          f"{tuple(targets.shape)}")
-    target_scores = scores.gather(1, targets.view(-1, 1))
+    if exclude is not None and exclude.shape != scores.shape:
+        raise ValueError(f"exclude must be {tuple(scores.shape)} like scores, not {tuple(exclude.shape)}")
+    if targets.numel() and bool(((targets < 1) | (targets >= scores.shape[1])).any()):
+        raise ValueError(f"targets must be item ids in 1..{scores.shape[1] - 1} (0 is padding)")
+    target_scores = scores.gather(1, targets.view(-1, 1).long())
     higher = scores > target_scores
     higher[:, 0] = False
     if exclude is not None:
         higher &= ~exclude
-    return higher.sum(dim=1)
+    rank = higher.sum(dim=1)
+    return torch.where(torch.isnan(target_scores[:, 0]), torch.full_like(rank, scores.shape[1] - 2), rank)
 
 
 def metrics_from_ranks(rank: torch.Tensor, ks=DEFAULT_KS) -> dict[str, torch.Tensor]:

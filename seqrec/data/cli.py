@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
 
 from seqrec.data.errors import DataError
 from seqrec.data.registry import DATASETS, load_dataset
@@ -21,25 +20,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     stats.add_argument("--min-inter", type=int, default=5, help="k of the k-core filter (users and items)")
 
 
-def _date(ts: int | None) -> str:
-    return "-" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def format_table(stats: dict) -> str:
+    """The human-readable table of ``SeqDataset.stats()``: before and after filtering, and split sizes."""
     before, after = stats["before_filtering"], stats["after_filtering"]
-    rows = [("users", "users"), ("items", "items"), ("interactions", "interactions"),
-            ("average length", "avg_length"), ("max length", "max_length"), ("sparsity", "sparsity")]
-    lines = [f"{stats['dataset']}  (source: {before.get('source', '?')}, max_len {stats['max_len']})",
-             f"{'':<22}{'before filtering':>20}{'after filtering':>20}"]
-    for label, key in rows:
-        b, a = before[key], after[key]
-        fmt = (lambda v: f"{v:,.2f}") if key == "avg_length" else (
-            (lambda v: f"{v:.6f}") if key == "sparsity" else (lambda v: f"{v:,}"))
-        lines.append(f"{label:<22}{fmt(b):>20}{fmt(a):>20}")
-    for label, key in (("first interaction", "first_timestamp"), ("last interaction", "last_timestamp")):
-        lines.append(f"{label:<22}{_date(before[key]):>20}{_date(after[key]):>20}")
+    count, real = (lambda v: f"{v:,}"), (lambda v: f"{v:,.2f}")
+    rows = [("users", "users", count), ("items", "items", count), ("interactions", "interactions", count),
+            ("average length", "avg_length", real), ("max length", "max_length", count),
+            ("min length", "min_length", count), ("sparsity", "sparsity", lambda v: f"{v:.6f}"),
+            ("first interaction", "first_date", lambda v: v or "-"), ("last interaction", "last_date",
+                                                                       lambda v: v or "-"),
+            ("time span (days)", "time_span_days", real)]
+    lines = [f"{stats['dataset']}  (source: {before.get('source', '?')}; max_len {stats['max_len']}; "
+             f"checksum {stats['checksum'][:16]})",
+             f"{'':<20}{'before filtering':>22}{'after filtering':>22}"]
+    for label, key, fmt in rows:
+        lines.append(f"{label:<20}{fmt(before[key]):>22}{fmt(after[key]):>22}")
     for split in ("train", "valid", "test"):
-        lines.append(f"{split + ' samples':<22}{'':>20}{after[split + '_samples']:>20,}")
+        lines.append(f"{split + ' samples':<20}{'':>22}{after[split + '_samples']:>22,}")
     return "\n".join(lines)
 
 

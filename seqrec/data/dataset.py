@@ -29,6 +29,11 @@ class Batch(NamedTuple):
 
 @dataclass
 class SeqDataset:
+    """A processed dataset: user u (0-based here, id u + 1 in batches) owns ``items[offsets[u]:offsets[u+1]]``
+    and the matching ``times``, in chronological order (ties in file order). ``checksum`` is the processed-cache
+    key (sha256 of the source bytes, options and pipeline version). All tensors live on ``device``; batches are
+    gathered there."""
+
     name: str
     items: torch.Tensor  # (N,) int64, 1..n_items
     times: torch.Tensor  # (N,) int64 seconds
@@ -93,6 +98,7 @@ class SeqDataset:
 
     def train_batches(self, batch_size: int, seed: int = 0, epoch: int = 0, shuffle: bool = True) -> Iterator[Batch]:
         """Training batches in a seeded order (permutation drawn on CPU from (seed, epoch), then moved)."""
+        _check_batch_size(batch_size)
         n = self.n_samples("train")
         if shuffle:
             g = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
@@ -103,6 +109,8 @@ class SeqDataset:
             yield self.make_batch("train", order[start:start + batch_size])
 
     def eval_batches(self, split: str, batch_size: int) -> Iterator[Batch]:
+        """Validation ("valid") or test batches, in user order, built on the device."""
+        _check_batch_size(batch_size)
         n = self.n_samples(split)
         for start in range(0, n, batch_size):
             yield self.make_batch(split, torch.arange(start, min(start + batch_size, n), device=self.device))
@@ -113,3 +121,8 @@ class SeqDataset:
         after.update({f"{s}_samples": self.n_samples(s) for s in SPLITS})
         return {"dataset": self.name, "max_len": self.max_len, "checksum": self.checksum,
                 "before_filtering": dict(self.stats_before), "after_filtering": after}
+
+
+def _check_batch_size(batch_size: int) -> None:
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be at least 1, not {batch_size}")

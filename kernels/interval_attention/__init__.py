@@ -1,0 +1,55 @@
+"""TiSASRec attention with time-interval embeddings: ``interval_attention`` (public op) beside the references
+``interval_attention_ref`` (naive) and ``interval_attention_lean_ref`` (see ``kernels.interval_attention.ref``),
+and ``interval_matrix`` (the clipped interval indices, for tests and the model).
+
+Backends: ``"torch"`` the lean reference; ``"triton"`` our fused fwd+bwd kernels
+(``kernels.interval_attention.fused``, L <= 256); ``"auto"`` Triton on CUDA (the lean reference beyond L=256).
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import torch
+
+from kernels.dispatch import resolve_backend
+from kernels.interval_attention.ref import (
+    check_interval_attention_shapes,
+    interval_attention_lean_ref,
+    interval_attention_ref,
+    interval_matrix,
+)
+
+
+def interval_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, interval_k: torch.Tensor,
+                       interval_v: torch.Tensor, times: torch.Tensor, seq_len: torch.Tensor,
+                       dropout_p: float = 0.0, backend: str = "auto") -> torch.Tensor:
+    """out (B, H, L, Dh) of causal, key-padded softmax attention with interval embeddings (R, H, Dh) indexed
+    by r_ij = min(|times_i - times_j|, R - 1); dropout on the weights with probability ``dropout_p``
+    (pass 0 in evaluation). Rows i >= seq_len are zero."""
+    check_interval_attention_shapes(q, k, v, interval_k, interval_v, times, seq_len)
+    if not 0.0 <= dropout_p < 1.0:
+        raise ValueError(f"interval_attention: dropout_p must be in [0, 1), got {dropout_p}")
+    impl = resolve_backend(backend, q, op="interval_attention", implemented=("torch", "triton"))
+    if impl == "triton":
+        from kernels.interval_attention.fused import MAX_SEQ_LEN, interval_attention_fused
+
+        if backend == "auto" and q.shape[2] > MAX_SEQ_LEN:  # the kernel holds a whole row of keys
+            return interval_attention_lean_ref(q, k, v, interval_k, interval_v, times, seq_len, dropout_p)
+
+        return interval_attention_fused(q, k, v, interval_k, interval_v, times, seq_len, dropout_p)
+    return interval_attention_lean_ref(q, k, v, interval_k, interval_v, times, seq_len, dropout_p)
+
+
+class _CallableModule(types.ModuleType):
+    """Importing this package shadows the lazy ``kernels.interval_attention`` attribute with the package, so
+    calling the package calls the op."""
+
+    def __call__(self, *args, **kwargs) -> torch.Tensor:
+        return interval_attention(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+
+__all__ = ["interval_attention", "interval_attention_ref", "interval_attention_lean_ref", "interval_matrix"]

@@ -1,0 +1,295 @@
+"""TiSASRec interval attention in Triton, forward and backward (``interval_attention_fused``).
+
+Never materialises the (B, L, L, Dh) interval tensors. Each program owns BLOCK_M query rows (or, in the
+dk/dv kernel, BLOCK_N key columns) against the whole key (query) range at once, so L is limited to
+``MAX_SEQ_LEN``. Interval terms live in "interval space" (B, H, L, R) fp32:
+
+  forward   qE = q interval_k^T (one matmul); logits_ij = (q_i.k_j + qE[i, r_ij]) / sqrt(Dh) with r_ij computed
+            in-kernel from ``times``; causal + padding masks and dropout (``tl.rand`` keyed by (seed, b, h, i, j))
+            fused; P[i, r] = sum_{j: r_ij = r} a_ij is scatter-added (fp32 atomics, rows are owned by one
+            program) and out_i = sum_j a_ij v_j + P_i interval_v, all in the kernel;
+  backward  the dq kernel recomputes a_ij from the saved log-sum-exp, gathers dE = dout interval_v^T at r_ij,
+            scatters dqE[i, r] = sum_{j: r_ij = r} dlogit_ij and adds dqE_i interval_k to dq; the dk/dv kernel
+            recomputes the transposed tile; d interval_k = dqE^T q and d interval_v = P^T dout are matmuls.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import triton
+import triton.language as tl
+
+from kernels.dispatch import BackendUnavailable, triton_interpret
+from kernels.interval_attention.ref import check_interval_attention_shapes
+
+MAX_SEQ_LEN = 256
+
+
+@triton.jit
+def _ld(ptrs, mask, UPCAST: tl.constexpr):
+    """Masked load; fp32 when UPCAST (the CPU interpreter's tl.dot mishandles bf16 operands)."""
+    x = tl.load(ptrs, mask=mask, other=0.0)
+    if UPCAST:
+        x = x.to(tl.float32)
+    return x
+
+
+@triton.jit
+def _logits_rows(q_ptr, k_ptr, qe_ptr, t_ptr, bh, b, n_valid, offs_m, offs_l, offs_d, seqlen, dh, num_r, scale,
+                 UPCAST: tl.constexpr):
+    """Scaled, masked logits (BLOCK_M, BLOCK_L) of query rows offs_m against every key; r (BLOCK_M, BLOCK_L)."""
+    mask_m = offs_m < seqlen
+    mask_l = offs_l < seqlen
+    mask_md = mask_m[:, None] & (offs_d[None, :] < dh)
+    mask_ld = mask_l[:, None] & (offs_d[None, :] < dh)
+    q = _ld(q_ptr + (bh * seqlen + offs_m[:, None]) * dh + offs_d[None, :], mask_md, UPCAST)
+    k = _ld(k_ptr + (bh * seqlen + offs_l[:, None]) * dh + offs_d[None, :], mask_ld, UPCAST)
+    ti = tl.load(t_ptr + b * seqlen + offs_m, mask=mask_m, other=0)
+    tj = tl.load(t_ptr + b * seqlen + offs_l, mask=mask_l, other=0)
+    r = tl.minimum(tl.abs(ti[:, None] - tj[None, :]), num_r - 1).to(tl.int32)
+    valid = (offs_l[None, :] <= offs_m[:, None]) & (offs_l[None, :] < n_valid) & (offs_m[:, None] < n_valid)
+    bias = tl.load(qe_ptr + (bh * seqlen + offs_m[:, None]) * num_r + r, mask=valid, other=0.0)
+    s = (tl.dot(q, tl.trans(k)) + bias) * scale
+    s = tl.where(valid, s, float("-inf"))
+    return s, r, valid, q
+
+
+@triton.jit
+def _keep(seed, bh, seqlen, rows, cols, dropout_p):
+    """Dropout keep mask for entries (rows, cols) of head bh: the same bits in every kernel."""
+    return tl.rand(seed, (bh * seqlen + rows) * seqlen + cols) >= dropout_p
+
+
+@triton.jit
+def _interval_attn_fwd_kernel(
+    q_ptr, k_ptr, v_ptr, iv_ptr, qe_ptr, t_ptr, len_ptr, out_ptr, lse_ptr, p_ptr,
+    seqlen, heads, dh, num_r, scale, dropout_p, seed,
+    DROPOUT: tl.constexpr, UPCAST: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_D: tl.constexpr,
+    BLOCK_R: tl.constexpr, R_CHUNKS: tl.constexpr,
+):
+    pid_m = tl.program_id(0)
+    bh = tl.program_id(1)
+    b = bh // heads
+    h = bh % heads
+    n_valid = tl.load(len_ptr + b)
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_l = tl.arange(0, BLOCK_L)
+    offs_d = tl.arange(0, BLOCK_D)
+    s, r, valid, q = _logits_rows(q_ptr, k_ptr, qe_ptr, t_ptr, bh, b, n_valid, offs_m, offs_l, offs_d,
+                                  seqlen, dh, num_r, scale, UPCAST)
+    m = tl.max(s, axis=1)
+    m = tl.where(m == float("-inf"), 0.0, m)
+    p = tl.exp(s - m[:, None])
+    denom = tl.sum(p, axis=1)
+    row_ok = denom > 0
+    lse = tl.where(row_ok, m + tl.log(tl.where(row_ok, denom, 1.0)), 0.0)
+    a = p / tl.where(row_ok, denom, 1.0)[:, None]
+    if DROPOUT:
+        keep = _keep(seed, bh, seqlen, offs_m[:, None], offs_l[None, :], dropout_p)
+        a = tl.where(keep, a / (1.0 - dropout_p), 0.0)
+    mask_l = offs_l < seqlen
+    mask_ld = mask_l[:, None] & (offs_d[None, :] < dh)
+    v = _ld(v_ptr + (bh * seqlen + offs_l[:, None]) * dh + offs_d[None, :], mask_ld, UPCAST)
+    acc = tl.dot(a.to(v.dtype), v)
+    # interval values: scatter the weights into their interval bins, then P_i interval_v
+    p_rows = p_ptr + (bh * seqlen + offs_m[:, None]) * num_r
+    tl.atomic_add(p_rows + r, a, mask=valid)
+    tl.debug_barrier()
+    mask_m = offs_m < seqlen
+    offs_r = tl.arange(0, BLOCK_R)
+    for rc in range(0, R_CHUNKS):
+        rr = rc * BLOCK_R + offs_r
+        mask_r = rr < num_r
+        pr = tl.load(p_rows + rr[None, :], mask=mask_m[:, None] & mask_r[None, :], other=0.0)
+        iv = tl.load(iv_ptr + (rr[:, None] * heads + h) * dh + offs_d[None, :],
+                     mask=mask_r[:, None] & (offs_d[None, :] < dh), other=0.0)
+        acc += tl.dot(pr, iv.to(tl.float32))
+    mask_md = mask_m[:, None] & (offs_d[None, :] < dh)
+    tl.store(out_ptr + (bh * seqlen + offs_m[:, None]) * dh + offs_d[None, :], acc.to(out_ptr.dtype.element_ty),
+             mask=mask_md)
+    tl.store(lse_ptr + bh * seqlen + offs_m, lse, mask=mask_m)
+
+
+@triton.jit
+def _interval_attn_bwd_dq_kernel(
+    q_ptr, k_ptr, v_ptr, ik_ptr, qe_ptr, de_ptr, t_ptr, len_ptr, dout_ptr, lse_ptr, dlt_ptr, dq_ptr, dqe_ptr,
+    seqlen, heads, dh, num_r, scale, dropout_p, seed,
+    DROPOUT: tl.constexpr, UPCAST: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_D: tl.constexpr,
+    BLOCK_R: tl.constexpr, R_CHUNKS: tl.constexpr,
+):
+    pid_m = tl.program_id(0)
+    bh = tl.program_id(1)
+    b = bh // heads
+    h = bh % heads
+    n_valid = tl.load(len_ptr + b)
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_l = tl.arange(0, BLOCK_L)
+    offs_d = tl.arange(0, BLOCK_D)
+    mask_m = offs_m < seqlen
+    mask_md = mask_m[:, None] & (offs_d[None, :] < dh)
+    mask_ld = (offs_l < seqlen)[:, None] & (offs_d[None, :] < dh)
+    s, r, valid, q = _logits_rows(q_ptr, k_ptr, qe_ptr, t_ptr, bh, b, n_valid, offs_m, offs_l, offs_d,
+                                  seqlen, dh, num_r, scale, UPCAST)
+    lse = tl.load(lse_ptr + bh * seqlen + offs_m, mask=mask_m, other=0.0)
+    p = tl.exp(s - lse[:, None])
+    dout = _ld(dout_ptr + (bh * seqlen + offs_m[:, None]) * dh + offs_d[None, :], mask_md, UPCAST)
+    v = _ld(v_ptr + (bh * seqlen + offs_l[:, None]) * dh + offs_d[None, :], mask_ld, UPCAST)
+    rows = (bh * seqlen + offs_m[:, None]) * num_r
+    dp = tl.dot(dout, tl.trans(v)) + tl.load(de_ptr + rows + r, mask=valid, other=0.0)
+    if DROPOUT:
+        keep = _keep(seed, bh, seqlen, offs_m[:, None], offs_l[None, :], dropout_p)
+        dp = tl.where(keep, dp / (1.0 - dropout_p), 0.0)
+    dlt = tl.load(dlt_ptr + bh * seqlen + offs_m, mask=mask_m, other=0.0)
+    ds = tl.where(valid, p * (dp - dlt[:, None]), 0.0) * scale
+    k = _ld(k_ptr + (bh * seqlen + offs_l[:, None]) * dh + offs_d[None, :], mask_ld, UPCAST)
+    dq = tl.dot(ds.to(k.dtype), k)
+    tl.atomic_add(dqe_ptr + rows + r, ds, mask=valid)
+    tl.debug_barrier()
+    offs_r = tl.arange(0, BLOCK_R)
+    for rc in range(0, R_CHUNKS):
+        rr = rc * BLOCK_R + offs_r
+        mask_r = rr < num_r
+        dqe = tl.load(dqe_ptr + rows + rr[None, :], mask=mask_m[:, None] & mask_r[None, :], other=0.0)
+        ik = tl.load(ik_ptr + (rr[:, None] * heads + h) * dh + offs_d[None, :],
+                     mask=mask_r[:, None] & (offs_d[None, :] < dh), other=0.0)
+        dq += tl.dot(dqe, ik.to(tl.float32))
+    tl.store(dq_ptr + (bh * seqlen + offs_m[:, None]) * dh + offs_d[None, :], dq.to(dq_ptr.dtype.element_ty),
+             mask=mask_md)
+
+
+@triton.jit
+def _interval_attn_bwd_dkdv_kernel(
+    q_ptr, k_ptr, v_ptr, qe_ptr, de_ptr, t_ptr, len_ptr, dout_ptr, lse_ptr, dlt_ptr, dk_ptr, dv_ptr,
+    seqlen, heads, dh, num_r, scale, dropout_p, seed,
+    DROPOUT: tl.constexpr, UPCAST: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_D: tl.constexpr,
+):
+    pid_n = tl.program_id(0)
+    bh = tl.program_id(1)
+    b = bh // heads
+    n_valid = tl.load(len_ptr + b)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)       # keys j (rows of the transposed tile)
+    offs_l = tl.arange(0, BLOCK_L)                         # queries i
+    offs_d = tl.arange(0, BLOCK_D)
+    mask_n = offs_n < seqlen
+    mask_l = offs_l < seqlen
+    mask_nd = mask_n[:, None] & (offs_d[None, :] < dh)
+    mask_ld = mask_l[:, None] & (offs_d[None, :] < dh)
+    k = _ld(k_ptr + (bh * seqlen + offs_n[:, None]) * dh + offs_d[None, :], mask_nd, UPCAST)
+    v = _ld(v_ptr + (bh * seqlen + offs_n[:, None]) * dh + offs_d[None, :], mask_nd, UPCAST)
+    q = _ld(q_ptr + (bh * seqlen + offs_l[:, None]) * dh + offs_d[None, :], mask_ld, UPCAST)
+    dout = _ld(dout_ptr + (bh * seqlen + offs_l[:, None]) * dh + offs_d[None, :], mask_ld, UPCAST)
+    tj = tl.load(t_ptr + b * seqlen + offs_n, mask=mask_n, other=0)
+    ti = tl.load(t_ptr + b * seqlen + offs_l, mask=mask_l, other=0)
+    r = tl.minimum(tl.abs(tj[:, None] - ti[None, :]), num_r - 1).to(tl.int32)              # (BLOCK_N, BLOCK_L)
+    valid = (offs_n[:, None] <= offs_l[None, :]) & (offs_n[:, None] < n_valid) & (offs_l[None, :] < n_valid)
+    cols = (bh * seqlen + offs_l[None, :]) * num_r + r
+    s = (tl.dot(k, tl.trans(q)) + tl.load(qe_ptr + cols, mask=valid, other=0.0)) * scale
+    lse = tl.load(lse_ptr + bh * seqlen + offs_l, mask=mask_l, other=0.0)
+    p = tl.where(valid, tl.exp(s - lse[None, :]), 0.0)
+    dp = tl.dot(v, tl.trans(dout)) + tl.load(de_ptr + cols, mask=valid, other=0.0)
+    pd = p
+    if DROPOUT:
+        keep = _keep(seed, bh, seqlen, offs_l[None, :], offs_n[:, None], dropout_p)
+        pd = tl.where(keep, p / (1.0 - dropout_p), 0.0)
+        dp = tl.where(keep, dp / (1.0 - dropout_p), 0.0)
+    dlt = tl.load(dlt_ptr + bh * seqlen + offs_l, mask=mask_l, other=0.0)
+    ds = p * (dp - dlt[None, :]) * scale
+    dv = tl.dot(pd.to(dout.dtype), dout)
+    dk = tl.dot(ds.to(q.dtype), q)
+    tl.store(dk_ptr + (bh * seqlen + offs_n[:, None]) * dh + offs_d[None, :], dk.to(dk_ptr.dtype.element_ty),
+             mask=mask_nd)
+    tl.store(dv_ptr + (bh * seqlen + offs_n[:, None]) * dh + offs_d[None, :], dv.to(dv_ptr.dtype.element_ty),
+             mask=mask_nd)
+
+
+def _blocks(seqlen: int, dh: int, num_r: int) -> dict:
+    block_l = max(16, triton.next_power_of_2(seqlen))
+    block_r = 64 if num_r > 32 else max(16, triton.next_power_of_2(num_r))
+    return dict(BLOCK_L=block_l, BLOCK_D=max(16, triton.next_power_of_2(dh)), BLOCK_R=block_r,
+                R_CHUNKS=triton.cdiv(num_r, block_r))
+
+
+def _block_m(block_l: int) -> int:
+    return 16 if block_l >= 256 else 32 if block_l >= 64 else 16
+
+
+class _IntervalAttentionFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, q, k, v, interval_k, interval_v, times, seq_len, dropout_p):
+        q, k, v, interval_k, interval_v = (t.contiguous() for t in (q, k, v, interval_k, interval_v))
+        times = times.to(torch.int32).contiguous()
+        seq_len = seq_len.to(device=q.device, dtype=torch.int32).contiguous()
+        bsz, heads, seqlen, dh = q.shape
+        num_r = interval_k.shape[0]
+        scale = 1.0 / math.sqrt(dh)
+        qe = torch.einsum("bhid,rhd->bhir", q.float(), interval_k.float()).contiguous()
+        out = torch.empty_like(q)
+        lse = torch.empty(bsz, heads, seqlen, device=q.device, dtype=torch.float32)
+        bins = torch.zeros(bsz, heads, seqlen, num_r, device=q.device, dtype=torch.float32)
+        seed = int(torch.randint(0, 2**31 - 1, (1,)).item()) if dropout_p > 0 else 0
+        blk = _blocks(seqlen, dh, num_r)
+        block_m = _block_m(blk["BLOCK_L"])
+        grid = (triton.cdiv(seqlen, block_m), bsz * heads)
+        _interval_attn_fwd_kernel[grid](
+            q, k, v, interval_v, qe, times, seq_len, out, lse, bins,
+            seqlen, heads, dh, num_r, scale, float(dropout_p), seed,
+            DROPOUT=dropout_p > 0, UPCAST=triton_interpret(), BLOCK_M=block_m, **blk, num_warps=4)
+        ctx.save_for_backward(q, k, v, interval_k, interval_v, times, seq_len, out, lse, bins)
+        ctx.dropout_p, ctx.seed, ctx.scale = dropout_p, seed, scale
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        q, k, v, interval_k, interval_v, times, seq_len, out, lse, bins = ctx.saved_tensors
+        bsz, heads, seqlen, dh = q.shape
+        num_r = interval_k.shape[0]
+        dout = dout.contiguous()
+        dout_f = dout.float()
+        qe = torch.einsum("bhid,rhd->bhir", q.float(), interval_k.float()).contiguous()
+        de = torch.einsum("bhid,rhd->bhir", dout_f, interval_v.float()).contiguous()
+        dlt = (dout_f * out.float()).sum(-1).contiguous()
+        dq = torch.empty_like(q)
+        dk, dv = torch.empty_like(k), torch.empty_like(v)
+        dqe = torch.zeros(bsz, heads, seqlen, num_r, device=q.device, dtype=torch.float32)
+        blk = _blocks(seqlen, dh, num_r)
+        block_m = _block_m(blk["BLOCK_L"])
+        common = (seqlen, heads, dh, num_r, ctx.scale, float(ctx.dropout_p), ctx.seed)
+        _interval_attn_bwd_dq_kernel[(triton.cdiv(seqlen, block_m), bsz * heads)](
+            q, k, v, interval_k, qe, de, times, seq_len, dout, lse, dlt, dq, dqe, *common,
+            DROPOUT=ctx.dropout_p > 0, UPCAST=triton_interpret(), BLOCK_M=block_m, **blk, num_warps=4)
+        _interval_attn_bwd_dkdv_kernel[(triton.cdiv(seqlen, block_m), bsz * heads)](
+            q, k, v, qe, de, times, seq_len, dout, lse, dlt, dk, dv, *common,
+            DROPOUT=ctx.dropout_p > 0, UPCAST=triton_interpret(), BLOCK_N=block_m, BLOCK_L=blk["BLOCK_L"],
+            BLOCK_D=blk["BLOCK_D"], num_warps=4)
+        dik = torch.einsum("bhir,bhid->rhd", dqe, q.float()).to(interval_k.dtype)
+        div = torch.einsum("bhir,bhid->rhd", bins, dout_f).to(interval_v.dtype)
+        return dq, dk, dv, dik, div, None, None, None
+
+
+def interval_attention_fused(q, k, v, interval_k, interval_v, times, seq_len, dropout_p=0.0) -> torch.Tensor:
+    """out (B, H, L, Dh) like ``interval_attention_ref``; differentiable in q, k, v, interval_k, interval_v."""
+    check_interval_attention_shapes(q, k, v, interval_k, interval_v, times, seq_len)
+    if q.shape[2] > MAX_SEQ_LEN:
+        raise BackendUnavailable(f"interval_attention: the Triton kernel holds a whole row of keys and supports "
+                                 f"L <= {MAX_SEQ_LEN}, got L={q.shape[2]}; use backend='torch'")
+    return _IntervalAttentionFn.apply(q, k, v, interval_k, interval_v, times, seq_len, dropout_p)
+
+
+def dropout_keep_mask(seed: int, bsz: int, heads: int, seqlen: int, dropout_p: float,
+                      device: torch.device | str = "cpu") -> torch.Tensor:
+    """The (B, H, L, L) bool keep mask the kernels draw for ``seed`` (for tests against the reference)."""
+    out = torch.empty(bsz * heads, seqlen, seqlen, device=device, dtype=torch.int8)
+    block = max(16, triton.next_power_of_2(seqlen))
+    _keep_mask_kernel[(bsz * heads,)](out, seed, seqlen, float(dropout_p), BLOCK_L=block)
+    return out.view(bsz, heads, seqlen, seqlen).bool()
+
+
+@triton.jit
+def _keep_mask_kernel(out_ptr, seed, seqlen, dropout_p, BLOCK_L: tl.constexpr):
+    bh = tl.program_id(0)
+    offs = tl.arange(0, BLOCK_L)
+    mask = (offs[:, None] < seqlen) & (offs[None, :] < seqlen)
+    keep = _keep(seed, bh, seqlen, offs[:, None], offs[None, :], dropout_p)
+    tl.store(out_ptr + (bh * seqlen + offs[:, None]) * seqlen + offs[None, :], keep.to(tl.int8), mask=mask)

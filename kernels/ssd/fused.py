@@ -1,0 +1,377 @@
+"""Fused time-aware SSD in Triton: one program per (batch, head) walks the whole sequence in chunks.
+
+Per chunk of ``BLOCK_Q`` steps the program computes the step size in registers
+(``softplus(dt * time_dt + dt_bias)``), the intra-chunk quadratic form with the segment-sum decay mask
+(``tl.dot`` on (Q, Q) tiles) and the contribution of the state entering the chunk, then passes the
+(P, N) state on in registers. Nothing but y is written in the forward pass.
+
+The backward pass recomputes everything from the inputs, in one program per (batch, head):
+  sweep 1 (left to right, forward state h):  dC_i = h_i^T dy_i,  r_i = dy_i . (y_i - D x_i)
+  sweep 2 (right to left, reverse state R_j = sum_{i>=j} exp(cs_i - cs_j) dy_i C_i^T):
+      dx_j = step_j R_j B_j + D dy_j,   dB_j = step_j R_j^T x_j,   g_j = x_j . R_j B_j (d step, direct)
+      d cumsum_j = r_j - step_j g_j,  d(step*A)_t = sum_{k>=t} d cumsum_k,
+      d step = g + A d(step*A),  dA = sum step d(step*A),  then through softplus to dt, time_dt, dt_bias.
+Shapes as in ``kernels.ssd.ref``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import triton
+import triton.language as tl
+
+from kernels.ssd.ref import check_ssd_shapes
+
+
+@triton.jit
+def _softplus(v):
+    return tl.where(v <= 20.0, tl.log(1.0 + tl.exp(v)), v)
+
+
+@triton.jit
+def _chunk_step(dt_ptr, td_ptr, offs_l, mask_l, sdt_l, std_l, bias,
+                HAS_TIME: tl.constexpr, SOFTPLUS: tl.constexpr):
+    """Pre-activation and step size of one chunk, (Q,) each; step is 0 past the sequence end."""
+    pre = tl.load(dt_ptr + offs_l * sdt_l, mask=mask_l, other=0.0).to(tl.float32)
+    td = tl.full(pre.shape, 1.0, tl.float32)
+    if HAS_TIME:
+        td = tl.load(td_ptr + offs_l * std_l, mask=mask_l, other=0.0).to(tl.float32)
+        pre = pre * td
+    pre = pre + bias
+    if SOFTPLUS:
+        step = _softplus(pre)
+    else:
+        step = pre
+    step = tl.where(mask_l, step, 0.0)
+    return pre, td, step
+
+
+@triton.jit
+def _load_tile(ptr, offs_l, mask_l, s_l, offs_d, dim):
+    """A (Q, BLOCK_D) fp32 tile of rows offs_l (stride s_l) and contiguous columns offs_d < dim."""
+    mask = mask_l[:, None] & (offs_d[None, :] < dim)
+    return tl.load(ptr + offs_l[:, None] * s_l + offs_d[None, :], mask=mask, other=0.0).to(tl.float32)
+
+
+@triton.jit
+def _ssd_fwd_kernel(
+    x_ptr, dt_ptr, td_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, y_ptr,
+    L, H, P, N, HPG,
+    sx_b, sx_l, sx_h, sdt_b, sdt_l, sdt_h, std_b, std_l, std_h,
+    sB_b, sB_l, sB_g, sC_b, sC_l, sC_g, sy_b, sy_l, sy_h,
+    HAS_TIME: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_D: tl.constexpr, SOFTPLUS: tl.constexpr,
+    N_CHUNKS: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, PREC: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    b = pid // H
+    h = pid % H
+    g = h // HPG
+    x_ptr += b * sx_b + h * sx_h
+    y_ptr += b * sy_b + h * sy_h
+    dt_ptr += b * sdt_b + h * sdt_h
+    td_ptr += b * std_b + h * std_h
+    B_ptr += b * sB_b + g * sB_g
+    C_ptr += b * sC_b + g * sC_g
+    A = tl.load(A_ptr + h).to(tl.float32)
+    bias = 0.0
+    if HAS_BIAS:
+        bias = tl.load(bias_ptr + h).to(tl.float32)
+    Dh = 0.0
+    if HAS_D:
+        Dh = tl.load(D_ptr + h).to(tl.float32)
+
+    offs_q = tl.arange(0, BLOCK_Q)
+    offs_p = tl.arange(0, BLOCK_P)
+    offs_n = tl.arange(0, BLOCK_N)
+    causal = offs_q[:, None] >= offs_q[None, :]
+    S = tl.zeros((BLOCK_P, BLOCK_N), dtype=tl.float32)  # state entering the chunk, h[p, n]
+    for c in range(0, N_CHUNKS):
+        offs_l = c * BLOCK_Q + offs_q
+        mask_l = offs_l < L
+        _, _, step = _chunk_step(dt_ptr, td_ptr, offs_l, mask_l, sdt_l, std_l, bias, HAS_TIME, SOFTPLUS)
+        dA = step * A
+        cs = tl.cumsum(dA, axis=0)
+        cs_last = tl.sum(dA, axis=0)
+        x = _load_tile(x_ptr, offs_l, mask_l, sx_l, offs_p, P)
+        Bt = _load_tile(B_ptr, offs_l, mask_l, sB_l, offs_n, N)
+        Ct = _load_tile(C_ptr, offs_l, mask_l, sC_l, offs_n, N)
+
+        decay = tl.exp(tl.where(causal, cs[:, None] - cs[None, :], float("-inf")))
+        scores = tl.dot(Ct, tl.trans(Bt), input_precision=PREC) * decay * step[None, :]
+        y = tl.dot(scores, x, input_precision=PREC)
+        y += tl.exp(cs)[:, None] * tl.dot(Ct, tl.trans(S), input_precision=PREC)
+        if HAS_D:
+            y += Dh * x
+        mask_y = mask_l[:, None] & (offs_p[None, :] < P)
+        tl.store(y_ptr + offs_l[:, None] * sy_l + offs_p[None, :], y.to(y_ptr.dtype.element_ty), mask=mask_y)
+
+        xw = x * (step * tl.exp(cs_last - cs))[:, None]
+        S = tl.exp(cs_last) * S + tl.dot(tl.trans(xw), Bt, input_precision=PREC)
+
+
+@triton.jit
+def _ssd_bwd_kernel(
+    x_ptr, dt_ptr, td_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, dy_ptr,
+    dx_ptr, ddt_ptr, dtd_ptr, dB_ptr, dC_ptr, red_ptr, r_ptr,
+    L, H, P, N, HPG, BH,
+    sx_b, sx_l, sx_h, sdt_b, sdt_l, sdt_h, std_b, std_l, std_h,
+    sB_b, sB_l, sB_g, sC_b, sC_l, sC_g, sdy_b, sdy_l, sdy_h,
+    sdx_b, sdx_l, sdx_h, sdB_b, sdB_l, sdB_g,
+    HAS_TIME: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_D: tl.constexpr, SOFTPLUS: tl.constexpr,
+    ATOMIC_BC: tl.constexpr,
+    N_CHUNKS: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, PREC: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    b = pid // H
+    h = pid % H
+    g = h // HPG
+    x_ptr += b * sx_b + h * sx_h
+    dy_ptr += b * sdy_b + h * sdy_h
+    dx_ptr += b * sdx_b + h * sdx_h
+    dt_ptr += b * sdt_b + h * sdt_h
+    td_ptr += b * std_b + h * std_h
+    ddt_ptr += b * sdt_b + h * sdt_h  # ddt, dtd share dt's / time_dt's strides (allocated alike)
+    dtd_ptr += b * std_b + h * std_h
+    B_ptr += b * sB_b + g * sB_g
+    C_ptr += b * sC_b + g * sC_g
+    dB_ptr += b * sdB_b + g * sdB_g
+    dC_ptr += b * sdB_b + g * sdB_g
+    r_ptr += pid * L
+    A = tl.load(A_ptr + h).to(tl.float32)
+    bias = 0.0
+    if HAS_BIAS:
+        bias = tl.load(bias_ptr + h).to(tl.float32)
+    Dh = 0.0
+    if HAS_D:
+        Dh = tl.load(D_ptr + h).to(tl.float32)
+
+    offs_q = tl.arange(0, BLOCK_Q)
+    offs_p = tl.arange(0, BLOCK_P)
+    offs_n = tl.arange(0, BLOCK_N)
+    causal = offs_q[:, None] >= offs_q[None, :]
+    anticausal = offs_q[None, :] >= offs_q[:, None]
+    mask_pn_p = offs_p[None, :] < P
+    mask_pn_n = offs_n[None, :] < N
+
+    # sweep 1, left to right: dC and r = dy . y_ssm (stored to scratch for sweep 2)
+    S = tl.zeros((BLOCK_P, BLOCK_N), dtype=tl.float32)
+    for c in range(0, N_CHUNKS):
+        offs_l = c * BLOCK_Q + offs_q
+        mask_l = offs_l < L
+        _, _, step = _chunk_step(dt_ptr, td_ptr, offs_l, mask_l, sdt_l, std_l, bias, HAS_TIME, SOFTPLUS)
+        dA = step * A
+        cs = tl.cumsum(dA, axis=0)
+        cs_last = tl.sum(dA, axis=0)
+        x = _load_tile(x_ptr, offs_l, mask_l, sx_l, offs_p, P)
+        dy = _load_tile(dy_ptr, offs_l, mask_l, sdy_l, offs_p, P)
+        Bt = _load_tile(B_ptr, offs_l, mask_l, sB_l, offs_n, N)
+        Ct = _load_tile(C_ptr, offs_l, mask_l, sC_l, offs_n, N)
+
+        decay = tl.exp(tl.where(causal, cs[:, None] - cs[None, :], float("-inf")))
+        W = tl.dot(dy, tl.trans(x), input_precision=PREC) * decay * step[None, :]  # [i, j]
+        G = tl.dot(Ct, tl.trans(Bt), input_precision=PREC)
+        dyS = tl.dot(dy, S, input_precision=PREC)  # (Q, N)
+        e = tl.exp(cs)
+        dC = tl.dot(W, Bt, input_precision=PREC) + e[:, None] * dyS
+        r = tl.sum(W * G, axis=1) + e * tl.sum(dyS * Ct, axis=1)
+        tl.store(r_ptr + offs_l, r, mask=mask_l)
+        dC_ptrs = dC_ptr + offs_l[:, None] * sdB_l + offs_n[None, :]
+        if ATOMIC_BC:
+            tl.atomic_add(dC_ptrs, dC, mask=mask_l[:, None] & mask_pn_n)
+        else:
+            tl.store(dC_ptrs, dC, mask=mask_l[:, None] & mask_pn_n)
+        xw = x * (step * tl.exp(cs_last - cs))[:, None]
+        S = tl.exp(cs_last) * S + tl.dot(tl.trans(xw), Bt, input_precision=PREC)
+
+    tl.debug_barrier()  # r written above is read back below by other threads of this program
+
+    # sweep 2, right to left: reverse state R (P, N) entering from the future
+    R = tl.zeros((BLOCK_P, BLOCK_N), dtype=tl.float32)
+    carry = 0.0  # sum of d cumsum over all later chunks
+    dA_acc = 0.0
+    dD_acc = 0.0
+    dbias_acc = 0.0
+    for k in range(0, N_CHUNKS):
+        offs_l = (N_CHUNKS - 1 - k) * BLOCK_Q + offs_q
+        mask_l = offs_l < L
+        pre, td, step = _chunk_step(dt_ptr, td_ptr, offs_l, mask_l, sdt_l, std_l, bias, HAS_TIME, SOFTPLUS)
+        dA = step * A
+        cs = tl.cumsum(dA, axis=0)
+        cs_last = tl.sum(dA, axis=0)
+        x = _load_tile(x_ptr, offs_l, mask_l, sx_l, offs_p, P)
+        dy = _load_tile(dy_ptr, offs_l, mask_l, sdy_l, offs_p, P)
+        Bt = _load_tile(B_ptr, offs_l, mask_l, sB_l, offs_n, N)
+        Ct = _load_tile(C_ptr, offs_l, mask_l, sC_l, offs_n, N)
+        r = tl.load(r_ptr + offs_l, mask=mask_l, other=0.0)
+
+        # transposed masks and products ([j, i]) so that no computed tile needs a transpose
+        decay_t = tl.exp(tl.where(anticausal, cs[None, :] - cs[:, None], float("-inf")))  # exp(cs_i - cs_j), i >= j
+        GLt = tl.dot(Bt, tl.trans(Ct), input_precision=PREC) * decay_t  # B_j . C_i
+        VLt = tl.dot(x, tl.trans(dy), input_precision=PREC) * decay_t  # x_j . dy_i
+        to_end = tl.exp(cs_last - cs)
+        # T_j = R_j B_j (P): in-chunk part + the part entering from later chunks
+        T = tl.dot(GLt, dy, input_precision=PREC)
+        T += to_end[:, None] * tl.dot(Bt, tl.trans(R), input_precision=PREC)
+        dB = tl.dot(VLt, Ct, input_precision=PREC)
+        dB += to_end[:, None] * tl.dot(x, R, input_precision=PREC)
+        dB = dB * step[:, None]
+        dx = T * step[:, None]
+        if HAS_D:
+            dx += Dh * dy
+            dD_acc += tl.sum(tl.sum(dy * x, axis=1), axis=0)
+        gdir = tl.sum(x * T, axis=1)  # direct d step
+        dcs = r - step * gdir
+        # d(step*A)_t = sum_{k >= t} dcs_k : reverse cumsum inside the chunk plus the later chunks
+        ddA = tl.sum(dcs, axis=0) - tl.cumsum(dcs, axis=0) + dcs + carry
+        carry += tl.sum(dcs, axis=0)
+        dstep = gdir + A * ddA
+        dA_acc += tl.sum(step * ddA, axis=0)
+        if SOFTPLUS:
+            dpre = dstep * tl.sigmoid(pre)
+        else:
+            dpre = dstep
+        dpre = tl.where(mask_l, dpre, 0.0)
+        dbias_acc += tl.sum(dpre, axis=0)
+        if HAS_TIME:
+            dt_raw = tl.load(dt_ptr + offs_l * sdt_l, mask=mask_l, other=0.0).to(tl.float32)
+            tl.store(dtd_ptr + offs_l * std_l, (dpre * dt_raw).to(dtd_ptr.dtype.element_ty), mask=mask_l)
+        tl.store(ddt_ptr + offs_l * sdt_l, (dpre * td).to(ddt_ptr.dtype.element_ty), mask=mask_l)
+        mask_xp = mask_l[:, None] & mask_pn_p
+        tl.store(dx_ptr + offs_l[:, None] * sdx_l + offs_p[None, :], dx.to(dx_ptr.dtype.element_ty), mask=mask_xp)
+        dB_ptrs = dB_ptr + offs_l[:, None] * sdB_l + offs_n[None, :]
+        if ATOMIC_BC:
+            tl.atomic_add(dB_ptrs, dB, mask=mask_l[:, None] & mask_pn_n)
+        else:
+            tl.store(dB_ptrs, dB, mask=mask_l[:, None] & mask_pn_n)
+        # R entering the previous chunk
+        dye = dy * tl.exp(cs)[:, None]
+        R = tl.exp(cs_last) * R + tl.dot(tl.trans(dye), Ct, input_precision=PREC)
+
+    tl.store(red_ptr + pid, dA_acc)
+    tl.store(red_ptr + BH + pid, dD_acc)
+    tl.store(red_ptr + 2 * BH + pid, dbias_acc)
+
+
+# Launch settings, measured on an H200 (B=2048, L=50 and B=256, L=200; H=4, P=N=32, fp32): 2 warps and
+# 32-step chunks were fastest for both kernels (4 or 8 warps: 1.6-3x slower; 64-step chunks spill in backward).
+NUM_WARPS = 2  # per program (one (batch, head) pair)
+NUM_STAGES = None  # Triton's default software pipelining
+
+
+def _block(n: int) -> int:
+    return max(16, triton.next_power_of_2(n))
+
+
+def _precision(dtype: torch.dtype) -> str:
+    """tl.dot precision: 3xTF32 (about fp32 accuracy on tensor cores) unless fp32 with tf32 allowed by torch.
+    Plain TF32 is too coarse for bf16 too: d(step) sums differences of two dot products over the sequence.
+    $SEQREC_SSD_DOT_PRECISION ("ieee" | "tf32" | "tf32x3") overrides this (for experiments)."""
+    if os.environ.get("SEQREC_SSD_DOT_PRECISION"):
+        return os.environ["SEQREC_SSD_DOT_PRECISION"]
+    if dtype == torch.float32 and torch.backends.cuda.matmul.allow_tf32:
+        return "tf32"
+    return "tf32x3"
+
+
+def _last_dim_contiguous(t: torch.Tensor | None) -> torch.Tensor | None:
+    return t if t is None or t.stride(-1) == 1 else t.contiguous()
+
+
+def _launch() -> dict:
+    return {"num_warps": NUM_WARPS} if NUM_STAGES is None else {"num_warps": NUM_WARPS, "num_stages": NUM_STAGES}
+
+
+def _meta(L: int, P: int, N: int, block_q: int | None, dtype: torch.dtype) -> dict:
+    """Compile-time parameters: chunk tile (32 steps), padded P and N, dot precision."""
+    q = block_q if block_q is not None else 32
+    return dict(N_CHUNKS=triton.cdiv(L, q), BLOCK_Q=q, BLOCK_P=_block(P), BLOCK_N=_block(N), PREC=_precision(dtype))
+
+
+def ssd_fused_fwd(x, dt, A, B, C, D, dt_bias, time_dt, dt_softplus, block_q=None):
+    b, L, H, P = x.shape
+    G, N = B.shape[2], B.shape[3]
+    y = torch.empty_like(x, memory_format=torch.contiguous_format)
+    if L == 0 or b == 0:
+        return y
+    td = time_dt if time_dt is not None else dt
+    _ssd_fwd_kernel[(b * H,)](
+        x, dt, td, A, B, C, D if D is not None else A, dt_bias if dt_bias is not None else A, y,
+        L, H, P, N, H // G,
+        *x.stride()[:3], *dt.stride(), *td.stride(), *B.stride()[:3], *C.stride()[:3], *y.stride()[:3],
+        HAS_TIME=time_dt is not None, HAS_BIAS=dt_bias is not None, HAS_D=D is not None, SOFTPLUS=dt_softplus,
+        **_meta(L, P, N, block_q, x.dtype), **_launch(),
+    )
+    return y
+
+
+def ssd_fused_bwd(dy, x, dt, A, B, C, D, dt_bias, time_dt, dt_softplus, block_q=None):
+    """Gradients (dx, ddt, dA, dB, dC, dD, ddt_bias, dtime_dt); None where the input is None."""
+    b, L, H, P = x.shape
+    G, N = B.shape[2], B.shape[3]
+    dy = _last_dim_contiguous(dy)
+    dx = torch.empty_like(x, memory_format=torch.contiguous_format)
+    ddt = torch.empty_like(dt, memory_format=torch.contiguous_format)
+    dtd = torch.empty_like(time_dt, memory_format=torch.contiguous_format) if time_dt is not None else None
+    atomic = H // G > 1
+    alloc = torch.zeros if atomic else torch.empty
+    dB = alloc(b, L, G, N, device=x.device, dtype=torch.float32)
+    dC = alloc(b, L, G, N, device=x.device, dtype=torch.float32)
+    red = torch.empty(3, b * H, device=x.device, dtype=torch.float32)
+    r = torch.empty(b * H, max(L, 1), device=x.device, dtype=torch.float32)
+    if L > 0 and b > 0:
+        td = time_dt if time_dt is not None else dt
+        dtd_buf = dtd if dtd is not None else ddt
+        # ddt / dtd are indexed with dt's / time_dt's strides: give them the same strides
+        if ddt.stride() != dt.stride() or (dtd is not None and dtd.stride() != td.stride()):
+            dt, td = dt.contiguous(), td.contiguous()
+            if time_dt is None:
+                td = dt
+        _ssd_bwd_kernel[(b * H,)](
+            x, dt, td, A, B, C, D if D is not None else A, dt_bias if dt_bias is not None else A, dy,
+            dx, ddt, dtd_buf, dB, dC, red, r,
+            L, H, P, N, H // G, b * H,
+            *x.stride()[:3], *dt.stride(), *td.stride(), *B.stride()[:3], *C.stride()[:3], *dy.stride()[:3],
+            *dx.stride()[:3], *dB.stride()[:3],
+            HAS_TIME=time_dt is not None, HAS_BIAS=dt_bias is not None, HAS_D=D is not None,
+            SOFTPLUS=dt_softplus, ATOMIC_BC=atomic,
+            **_meta(L, P, N, block_q, x.dtype), **_launch(),
+        )
+    else:
+        red.zero_()
+        dB.zero_()
+        dC.zero_()
+    sums = red.view(3, b, H).sum(1)
+    dA = sums[0].to(A.dtype)
+    dD = sums[1].to(D.dtype) if D is not None else None
+    dbias = sums[2].to(dt_bias.dtype) if dt_bias is not None else None
+    return dx, ddt, dA, dB.to(B.dtype), dC.to(C.dtype), dD, dbias, dtd
+
+
+class SSDFused(torch.autograd.Function):
+    """Autograd wiring of the fused forward and backward kernels."""
+
+    @staticmethod
+    def forward(ctx, x, dt, A, B, C, D, dt_bias, time_dt, dt_softplus, block_q):
+        x, dt, B, C, time_dt = (_last_dim_contiguous(t) for t in (x, dt, B, C, time_dt))
+        ctx.save_for_backward(x, dt, A, B, C, D, dt_bias, time_dt)
+        ctx.dt_softplus = dt_softplus
+        ctx.block_q = block_q
+        return ssd_fused_fwd(x, dt, A, B, C, D, dt_bias, time_dt, dt_softplus, block_q)
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, dt, A, B, C, D, dt_bias, time_dt = ctx.saved_tensors
+        grads = ssd_fused_bwd(dy, x, dt, A, B, C, D, dt_bias, time_dt, ctx.dt_softplus, ctx.block_q)
+        return (*grads, None, None)
+
+
+def ssd_fused(x, dt, A, B, C, D=None, dt_bias=None, time_dt=None, dt_softplus=True, block_q=None):
+    """y (B, L, H, P): the fused Triton SSD (forward and backward). ``block_q``: chunk tile (power of 2 >= 16)."""
+    check_ssd_shapes(x, dt, A, B, C, D, dt_bias, time_dt)
+    if block_q is not None and (block_q < 16 or block_q & (block_q - 1)):
+        raise ValueError(f"ssd_fused: block_q must be a power of 2 >= 16, got {block_q}")
+    if x.dtype == torch.float64:
+        raise TypeError("ssd_fused: float64 is not supported by the Triton kernel; use backend='torch'")
+    return SSDFused.apply(x, dt, A, B, C, D, dt_bias, time_dt, dt_softplus, block_q)

@@ -1,0 +1,177 @@
+"""Benchmark the Mamba1 selective scan, forward + backward: our Triton kernel vs the PyTorch reference vs
+mamba-ssm's compiled CUDA kernel (when built, e.g. with ``--mamba-sdist``).
+
+    python suites/bench_selective_scan.py --out DIR [--mamba-sdist mamba_ssm-2.3.2.post1.tar.gz]
+
+Writes one result file (kind "kernel") per case: median ms (triton.testing.do_bench after warm-up) and peak
+GPU memory above the inputs (max_memory_allocated after reset_peak_memory_stats), with the card's name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tarfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+
+from kernels.dispatch import BackendUnavailable  # noqa: E402
+from seqrec.results import write_result  # noqa: E402
+
+CASES = [dict(batch=2048, seqlen=50, dim=128, nstate=32), dict(batch=256, seqlen=200, dim=128, nstate=32)]
+MAMBA_NVCC_FLAGS = ["-O3", "-std=c++17", "-U__CUDA_NO_HALF_OPERATORS__", "-U__CUDA_NO_HALF_CONVERSIONS__",
+                    "-U__CUDA_NO_BFLOAT16_OPERATORS__", "-U__CUDA_NO_BFLOAT16_CONVERSIONS__",
+                    "-U__CUDA_NO_BFLOAT162_OPERATORS__", "-U__CUDA_NO_BFLOAT162_CONVERSIONS__",
+                    "--expt-relaxed-constexpr", "--expt-extended-lambda", "--use_fast_math", "-lineinfo"]
+
+
+def build_mamba_selective_scan(sdist: Path, workdir: Path) -> str | None:
+    """Compile mamba-ssm's selective_scan_cuda for this card's arch only and put the sdist's package on the
+    path; returns None on success, else the reason."""
+    import time
+
+    from torch.utils.cpp_extension import load
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    root = workdir / sdist.name.removesuffix(".tar.gz")
+    if not root.is_dir():
+        with tarfile.open(sdist) as tar:
+            tar.extractall(workdir, filter="data")
+    major, minor = torch.cuda.get_device_capability()
+    arch = f"{major}{minor}"
+    src = root / "csrc" / "selective_scan"
+    sources = [str(src / "selective_scan.cpp")] + sorted(str(p) for p in src.glob("selective_scan_*.cu"))
+    build_dir = workdir / "build"
+    build_dir.mkdir(exist_ok=True)
+    t0 = time.perf_counter()
+    try:
+        mod = load(name="selective_scan_cuda", sources=sources, build_directory=str(build_dir),
+                   extra_cflags=["-O3", "-std=c++17"],
+                   extra_cuda_cflags=MAMBA_NVCC_FLAGS + ["-gencode", f"arch=compute_{arch},code=sm_{arch}"],
+                   verbose=False)
+    except Exception as e:  # compiler errors
+        return f"build failed: {type(e).__name__}: {str(e)[-500:]}"
+    print(f"built selective_scan_cuda for sm_{arch} in {time.perf_counter() - t0:.0f} s", flush=True)
+    sys.modules["selective_scan_cuda"] = mod
+    sys.path.insert(0, str(root))
+    import importlib
+
+    importlib.invalidate_caches()
+    return None
+
+
+class _DirectMambaScan(torch.autograd.Function):
+    """selective_scan_cuda.fwd/bwd called directly (when the mamba_ssm package itself does not import)."""
+
+    @staticmethod
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias):
+        import selective_scan_cuda
+
+        out, x, *rest = selective_scan_cuda.fwd(u, delta, A, B, C, D, z, delta_bias, True)
+        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, x, out)
+        return rest[0]
+
+    @staticmethod
+    def backward(ctx, dout):
+        import selective_scan_cuda
+
+        u, delta, A, B, C, D, z, delta_bias, x, out = ctx.saved_tensors
+        du, ddelta, dA, dB, dC, dD, dbias, dz, *_ = selective_scan_cuda.bwd(
+            u, delta, A, B, C, D, z, delta_bias, dout.contiguous(), x, out, None, True, False)
+        return du, ddelta, dA, dB, dC, dD, dz, dbias
+
+
+def mamba_direct(u, delta, A, B, C, D, z, delta_bias):
+    return _DirectMambaScan.apply(u, delta, A, B, C, D, z, delta_bias)
+
+
+def make_inputs(batch, seqlen, dim, nstate, dtype, device="cuda"):
+    g = torch.Generator(device=device).manual_seed(0)
+
+    def rnd(*shape, dt=dtype):
+        return torch.randn(*shape, generator=g, device=device, dtype=torch.float32).to(dt)
+
+    return dict(u=rnd(batch, dim, seqlen), delta=rnd(batch, dim, seqlen) * 0.5 - 1.0,
+                A=-torch.exp(rnd(dim, nstate, dt=torch.float32) * 0.5), B=rnd(batch, nstate, seqlen),
+                C=rnd(batch, nstate, seqlen), D=rnd(dim, dt=torch.float32), z=rnd(batch, dim, seqlen),
+                delta_bias=rnd(dim, dt=torch.float32) * 0.5)
+
+
+def measure(fn, inputs, dout):
+    """(median ms of fwd+bwd, peak bytes above the inputs)."""
+    import triton.testing
+
+    leaves = {k: v.detach().requires_grad_(True) for k, v in inputs.items()}
+
+    def step():
+        fn(**leaves).backward(dout)
+
+    step()
+    torch.cuda.synchronize()
+    for v in leaves.values():
+        v.grad = None
+    torch.cuda.empty_cache()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    step()
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated() - base
+    ms = triton.testing.do_bench(step, warmup=25, rep=200, grad_to_none=list(leaves.values()), return_mode="median")
+    return ms, peak
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", required=True, type=Path, help="directory for the result files")
+    ap.add_argument("--mamba-sdist", type=Path, default=None, help="mamba_ssm sdist to compile selective_scan_cuda")
+    ap.add_argument("--dtypes", default="float32,bfloat16")
+    ap.add_argument("--impls", default="triton,torch_ref,mamba_ssm_cuda", help="comma list")
+    args = ap.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("bench_selective_scan: needs a CUDA device", file=sys.stderr)
+        return 2
+    mamba_reason = None
+    if args.mamba_sdist is not None:
+        mamba_reason = build_mamba_selective_scan(args.mamba_sdist, Path(os.environ.get("TMPDIR", "/tmp")) / "mamba")
+    from kernels.selective_scan import selective_scan
+
+    card = torch.cuda.get_device_name()
+    impls = {"triton": "triton", "torch_ref": "torch", "mamba_ssm_cuda": "mamba_ssm"}
+    for case in CASES:
+        for dtype_name in args.dtypes.split(","):
+            dtype = getattr(torch, dtype_name)
+            inputs = make_inputs(**case, dtype=dtype)
+            dout = torch.randn_like(inputs["u"])
+            result = {"kind": "kernel", "op": "selective_scan", "phase": "fwd+bwd", "dtype": dtype_name, **case,
+                      "device_name": card, "timer": "triton.testing.do_bench median", "impls": {}}
+            for name, backend in ((n, b) for n, b in impls.items() if n in args.impls.split(",")):
+                rec: dict = {"backend": backend}
+                try:
+                    ms, peak = measure(lambda backend=backend, **kw: selective_scan(**kw, backend=backend),
+                                       inputs, dout)
+                    rec.update(status="ok", median_ms=ms, peak_memory_bytes=peak)
+                except BackendUnavailable as e:
+                    from kernels.dispatch import selective_scan_cuda_built
+
+                    if backend == "mamba_ssm" and selective_scan_cuda_built():
+                        ms, peak = measure(mamba_direct, inputs, dout)
+                        rec.update(status="ok", median_ms=ms, peak_memory_bytes=peak, via="selective_scan_cuda direct",
+                                   package_import=str(e))
+                    else:
+                        rec.update(status="skipped", reason=mamba_reason or str(e))
+                except torch.OutOfMemoryError as e:
+                    rec.update(status="skipped", reason=f"out of memory: {str(e)[:200]}")
+                    torch.cuda.empty_cache()
+                result["impls"][name] = rec
+                print(f"{card} selective_scan {case} {dtype_name} {name}: {rec}", flush=True)
+            tag = f"b{case['batch']}-l{case['seqlen']}-d{case['dim']}-n{case['nstate']}-{dtype_name}"
+            write_result(args.out / f"kernel-selective_scan-{tag}.json", result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
