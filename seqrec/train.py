@@ -1,0 +1,346 @@
+"""The training loop: one model on one dataset, early stopping on validation NDCG@10, test with the best
+weights, one JSON result file.
+
+    from seqrec.train import train
+    result = train("tim4rec", "amazon-beauty", config={"hidden_size": 64}, device="cuda",
+                   out="results/train/tim4rec-amazon-beauty-h64-s0.json")
+
+Protocol: cross-entropy over all items (``model.loss``), Adam; each epoch walks
+``ds.train_batches(batch_size, seed, epoch)`` and then ranks every item for each validation user
+(``model.full_scores`` in eval mode, no grad); the epoch with the best validation NDCG@10 is kept, the run
+stops after ``patience`` epochs without improvement, the best weights are restored and the test split is
+scored the same way. Seeded, and deterministic on CPU (``torch.use_deterministic_algorithms`` inside the
+run). After every epoch a checkpoint is written atomically (``<out>.ckpt`` by default); a run started
+again with the same ``out`` resumes from it and ends with the same result as an uninterrupted run; the
+checkpoint is deleted once the result file is written.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import models
+from seqrec import runtime
+from seqrec.checkpoint import checkpoint_path, load_checkpoint, remove_checkpoint, save_checkpoint
+from seqrec.results import provenance, write_result
+
+# Training hyper-parameters and their defaults; models/configs/<name>.toml [train] and ``train_config``
+# override them key by key (RecBole's sequential defaults for the batch sizes).
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "lr": 1e-3,
+    "weight_decay": 0.0,
+    "batch_size": 2048,
+    "eval_batch_size": 4096,
+    "epochs": 200,
+    "patience": 10,  # epochs without a better validation NDCG@10 before stopping; 0 or None: never stop early
+    "mask_history": False,  # at evaluation, rank the items of the input sequence (except the target) last
+}
+EARLY_STOP_METRIC = "ndcg@10"
+# Train-config entries that may change between an interrupted run and its resumption.
+RESUMABLE_CHANGES = ("epochs", "patience")
+
+
+class TrainSetupError(ValueError):
+    """A run that cannot start: unknown model, dataset or config key, bad device, mismatched checkpoint.
+    The message is one line meant for the user."""
+
+
+def _message(e: BaseException) -> str:
+    return str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+
+
+def resolve_train_config(model_name: str, dataset_name: str | None,
+                         train_config: dict[str, Any] | None) -> dict[str, Any]:
+    """Defaults, then the model's ``[train]`` table (and its dataset override), then ``train_config``.
+    Unknown keys raise ``TrainSetupError`` naming the key and where it came from."""
+    cfg = dict(TRAIN_DEFAULTS)
+    from_file = models.default_train_config(model_name, dataset_name)
+    for source, values in ((f"[train] of {models.config_path(model_name)}", from_file),
+                           ("train_config", train_config or {})):
+        unknown = sorted(set(values) - set(TRAIN_DEFAULTS))
+        if unknown:
+            raise TrainSetupError(f"unknown train config key(s) {unknown} in {source}; known: {sorted(TRAIN_DEFAULTS)}")
+        cfg.update(values)
+    for key in ("batch_size", "eval_batch_size", "epochs"):
+        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] < 1:
+            raise TrainSetupError(f"train config {key} must be a positive integer, got {cfg[key]!r}")
+    if cfg["patience"] is not None and (not isinstance(cfg["patience"], int) or cfg["patience"] < 0):
+        raise TrainSetupError(f"train config patience must be a non-negative integer or None, got {cfg['patience']!r}")
+    return cfg
+
+
+def _resolve_dataset(dataset: Any, data_dir: str | os.PathLike | None, dataset_options: dict[str, Any] | None):
+    if not isinstance(dataset, str):
+        if dataset_options:
+            raise TrainSetupError("dataset_options apply only when the dataset is given by name")
+        return dataset
+    from seqrec.data import load_dataset
+
+    try:
+        return load_dataset(dataset, data_dir=data_dir, **(dataset_options or {}))
+    except (KeyError, ValueError, FileNotFoundError, NotADirectoryError) as e:
+        raise TrainSetupError(f"dataset {dataset!r}: {_message(e)}") from e
+
+
+def resolve_model_config(model_name: str, dataset_name: str | None, config: dict[str, Any] | None,
+                         backend: str | None, max_len: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(overrides passed to ``models.build``, the full config as built).
+
+    ``backend`` sets ``config["backend"]`` for models that have that key (ignored by the others); a model
+    with a ``max_len`` key gets the dataset's ``max_len`` unless ``config`` sets it."""
+    try:
+        defaults = models.default_config(model_name, dataset_name)
+    except KeyError as e:
+        raise TrainSetupError(_message(e)) from e
+    overrides = dict(config or {})
+    unknown = sorted(set(overrides) - set(defaults))
+    if unknown:
+        raise TrainSetupError(f"unknown config key(s) {unknown} for model {model_name!r}; "
+                              f"known: {sorted(defaults)} (see {models.config_path(model_name)})")
+    if backend is not None and "backend" in defaults:
+        overrides["backend"] = backend
+    if "max_len" in defaults:
+        overrides.setdefault("max_len", max_len)
+        if overrides["max_len"] < max_len:
+            raise TrainSetupError(f"config max_len={overrides['max_len']} is shorter than the dataset's "
+                                  f"sequences (max_len {max_len})")
+    return overrides, {**defaults, **overrides}
+
+
+@torch.no_grad()
+def evaluate(model: models.SeqRecModel, ds: Any, split: str, batch_size: int,
+             mask_history: bool = False) -> dict[str, float]:
+    """Full-ranking metrics (HR/NDCG/MRR@{10,20,50}) of ``model`` on ``split`` ("valid" | "test").
+
+    With ``mask_history`` the items of each input sequence are left out of the ranking, except the target
+    itself (a repeated item is still rankable)."""
+    from seqrec.metrics import MetricAccumulator
+
+    was_training = model.training
+    model.eval()
+    acc = MetricAccumulator()
+    for batch in ds.eval_batches(split, batch_size):
+        scores = model.full_scores(batch.item_seq, batch.seq_len, batch.time_seq).float()
+        exclude = None
+        if mask_history:  # (B, n_items + 1) bool; padding 0 lands in column 0, which is never ranked
+            exclude = torch.zeros_like(scores, dtype=torch.bool).scatter_(1, batch.item_seq, True)
+        acc.update(scores, batch.target, exclude)
+    model.train(was_training)
+    return {k: float(v) for k, v in acc.compute().items()}
+
+
+def _train_one_epoch(model: models.SeqRecModel, optimizer: torch.optim.Optimizer, batches: Iterator,
+                     max_steps: int | None) -> tuple[float, int]:
+    """(mean training loss per sample, steps taken); the loss is read back from the device once."""
+    model.train()
+    total = None
+    n_samples = 0
+    steps = 0
+    for batch in batches:
+        if max_steps is not None and steps >= max_steps:
+            break
+        optimizer.zero_grad(set_to_none=True)
+        loss = model.loss(batch.item_seq, batch.seq_len, batch.time_seq, batch.target)
+        loss.backward()
+        optimizer.step()
+        b = batch.target.numel()
+        total = loss.detach() * b if total is None else total + loss.detach() * b
+        n_samples += b
+        steps += 1
+    if total is None:
+        raise RuntimeError("the training split yielded no batches")
+    return float(total) / n_samples, steps
+
+
+def _fingerprint(model_name: str, ds: Any, model_config: dict, train_config: dict, seed: int,
+                 max_steps_per_epoch: int | None) -> str:
+    """What a checkpoint must match to be resumed (JSON, sorted keys)."""
+    tc = {k: v for k, v in train_config.items() if k not in RESUMABLE_CHANGES}
+    return json.dumps({"model": model_name, "dataset": ds.name, "checksum": ds.checksum, "config": model_config,
+                       "train_config": tc, "seed": seed, "max_steps_per_epoch": max_steps_per_epoch},
+                      sort_keys=True, default=str)
+
+
+def _state_copy(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _progress_bar(total: int, initial: int, enabled: bool, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit="epoch", dynamic_ncols=True, file=sys.stderr,
+                disable=not enabled)
+
+
+def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None,
+          train_config: dict[str, Any] | None = None, seed: int = 0, device: str | torch.device = "cpu",
+          backend: str | None = None, out: str | os.PathLike | None = None,
+          checkpoint_dir: str | os.PathLike | None = None, progress: bool = True,
+          max_steps_per_epoch: int | None = None, data_dir: str | os.PathLike | None = None,
+          dataset_options: dict[str, Any] | None = None, variant: str | None = None,
+          extra: dict[str, Any] | None = None,
+          on_epoch_end: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Train ``model_name`` on ``dataset`` (a name for ``seqrec.data.load_dataset`` or a ``SeqDataset``)
+    and return the result dict (also written to ``out`` when given; see ``seqrec.results``).
+
+    ``config`` overrides the model's config keys, ``train_config`` the training keys (``TRAIN_DEFAULTS``);
+    ``backend`` sets the kernel backend of models that have one. ``max_steps_per_epoch`` caps the training
+    batches per epoch (smoke runs). ``dataset_options`` go to ``load_dataset`` (e.g. ``max_len``).
+    ``variant`` names a config variant in the result; ``extra`` keys are added to the result as they are.
+    ``on_epoch_end(record)`` is called after each epoch's checkpoint is written (a hook for tests and
+    callers; an exception raised there interrupts the run like a crash would).
+    """
+    # ---- set-up: everything that can fail because of user input fails here, as TrainSetupError
+    try:
+        dev = runtime.resolve_device(device)
+    except ValueError as e:
+        raise TrainSetupError(str(e)) from e
+    try:
+        models.config_path(model_name)
+    except KeyError as e:
+        raise TrainSetupError(_message(e)) from e
+    ds_name = dataset if isinstance(dataset, str) else dataset.name
+    tcfg = resolve_train_config(model_name, ds_name, train_config)
+    resolve_model_config(model_name, ds_name, config, backend, max_len=0)  # key errors before the data loads
+    ds = _resolve_dataset(dataset, data_dir, dataset_options)
+    overrides, model_config = resolve_model_config(model_name, ds.name, config, backend, ds.max_len)
+    if ds.n_samples("train") < 1:
+        raise TrainSetupError(f"dataset {ds.name!r} has no training samples")
+    run_name = f"{model_name}-{ds.name}-h{model_config.get('hidden_size')}-s{seed}" + (f"-{variant}" if variant else "")
+    ckpt_path = checkpoint_path(out, checkpoint_dir, run_name)
+    fingerprint = _fingerprint(model_name, ds, model_config, tcfg, seed, max_steps_per_epoch)
+    ckpt = load_checkpoint(ckpt_path) if ckpt_path is not None else None
+    if ckpt is not None and ckpt["fingerprint"] != fingerprint:
+        raise TrainSetupError(f"{ckpt_path}: checkpoint belongs to a different run (model, data, config or seed "
+                              f"differ); delete it or choose another --out")
+
+    with runtime.deterministic(dev.type == "cpu"):
+        runtime.seed_everything(seed)
+        ds = ds.to(dev)
+        try:
+            model = models.build(model_name, overrides, ds.n_items, dataset=ds.name)
+        except (KeyError, TypeError, ValueError) as e:
+            raise TrainSetupError(f"cannot build model {model_name!r}: {_message(e)}") from e
+        model.to(dev)
+        optimizer = torch.optim.Adam(model.parameters(), lr=tcfg["lr"], weight_decay=tcfg["weight_decay"])
+        runtime.reset_peak_memory(dev)
+
+        # ---- state that a checkpoint carries
+        epochs_done, best_epoch, best_metric, stale = 0, 0, -math.inf, 0
+        best_state = _state_copy(model)
+        history: list[dict[str, Any]] = []
+        peak_before = None
+        resumed_from = None
+        if ckpt is not None:
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            best_state = {k: v.to(dev) for k, v in ckpt["best_state"].items()}
+            epochs_done, best_epoch, best_metric, stale = (ckpt["epochs_done"], ckpt["best_epoch"],
+                                                           ckpt["best_metric"], ckpt["stale"])
+            history = list(ckpt["history"])
+            peak_before = ckpt["peak_memory_bytes"]
+            runtime.set_rng_state(ckpt["rng"])
+            resumed_from = epochs_done
+            del ckpt
+            if progress:
+                print(f"resuming {run_name} after epoch {epochs_done} from {ckpt_path}", file=sys.stderr, flush=True)
+
+        epochs, patience = tcfg["epochs"], tcfg["patience"]
+        stopped = bool(patience) and stale >= patience
+        tty = sys.stderr.isatty()
+        bar = _progress_bar(epochs, epochs_done, progress and tty, f"{model_name} {ds.name}")
+        try:
+            while epochs_done < epochs and not stopped:
+                epoch = epochs_done + 1
+                with runtime.Stopwatch(dev) as train_sw:
+                    loss, steps = _train_one_epoch(model, optimizer,
+                                                   ds.train_batches(tcfg["batch_size"], seed, epochs_done),
+                                                   max_steps_per_epoch)
+                if not math.isfinite(loss):
+                    raise FloatingPointError(f"{model_name} on {ds.name}: training loss is {loss} at epoch {epoch}")
+                with runtime.Stopwatch(dev) as eval_sw:
+                    valid = evaluate(model, ds, "valid", tcfg["eval_batch_size"], tcfg["mask_history"])
+                record = {"epoch": epoch, "train_loss": loss, "train_steps": steps,
+                          "train_seconds": train_sw.seconds, "eval_seconds": eval_sw.seconds, "valid": valid}
+                history.append(record)
+                epochs_done = epoch
+                if valid[EARLY_STOP_METRIC] > best_metric:
+                    best_metric, best_epoch, stale = valid[EARLY_STOP_METRIC], epoch, 0
+                    best_state = _state_copy(model)
+                else:
+                    stale += 1
+                stopped = bool(patience) and stale >= patience
+                peak = runtime.peak_memory_bytes(dev)
+                peak_so_far = max(p for p in (peak, peak_before) if p is not None) if peak is not None else None
+                if ckpt_path is not None:
+                    save_checkpoint(ckpt_path, {
+                        "fingerprint": fingerprint, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "best_state": best_state, "epochs_done": epochs_done, "best_epoch": best_epoch,
+                        "best_metric": best_metric, "stale": stale, "history": history,
+                        "peak_memory_bytes": peak_so_far, "rng": runtime.rng_state()})
+                bar.update(1)
+                bar.set_postfix({"loss": f"{loss:.4f}", "valid ndcg@10": f"{valid[EARLY_STOP_METRIC]:.4f}",
+                                 "best": best_epoch})
+                if progress and not tty:
+                    print(f"epoch {epoch}/{epochs} loss {loss:.4f} valid ndcg@10 {valid[EARLY_STOP_METRIC]:.4f} "
+                          f"(best {best_epoch}) train {train_sw.seconds:.1f}s eval {eval_sw.seconds:.1f}s",
+                          file=sys.stderr, flush=True)
+                if on_epoch_end is not None:
+                    on_epoch_end(copy.deepcopy(record))
+        finally:
+            bar.close()
+
+        # ---- best weights, then test
+        model.load_state_dict(best_state)
+        with runtime.Stopwatch(dev) as test_sw:
+            test = evaluate(model, ds, "test", tcfg["eval_batch_size"], tcfg["mask_history"])
+        peak = runtime.peak_memory_bytes(dev)
+        if peak is not None and peak_before is not None:
+            peak = max(peak, peak_before)
+
+    result: dict[str, Any] = {
+        "kind": "train",
+        "status": "ok",
+        "model": model_name,
+        "variant": variant,
+        "dataset": {"name": ds.name, "checksum": ds.checksum, "n_users": int(ds.n_users), "n_items": int(ds.n_items),
+                    "max_len": int(ds.max_len)},
+        "config": model_config,
+        "train_config": {**tcfg, "backend": model_config.get("backend"), "device": str(dev),
+                         "max_steps_per_epoch": max_steps_per_epoch},
+        "seed": seed,
+        "metrics": {"valid": history[best_epoch - 1]["valid"] if best_epoch else {}, "test": test},
+        "best_epoch": best_epoch,
+        "epochs_run": epochs_done,
+        "epochs": history,
+        "train_seconds_total": sum(r["train_seconds"] for r in history),
+        "eval_seconds_total": sum(r["eval_seconds"] for r in history),
+        "test_seconds": test_sw.seconds,
+        "peak_memory_bytes": peak,
+        "n_parameters": runtime.count_parameters(model),
+        "resumed_from_epoch": resumed_from,
+        **(extra or {}),
+        "provenance": provenance(str(dev)),
+    }
+    if out is not None:
+        write_result(out, result)
+        remove_checkpoint(ckpt_path)
+    elif ckpt_path is not None:
+        remove_checkpoint(ckpt_path)
+    return result
+
+
+def default_out(model_name: str, dataset_name: str, hidden: int, seed: int, variant: str | None = None,
+                root: str | os.PathLike = "results/train") -> Path:
+    """``results/train/<model>-<dataset>-h<hidden>-s<seed>[-<variant>].json``."""
+    tag = f"-{variant}" if variant else ""
+    return Path(root) / f"{model_name}-{dataset_name}-h{hidden}-s{seed}{tag}.json"

@@ -1,0 +1,434 @@
+"""The training loop, checkpoints and ``seqrec train`` on CPU.
+
+Two layers: small in-test fakes (a synthetic dataset with the SeqDataset API and tiny SeqRecModel
+subclasses registered through the real registry) test the loop's mechanics exactly and fast; the real
+pieces (``seqrec.data`` on ml-100k, ``models.build("sasrec")``, ``seqrec.metrics``) are exercised end to
+end when they are present.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import models
+import seqrec.data
+from models.common import SeqRecModel
+from seqrec import runtime
+from seqrec.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
+from seqrec.cli import main as cli_main
+from seqrec.data import SeqDataset
+from seqrec.train import TrainSetupError, evaluate, train
+from seqrec.train_cli import parse_set
+
+HAVE_SASREC = "sasrec" in models.MODELS and models.config_path("sasrec").exists()
+needs_sasrec = pytest.mark.skipif(not HAVE_SASREC, reason="models/sasrec.py not present")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors gain nothing from intra-op threads, and OpenMP spinning on a busy shared machine
+    makes these tests 10x slower; the previous setting is restored for the other test modules."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ----------------------------------------------------------------------------------------------- fakes
+def make_dataset(seqs: list[list[int]], n_items: int, max_len: int, name: str = "synthetic") -> SeqDataset:
+    """A real ``SeqDataset`` over explicit user sequences (one day between interactions)."""
+    lengths = torch.tensor([len(x) for x in seqs])
+    items = torch.tensor([i for x in seqs for i in x], dtype=torch.long)
+    times = 1_000_000_000 + 86_400 * torch.cat([torch.arange(1, n + 1) for n in lengths.tolist()])
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])
+    checksum = hashlib.sha256(json.dumps(seqs).encode()).hexdigest()
+    return SeqDataset(name=name, items=items, times=times, offsets=offsets, n_items=n_items, max_len=max_len,
+                      checksum=checksum)
+
+
+def consecutive_dataset(n_users: int = 24, n_items: int = 60, max_len: int = 8, seed: int = 0) -> SeqDataset:
+    """Each user watches a run of consecutive items, so the next item is always ``last + 1``."""
+    rng = random.Random(seed)
+    seqs = []
+    for _ in range(n_users):
+        n = rng.randint(5, 12)
+        start = rng.randint(1, n_items - n + 1)
+        seqs.append(list(range(start, start + n)))
+    return make_dataset(seqs, n_items, max_len)
+
+
+class TinyModel(SeqRecModel):
+    """Embedding -> dropout -> mean over real positions -> linear (uses the global RNG through dropout)."""
+
+    def __init__(self, n_items: int, hidden_size: int = 8, dropout: float = 0.3, backend: str = "auto"):
+        super().__init__(n_items, hidden_size)
+        self.backend = backend
+        self.dropout = nn.Dropout(dropout)
+        self.proj = nn.Linear(hidden_size, hidden_size)
+
+    def encode(self, item_seq, seq_len, time_seq):
+        x = self.dropout(self.item_embedding(item_seq))
+        mask = (torch.arange(item_seq.size(1))[None, :] < seq_len[:, None]).float()[..., None]
+        running = (x * mask).cumsum(1) / torch.arange(1, item_seq.size(1) + 1)[None, :, None]
+        return self.proj(running)
+
+
+class PeakingModel(TinyModel):
+    """Counts its training steps; ranks ``last item + 1`` first exactly when the count equals ``peak``
+    and last otherwise. With one step per epoch, validation NDCG@10 is 1 at epoch ``peak`` only."""
+
+    def __init__(self, n_items: int, hidden_size: int = 8, dropout: float = 0.0, peak: int = 3):
+        super().__init__(n_items, hidden_size, dropout)
+        self.peak = peak
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+
+    def loss(self, item_seq, seq_len, time_seq, target):
+        self.steps += 1
+        return super().loss(item_seq, seq_len, time_seq, target)
+
+    def full_scores(self, item_seq, seq_len, time_seq):
+        scores = super().full_scores(item_seq, seq_len, time_seq)
+        nxt = item_seq.gather(1, (seq_len - 1)[:, None]) + 1
+        bonus = 1e4 if int(self.steps) == self.peak else -1e4
+        return scores.scatter_add(1, nxt.clamp(max=self.n_items), torch.full_like(nxt, bonus, dtype=scores.dtype))
+
+
+FAKE_MODELS = {"tiny": TinyModel, "peaking": PeakingModel}
+FAKE_CONFIGS = {
+    "tiny": '[model]\nhidden_size = 8\ndropout = 0.3\nbackend = "auto"\n[train]\nbatch_size = 16\n'
+            'eval_batch_size = 32\nepochs = 4\npatience = 2\n',
+    "peaking": "[model]\nhidden_size = 8\ndropout = 0.0\npeak = 3\n[train]\nbatch_size = 8\nepochs = 20\n"
+               "patience = 2\n",
+}
+
+
+@pytest.fixture
+def fake_models(monkeypatch, tmp_path):
+    """Register the fake models through the real registry (config files in a temporary folder)."""
+    config_dir = tmp_path / "configs"
+    config_dir.mkdir()
+    for name, text in FAKE_CONFIGS.items():
+        (config_dir / f"{name}.toml").write_text(text)
+        monkeypatch.setitem(models.MODELS, name, f"tests.test_train:{FAKE_MODELS[name].__name__}")
+    real_path, real_class = models.config_path, models.model_class
+    monkeypatch.setattr(models, "config_path",
+                        lambda name: config_dir / f"{name}.toml" if name in FAKE_MODELS else real_path(name))
+    monkeypatch.setattr(models, "model_class", lambda name: FAKE_MODELS.get(name) or real_class(name))
+    return FAKE_MODELS
+
+
+def _fake_train(ds, tmp_path, name="tiny", **kw):
+    kw.setdefault("progress", False)
+    return train(name, ds, seed=kw.pop("seed", 0), out=kw.pop("out", tmp_path / "run.json"), **kw)
+
+
+def _comparable(result: dict) -> dict:
+    """The parts of a result that must not depend on timing or interruption."""
+    return {"metrics": result["metrics"], "best_epoch": result["best_epoch"], "epochs_run": result["epochs_run"],
+            "losses": [e["train_loss"] for e in result["epochs"]], "valid": [e["valid"] for e in result["epochs"]],
+            "config": result["config"], "train_config": result["train_config"], "n_parameters": result["n_parameters"]}
+
+
+# ------------------------------------------------------------------------------------------ runtime
+def test_resolve_device():
+    assert runtime.resolve_device("cpu").type == "cpu"
+    assert runtime.resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="unknown device"):
+        runtime.resolve_device("gpu0")
+    with pytest.raises(ValueError, match="unsupported device"):
+        runtime.resolve_device("meta")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            runtime.resolve_device("cuda")
+
+
+def test_rng_state_round_trip(tmp_path):
+    runtime.seed_everything(123)
+    state = runtime.rng_state()
+    first = (random.random(), np.random.rand(), torch.rand(3))
+    # through a checkpoint file, which must load with weights_only=True
+    save_checkpoint(tmp_path / "c.ckpt", {"rng": state})
+    runtime.seed_everything(999)
+    runtime.set_rng_state(load_checkpoint(tmp_path / "c.ckpt")["rng"])
+    second = (random.random(), np.random.rand(), torch.rand(3))
+    assert first[0] == second[0] and first[1] == second[1] and torch.equal(first[2], second[2])
+
+
+def test_deterministic_context_restores_flag():
+    before = torch.are_deterministic_algorithms_enabled()
+    with runtime.deterministic(True):
+        assert torch.are_deterministic_algorithms_enabled()
+    assert torch.are_deterministic_algorithms_enabled() == before
+
+
+def test_stopwatch_and_memory_on_cpu():
+    with runtime.Stopwatch("cpu") as sw:
+        sum(range(10_000))
+    assert sw.seconds > 0
+    assert runtime.peak_memory_bytes("cpu") is None
+    assert runtime.count_parameters(nn.Linear(3, 2)) == 8
+
+
+def test_checkpoint_is_atomic_and_rejects_garbage(tmp_path):
+    path = checkpoint_path(tmp_path / "r.json", None, "x")
+    assert path == tmp_path / "r.json.ckpt"
+    assert checkpoint_path(tmp_path / "a" / "r.json", tmp_path / "ck", "x") == tmp_path / "ck" / "r.json.ckpt"
+    assert checkpoint_path(None, None, "x") is None
+    save_checkpoint(path, {"a": torch.arange(3)})
+    assert torch.equal(load_checkpoint(path)["a"], torch.arange(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json.ckpt"]  # no temporary file left behind
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="r.json.ckpt"):
+        load_checkpoint(path)
+    assert load_checkpoint(tmp_path / "missing.ckpt") is None
+
+
+# ------------------------------------------------------------------------------- loop with the fakes
+@pytest.fixture
+def tiny_ds():
+    return consecutive_dataset()
+
+
+def test_fake_run_is_deterministic(fake_models, tiny_ds, tmp_path):
+    a = _fake_train(tiny_ds, tmp_path, out=tmp_path / "a.json")
+    b = _fake_train(tiny_ds, tmp_path, out=tmp_path / "b.json")
+    assert _comparable(a) == _comparable(b)
+    c = _fake_train(tiny_ds, tmp_path, out=tmp_path / "c.json", seed=1)
+    assert [e["train_loss"] for e in c["epochs"]] != [e["train_loss"] for e in a["epochs"]]
+
+
+@pytest.mark.parametrize("stop_after", [1, 3])
+def test_resume_after_interrupt_equals_uninterrupted(fake_models, tiny_ds, tmp_path, stop_after):
+    full = _fake_train(tiny_ds, tmp_path, out=tmp_path / "full.json", train_config={"patience": 0})
+
+    class Crash(Exception):
+        pass
+
+    def crash(record):
+        if record["epoch"] == stop_after:
+            raise Crash
+
+    out = tmp_path / "resumed.json"
+    with pytest.raises(Crash):
+        _fake_train(tiny_ds, tmp_path, out=out, train_config={"patience": 0}, on_epoch_end=crash)
+    ckpt = out.with_name(out.name + ".ckpt")
+    assert ckpt.exists() and not out.exists()
+    assert load_checkpoint(ckpt)["epochs_done"] == stop_after
+    runtime.seed_everything(4321)  # a fresh process would not share the global RNG state
+    seen = []
+    resumed = _fake_train(tiny_ds, tmp_path, out=out, train_config={"patience": 0}, on_epoch_end=seen.append)
+    assert [r["epoch"] for r in seen] == list(range(stop_after + 1, full["epochs_run"] + 1))
+    assert resumed["resumed_from_epoch"] == stop_after
+    assert _comparable(resumed) == _comparable(full)
+    assert not ckpt.exists() and out.exists()
+
+
+def test_checkpoint_of_another_run_is_refused(fake_models, tiny_ds, tmp_path):
+    def crash(record):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "r.json"
+    with pytest.raises(KeyboardInterrupt):
+        _fake_train(tiny_ds, tmp_path, out=out, on_epoch_end=crash)
+    with pytest.raises(TrainSetupError, match="different run"):
+        _fake_train(tiny_ds, tmp_path, out=out, config={"hidden_size": 4})
+    # more epochs is a change a resumed run may make
+    result = _fake_train(tiny_ds, tmp_path, out=out, train_config={"epochs": 5, "patience": 0})
+    assert result["epochs_run"] == 5 and result["resumed_from_epoch"] == 1
+
+
+def test_early_stopping_restores_best_weights(fake_models, tiny_ds, tmp_path):
+    result = _fake_train(tiny_ds, tmp_path, name="peaking", max_steps_per_epoch=1, config={"peak": 3},
+                         train_config={"patience": 4})
+    ndcg = [e["valid"]["ndcg@10"] for e in result["epochs"]]
+    assert ndcg[2] == 1.0 and max(ndcg[:2] + ndcg[3:]) < 0.5
+    assert result["best_epoch"] == 3 and result["epochs_run"] == 3 + 4
+    assert result["metrics"]["valid"]["ndcg@10"] == 1.0
+    # the test split is scored with the epoch-3 weights (steps == 3); the last weights would score ~0
+    assert result["metrics"]["test"]["ndcg@10"] == 1.0
+    assert all(e["train_steps"] == 1 for e in result["epochs"])
+
+
+def test_result_file_schema(fake_models, tiny_ds, tmp_path):
+    out = tmp_path / "sub" / "res.json"
+    result = _fake_train(tiny_ds, tmp_path, out=out, backend="torch", variant="v1", extra={"suite": "x"})
+    on_disk = json.loads(out.read_text())
+    assert on_disk["kind"] == "train" and on_disk["status"] == "ok" and on_disk["schema"] >= 1
+    for key in ("model", "dataset", "config", "train_config", "seed", "metrics", "best_epoch", "epochs_run",
+                "epochs", "peak_memory_bytes", "n_parameters", "provenance", "variant", "suite"):
+        assert key in on_disk, key
+    assert set(on_disk["dataset"]) >= {"name", "checksum", "n_users", "n_items", "max_len"}
+    assert on_disk["dataset"]["n_users"] == tiny_ds.n_users
+    assert on_disk["config"] == {"hidden_size": 8, "dropout": 0.3, "backend": "torch"}
+    tc = on_disk["train_config"]
+    assert tc["batch_size"] == 16 and tc["lr"] == 1e-3 and tc["device"] == "cpu" and tc["backend"] == "torch"
+    for split in ("valid", "test"):
+        assert {f"{m}@{k}" for m in ("hit", "ndcg", "mrr") for k in (10, 20, 50)} <= set(on_disk["metrics"][split])
+    for e in on_disk["epochs"]:
+        assert {"epoch", "train_loss", "train_seconds", "eval_seconds", "valid"} <= set(e)
+        assert e["train_seconds"] > 0 and math.isfinite(e["train_loss"])
+    assert on_disk["peak_memory_bytes"] is None  # CPU
+    assert on_disk["n_parameters"] == sum(p.numel() for p in TinyModel(tiny_ds.n_items).parameters())
+    assert set(on_disk["provenance"]) >= {"git_commit", "torch", "device_name", "created_at"}
+    assert on_disk["metrics"] == json.loads(json.dumps(result["metrics"]))
+    assert [p.name for p in out.parent.iterdir()] == ["res.json"]  # checkpoint gone, no temp files
+
+
+def test_mask_history_ranks_seen_items_last():
+    # user 0: the target is not in the history; user 2: the target repeats a history item
+    ds = make_dataset([[1, 2, 3, 1, 4, 5], [2, 3, 4, 5, 6, 7], [1, 2, 3, 2]], n_items=7, max_len=6)
+
+    class Scores(TinyModel):
+        def full_scores(self, item_seq, seq_len, time_seq):  # history items score highest
+            s = torch.zeros(item_seq.size(0), self.n_items + 1)
+            return s.scatter(1, item_seq, 10.0)
+
+    model = Scores(7)
+    plain = evaluate(model, ds, "test", 8)
+    masked = evaluate(model, ds, "test", 8, mask_history=True)
+    assert plain["mrr@10"] == pytest.approx((1 / 5 + 1 / 6 + 1) / 3)
+    assert masked["mrr@10"] == 1.0  # history masked, the repeated target kept
+
+
+def test_setup_errors_are_clear(fake_models, tiny_ds, tmp_path):
+    with pytest.raises(TrainSetupError, match="unknown model 'nope'"):
+        _fake_train(tiny_ds, tmp_path, name="nope")
+    with pytest.raises(TrainSetupError, match=r"unknown config key\(s\) \['hiden'\]"):
+        _fake_train(tiny_ds, tmp_path, config={"hiden": 3})
+    with pytest.raises(TrainSetupError, match=r"unknown train config key\(s\) \['lrate'\]"):
+        _fake_train(tiny_ds, tmp_path, train_config={"lrate": 3})
+    with pytest.raises(TrainSetupError, match="batch_size must be a positive integer"):
+        _fake_train(tiny_ds, tmp_path, train_config={"batch_size": 0})
+    with pytest.raises(TrainSetupError, match="device 'tpu'"):
+        _fake_train(tiny_ds, tmp_path, device="tpu")
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+def test_parse_set():
+    assert parse_set(["dropout=0.3", "n_layers=1", "ffn=false", "backend=torch", 'name="a b"', "xs=[1, 2]"]) == {
+        "dropout": 0.3, "n_layers": 1, "ffn": False, "backend": "torch", "name": "a b", "xs": [1, 2]}
+    for bad in ("dropout", "=3", "x=1 2"):
+        with pytest.raises(ValueError, match="--set"):
+            parse_set([bad])
+
+
+def test_cli_with_fakes(fake_models, tiny_ds, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(seqrec.data, "load_dataset", lambda name, data_dir=None, **kw: tiny_ds)
+    monkeypatch.chdir(tmp_path)
+    rc = cli_main(["train", "--model", "tiny", "--dataset", "fake", "--hidden", "4", "--epochs", "2", "--seed", "3",
+                   "--device", "cpu", "--set", "dropout=0.1", "--no-progress"])
+    assert rc == 0
+    out = tmp_path / "results" / "train" / "tiny-fake-h4-s3.json"
+    written = json.loads(out.read_text())
+    assert written["config"]["hidden_size"] == 4 and written["config"]["dropout"] == 0.1
+    assert written["train_config"]["epochs"] == 2 and written["seed"] == 3
+    line = capsys.readouterr().out.strip()
+    assert len(line.splitlines()) == 1 and "ndcg@10=" in line and str(out.relative_to(tmp_path)) in line
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "nope", "--dataset", "fake"], "unknown model 'nope'"),
+    (["--model", "tiny", "--dataset", "fake", "--set", "hiden=3"], "unknown config key"),
+    (["--model", "tiny", "--dataset", "fake", "--set", "dropout"], "expected KEY=VALUE"),
+    (["--model", "tiny", "--dataset", "fake", "--device", "tpu"], "unknown device 'tpu'"),
+    (["--model", "tiny", "--dataset", "nosuch"], "unknown dataset 'nosuch'"),
+    (["--model", "tiny", "--dataset", "amazon-beauty", "--data-dir", "EMPTY"], "dataset 'amazon-beauty'"),
+])
+def test_cli_errors_exit_2(fake_models, tiny_ds, tmp_path, monkeypatch, capsys, argv, message):
+    real_load = seqrec.data.load_dataset
+    monkeypatch.setattr(seqrec.data, "load_dataset",
+                        lambda name, **kw: tiny_ds if name == "fake" else real_load(name, **kw))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "EMPTY").mkdir()
+    assert cli_main(["train", *argv, "--epochs", "1", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("seqrec train: error:") and message in err
+    assert not (tmp_path / "results").exists()
+
+
+# -------------------------------------------------------------------------------------- real pieces
+REAL_TRAIN = {"epochs": 2, "patience": 0, "batch_size": 64, "eval_batch_size": 512}
+
+
+@needs_sasrec
+def test_real_sasrec_on_ml100k_deterministic_and_resumable(raw_data_dir, tmp_path):
+    kw = dict(config={"hidden_size": 16, "n_layers": 1}, train_config=REAL_TRAIN, seed=0, device="cpu",
+              progress=False, max_steps_per_epoch=3, data_dir=raw_data_dir, dataset_options={"max_len": 20})
+    a = train("sasrec", "ml-100k", out=tmp_path / "a.json", **kw)
+    b = train("sasrec", "ml-100k", out=tmp_path / "b.json", **kw)
+    assert _comparable(a) == _comparable(b)
+    assert a["dataset"]["n_users"] == 943 and a["dataset"]["max_len"] == 20 and a["config"]["max_len"] == 20
+    assert all(0 <= v <= 1 for v in a["metrics"]["test"].values())
+
+    def crash(record):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train("sasrec", "ml-100k", out=tmp_path / "c.json", on_epoch_end=crash, **kw)
+    c = train("sasrec", "ml-100k", out=tmp_path / "c.json", **kw)
+    assert c["resumed_from_epoch"] == 1 and _comparable(c) == _comparable(a)
+
+
+@needs_sasrec
+def test_real_cli_end_to_end(raw_data_dir, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    rc = cli_main(["train", "--model", "sasrec", "--dataset", "ml-100k", "--hidden", "16", "--epochs", "1",
+                   "--batch-size", "64", "--eval-batch-size", "512", "--max-steps-per-epoch", "2", "--max-len", "20",
+                   "--device", "cpu", "--data-dir", str(raw_data_dir), "--out", str(out), "--set", "n_layers=1",
+                   "--no-progress"])
+    assert rc == 0
+    written = json.loads(out.read_text())
+    assert written["model"] == "sasrec" and written["dataset"]["name"] == "ml-100k" and written["epochs_run"] == 1
+    assert len(written["dataset"]["checksum"]) >= 8
+    assert "sasrec ml-100k h16 s0: test hit@10=" in capsys.readouterr().out
+    assert not Path(str(out) + ".ckpt").exists()
+
+
+def _registered(name: str) -> bool:
+    try:
+        models.model_class(name)
+    except (ImportError, AttributeError):
+        return False
+    return models.config_path(name).exists()
+
+
+@pytest.mark.parametrize("name", list(models.MODELS))
+def test_each_real_model_trains_deterministically_on_tiny_data(name, tmp_path):
+    if not _registered(name):
+        pytest.skip(f"models/{name}.py or its config not written yet")
+    ds = consecutive_dataset(n_users=16, n_items=40, max_len=8)
+    kw = dict(config={"hidden_size": 16}, train_config={"epochs": 2, "patience": 0, "batch_size": 16}, seed=0,
+              progress=False, backend="torch" if "backend" in models.default_config(name) else None)
+
+    def crash(record):
+        raise KeyboardInterrupt
+
+    a = train(name, ds, out=tmp_path / "a.json", **kw)
+    with pytest.raises(KeyboardInterrupt):
+        train(name, ds, out=tmp_path / "b.json", on_epoch_end=crash, **kw)
+    b = train(name, ds, out=tmp_path / "b.json", **kw)
+    assert b["resumed_from_epoch"] == 1 and _comparable(a) == _comparable(b)
+    assert a["config"].get("max_len", 8) == 8 and a["n_parameters"] > 0
+
+
+@pytest.mark.parametrize("name", list(models.MODELS))
+def test_model_train_tables_use_known_keys(name):
+    if not _registered(name):
+        pytest.skip(f"models/{name}.py or its config not written yet")
+    import tomllib
+
+    from seqrec.train import resolve_train_config
+
+    datasets = tomllib.loads(models.config_path(name).read_text()).get("dataset", {})
+    for ds_name in [None, *datasets]:
+        cfg = resolve_train_config(name, ds_name, None)
+        assert cfg["lr"] > 0 and cfg["batch_size"] >= 1
