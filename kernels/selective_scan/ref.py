@@ -52,8 +52,9 @@ def selective_scan_ref(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta
     drive = (dt * uf).unsqueeze(-1) * Bf.transpose(1, 2).unsqueeze(1)       # (B, D, L, N)
     h = torch.zeros_like(decay[:, :, 0])
     states = []
-    for t in range(u.shape[-1]):
-        h = decay[:, :, t] * h + drive[:, :, t]
+    # unbind once: indexing decay[:, :, t] per step would make backward build L full-size zero gradients
+    for decay_t, drive_t in zip(decay.unbind(2), drive.unbind(2), strict=True):
+        h = decay_t * h + drive_t
         states.append(h)
     y = torch.einsum("bdln,bnl->bdl", torch.stack(states, dim=2), Cf)
     if D is not None:
