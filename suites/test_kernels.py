@@ -1,0 +1,33 @@
+"""Kernel benchmarks as suite cases (CUDA only; skipped with the reason otherwise): the time-aware SSD
+mixer, the Mamba1 selective scan and TiSASRec's interval attention, forward + backward, ours against the
+references and mamba-ssm. Each runs the matching ``suites/bench_*.py`` script, which writes kind "kernel"
+result files under ``results/<profile>/kernels/``; the scripts can also be run on their own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bench_interval_attention
+import bench_selective_scan
+import bench_ssd
+import pytest
+import torch
+
+SDIST = Path(__file__).resolve().parent.parent / ".whl" / "mamba_ssm-2.3.2.post1.tar.gz"
+
+SCRIPTS = {
+    "ssd": lambda out: bench_ssd.main(["--out", str(out)]),
+    "selective_scan": lambda out: bench_selective_scan.main(
+        ["--out", str(out)] + (["--mamba-sdist", str(SDIST)] if SDIST.is_file() else [])),
+    "interval_attention": lambda out: bench_interval_attention.main(["--out", str(out)]),
+}
+
+
+@pytest.mark.parametrize("kernel", list(SCRIPTS))
+def test_kernel_benchmark(benchmark, kernel, results_dir, device):
+    if not device.startswith("cuda") or not torch.cuda.is_available():
+        pytest.skip("kernel benchmarks need a CUDA device")
+    out = results_dir / "kernels"
+    rc = benchmark.pedantic(lambda: SCRIPTS[kernel](out), rounds=1, iterations=1)
+    assert rc in (0, None)
+    assert list(out.glob("*.json")), f"no result file written under {out}"
