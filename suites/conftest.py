@@ -56,7 +56,7 @@ class Profile:
 PROFILES = {
     "smoke": Profile(
         name="smoke", models=ALL_MODELS, datasets=("ml-100k",), hidden_sizes=(32, 64), seeds=(0,),
-        epochs=3, patience=3, max_steps_per_epoch=40, batch_size=256, max_len=50,
+        epochs=2, patience=2, max_steps_per_epoch=30, batch_size=256, max_len=50,
         latency_seq_lens=(50, 200), latency_batches=(64,), latency_hiddens=(64,), n_items=12101,
         warmup=1, reps=3,
     ),
