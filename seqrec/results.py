@@ -34,10 +34,11 @@ import shlex
 import socket
 import subprocess
 import sys
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from seqrec.atomic import atomic_open
 
 RESULT_SCHEMA = 1
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -85,20 +86,10 @@ def provenance(device: str | None = None) -> dict[str, Any]:
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as JSON to ``path`` via a temporary file and ``os.replace``: readers never see a
     half-written file, and an interrupted write leaves the old file in place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=True, default=_json_default)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_open(path, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True, default=_json_default)
+        f.write("\n")
+    return Path(path)
 
 
 def _json_default(obj: Any) -> Any:

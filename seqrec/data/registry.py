@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import pandas as pd
 import torch
 
 from seqrec import paths
+from seqrec.atomic import atomic_open
 from seqrec.data.dataset import SeqDataset
 from seqrec.data.errors import DataError
 from seqrec.data.fetch import wheel_member
@@ -231,17 +231,11 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, max_len: 
 def _save_atomic(blob: dict, path: Path) -> None:
     """torch.save to a temporary file beside ``path``, then rename (readers never see a partial file). A cache
     that cannot be written only costs the next load its speed."""
-    tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        os.close(fd)
-        torch.save(blob, tmp)
-        os.replace(tmp, path)
+        with atomic_open(path, "wb") as f:
+            torch.save(blob, f)
     except OSError as e:
         warnings.warn(f"seqrec: could not write the processed-data cache {path}: {e}", stacklevel=3)
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _process(source: Source, min_user: int, min_item: int) -> dict:
