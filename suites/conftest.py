@@ -146,6 +146,18 @@ def already_done(path: Path, rerun: bool) -> bool:
         return False
 
 
+def workload_case_start(kind: str, case: tuple, profile: Profile, results_dir: Path,
+                        rerun: bool) -> tuple[Path, dict[str, Any]]:
+    """(result path, base fields) of one latency/memory case; skips the case when its result exists."""
+    model_name, phase, seq_len, batch_size, hidden = case
+    out = results_dir / kind / f"{model_name}-{phase}-L{seq_len}-B{batch_size}-h{hidden}.json"
+    if already_done(out, rerun):
+        pytest.skip(f"done: {out}")
+    base = {"kind": kind, "model": model_name, "phase": phase, "seq_len": seq_len, "batch_size": batch_size,
+            "hidden_size": hidden, "n_items": profile.n_items, "profile": profile.name}
+    return out, base
+
+
 CANNOT_RUN = (torch.cuda.OutOfMemoryError, MemoryError, BackendUnavailable)
 
 

@@ -4,7 +4,6 @@ The first call is timed apart (``compile_seconds``); then CUDA events after warm
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from seqrec.workloads import (
@@ -16,16 +15,12 @@ from seqrec.workloads import (
     train_step_fn,
 )
 
-from conftest import already_done, run_case
+from conftest import run_case, workload_case_start
 
 
 def test_latency(benchmark, workload_case, profile, device, results_dir, rerun):
     model_name, phase, seq_len, batch_size, hidden = workload_case
-    out = results_dir / "latency" / f"{model_name}-{phase}-L{seq_len}-B{batch_size}-h{hidden}.json"
-    if already_done(out, rerun):
-        pytest.skip(f"done: {out}")
-    base = {"kind": "latency", "model": model_name, "phase": phase, "seq_len": seq_len,
-            "batch_size": batch_size, "hidden_size": hidden, "n_items": profile.n_items, "profile": profile.name}
+    out, base = workload_case_start("latency", workload_case, profile, results_dir, rerun)
     state = {}
 
     def measure():

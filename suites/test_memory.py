@@ -16,16 +16,12 @@ from seqrec.workloads import (
     train_step_fn,
 )
 
-from conftest import already_done, run_case
+from conftest import run_case, workload_case_start
 
 
 def test_memory(benchmark, workload_case, profile, device, results_dir, rerun):
     model_name, phase, seq_len, batch_size, hidden = workload_case
-    out = results_dir / "memory" / f"{model_name}-{phase}-L{seq_len}-B{batch_size}-h{hidden}.json"
-    if already_done(out, rerun):
-        pytest.skip(f"done: {out}")
-    base = {"kind": "memory", "model": model_name, "phase": phase, "seq_len": seq_len,
-            "batch_size": batch_size, "hidden_size": hidden, "n_items": profile.n_items, "profile": profile.name}
+    out, base = workload_case_start("memory", workload_case, profile, results_dir, rerun)
     if not device.startswith("cuda"):
         model = build_for_workload(model_name, hidden, seq_len, profile.n_items, "cpu")
         write_result(out, {**base, "status": "skipped", "reason": "no CUDA device: GPU memory not measured",
