@@ -43,6 +43,9 @@ from models.ssm_blocks import causal_conv_act, check_choice, init_depthwise_conv
 
 TIME_FEATURES = ("gap", "log_gap", "user_norm_gap", "none")
 TIME_RESIDUALS = ("shared", "point")
+TIME_DT_INITS = ("neutral", "official")
+# x with act(x) = 1, for the "neutral" time_dt init: SiLU(x) = x sigmoid(x) = 1; Hardswish(x) = x (x + 3) / 6 = 1
+UNIT_PREIMAGE = {"silu": 1.2784645427610738, "hardswish": (33 ** 0.5 - 3) / 2}
 
 
 def time_gaps(time_seq: torch.Tensor, seq_len: torch.Tensor, official: bool = False) -> torch.Tensor:
@@ -143,9 +146,19 @@ class TimeLayer(nn.Module):
             self.gate_logit = None if self.point else nn.Parameter(torch.zeros(1))
             self.norm = PrefixNorm(norm_eps)
 
-    def reset_convs(self, conv_init: str) -> None:
+    def reset_convs(self, conv_init: str, time_dt_init: str) -> None:
+        """Both time convs as ``conv_init``. ``time_dt_init="neutral"``: then set the second conv's bias so that
+        time_dt = act(bias) = 1 where its input is 0. Its input is f * scale with scale ~ 0.003 f at init, so
+        time_dt starts at about 1, the step is softplus(dt + dt_bias) (SSD4Rec's) and the time path gets
+        gradients of the size of dt's. "official" leaves the bias as ``conv_init`` does (zero for "kaiming"):
+        time_dt ~ 1e-4 at init, the dt term is then suppressed (step ~ softplus(dt_bias)) and the time
+        path's gradients (~1e-10) sit below Adam's eps, so it barely trains."""
         init_depthwise_conv_(self.conv1_weight, self.conv1_bias, conv_init)
         init_depthwise_conv_(self.conv2_weight, self.conv2_bias, conv_init)
+        check_choice("time_dt_init", time_dt_init, TIME_DT_INITS)
+        if time_dt_init == "neutral":
+            with torch.no_grad():
+                self.conv2_bias.fill_(UNIT_PREIMAGE[self.conv_activation])
 
     def _along(self, fn, f: torch.Tensor) -> torch.Tensor:
         """Apply ``fn`` over the position axis (official) or to each position's scalar (corrected)."""
@@ -172,11 +185,13 @@ class TiM4Rec(SSD4Rec):
 
     def __init__(self, n_items: int, time_path: bool = True, official_padding: bool = False,
                  time_feature: str = "gap", time_residual: str = "shared", time_dropout: float = 0.2,
-                 time_mlp_hidden: int = 16, d_conv: int = 4, dropout: float = 0.2, max_len: int = 50,
+                 time_mlp_hidden: int = 16, time_dt_init: str = "official", d_conv: int = 4,
+                 dropout: float = 0.2, max_len: int = 50,
                  **ssd_kwargs):
         super().__init__(n_items, d_conv=d_conv, dropout=dropout, max_len=max_len, **ssd_kwargs)
         check_choice("time_feature", time_feature, TIME_FEATURES)
         check_choice("time_residual", time_residual, TIME_RESIDUALS)
+        check_choice("time_dt_init", time_dt_init, TIME_DT_INITS)
         self.time_path = time_path
         self.official_padding = official_padding
         self.time_feature = time_feature
@@ -194,7 +209,7 @@ class TiM4Rec(SSD4Rec):
         self.time_layers.apply(init_weights)
         self.time_norm.apply(init_weights)
         for layer in self.time_layers:
-            layer.reset_convs(self.conv_init)
+            layer.reset_convs(self.conv_init, time_dt_init)
 
     def time_features(self, time_seq: torch.Tensor, seq_len: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, L) timestamps -> (first-layer features (B, L, H), mask (B, L) of positions the time path counts)."""

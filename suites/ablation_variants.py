@@ -62,6 +62,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
                                    "group": "time_feature", "note": "gap / the user's mean gap so far"},
     "time_feature_none": {"model": "tim4rec", "config": {"time_feature": "none"}, "group": "time_feature",
                           "note": "zeros: the time path's parameters without time information"},
+    "time_dt_init_neutral": {"model": "tim4rec", "config": {"time_dt_init": "neutral"}, "group": "components",
+                             "note": "time_dt ~ 1 at init (step = SSD4Rec's) instead of the official init's ~0"},
     # --- the official code's behaviour
     "official": {"model": "tim4rec", "config": {"official_padding": True}, "group": "official",
                  "eval_max_len": EVAL_LEN_FACTORS,

@@ -172,6 +172,44 @@ def test_time_path_uses_times_unless_feature_is_none():
         torch.testing.assert_close(m(items, sl, shuffled), m(items, sl, times))
 
 
+@pytest.mark.parametrize("activation", ["silu", "hardswish"])
+def test_neutral_time_dt_init_starts_at_one(activation):
+    items, sl, times = make_batch([L, 5])
+    m = build("tim4rec", time_dt_init="neutral", conv_activation=activation).eval()
+    f, mask = m.time_features(times, sl)
+    time_dt, _ = m.time_layers[0](f, mask)
+    assert (time_dt[mask] - 1).abs().max() < 0.05
+    official = build("tim4rec", time_dt_init="official", conv_activation=activation, conv_init="kaiming").eval()
+    assert official.time_layers[0](f, mask)[0][mask].abs().mean() < 0.3
+
+
+def test_neutral_init_time_path_learns_a_dependence_on_times():
+    """At init the scan barely matters (in_proj ~ N(0, 0.02)), so scores hardly depend on times under either
+    init; with the neutral init a few Adam steps make them depend on times. (The official init, here: a
+    relative change of ~1e-6 after the same 40 steps; at hidden 64 it wakes about 10x slower than neutral.)"""
+    init = "neutral"
+    items, sl, times = make_batch([L] * 16 + [6] * 16, seed=3)
+    other = make_batch([L] * 16 + [6] * 16, seed=4)[2]
+    target = (items.gather(1, (sl - 1)[:, None])[:, 0] * 7) % N_ITEMS + 1
+    m = build("tim4rec", time_dt_init=init)
+
+    def change() -> float:
+        m.eval()
+        with torch.no_grad():
+            a, b = m.full_scores(items, sl, times), m.full_scores(items, sl, other)
+        m.train()
+        return ((a - b).abs().max() / a.abs().max()).item()
+
+    before = change()
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    for _ in range(40):
+        opt.zero_grad()
+        m.loss(items, sl, times, target).backward()
+        opt.step()
+    after = change()
+    assert after > 1e-4 and after > 100 * before, (before, after)
+
+
 def test_time_gaps():
     times = torch.tensor([[100, 150, 150, 400, 0, 0], [7, 9, 0, 0, 0, 0]])
     sl = torch.tensor([4, 2])
