@@ -179,19 +179,34 @@ def execute(run: Run, out: Path, env: dict[str, str]) -> tuple[Run, int, float]:
 
 
 def local_slots(workers: int | None, gpus: str | None) -> list[dict[str, str]]:
-    """One environment per worker: pinned to one GPU each, or CPU workers."""
-    base = dict(os.environ)
-    if gpus is None and workers is None:
-        try:
-            import torch
+    """One environment per worker: pinned to one GPU each, or CPU workers.
 
-            n = torch.cuda.device_count()
-        except ImportError:
-            n = 0
-        gpus = ",".join(str(i) for i in range(n)) if n else None
-    if gpus:
-        return [{**base, "CUDA_VISIBLE_DEVICES": g} for g in gpus.split(",")]
-    return [dict(base) for _ in range(max(1, workers or 1))]
+    GPU ids (``gpus`` or, by default, every visible GPU) count within an inherited ``CUDA_VISIBLE_DEVICES``, as
+    CUDA's own ordinals do: with ``CUDA_VISIBLE_DEVICES=2,3`` the default is workers on GPUs 2 and 3, and
+    ``gpus="1"`` means GPU 3."""
+    base = dict(os.environ)
+    visible = [v.strip() for v in base.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+    if gpus is None and workers is None:
+        if "CUDA_VISIBLE_DEVICES" in base:
+            gpus = ",".join(str(i) for i in range(len(visible))) or None
+        else:
+            try:
+                import torch
+
+                n = torch.cuda.device_count()
+            except ImportError:
+                n = 0
+            gpus = ",".join(str(i) for i in range(n)) if n else None
+    if not gpus:
+        return [dict(base) for _ in range(max(1, workers or 1))]
+    ids = [g.strip() for g in gpus.split(",")]
+    if visible:
+        bad = [g for g in ids if not g.isdigit() or int(g) >= len(visible)]
+        if bad:
+            raise SystemExit(f"seqrec sweep: --gpus {gpus}: ids {bad} are not among the {len(visible)} GPUs of "
+                             f"CUDA_VISIBLE_DEVICES={base['CUDA_VISIBLE_DEVICES']}")
+        ids = [visible[int(g)] for g in ids]
+    return [{**base, "CUDA_VISIBLE_DEVICES": g} for g in ids]
 
 
 def run_local(runs: list[tuple[Run, Path]], slots: list[dict[str, str]], report: Callable) -> None:

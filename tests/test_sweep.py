@@ -50,3 +50,16 @@ def test_bad_grid_file(tmp_path):
     grid.write_text("models: [sasrec]\nwhatever: 1\n")
     with pytest.raises(SystemExit, match="unknown key"):
         main(["sweep", "--grid", str(grid)])
+
+
+def test_gpu_slots_count_within_inherited_visible_devices(monkeypatch):
+    from seqrec.sweep import local_slots
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    assert [s["CUDA_VISIBLE_DEVICES"] for s in local_slots(None, None)] == ["2", "3"]
+    assert [s["CUDA_VISIBLE_DEVICES"] for s in local_slots(None, "1,1")] == ["3", "3"]
+    with pytest.raises(SystemExit, match="CUDA_VISIBLE_DEVICES=2,3"):
+        local_slots(None, "2")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert [s["CUDA_VISIBLE_DEVICES"] for s in local_slots(None, "0,2")] == ["0", "2"]
+    assert len(local_slots(3, None)) == 3

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Wait up to SECONDS while a background campaign runs (progress every minute), then pack its result files and
+# logs into DEST/campaign.tgz (the device tool brings back DEST).
+# Usage: bash campaigns/collect.sh SECONDS DEST [ROOT]
+set -u
+secs=$1 dest=$2 root=${3:-/tmp/campaign}
+end=$((SECONDS + secs))
+while :; do
+  n=$(find "$root" -name '*.json' -path '*/full*' 2>/dev/null | wc -l)
+  echo "--- $(date -u +%T) result files: $n; running lanes: $(pgrep -fc 'seqrec|pytest' || true)"
+  for f in "$root"/logs/*.log; do [ -f "$f" ] && echo "  $(basename "$f"): $(grep -E '^\[|passed|failed|skipped|^===' "$f" | tail -1)"; done
+  [ $SECONDS -ge $end ] && break
+  pgrep -f 'seqrec|pytest' >/dev/null || break
+  sleep $(( end - SECONDS < 60 ? end - SECONDS : 60 ))
+done
+nvidia-smi --query-gpu=index,name,utilization.gpu,memory.used --format=csv,noheader 2>/dev/null
+tar czf "$dest/campaign.tgz" -C "$root" --exclude='*.ckpt' . && ls -la "$dest"
