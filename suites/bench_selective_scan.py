@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tarfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
+from mamba_sdist import unpack_mamba_sdist  # noqa: E402
 
 from kernels.dispatch import BackendUnavailable  # noqa: E402
 from seqrec.results import write_result  # noqa: E402
@@ -36,11 +36,7 @@ def build_mamba_selective_scan(sdist: Path, workdir: Path) -> str | None:
 
     from torch.utils.cpp_extension import load
 
-    workdir.mkdir(parents=True, exist_ok=True)
-    root = workdir / sdist.name.removesuffix(".tar.gz")
-    if not root.is_dir():
-        with tarfile.open(sdist) as tar:
-            tar.extractall(workdir, filter="data")
+    root = unpack_mamba_sdist(sdist, workdir)
     major, minor = torch.cuda.get_device_capability()
     arch = f"{major}{minor}"
     src = root / "csrc" / "selective_scan"
@@ -57,10 +53,7 @@ def build_mamba_selective_scan(sdist: Path, workdir: Path) -> str | None:
         return f"build failed: {type(e).__name__}: {str(e)[-500:]}"
     print(f"built selective_scan_cuda for sm_{arch} in {time.perf_counter() - t0:.0f} s", flush=True)
     sys.modules["selective_scan_cuda"] = mod
-    sys.path.insert(0, str(root))
-    import importlib
-
-    importlib.invalidate_caches()
+    unpack_mamba_sdist(sdist, workdir)  # forgets a "does not import" cached before the build
     return None
 
 
@@ -71,6 +64,8 @@ class _DirectMambaScan(torch.autograd.Function):
     def forward(ctx, u, delta, A, B, C, D, z, delta_bias):
         import selective_scan_cuda
 
+        # input-dependent B, C: the CUDA kernel takes them as (batch, n_groups, d_state, L); ours are (B, N, L)
+        B, C = B.unsqueeze(1).contiguous(), C.unsqueeze(1).contiguous()
         out, x, *rest = selective_scan_cuda.fwd(u, delta, A, B, C, D, z, delta_bias, True)
         ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, x, out)
         return rest[0]
@@ -82,7 +77,7 @@ class _DirectMambaScan(torch.autograd.Function):
         u, delta, A, B, C, D, z, delta_bias, x, out = ctx.saved_tensors
         du, ddelta, dA, dB, dC, dD, dbias, dz, *_ = selective_scan_cuda.bwd(
             u, delta, A, B, C, D, z, delta_bias, dout.contiguous(), x, out, None, True, False)
-        return du, ddelta, dA, dB, dC, dD, dz, dbias
+        return du, ddelta, dA, dB.squeeze(1), dC.squeeze(1), dD, dz, dbias
 
 
 def mamba_direct(u, delta, A, B, C, D, z, delta_bias):
@@ -166,6 +161,8 @@ def main(argv=None) -> int:
                 except torch.OutOfMemoryError as e:
                     rec.update(status="skipped", reason=f"out of memory: {str(e)[:200]}")
                     torch.cuda.empty_cache()
+                except Exception as e:  # one provider's failure must not lose the others' figures
+                    rec.update(status="failed", reason=f"{type(e).__name__}: {str(e)[:300]}")
                 result["impls"][name] = rec
                 print(f"{card} selective_scan {case} {dtype_name} {name}: {rec}", flush=True)
             tag = f"b{case['batch']}-l{case['seqlen']}-d{case['dim']}-n{case['nstate']}-{dtype_name}"

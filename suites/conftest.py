@@ -137,13 +137,15 @@ def rerun(pytestconfig) -> bool:
 
 
 def already_done(path: Path, rerun: bool) -> bool:
-    """True when ``path`` holds a finished (status ok) result and the case need not run again."""
+    """True when ``path`` holds a finished result and the case need not run again: status ok, or a failure
+    that broke the CUDA context (``fatal``; running it again would only break the resumed process too)."""
     if rerun or not path.exists():
         return False
     try:
-        return json.loads(path.read_text()).get("status") == "ok"
+        r = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return False
+    return r.get("status") == "ok" or (r.get("status") == "failed" and bool(r.get("fatal")))
 
 
 def workload_case_start(kind: str, case: tuple, profile: Profile, results_dir: Path,
@@ -159,12 +161,24 @@ def workload_case_start(kind: str, case: tuple, profile: Profile, results_dir: P
 
 
 CANNOT_RUN = (torch.cuda.OutOfMemoryError, MemoryError, BackendUnavailable)
+# errors after which this process's CUDA context is unusable: every later CUDA call fails the same way
+CONTEXT_FATAL = ("illegal memory access", "unspecified launch failure", "device-side assert", "misaligned address")
+_context_lost: list[str] = []  # the result file of the case that broke the CUDA context, once one has
+
+
+def breaks_cuda_context(e: BaseException) -> bool:
+    return isinstance(e, getattr(torch, "AcceleratorError", RuntimeError)) and any(
+        s in str(e) for s in CONTEXT_FATAL)
 
 
 def run_case(path: Path, base: dict[str, Any], fn: Callable[[], dict[str, Any]], device: str) -> dict[str, Any]:
     """Run one case and write its result file. ``fn`` returns the measured fields. Cases that cannot run
     here (out of memory, backend missing) are written with status "skipped" and skipped; other errors
-    are written with status "failed" and re-raised."""
+    are written with status "failed" and re-raised. An error that breaks the CUDA context is written with
+    ``fatal: true`` (a resumed suite skips that case), and every later case of this process is skipped
+    without a result file, so that running the suite again resumes them in a fresh process."""
+    if _context_lost:
+        pytest.skip(f"not run: the CUDA context broke in {_context_lost[0]}; run the suite again to resume")
     try:
         fields = fn()
     except CANNOT_RUN as e:
@@ -174,8 +188,11 @@ def run_case(path: Path, base: dict[str, Any], fn: Callable[[], dict[str, Any]],
             torch.cuda.empty_cache()
         pytest.skip(f"recorded as skipped: {reason}")
     except Exception as e:
-        write_result(path, {**base, "status": "failed", "reason": f"{type(e).__name__}: {e}",
+        fatal = breaks_cuda_context(e)
+        write_result(path, {**base, "status": "failed", "reason": f"{type(e).__name__}: {e}", "fatal": fatal,
                             "provenance": provenance(device)})
+        if fatal:
+            _context_lost.append(str(path))
         raise
     result = {**base, **fields, "status": "ok", "provenance": provenance(device)}
     write_result(path, result)

@@ -16,7 +16,7 @@ import torch
 SDIST = Path(__file__).resolve().parent.parent / ".whl" / "mamba_ssm-2.3.2.post1.tar.gz"
 
 SCRIPTS = {
-    "ssd": lambda out: bench_ssd.main(["--out", str(out)]),
+    "ssd": lambda out: bench_ssd.main(["--out", str(out)] + (["--mamba-sdist", str(SDIST)] if SDIST.is_file() else [])),
     "selective_scan": lambda out: bench_selective_scan.main(
         ["--out", str(out)] + (["--mamba-sdist", str(SDIST)] if SDIST.is_file() else [])),
     "interval_attention": lambda out: bench_interval_attention.main(["--out", str(out)]),

@@ -64,7 +64,7 @@ def _ssd_fwd_kernel(
     HAS_TIME: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_D: tl.constexpr, SOFTPLUS: tl.constexpr,
     N_CHUNKS: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, PREC: tl.constexpr,
 ):
-    pid = tl.program_id(0)
+    pid = tl.program_id(0).to(tl.int64)  # int64 offsets: B * L * H * P passes 2**31 at L=3200, B=2048
     b = pid // H
     h = pid % H
     g = h // HPG
@@ -123,7 +123,7 @@ def _ssd_bwd_kernel(
     ATOMIC_BC: tl.constexpr,
     N_CHUNKS: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, PREC: tl.constexpr,
 ):
-    pid = tl.program_id(0)
+    pid = tl.program_id(0).to(tl.int64)  # int64 offsets: B * L * H * P passes 2**31 at L=3200, B=2048
     b = pid // H
     h = pid % H
     g = h // HPG

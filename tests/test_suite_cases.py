@@ -1,0 +1,57 @@
+"""The suites' case recording (suites/conftest.py run_case / already_done): skipped, failed, and failures
+that break the CUDA context, after which the rest of the process's cases are left for a resumed run."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+SUITES_CONFTEST = Path(__file__).resolve().parent.parent / "suites" / "conftest.py"
+
+
+@pytest.fixture()
+def suite(monkeypatch):
+    name = "suites_conftest_under_test"
+    spec = importlib.util.spec_from_file_location(name, SUITES_CONFTEST)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, name, module)  # dataclasses look their module up there
+    spec.loader.exec_module(module)  # a fresh module: its context-lost state starts empty
+    return module
+
+
+def _raise(e: BaseException):
+    def fn():
+        raise e
+    return fn
+
+
+def test_ok_skipped_and_failed_cases_are_recorded(suite, tmp_path):
+    ok = suite.run_case(tmp_path / "ok.json", {"kind": "latency"}, lambda: {"median_ms": 1.5}, "cpu")
+    assert ok["status"] == "ok" and suite.already_done(tmp_path / "ok.json", rerun=False)
+    assert not suite.already_done(tmp_path / "ok.json", rerun=True)
+    with pytest.raises(pytest.skip.Exception, match="out of memory"):
+        suite.run_case(tmp_path / "oom.json", {}, _raise(torch.cuda.OutOfMemoryError("CUDA out of memory")), "cpu")
+    assert json.loads((tmp_path / "oom.json").read_text())["status"] == "skipped"
+    with pytest.raises(ValueError):
+        suite.run_case(tmp_path / "bad.json", {}, _raise(ValueError("boom")), "cpu")
+    bad = json.loads((tmp_path / "bad.json").read_text())
+    assert bad["status"] == "failed" and bad["fatal"] is False and "boom" in bad["reason"]
+    assert not suite.already_done(tmp_path / "bad.json", rerun=False)  # an ordinary failure runs again
+
+
+def test_a_broken_cuda_context_stops_the_process_cases_and_resumes_past_the_culprit(suite, tmp_path):
+    lost = torch.AcceleratorError("CUDA error: an illegal memory access was encountered")
+    with pytest.raises(torch.AcceleratorError):
+        suite.run_case(tmp_path / "culprit.json", {}, _raise(lost), "cpu")
+    culprit = json.loads((tmp_path / "culprit.json").read_text())
+    assert culprit["status"] == "failed" and culprit["fatal"] is True
+    with pytest.raises(pytest.skip.Exception, match="culprit.json"):
+        suite.run_case(tmp_path / "next.json", {}, lambda: {"median_ms": 1.0}, "cpu")
+    assert not (tmp_path / "next.json").exists()  # left for the resumed run
+    assert suite.already_done(tmp_path / "culprit.json", rerun=False)
+    assert not suite.already_done(tmp_path / "culprit.json", rerun=True)
