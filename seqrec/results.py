@@ -6,8 +6,8 @@ Every result file is a JSON object with at least these keys::
     kind        "train" | "latency" | "memory" | "kernel" | "ablation"
     status      "ok" | "failed" | "skipped" (with "reason" when not ok)
     model       registry name ("sasrec", "tisasrec", "mamba4rec", "ssd4rec", "tim4rec") where it applies
-    provenance  {git_commit, git_dirty, python, torch, triton, cuda, device, device_name, hostname,
-                 command, created_at}
+    provenance  {git_commit, git_dirty, source_sha256 (see source_digest), python, torch, triton, cuda, device,
+                 device_name, hostname, command, created_at}
 
 ``kind == "train"`` adds::
 
@@ -27,6 +27,8 @@ hidden_size, n_items, median_ms / iqr_ms or peak_memory_bytes, compile_seconds, 
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import platform
@@ -54,8 +56,26 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip()
 
 
+SOURCE_DIRS = ("seqrec", "models", "kernels", "suites")
+
+
+@functools.cache
+def source_digest(root: str | os.PathLike | None = None) -> str:
+    """sha256 over the project's code as it is on disk (each ``*.py`` / ``*.toml`` under SOURCE_DIRS and
+    pyproject.toml: relative path and content sha256, sorted). It names the code that ran even where the git
+    metadata is missing or stale (a copied working tree); check a commit with ``git checkout C`` and
+    ``python -c "from seqrec.results import source_digest; print(source_digest())"``."""
+    base = Path(root) if root is not None else Path(__file__).resolve().parent.parent
+    files = [base / "pyproject.toml"] + [p for d in SOURCE_DIRS for ext in ("*.py", "*.toml")
+                                         for p in (base / d).rglob(ext)]
+    h = hashlib.sha256()
+    for p in sorted(f for f in files if f.is_file() and "__pycache__" not in f.parts):
+        h.update(f"{p.relative_to(base).as_posix()}\0{hashlib.sha256(p.read_bytes()).hexdigest()}\n".encode())
+    return h.hexdigest()
+
+
 def provenance(device: str | None = None) -> dict[str, Any]:
-    """Library versions, git commit, device name and command line of this process."""
+    """Library versions, git commit, source digest, device name and command line of this process."""
     import torch
 
     try:
@@ -70,6 +90,7 @@ def provenance(device: str | None = None) -> dict[str, Any]:
     return {
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": bool(status) if status is not None else None,
+        "source_sha256": source_digest(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "triton": triton_version,

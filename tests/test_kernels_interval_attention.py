@@ -206,6 +206,20 @@ def test_fused_rejects_long_sequences():
         interval_attention(**inputs, backend="triton")
 
 
+@needs_triton
+def test_fused_rejects_tiles_past_its_shared_memory_and_auto_falls_back():
+    from kernels.interval_attention.fused import fused_supports
+
+    assert fused_supports(200, 64) is None and fused_supports(50, 256) is None  # ran on an H200
+    assert "shared-memory" in fused_supports(200, 256)  # asked for 278,528 bytes there
+    inputs = make_inputs(1, 1, 130, 256, 5, dtype=torch.float32, device=DEVICE)
+    with pytest.raises(BackendUnavailable, match="shared-memory"):
+        interval_attention(**inputs, backend="triton")
+    if DEVICE == "cuda":  # auto picks the lean reference for this shape
+        torch.testing.assert_close(interval_attention(**inputs, backend="auto"), interval_attention_ref(**inputs),
+                                   rtol=2e-3, atol=2e-3)
+
+
 GPU_SHAPES = [(8, 1, 200, 64, 257), (6, 2, 200, 32, 257), (5, 2, 50, 32, 65), (3, 4, 130, 16, 100)]
 
 

@@ -278,7 +278,7 @@ def test_result_file_schema(fake_models, tiny_ds, tmp_path):
         assert e["train_seconds"] > 0 and math.isfinite(e["train_loss"])
     assert on_disk["peak_memory_bytes"] is None  # CPU
     assert on_disk["n_parameters"] == sum(p.numel() for p in TinyModel(tiny_ds.n_items).parameters())
-    assert set(on_disk["provenance"]) >= {"git_commit", "torch", "device_name", "created_at"}
+    assert set(on_disk["provenance"]) >= {"git_commit", "source_sha256", "torch", "device_name", "created_at"}
     assert on_disk["metrics"] == json.loads(json.dumps(result["metrics"]))
     assert [p.name for p in out.parent.iterdir()] == ["res.json"]  # checkpoint gone, no temp files
 
@@ -432,3 +432,20 @@ def test_model_train_tables_use_known_keys(name):
     for ds_name in [None, *datasets]:
         cfg = resolve_train_config(name, ds_name, None)
         assert cfg["lr"] > 0 and cfg["batch_size"] >= 1
+
+
+def test_source_digest_names_the_code_on_disk(tmp_path):
+    from seqrec.results import source_digest
+
+    (tmp_path / "pyproject.toml").write_text("[project]\n")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "a.py").write_text("x = 1\n")
+    first = source_digest(tmp_path)
+    assert source_digest(tmp_path) == first and len(first) == 64
+    source_digest.cache_clear()
+    (tmp_path / "models" / "a.py").write_text("x = 2\n")
+    assert source_digest(tmp_path) != first
+    source_digest.cache_clear()
+    (tmp_path / "notes.txt").write_text("not code")
+    (tmp_path / "models" / "a.py").write_text("x = 1\n")
+    assert source_digest(tmp_path) == first

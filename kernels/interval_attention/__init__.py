@@ -3,7 +3,8 @@
 and ``interval_matrix`` (the clipped interval indices, for tests and the model).
 
 Backends: ``"torch"`` the lean reference; ``"triton"`` our fused fwd+bwd kernels
-(``kernels.interval_attention.fused``, L <= 256); ``"auto"`` Triton on CUDA (the lean reference beyond L=256).
+(``kernels.interval_attention.fused``, L <= 256 and tiles within its shared-memory budget); ``"auto"`` Triton on
+CUDA where the kernel takes the shape, else the lean reference.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ def interval_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, interv
         raise ValueError(f"interval_attention: dropout_p must be in [0, 1), got {dropout_p}")
     impl = resolve_backend(backend, q, op="interval_attention", implemented=("torch", "triton"))
     if impl == "triton":
-        from kernels.interval_attention.fused import MAX_SEQ_LEN, interval_attention_fused
+        from kernels.interval_attention.fused import fused_supports, interval_attention_fused
 
-        if backend == "auto" and q.shape[2] > MAX_SEQ_LEN:  # the kernel holds a whole row of keys
+        if backend == "auto" and fused_supports(q.shape[2], q.shape[3]):  # too long a row, or too big a tile
             return interval_attention_lean_ref(q, k, v, interval_k, interval_v, times, seq_len, dropout_p)
 
         return interval_attention_fused(q, k, v, interval_k, interval_v, times, seq_len, dropout_p)

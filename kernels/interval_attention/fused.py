@@ -25,6 +25,20 @@ from kernels.dispatch import BackendUnavailable, triton_interpret
 from kernels.interval_attention.ref import check_interval_attention_shapes
 
 MAX_SEQ_LEN = 256
+# Each program holds a whole row of keys and values: BLOCK_L x BLOCK_D tiles. 256 x 256 asked an H200 for
+# 278,528 bytes of shared memory (limit 232,448); 256 x 64 and 64 x 256 ran. Larger tiles are refused.
+MAX_TILE = 256 * 64
+
+
+def fused_supports(seqlen: int, dh: int) -> str | None:
+    """None when the fused kernels take (L, Dh), else the reason they do not."""
+    if seqlen > MAX_SEQ_LEN:
+        return f"the Triton kernel holds a whole row of keys and supports L <= {MAX_SEQ_LEN}, got L={seqlen}"
+    block_l, block_d = max(16, triton.next_power_of_2(seqlen)), max(16, triton.next_power_of_2(dh))
+    if block_l * block_d > MAX_TILE:
+        return (f"the Triton kernel's key/value tiles ({block_l} x {block_d} for L={seqlen}, head dim {dh}) pass "
+                f"its shared-memory budget ({MAX_TILE} elements)")
+    return None
 
 
 @triton.jit
@@ -271,9 +285,8 @@ class _IntervalAttentionFn(torch.autograd.Function):
 def interval_attention_fused(q, k, v, interval_k, interval_v, times, seq_len, dropout_p=0.0) -> torch.Tensor:
     """out (B, H, L, Dh) like ``interval_attention_ref``; differentiable in q, k, v, interval_k, interval_v."""
     check_interval_attention_shapes(q, k, v, interval_k, interval_v, times, seq_len)
-    if q.shape[2] > MAX_SEQ_LEN:
-        raise BackendUnavailable(f"interval_attention: the Triton kernel holds a whole row of keys and supports "
-                                 f"L <= {MAX_SEQ_LEN}, got L={q.shape[2]}; use backend='torch'")
+    if reason := fused_supports(q.shape[2], q.shape[3]):
+        raise BackendUnavailable(f"interval_attention: {reason}; use backend='torch'")
     return _IntervalAttentionFn.apply(q, k, v, interval_k, interval_v, times, seq_len, dropout_p)
 
 
