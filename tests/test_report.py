@@ -363,3 +363,14 @@ def test_stale_outputs_of_an_earlier_build_are_removed(tmp_path):
     build_report(tmp_path / "no-results", out)
     assert not stale.exists() and keep.exists() and (tmp_path / "outside.txt").exists()
     assert (out / ".report-files").read_text() == "README.md\n"
+
+
+def test_a_set_readme_is_linked_from_the_index(tmp_path):
+    import shutil
+
+    results = tmp_path / "results"
+    shutil.copytree(FIXTURES / "smoke", results / "smoke")
+    (results / "smoke" / "README.md").write_text("Produced by campaigns/x.sh on 4 cards.\n")
+    build_report(results, tmp_path / "out", results_label="results")
+    index = (tmp_path / "out" / "README.md").read_text()
+    assert "How these results were produced: [results/smoke/README.md](../results/smoke/README.md)." in index

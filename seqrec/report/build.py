@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +64,10 @@ def build_report(results: str | Path, out: str | Path, results_label: str | None
         base = out / set_dir(set_name)
         used = pd.concat([runs, work], ignore_index=True) if not (runs.empty and work.empty) else runs
         section = SetSection(name=set_name, source=source_line(used) if not used.empty else "No ok result files.")
+        set_readme = results / set_name / "README.md"
+        if set_readme.is_file():  # how the set was produced (campaign notes), written beside its result files
+            section.notes.append(f"How these results were produced: [{label}/{set_name}/README.md]"
+                                 f"({Path(os.path.relpath(set_readme, out)).as_posix()}).")
 
         def add_figure(fig, name: str, title: str, frame: pd.DataFrame, base=base, section=section) -> None:
             if fig is None:
