@@ -12,9 +12,10 @@ What the official code (AlwaysFHao/TiM4Rec, ``tim4rec.py`` / ``ssd.py``) compute
                 f = LayerNorm_L(g * f + (1 - g) * time_dt)           features passed to the next layer
 
 The LayerNorms and Linears over the position axis mix all L positions, padding included: predictions
-depend on padded positions and on max_len, and the time path is not causal. ``official_padding=True``
-reproduces that exactly. The default (corrected) variant keeps every part but makes each one causal and
-length-independent:
+depend on padded positions and on max_len, and the time path is not causal. Two switches reproduce that:
+``official_padding=True`` takes the raw gaps over the padded row, and ``time_mlp="positions"`` mixes over the
+max_len positions (LayerNorm, MLP and gate of size max_len); both together are the official code exactly. The
+default (corrected) variant keeps every part but makes each one causal and length-independent:
 
     gaps          0 at padding (and at t = 0), clamped at >= 0
     LayerNorm_L   -> ``prefix_standardize``: standardise position t by the mean / variance of the real
@@ -28,8 +29,11 @@ length-independent:
                      feature, sigmoid(a f_t + b) (the official point-to-point gate reads all positions)
 
 So in the corrected model the encoding at t depends on items and times at positions <= t only, padding
-never matters, and any sequence length runs. With ``official_padding=True`` the item path is still causal
-but the time path is not: the encoding at t changes with times after t and with times at padded positions.
+never matters, and any sequence length runs. With ``time_mlp="positions"`` the item path is still causal but
+the time path is not: the encoding at t changes with times after t and with the amount of padding, and only
+L == max_len runs; with ``official_padding=True`` as well, it also changes with the times at padded positions.
+``official_padding=True`` alone changes nothing at real positions (the pointwise path is causal and the
+padding comes after them), which the tests check.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from models.ssm_blocks import causal_conv_act, check_choice, init_depthwise_conv
 TIME_FEATURES = ("gap", "log_gap", "user_norm_gap", "none")
 TIME_RESIDUALS = ("shared", "point")
 TIME_DT_INITS = ("neutral", "official")
+TIME_MLPS = ("pointwise", "positions")
 # x with act(x) = 1, for the "neutral" time_dt init: SiLU(x) = x sigmoid(x) = 1; Hardswish(x) = x (x + 3) / 6 = 1
 UNIT_PREIMAGE = {"silu": 1.2784645427610738, "hardswish": (33 ** 0.5 - 3) / 2}
 
@@ -120,17 +125,17 @@ class TimeLayer(nn.Module):
     The last layer has no gated residual (``passes_on=False``, next features None): its output would be unused
     (the official code computes it anyway, leaving those parameters without gradient)."""
 
-    def __init__(self, n_heads: int, d_conv: int, max_len: int, official: bool, time_residual: str,
+    def __init__(self, n_heads: int, d_conv: int, max_len: int, positions: bool, time_residual: str,
                  time_mlp_hidden: int, time_dropout: float, conv_activation: str, norm_eps: float, backend: str,
                  passes_on: bool = True):
         super().__init__()
         self.passes_on = passes_on
-        self.official, self.point = official, time_residual == "point"
+        self.positions, self.point = positions, time_residual == "point"
         self.conv_activation, self.backend = conv_activation, backend
         self.scale_dropout = nn.Dropout(time_dropout)
         self.gate_dropout = nn.Dropout(time_dropout)
-        width = max_len if official else time_mlp_hidden
-        n_in = max_len if official else 1
+        width = max_len if positions else time_mlp_hidden
+        n_in = max_len if positions else 1
         self.scale_mlp = nn.Sequential(nn.Linear(n_in, width), nn.SiLU(), nn.Linear(width, n_in))
         self.conv1_weight = nn.Parameter(torch.empty(n_heads, d_conv))
         self.conv1_bias = nn.Parameter(torch.empty(n_heads))
@@ -138,7 +143,7 @@ class TimeLayer(nn.Module):
         self.conv2_bias = nn.Parameter(torch.empty(n_heads))
         if not passes_on:
             return
-        if official:
+        if positions:
             self.gate = nn.Linear(max_len, max_len if self.point else 1)
             self.norm = PositionLayerNorm(max_len, eps=norm_eps)
         else:
@@ -161,8 +166,8 @@ class TimeLayer(nn.Module):
                 self.conv2_bias.fill_(UNIT_PREIMAGE[self.conv_activation])
 
     def _along(self, fn, f: torch.Tensor) -> torch.Tensor:
-        """Apply ``fn`` over the position axis (official) or to each position's scalar (corrected)."""
-        if self.official:
+        """Apply ``fn`` over the position axis (official "positions") or to each position's scalar ("pointwise")."""
+        if self.positions:
             return fn(f.transpose(1, 2)).transpose(1, 2)
         return fn(f.unsqueeze(-1)).squeeze(-1)
 
@@ -184,7 +189,8 @@ class TiM4Rec(SSD4Rec):
     the parameters and the computation are exactly SSD4Rec's."""
 
     def __init__(self, n_items: int, time_path: bool = True, official_padding: bool = False,
-                 time_feature: str = "gap", time_residual: str = "shared", time_dropout: float = 0.2,
+                 time_mlp: str = "pointwise", time_feature: str = "gap", time_residual: str = "shared",
+                 time_dropout: float = 0.2,
                  time_mlp_hidden: int = 16, time_dt_init: str = "official", d_conv: int = 4,
                  dropout: float = 0.2, max_len: int = 50,
                  **ssd_kwargs):
@@ -192,16 +198,18 @@ class TiM4Rec(SSD4Rec):
         check_choice("time_feature", time_feature, TIME_FEATURES)
         check_choice("time_residual", time_residual, TIME_RESIDUALS)
         check_choice("time_dt_init", time_dt_init, TIME_DT_INITS)
+        check_choice("time_mlp", time_mlp, TIME_MLPS)
         self.time_path = time_path
         self.official_padding = official_padding
+        self.time_mlp = time_mlp
         self.time_feature = time_feature
         if not time_path:
             return
         self.time_dropout = nn.Dropout(dropout)  # the official drops raw gaps with the model's dropout
-        self.time_norm = PositionLayerNorm(max_len, eps=self.norm_eps) if official_padding else PrefixNorm(
-            self.norm_eps)
+        positions = time_mlp == "positions"
+        self.time_norm = PositionLayerNorm(max_len, eps=self.norm_eps) if positions else PrefixNorm(self.norm_eps)
         self.time_layers = nn.ModuleList([
-            TimeLayer(self.n_heads, d_conv, max_len, official_padding, time_residual, time_mlp_hidden,
+            TimeLayer(self.n_heads, d_conv, max_len, positions, time_residual, time_mlp_hidden,
                       time_dropout, self.conv_activation, self.norm_eps, self.backend,
                       passes_on=i < len(self.layers) - 1)
             for i in range(len(self.layers))
@@ -211,13 +219,18 @@ class TiM4Rec(SSD4Rec):
         for layer in self.time_layers:
             layer.reset_convs(self.conv_init, time_dt_init)
 
+    @property
+    def tied_to_max_len(self) -> bool:
+        """True when the time path mixes over max_len positions, so only sequences of length max_len run."""
+        return self.time_path and self.time_mlp == "positions"
+
     def time_features(self, time_seq: torch.Tensor, seq_len: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, L) timestamps -> (first-layer features (B, L, H), mask (B, L) of positions the time path counts)."""
         L = time_seq.size(1)
+        if self.tied_to_max_len and L != self.max_len:
+            raise ValueError(f"TiM4Rec with time_mlp='positions' only runs at max_len={self.max_len} "
+                             f"(config field 'max_len'); got sequences of length {L}")
         if self.official_padding:
-            if L != self.max_len:
-                raise ValueError(f"TiM4Rec with official_padding=True only runs at max_len={self.max_len} "
-                                 f"(config field 'max_len'); got sequences of length {L}")
             mask = torch.ones_like(time_seq, dtype=torch.bool)
         else:
             mask = padding_mask(seq_len, L)

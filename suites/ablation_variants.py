@@ -65,11 +65,15 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "time_dt_init_neutral": {"model": "tim4rec", "config": {"time_dt_init": "neutral"}, "group": "components",
                              "note": "time_dt ~ 1 at init (step = SSD4Rec's) instead of the official init's ~0"},
     # --- the official code's behaviour
-    "official": {"model": "tim4rec", "config": {"official_padding": True}, "group": "official",
-                 "eval_max_len": EVAL_LEN_FACTORS,
-                 "note": "official padding flaws and fixed-length (max_len-sized) time LayerNorm / MLP / gate; "
-                         "evaluated at other lengths: shorter histories padded to the training max_len, longer "
-                         "ones cannot run"},
+    "official": {"model": "tim4rec", "config": {"official_padding": True, "time_mlp": "positions"},
+                 "group": "official", "eval_max_len": EVAL_LEN_FACTORS,
+                 "note": "the official code: raw gaps over the padded row and fixed-length (max_len-sized) time "
+                         "LayerNorm / MLP / gate; evaluated at other lengths: shorter histories padded to the "
+                         "training max_len, longer ones cannot run"},
+    "official_time_mlp": {"model": "tim4rec", "config": {"time_mlp": "positions"}, "group": "official",
+                          "eval_max_len": EVAL_LEN_FACTORS,
+                          "note": "the official fixed-length time LayerNorm / MLP / gate with corrected gaps (0 at "
+                                  "padding): the length-independent pointwise path is the full model"},
     # --- backbones (no time), over hidden sizes: the low-dimension degradation
     "backbone_ssd": {"model": "ssd4rec", "config": {}, "group": "backbone", "hiddens": "backbone",
                      "note": "SSD (Mamba-2) backbone: SSD4Rec as configured"},

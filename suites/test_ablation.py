@@ -90,7 +90,7 @@ def _evaluate_at_lengths(case: AblationCase, result: dict[str, Any], ds, weights
     again = evaluate(model, base.with_max_len(trained), "test", bs, mask)
     out: dict[str, Any] = {"trained_max_len": trained, "reproduced_test_max_abs_diff": max(
         abs(again[k] - v) for k, v in result["metrics"]["test"].items())}
-    tied = bool(getattr(model, "official_padding", False) and getattr(model, "time_path", False))
+    tied = bool(getattr(model, "tied_to_max_len", False))
     for factor in case.eval_len_factors:
         length = max(1, round(trained * factor))
         view, mode = base.with_max_len(length), "native"

@@ -35,7 +35,9 @@ TINY = {
 TIM_VARIANTS = [
     {}, {"time_residual": "point"}, {"time_feature": "log_gap"}, {"time_feature": "user_norm_gap"},
     {"time_feature": "none"}, {"ffn": False, "n_layers": 1}, {"conv_activation": "hardswish"},
+    {"official_padding": True},  # raw gaps at the padding: no effect on real positions without time_mlp="positions"
 ]
+OFFICIAL = {"official_padding": True, "time_mlp": "positions"}
 ALL = [("mamba4rec", {}), ("ssd4rec", {})] + [("tim4rec", v) for v in TIM_VARIANTS]
 
 
@@ -119,10 +121,11 @@ def test_causal(name, overrides):
     assert not torch.allclose(h2[:, t + 1:], h[:, t + 1:])
 
 
-def test_official_padding_depends_on_padding_and_future_times():
-    """official_padding=True: the item path stays causal (items after t and at padding never matter), but the
-    time path mixes all positions, so times at padded positions and after t change the encoding at t."""
-    m = build_trained_like("tim4rec", official_padding=True)
+def test_official_time_path_depends_on_padding_and_future_times():
+    """The official code (official_padding + time_mlp="positions"): the item path stays causal (items after t
+    and at padding never matter), but the time path mixes all positions, so times at padded positions and
+    after t change the encoding at t."""
+    m = build_trained_like("tim4rec", **OFFICIAL)
     items, sl, times = make_batch([L, 7, 3])
     items2, times2 = garbage_padding(items, sl, times)
     with torch.no_grad():
@@ -136,10 +139,27 @@ def test_official_padding_depends_on_padding_and_future_times():
     assert not torch.allclose(h2[:, :8], h[:, :8], atol=1e-4)
 
 
-def test_official_padding_is_tied_to_max_len_corrected_is_not():
+def test_position_time_mlp_alone_ignores_padded_times_but_not_the_future():
+    """time_mlp="positions" with corrected gaps (0 at padding): times at padded positions do not matter, but the
+    time path still mixes positions, so times after t change the encoding at t."""
+    m = build_trained_like("tim4rec", time_mlp="positions")
+    items, sl, times = make_batch([L, 7, 3])
+    _, times2 = garbage_padding(items, sl, times)
+    with torch.no_grad():
+        torch.testing.assert_close(m.full_scores(items, sl, times2), m.full_scores(items, sl, times))
+        full_items, full_sl, full_times = make_batch([L, L])
+        later = full_times.clone()
+        later[:, 8:] += 10**6
+        h, h2 = m.encode(full_items, full_sl, full_times), m.encode(full_items, full_sl, later)
+    assert not torch.allclose(h2[:, :8], h[:, :8], atol=1e-4)
+
+
+@pytest.mark.parametrize("overrides", [OFFICIAL, {"time_mlp": "positions"}], ids=variant_id)
+def test_position_time_mlp_is_tied_to_max_len_corrected_is_not(overrides):
     items, sl, times = make_batch([5, 3], length=L)
     longer = [F.pad(t, (0, 9)) for t in (items, times)]
-    official = build("tim4rec", official_padding=True).eval()
+    official = build("tim4rec", **overrides).eval()
+    assert official.tied_to_max_len
     with pytest.raises(ValueError, match="max_len"):
         official(longer[0], sl, longer[1])
     corrected = build("tim4rec").eval()
@@ -336,7 +356,7 @@ def test_ssd_block_with_time_matches_loop():
 
 @pytest.mark.skipif(not triton_importable(), reason="triton is not importable")
 @pytest.mark.parametrize("name,overrides", [("mamba4rec", {}), ("ssd4rec", {}), ("tim4rec", {}),
-                                            ("tim4rec", {"official_padding": True})], ids=variant_id)
+                                            ("tim4rec", OFFICIAL)], ids=variant_id)
 def test_triton_backend_matches_torch_end_to_end(name, overrides):
     """The whole model (loss and every parameter gradient) with the Triton kernels equals the torch path."""
     m = build(name, **overrides).to(DEVICE)

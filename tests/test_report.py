@@ -275,6 +275,10 @@ def test_ablation_table_against_full_tim4rec(report_dir):
     assert rows["TiM4Rec: no-time"][-4] == f"{delta * 100:+.2f}%"
     assert rows["TiM4Rec: no-ffn"][col] == mean_std_text(list(no_ffn.values()))
     assert rows["TiM4Rec: no-ffn"][-1] == str(len(no_ffn)) == "2"
+    matched = train_values(files, "amazon-beauty", 60, "tisasrec", "ndcg@10", "matched_tisasrec", ("ablation",))
+    label = "TiSASRec: matched_tisasrec (hidden 60)"  # in the table of the hidden size it was matched to
+    assert rows[label][col] == mean_std_text(list(matched.values())) and rows[label][-1] == "3"
+    assert not any("hidden 60" in title for title in tables)
     ml = {r[0]: r for r in tables["ml-1m, hidden 32"][1:]}
     own_full = train_values(files, "ml-1m", 32, "tim4rec", "ndcg@10", "full", ("ablation",))
     assert ml["TiM4Rec (full)"][col] == mean_std_text(list(own_full.values()))

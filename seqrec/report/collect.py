@@ -121,7 +121,14 @@ def _provenance(r: dict[str, Any], rel: str) -> dict[str, Any]:
 
 
 def _run_row(r: dict[str, Any]) -> dict[str, Any]:
-    row: dict[str, Any] = {"dataset": _dataset_name(r), "hidden": _int(r, "config.hidden_size"),
+    """One run. ``hidden`` is the hidden size the run is compared at: its own, or for an equal-parameter
+    variant (``param_match``) the reference's, so that it sits in the reference's ablation table;
+    ``model_hidden`` is always its own."""
+    own = _int(r, "config.hidden_size")
+    match = r.get("param_match")
+    hidden = _int(r, "param_match.reference_hidden") if isinstance(match, dict) and "reference_hidden" in match \
+        else own
+    row: dict[str, Any] = {"dataset": _dataset_name(r), "hidden": hidden, "model_hidden": own,
                            "model": str(_get(r, "model")), "variant": _variant(r), "seed": _int(r, "seed"),
                            "kind": r["kind"]}
     metrics = _get(r, "metrics")
@@ -260,7 +267,7 @@ def collect_results(root: str | Path) -> Collected:
             workloads.append({"set": set_name, **_workload_row(r), **prov})
     return Collected(
         root=root,
-        runs=_frame(runs, RUN_KEYS + ["seed", "kind"] + PROVENANCE_COLUMNS, RUN_KEYS + ["seed"]),
+        runs=_frame(runs, RUN_KEYS + ["seed", "kind", "model_hidden"] + PROVENANCE_COLUMNS, RUN_KEYS + ["seed"]),
         workloads=_frame(workloads, WORKLOAD_KEYS + PROVENANCE_COLUMNS, WORKLOAD_KEYS),
         problems=_frame(problems, ["set", "file", "kind", "case", "status", "reason"], ["set", "file"]),
         superseded=sorted(superseded), unused=sorted(unused), n_files=len(results))

@@ -138,7 +138,9 @@ def ablation_tables(runs: pd.DataFrame, set_name: str) -> list[Table]:
         ref_mean = seed_stats(reference, primary, ["hidden"])["mean"].max() if not reference.empty else float("nan")
         rows = []
         for i, ((model, variant), group) in enumerate(groups):
-            row = [Cell(variant_label(model, variant))]
+            own = sorted(set(group["model_hidden"].dropna().astype(int))) if "model_hidden" in group else []
+            suffix = f" (hidden {', '.join(map(str, own))})" if own and own != [hidden] else ""
+            row = [Cell(variant_label(model, variant) + suffix)]
             for metric in metrics:
                 s = seed_stats(group, f"{SPLIT}:{metric}", ["hidden"])
                 row.append(Cell(fmt_mean_std(float(s["mean"].iloc[0]), float(s["std"].iloc[0]))
