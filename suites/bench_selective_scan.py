@@ -17,44 +17,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
-from mamba_sdist import unpack_mamba_sdist  # noqa: E402
+from mamba_sdist import build_mamba_selective_scan  # noqa: E402
 
 from kernels.dispatch import BackendUnavailable  # noqa: E402
 from seqrec.results import write_result  # noqa: E402
 
 CASES = [dict(batch=2048, seqlen=50, dim=128, nstate=32), dict(batch=256, seqlen=200, dim=128, nstate=32)]
-MAMBA_NVCC_FLAGS = ["-O3", "-std=c++17", "-U__CUDA_NO_HALF_OPERATORS__", "-U__CUDA_NO_HALF_CONVERSIONS__",
-                    "-U__CUDA_NO_BFLOAT16_OPERATORS__", "-U__CUDA_NO_BFLOAT16_CONVERSIONS__",
-                    "-U__CUDA_NO_BFLOAT162_OPERATORS__", "-U__CUDA_NO_BFLOAT162_CONVERSIONS__",
-                    "--expt-relaxed-constexpr", "--expt-extended-lambda", "--use_fast_math", "-lineinfo"]
-
-
-def build_mamba_selective_scan(sdist: Path, workdir: Path) -> str | None:
-    """Compile mamba-ssm's selective_scan_cuda for this card's arch only and put the sdist's package on the
-    path; returns None on success, else the reason."""
-    import time
-
-    from torch.utils.cpp_extension import load
-
-    root = unpack_mamba_sdist(sdist, workdir)
-    major, minor = torch.cuda.get_device_capability()
-    arch = f"{major}{minor}"
-    src = root / "csrc" / "selective_scan"
-    sources = [str(src / "selective_scan.cpp")] + sorted(str(p) for p in src.glob("selective_scan_*.cu"))
-    build_dir = workdir / "build"
-    build_dir.mkdir(exist_ok=True)
-    t0 = time.perf_counter()
-    try:
-        mod = load(name="selective_scan_cuda", sources=sources, build_directory=str(build_dir),
-                   extra_cflags=["-O3", "-std=c++17"],
-                   extra_cuda_cflags=MAMBA_NVCC_FLAGS + ["-gencode", f"arch=compute_{arch},code=sm_{arch}"],
-                   verbose=False)
-    except Exception as e:  # compiler errors
-        return f"build failed: {type(e).__name__}: {str(e)[-500:]}"
-    print(f"built selective_scan_cuda for sm_{arch} in {time.perf_counter() - t0:.0f} s", flush=True)
-    sys.modules["selective_scan_cuda"] = mod
-    unpack_mamba_sdist(sdist, workdir)  # forgets a "does not import" cached before the build
-    return None
 
 
 class _DirectMambaScan(torch.autograd.Function):

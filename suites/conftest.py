@@ -3,9 +3,10 @@
 Profiles (``--profile`` or ``SEQREC_PROFILE``; default ``full`` with CUDA, ``smoke`` without):
   smoke  embedded ml-100k, short sequences, a few hundred steps, small grid: minutes on a 2-core CPU;
   full   real datasets, early stopping, the whole grid, 3 seeds.
-Narrow any profile with ``--models``, ``--datasets``, ``--hidden``, ``--seeds`` (comma lists) or the
-``SEQREC_MODELS`` / ``SEQREC_DATASETS`` / ``SEQREC_HIDDEN`` / ``SEQREC_SEEDS`` variables: that is how a
-campaign is split into parts. Each case writes one result file under ``results/<profile>/`` (or
+Narrow any profile with ``--models``, ``--datasets``, ``--hidden``, ``--seeds``, ``--backends`` (comma
+lists; backends are the latency/memory kernel providers, ``auto`` = ours and ``mamba_ssm`` = the official
+kernels) or the ``SEQREC_<OPTION>`` variables (``SEQREC_MODELS``, ...): that is how a campaign is split into
+parts. Each case writes one result file under ``results/<profile>/`` (or
 ``--results-dir``); a case whose result file already exists with status ok is skipped (resume), unless
 ``--rerun``. A case that cannot run (out of memory, backend missing) is recorded with its reason and
 skipped; any other error is recorded and fails the case; the suite goes on either way.
@@ -28,6 +29,7 @@ from seqrec.results import provenance, write_result
 
 REPO = Path(__file__).resolve().parent.parent
 ALL_MODELS = ("sasrec", "tisasrec", "mamba4rec", "ssd4rec", "tim4rec")
+MAMBA_SSM_MODELS = ("mamba4rec", "ssd4rec", "tim4rec")  # their mixers have a mamba_ssm backend
 SHARED_RAW = REPO.parent / "shared" / "data" / "raw"
 if "SEQREC_DATA" not in os.environ and SHARED_RAW.is_dir():
     os.environ["SEQREC_DATA"] = str(SHARED_RAW)
@@ -51,6 +53,9 @@ class Profile:
     n_items: int  # catalogue size of the synthetic latency workload (amazon-beauty's)
     warmup: int
     reps: int
+    # kernel providers of the latency and memory grids: "auto" (ours) for every model, "mamba_ssm" (the official
+    # kernels: mamba_chunk_scan_combined, the compiled selective scan) for MAMBA_SSM_MODELS
+    latency_backends: tuple[str, ...] = ("auto",)
 
 
 PROFILES = {
@@ -64,11 +69,12 @@ PROFILES = {
         name="full", models=ALL_MODELS, datasets=("amazon-beauty", "amazon-sports", "ml-1m", "ml-100k"),
         hidden_sizes=(32, 64, 128, 256), seeds=(0, 1, 2), epochs=200, patience=10, max_steps_per_epoch=None,
         batch_size=None, max_len=None, latency_seq_lens=(50, 200, 800, 3200), latency_batches=(256, 1024, 2048),
-        latency_hiddens=(64, 256), n_items=12101, warmup=5, reps=20,
+        latency_hiddens=(64, 256), n_items=12101, warmup=5, reps=20, latency_backends=("auto", "mamba_ssm"),
     ),
 }
 
-_NARROW = {"models": str, "datasets": str, "hidden": int, "seeds": int}
+_NARROW = {"models": str, "datasets": str, "hidden": int, "seeds": int, "backends": str}
+BACKENDS = ("auto", "mamba_ssm")
 
 
 def pytest_addoption(parser):
@@ -88,13 +94,16 @@ def active_profile(config) -> Profile:
     if name not in PROFILES:
         raise pytest.UsageError(f"unknown profile {name!r} (SEQREC_PROFILE); choose one of {sorted(PROFILES)}")
     prof = PROFILES[name]
-    fields = {"models": "models", "datasets": "datasets", "hidden": "hidden_sizes", "seeds": "seeds"}
+    fields = {"models": "models", "datasets": "datasets", "hidden": "hidden_sizes", "seeds": "seeds",
+              "backends": "latency_backends"}
     for key, cast in _NARROW.items():
         raw = config.getoption(f"--{key}") or os.environ.get(f"SEQREC_{key.upper()}")
         if raw:
             values = tuple(cast(v.strip()) for v in raw.split(",") if v.strip())
             if key == "models" and (bad := set(values) - set(ALL_MODELS)):
                 raise pytest.UsageError(f"--models: unknown model(s) {sorted(bad)}; known: {ALL_MODELS}")
+            if key == "backends" and (bad := set(values) - set(BACKENDS)):
+                raise pytest.UsageError(f"--backends: unknown provider(s) {sorted(bad)}; known: {BACKENDS}")
             prof = replace(prof, **{fields[key]: values})
             if key == "hidden":
                 prof = replace(prof, latency_hiddens=values)
@@ -151,13 +160,26 @@ def already_done(path: Path, rerun: bool) -> bool:
 def workload_case_start(kind: str, case: tuple, profile: Profile, results_dir: Path,
                         rerun: bool) -> tuple[Path, dict[str, Any]]:
     """(result path, base fields) of one latency/memory case; skips the case when its result exists."""
-    model_name, phase, seq_len, batch_size, hidden = case
-    out = results_dir / kind / f"{model_name}-{phase}-L{seq_len}-B{batch_size}-h{hidden}.json"
+    model_name, phase, seq_len, batch_size, hidden, backend = case
+    tag = "" if backend == "auto" else f"-{backend}"
+    out = results_dir / kind / f"{model_name}-{phase}-L{seq_len}-B{batch_size}-h{hidden}{tag}.json"
     if already_done(out, rerun):
         pytest.skip(f"done: {out}")
     base = {"kind": kind, "model": model_name, "phase": phase, "seq_len": seq_len, "batch_size": batch_size,
-            "hidden_size": hidden, "n_items": profile.n_items, "profile": profile.name}
+            "hidden_size": hidden, "backend": backend, "n_items": profile.n_items, "profile": profile.name}
     return out, base
+
+
+def workload_backend(model_name: str, backend: str) -> str | None:
+    """The backend to build a workload model with (None: its configured one), after making mamba-ssm usable for
+    the "mamba_ssm" provider; raises BackendUnavailable (the case is then recorded as skipped) when it is not."""
+    if backend == "auto":
+        return None
+    from mamba_sdist import ensure_mamba_ssm
+
+    if reason := ensure_mamba_ssm(need_cuda_scan=model_name == "mamba4rec"):
+        raise BackendUnavailable(f"{model_name}: backend 'mamba_ssm' unavailable: {reason}")
+    return backend
 
 
 CANNOT_RUN = (torch.cuda.OutOfMemoryError, MemoryError, BackendUnavailable)
@@ -207,7 +229,8 @@ def pytest_generate_tests(metafunc):
                  for s in prof.seeds]
         metafunc.parametrize("accuracy_case", cases, ids=[f"{m}-{d}-h{h}-s{s}" for m, d, h, s in cases])
     if "workload_case" in names:
-        cases = [(m, ph, L, b, h) for h in prof.latency_hiddens for L in prof.latency_seq_lens
-                 for b in prof.latency_batches for m in prof.models for ph in ("train_step", "inference")]
-        metafunc.parametrize("workload_case", cases,
-                             ids=[f"{m}-{ph}-L{L}-B{b}-h{h}" for m, ph, L, b, h in cases])
+        cases = [(m, ph, L, b, h, be) for be in prof.latency_backends for h in prof.latency_hiddens
+                 for L in prof.latency_seq_lens for b in prof.latency_batches for m in prof.models
+                 for ph in ("train_step", "inference") if be == "auto" or m in MAMBA_SSM_MODELS]
+        metafunc.parametrize("workload_case", cases, ids=[
+            f"{m}-{ph}-L{L}-B{b}-h{h}" + ("" if be == "auto" else f"-{be}") for m, ph, L, b, h, be in cases])

@@ -16,11 +16,11 @@ from seqrec.workloads import (
     train_step_fn,
 )
 
-from conftest import run_case, workload_case_start
+from conftest import run_case, workload_backend, workload_case_start
 
 
 def test_memory(benchmark, workload_case, profile, device, results_dir, rerun):
-    model_name, phase, seq_len, batch_size, hidden = workload_case
+    model_name, phase, seq_len, batch_size, hidden, backend = workload_case
     out, base = workload_case_start("memory", workload_case, profile, results_dir, rerun)
     if not device.startswith("cuda"):
         model = build_for_workload(model_name, hidden, seq_len, profile.n_items, "cpu")
@@ -31,7 +31,8 @@ def test_memory(benchmark, workload_case, profile, device, results_dir, rerun):
     def measure():
         torch.manual_seed(0)
         torch.cuda.empty_cache()
-        model = build_for_workload(model_name, hidden, seq_len, profile.n_items, device)
+        model = build_for_workload(model_name, hidden, seq_len, profile.n_items, device,
+                                   backend=workload_backend(model_name, backend))
         batch = synthetic_batch(batch_size, seq_len, profile.n_items, device)
         fn = train_step_fn(model, batch) if phase == "train_step" else inference_fn(model, batch)
         mem = peak_memory(fn, device)

@@ -289,10 +289,13 @@ def test_efficiency_tables_ratios_and_gaps(report_dir):
     work = parse_markdown_tables((report_dir / "full" / "tables" / "efficiency-workload.md").read_text())
     (rows,) = work.values()
     header = rows[0]
-    lat = {(r["model"], r["phase"], r["seq_len"]): r.get("median_ms") for r in files
+    lat = {(r["model"] + (f"+{r['backend']}" if r.get("backend") else ""), r["phase"], r["seq_len"]):
+           r.get("median_ms") for r in files
            if r["kind"] == "latency" and r["_rel"].startswith("full/") and r["status"] == "ok"}
+    names = {**{v: k for k, v in NAMES.items()}, "TiM4Rec (mamba-ssm)": "tim4rec+mamba_ssm"}
+    assert {r[1] for r in rows[1:]} >= {"TiM4Rec", "TiM4Rec (mamba-ssm)"}  # the official kernels: rows of their own
     for row in rows[1:]:
-        L, model = int(row[0]), {v: k for k, v in NAMES.items()}[row[1]]
+        L, model = int(row[0]), names[row[1]]
         for phase, c in (("train_step", header.index("train step ms")), ("inference", header.index("inference ms"))):
             v, base = lat.get((model, phase, L)), lat.get(("sasrec", phase, L))
             assert row[c] == ("–" if v is None else f"{v:.2f}")

@@ -45,9 +45,20 @@ class ReportInputError(ValueError):
     """A result file that the report cannot read; the message names the file and the field."""
 
 
+PROVIDER_SEP = "+"  # "tim4rec+mamba_ssm": a workload measured with another kernel provider than ours
+
+
+def split_provider(model: str) -> tuple[str, str]:
+    """``"tim4rec+mamba_ssm"`` -> ("tim4rec", "mamba_ssm"); ``"tim4rec"`` -> ("tim4rec", "")."""
+    base, _, provider = model.partition(PROVIDER_SEP)
+    return base, provider
+
+
 def model_sort_key(model: str) -> tuple[int, str]:
-    """Fixed model order (sasrec, tisasrec, mamba4rec, ssd4rec, tim4rec), unknown models after, by name."""
-    return (MODEL_ORDER.index(model), "") if model in MODEL_ORDER else (len(MODEL_ORDER), model)
+    """Fixed model order (sasrec, tisasrec, mamba4rec, ssd4rec, tim4rec), each model's other providers right
+    after it, unknown models after all, by name."""
+    base, provider = split_provider(model)
+    return (MODEL_ORDER.index(base), provider) if base in MODEL_ORDER else (len(MODEL_ORDER), model)
 
 
 def ordered_models(models) -> list[str]:
@@ -55,7 +66,9 @@ def ordered_models(models) -> list[str]:
 
 
 def model_name(model: str) -> str:
-    return MODEL_NAMES.get(model, model)
+    base, provider = split_provider(model)
+    name = MODEL_NAMES.get(base, base)
+    return f"{name} ({provider.replace('_', '-')})" if provider else name
 
 
 def metric_name(metric: str) -> str:
@@ -162,7 +175,10 @@ def _run_row(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _workload_row(r: dict[str, Any]) -> dict[str, Any]:
-    row = {"kind": r["kind"], "model": str(_get(r, "model")), "phase": str(_get(r, "phase")),
+    """One latency/memory case; ``model`` carries the kernel provider when it is not ours ("auto")."""
+    backend = str(r.get("backend") or "auto")
+    model = str(_get(r, "model")) + ("" if backend == "auto" else PROVIDER_SEP + backend)
+    row = {"kind": r["kind"], "model": model, "phase": str(_get(r, "phase")),
            "seq_len": _int(r, "seq_len"), "batch_size": _int(r, "batch_size"), "hidden": _int(r, "hidden_size"),
            "median_ms": _optional_number(r, "median_ms"), "iqr_ms": _optional_number(r, "iqr_ms"),
            "peak_memory_bytes": _optional_number(r, "peak_memory_bytes"),
@@ -185,7 +201,8 @@ def _case_label(r: dict[str, Any]) -> str:
     else:
         parts = [r.get("model"), r.get("phase"), f"L{r['seq_len']}" if r.get("seq_len") is not None else None,
                  f"B{r['batch_size']}" if r.get("batch_size") is not None else None,
-                 f"h{r['hidden_size']}" if r.get("hidden_size") is not None else None]
+                 f"h{r['hidden_size']}" if r.get("hidden_size") is not None else None,
+                 r.get("backend") if r.get("backend") not in (None, "auto") else None]
     return "-".join(str(p) for p in parts if p not in (None, ""))
 
 

@@ -26,6 +26,7 @@ from seqrec.report.collect import (
     model_sort_key,
     ordered_models,
     seed_stats,
+    split_provider,
 )
 from seqrec.report.paper_tables import PRIMARY_METRIC, SPLIT, variant_label
 
@@ -48,6 +49,9 @@ WIDE_RANGE = 20.0  # a log axis when max / min of the plotted values reaches thi
 
 
 def model_style(model: str) -> dict:
+    base, provider = split_provider(model)
+    if provider and base in MODEL_STYLES:  # another kernel provider: the model's colour and marker, hollow, dotted
+        return {**MODEL_STYLES[base], "linestyle": (0, (1, 1)), "markerfacecolor": "none"}
     if model in MODEL_STYLES:
         return MODEL_STYLES[model]
     rank = model_sort_key(model)[1]
