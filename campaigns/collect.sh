@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Wait up to SECONDS while a background campaign runs (progress every minute), then pack its result files and
-# logs into DEST/campaign.tgz (the device tool brings back DEST).
+# Wait up to SECONDS while a background campaign runs (progress every minute), then pack the result files it
+# wrote and its logs into DEST/campaign.tgz (the device tool brings back DEST).
 # Usage: bash campaigns/collect.sh SECONDS DEST [ROOT]
 set -u
 secs=$1 dest=$2 root=${3:-/tmp/campaign}
@@ -14,4 +14,6 @@ while :; do
   sleep $(( end - SECONDS < 60 ? end - SECONDS : 60 ))
 done
 nvidia-smi --query-gpu=index,name,utilization.gpu,memory.used --format=csv,noheader 2>/dev/null
-tar czf "$dest/campaign.tgz" -C "$root" --exclude='*.ckpt' . && ls -la "$dest"
+# only what this campaign wrote (the copied committed results are older than .started); logs always
+(cd "$root" && find . -type f ! -name '*.ckpt' \( -newer .started -o -path './logs/*' \) -print0 |
+  tar czf "$dest/campaign.tgz" --null -T -) && ls -la "$dest"

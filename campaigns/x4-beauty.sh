@@ -10,18 +10,8 @@
 #           then ml-100k h64, then amazon-sports h64
 # Later entries of a lane run only if time is left; every suite and sweep resumes from its result files.
 # Usage (repository root, data under $SEQREC_DATA):  bash campaigns/x4-beauty.sh [ROOT]
-set -u
-ROOT=${1:-/tmp/campaign}
-mkdir -p "$ROOT/logs"
-export SEQREC_DATA=${SEQREC_DATA:-$PWD/.gpu/data} PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 OMP_NUM_THREADS=8 MPLBACKEND=Agg
-SUITE="python3 -m pytest -q -p no:cacheprovider --benchmark-only --profile full --results-dir $ROOT/full"
+source campaigns/lanes.sh
 BEAUTY="--datasets amazon-beauty"
-
-lane() {  # lane GPU NAME COMMANDS...: run the commands one after another on one GPU, logging each
-  local gpu=$1 name=$2; shift 2
-  setsid bash -c "export CUDA_VISIBLE_DEVICES=$gpu; for c in \"\$@\"; do echo \"=== \$(date -u +%T) \$c\"; \
-    eval \"\$c\"; echo \"=== rc=\$? \$(date -u +%T)\"; done" "$name" "$@" >"$ROOT/logs/$name.log" 2>&1 < /dev/null &
-}
 
 lane 0 lane0-kernels \
   "timeout 300 python3 -m pytest -q -p no:cacheprovider tests/test_kernels_ssd.py tests/test_kernels_selective_scan.py tests/test_kernels_interval_attention.py tests/test_kernels_conv.py tests/test_models_ssm.py tests/test_models_attention.py" \

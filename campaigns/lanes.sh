@@ -1,0 +1,19 @@
+# Shared by the campaign scripts (source it from the repository root): ROOT (the first argument, default
+# /tmp/campaign) holds result files in the repository's results/ layout and the logs; `lane GPU NAME CMD...`
+# runs commands one after another on one GPU in the background (setsid: they outlive the command that started
+# them), logging to $ROOT/logs/NAME.log. The committed results/full is copied into $ROOT first, so suites and
+# sweeps resume past what is already committed; campaigns/collect.sh packs only what is newer.
+set -u
+ROOT=${1:-/tmp/campaign}
+mkdir -p "$ROOT/logs"
+[ -d results/full ] && [ ! -d "$ROOT/full" ] && cp -r results/full "$ROOT/full"
+[ -e "$ROOT/.started" ] || touch "$ROOT/.started"
+export SEQREC_DATA=${SEQREC_DATA:-$PWD/.gpu/data} PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 \
+  OMP_NUM_THREADS=8 MPLBACKEND=Agg
+SUITE="python3 -m pytest -q -p no:cacheprovider --benchmark-only --profile full --results-dir $ROOT/full"
+
+lane() {  # lane GPU NAME COMMANDS...: run the commands one after another on one GPU, logging each
+  local gpu=$1 name=$2; shift 2
+  setsid bash -c "export CUDA_VISIBLE_DEVICES=$gpu; for c in \"\$@\"; do echo \"=== \$(date -u +%T) \$c\"; \
+    eval \"\$c\"; echo \"=== rc=\$? \$(date -u +%T)\"; done" "$name" "$@" >"$ROOT/logs/$name.log" 2>&1 < /dev/null &
+}
