@@ -170,6 +170,19 @@ def workload_case_start(kind: str, case: tuple, profile: Profile, results_dir: P
     return out, base
 
 
+def workload_fn(case: tuple, profile: Profile, device: str) -> tuple[torch.nn.Module, Callable[[], None]]:
+    """(model, fn) of one latency/memory case: the model built for the case's provider on ``device``, and a
+    callable running one training step or one full-sort inference on a synthetic batch."""
+    from seqrec.workloads import build_for_workload, inference_fn, synthetic_batch, train_step_fn
+
+    model_name, phase, seq_len, batch_size, hidden, backend = case
+    torch.manual_seed(0)
+    model = build_for_workload(model_name, hidden, seq_len, profile.n_items, device,
+                               backend=workload_backend(model_name, backend))
+    batch = synthetic_batch(batch_size, seq_len, profile.n_items, device)
+    return model, train_step_fn(model, batch) if phase == "train_step" else inference_fn(model, batch)
+
+
 def workload_backend(model_name: str, backend: str) -> str | None:
     """The backend to build a workload model with (None: its configured one), after making mamba-ssm usable for
     the "mamba_ssm" provider; raises BackendUnavailable (the case is then recorded as skipped) when it is not."""

@@ -6,29 +6,17 @@ from __future__ import annotations
 
 import torch
 
-from seqrec.workloads import (
-    build_for_workload,
-    inference_fn,
-    n_parameters,
-    synthetic_batch,
-    time_fn,
-    train_step_fn,
-)
+from seqrec.workloads import n_parameters, time_fn
 
-from conftest import run_case, workload_backend, workload_case_start
+from conftest import run_case, workload_case_start, workload_fn
 
 
 def test_latency(benchmark, workload_case, profile, device, results_dir, rerun):
-    model_name, phase, seq_len, batch_size, hidden, backend = workload_case
     out, base = workload_case_start("latency", workload_case, profile, results_dir, rerun)
     state = {}
 
     def measure():
-        torch.manual_seed(0)
-        model = build_for_workload(model_name, hidden, seq_len, profile.n_items, device,
-                                   backend=workload_backend(model_name, backend))
-        batch = synthetic_batch(batch_size, seq_len, profile.n_items, device)
-        fn = train_step_fn(model, batch) if phase == "train_step" else inference_fn(model, batch)
+        model, fn = workload_fn(workload_case, profile, device)
         timing = time_fn(fn, device, warmup=profile.warmup, reps=profile.reps)
         state["fn"] = fn
         return {"median_ms": timing.median_ms, "iqr_ms": timing.iqr_ms, "times_ms": timing.times_ms,

@@ -7,20 +7,13 @@ import pytest
 import torch
 
 from seqrec.results import provenance, write_result
-from seqrec.workloads import (
-    build_for_workload,
-    inference_fn,
-    n_parameters,
-    peak_memory,
-    synthetic_batch,
-    train_step_fn,
-)
+from seqrec.workloads import build_for_workload, n_parameters, peak_memory
 
-from conftest import run_case, workload_backend, workload_case_start
+from conftest import run_case, workload_case_start, workload_fn
 
 
 def test_memory(benchmark, workload_case, profile, device, results_dir, rerun):
-    model_name, phase, seq_len, batch_size, hidden, backend = workload_case
+    model_name, _, seq_len, _, hidden, _ = workload_case
     out, base = workload_case_start("memory", workload_case, profile, results_dir, rerun)
     if not device.startswith("cuda"):
         model = build_for_workload(model_name, hidden, seq_len, profile.n_items, "cpu")
@@ -29,12 +22,8 @@ def test_memory(benchmark, workload_case, profile, device, results_dir, rerun):
         pytest.skip("no CUDA device: parameter count recorded, GPU memory not measured")
 
     def measure():
-        torch.manual_seed(0)
         torch.cuda.empty_cache()
-        model = build_for_workload(model_name, hidden, seq_len, profile.n_items, device,
-                                   backend=workload_backend(model_name, backend))
-        batch = synthetic_batch(batch_size, seq_len, profile.n_items, device)
-        fn = train_step_fn(model, batch) if phase == "train_step" else inference_fn(model, batch)
+        model, fn = workload_fn(workload_case, profile, device)
         mem = peak_memory(fn, device)
         return {**mem, "n_parameters": n_parameters(model)}
 
