@@ -179,7 +179,8 @@ def execute(run: Run, out: Path, env: dict[str, str]) -> tuple[Run, int, float]:
 
 
 def local_slots(workers: int | None, gpus: str | None) -> list[dict[str, str]]:
-    """One environment per worker: pinned to one GPU each, or CPU workers.
+    """One environment per worker: pinned to one GPU each, or CPU workers (several of them share the cores:
+    ``OMP_NUM_THREADS`` = cores / workers unless already set).
 
     GPU ids (``gpus`` or, by default, every visible GPU) count within an inherited ``CUDA_VISIBLE_DEVICES``, as
     CUDA's own ordinals do: with ``CUDA_VISIBLE_DEVICES=2,3`` the default is workers on GPUs 2 and 3, and
@@ -198,7 +199,10 @@ def local_slots(workers: int | None, gpus: str | None) -> list[dict[str, str]]:
                 n = 0
             gpus = ",".join(str(i) for i in range(n)) if n else None
     if not gpus:
-        return [dict(base) for _ in range(max(1, workers or 1))]
+        n = max(1, workers or 1)
+        if n > 1 and "OMP_NUM_THREADS" not in base:  # share the cores instead of each worker taking all of them
+            base["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // n))
+        return [dict(base) for _ in range(n)]
     ids = [g.strip() for g in gpus.split(",")]
     if visible:
         bad = [g for g in ids if not g.isdigit() or int(g) >= len(visible)]

@@ -62,4 +62,9 @@ def test_gpu_slots_count_within_inherited_visible_devices(monkeypatch):
         local_slots(None, "2")
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     assert [s["CUDA_VISIBLE_DEVICES"] for s in local_slots(None, "0,2")] == ["0", "2"]
-    assert len(local_slots(3, None)) == 3
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert [s["OMP_NUM_THREADS"] for s in local_slots(3, None)] == ["2", "2", "2"]
+    assert "OMP_NUM_THREADS" not in local_slots(1, None)[0]
+    monkeypatch.setenv("OMP_NUM_THREADS", "5")
+    assert [s["OMP_NUM_THREADS"] for s in local_slots(2, None)] == ["5", "5"]
