@@ -43,6 +43,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "epochs": 200,
     "patience": 10,  # epochs without a better validation NDCG@10 before stopping; 0 or None: never stop early
     "mask_history": False,  # at evaluation, rank the items of the input sequence (except the target) last
+    "cuda_graph": False,  # capture the training step as a CUDA graph and replay it (seqrec/cuda_graph.py)
 }
 EARLY_STOP_METRIC = "ndcg@10"
 # Train-config entries that may change between an interrupted run and its resumption.
@@ -138,7 +139,20 @@ def evaluate(model: models.SeqRecModel, ds: Any, split: str, batch_size: int,
     return {k: float(v) for k, v in acc.compute().items()}
 
 
-def _train_one_epoch(model: models.SeqRecModel, optimizer: torch.optim.Optimizer, batches: Iterator,
+def eager_step(model: models.SeqRecModel, optimizer: torch.optim.Optimizer) -> Callable[[Any], torch.Tensor]:
+    """``step(batch) -> loss``: zero the gradients, loss over all items, backward, optimizer step."""
+
+    def step(batch) -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        loss = model.loss(batch.item_seq, batch.seq_len, batch.time_seq, batch.target)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return step
+
+
+def _train_one_epoch(model: models.SeqRecModel, step: Callable[[Any], torch.Tensor], batches: Iterator,
                      max_steps: int | None) -> tuple[float, int]:
     """(mean training loss per sample, steps taken); the loss is read back from the device once."""
     model.train()
@@ -148,10 +162,7 @@ def _train_one_epoch(model: models.SeqRecModel, optimizer: torch.optim.Optimizer
     for batch in batches:
         if max_steps is not None and steps >= max_steps:
             break
-        optimizer.zero_grad(set_to_none=True)
-        loss = model.loss(batch.item_seq, batch.seq_len, batch.time_seq, batch.target)
-        loss.backward()
-        optimizer.step()
+        loss = step(batch)
         b = batch.target.numel()
         total = loss.detach() * b if total is None else total + loss.detach() * b
         n_samples += b
@@ -231,7 +242,11 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
         except (KeyError, TypeError, ValueError) as e:
             raise TrainSetupError(f"cannot build model {model_name!r}: {_message(e)}") from e
         model.to(dev)
-        optimizer = torch.optim.Adam(model.parameters(), lr=tcfg["lr"], weight_decay=tcfg["weight_decay"])
+        graphed = bool(tcfg["cuda_graph"])
+        if graphed and dev.type != "cuda":
+            raise TrainSetupError(f"train_config cuda_graph=true needs a CUDA device, got {dev}")
+        optimizer = torch.optim.Adam(model.parameters(), lr=tcfg["lr"], weight_decay=tcfg["weight_decay"],
+                                     capturable=graphed)
         runtime.reset_peak_memory(dev)
 
         # ---- state that a checkpoint carries
@@ -254,6 +269,15 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
             if progress:
                 print(f"resuming {run_name} after epoch {epochs_done} from {ckpt_path}", file=sys.stderr, flush=True)
 
+        if graphed:
+            from seqrec.cuda_graph import GraphedTrainStep
+
+            try:
+                step = GraphedTrainStep(model, optimizer, tcfg["batch_size"])
+            except ValueError as e:
+                raise TrainSetupError(f"{model_name}: {e}") from e
+        else:
+            step = eager_step(model, optimizer)
         epochs, patience = tcfg["epochs"], tcfg["patience"]
         stopped = bool(patience) and stale >= patience
         tty = sys.stderr.isatty()
@@ -262,7 +286,7 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
             while epochs_done < epochs and not stopped:
                 epoch = epochs_done + 1
                 with runtime.Stopwatch(dev) as train_sw:
-                    loss, steps = _train_one_epoch(model, optimizer,
+                    loss, steps = _train_one_epoch(model, step,
                                                    ds.train_batches(tcfg["batch_size"], seed, epochs_done),
                                                    max_steps_per_epoch)
                 if not math.isfinite(loss):

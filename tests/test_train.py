@@ -449,3 +449,52 @@ def test_source_digest_names_the_code_on_disk(tmp_path):
     (tmp_path / "notes.txt").write_text("not code")
     (tmp_path / "models" / "a.py").write_text("x = 1\n")
     assert source_digest(tmp_path) == first
+
+
+# ------------------------------------------------------------------------------------- CUDA-graph step
+def test_cuda_graph_needs_cuda_capturable_adam_and_no_host_rng(fake_models, tmp_path):
+    from seqrec.cuda_graph import GraphedTrainStep
+
+    ds = consecutive_dataset()
+    if not torch.cuda.is_available():
+        with pytest.raises(TrainSetupError, match="cuda_graph=true needs a CUDA device"):
+            _fake_train(ds, tmp_path, train_config={"cuda_graph": True}, device="cpu")
+    model = TinyModel(60)
+    with pytest.raises(ValueError, match="capturable=True"):
+        GraphedTrainStep(model, torch.optim.Adam(model.parameters()), 16)
+    capturable = torch.optim.Adam(model.parameters(), capturable=True)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="not on a CUDA device"):
+            GraphedTrainStep(model, capturable, 16)
+    tis = models.build("tisasrec", {"hidden_size": 8, "max_len": 8}, n_items=60)
+    assert tis.host_rng_in_step
+    with pytest.raises(ValueError, match="replay one mask"):
+        GraphedTrainStep(tis, torch.optim.Adam(tis.parameters(), capturable=True), 16)
+    assert not models.build("tisasrec", {"hidden_size": 8, "max_len": 8, "dropout": 0.0}, n_items=60).host_rng_in_step
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", ["sasrec", "tim4rec"])
+def test_cuda_graph_step_matches_eager(name):
+    """Same batches, dropout 0: the graphed steps (warm-up, capture, replays, an eager partial batch, a second
+    epoch) leave the same parameters and losses as the eager loop."""
+    from seqrec.cuda_graph import GraphedTrainStep
+    from seqrec.train import eager_step
+
+    ds = consecutive_dataset(n_users=40, n_items=60, max_len=8).to("cuda")
+    runs = {}
+    for graphed in (False, True):
+        torch.manual_seed(0)
+        model = models.build(name, {"hidden_size": 16, "dropout": 0.0, "max_len": 8} if name == "sasrec" else
+                             {"hidden_size": 16, "dropout": 0.0, "time_dropout": 0.0, "max_len": 8}, n_items=60)
+        model.cuda().train()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2, capturable=graphed)
+        step = GraphedTrainStep(model, opt, 16, warmup=2) if graphed else eager_step(model, opt)
+        losses = [float(step(b)) for epoch in range(2) for b in ds.train_batches(16, seed=0, epoch=epoch)]
+        runs[graphed] = (losses, [p.detach().clone() for p in model.parameters()])
+        if graphed:
+            assert step.graph is not None and step.replays > 0
+    torch.testing.assert_close(runs[True][0], runs[False][0], rtol=1e-4, atol=1e-5)
+    for a, b in zip(runs[True][1], runs[False][1], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)

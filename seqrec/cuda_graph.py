@@ -1,0 +1,81 @@
+"""The training step (forward, loss over all items, backward, Adam) captured once as a CUDA graph and replayed.
+
+At hidden 64 and batch 2048 a step is a few hundred small kernels, and the GPU waits on the host that launches
+them: the measured step of TiM4Rec on an H200 was 20 ms (results/full/latency), of which the SSD kernels are
+~2.5 ms. A replayed graph launches them all at once. ``train_config["cuda_graph"] = True`` turns it on
+(``python -m seqrec train --cuda-graph``). It computes what the eager loop computes:
+
+- Full batches (``batch_size`` rows): the first ``warmup`` run eagerly on a side stream (Triton compiles and
+  autotunes, Adam creates its state), the next one is captured and then replayed, and every later one is
+  copied into the graph's static inputs and replayed.
+- A partial batch (the epoch's last) runs eagerly. It zeroes the gradient tensors in place instead of freeing
+  them, so the addresses the graph captured stay the ones the parameters use.
+- Dropout draws from the device generator, which CUDA graphs advance on every replay. A model that draws a
+  random seed on the host inside its step (``host_rng_in_step``, TiSASRec's fused attention dropout) would
+  replay one frozen mask, so it is refused.
+
+Adam must be built with ``capturable=True`` (its step counters live on the device).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from seqrec.data.dataset import Batch
+
+
+class GraphedTrainStep:
+    """``step(batch) -> loss`` (0-dim tensor on the device, valid until the next call) for one model and its
+    capturable Adam; batches (B, L) as ``SeqDataset.train_batches`` yields them."""
+
+    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch_size: int, warmup: int = 3):
+        if not all(g.get("capturable", False) for g in optimizer.param_groups):
+            raise ValueError("cuda_graph: the optimizer must be built with capturable=True")
+        if getattr(model, "host_rng_in_step", False):
+            raise ValueError(f"cuda_graph: {type(model).__name__} draws a random seed on the host in each step "
+                             "(its fused attention dropout); a graph would replay one mask. Train it without "
+                             "cuda_graph, or with dropout 0")
+        if not any(p.is_cuda for p in model.parameters()):
+            raise ValueError("cuda_graph: the model is not on a CUDA device (graphs are CUDA only)")
+        if warmup < 1:
+            raise ValueError("cuda_graph: warmup must be >= 1 (Adam creates its state in the first step)")
+        self.model, self.optimizer, self.batch_size, self.warmup = model, optimizer, batch_size, warmup
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.static_inputs: tuple[torch.Tensor, ...] = ()
+        self.static_loss: torch.Tensor | None = None
+        self.warmed = 0
+        self.replays = 0
+
+    def _eager(self, inputs: tuple[torch.Tensor, ...], set_to_none: bool) -> torch.Tensor:
+        self.optimizer.zero_grad(set_to_none=set_to_none)
+        loss = self.model.loss(*inputs)
+        loss.backward()
+        self.optimizer.step()
+        return loss
+
+    def __call__(self, batch: Batch) -> torch.Tensor:
+        inputs = (batch.item_seq, batch.seq_len, batch.time_seq, batch.target)
+        if batch.target.numel() != self.batch_size:  # the last, partial batch: eager, gradients kept in place
+            return self._eager(inputs, set_to_none=self.graph is None)
+        if self.graph is None and self.warmed < self.warmup:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                loss = self._eager(inputs, set_to_none=True)
+            torch.cuda.current_stream().wait_stream(side)
+            self.warmed += 1
+            return loss
+        if self.graph is None:
+            self.static_inputs = tuple(t.clone() for t in inputs)
+            self.optimizer.zero_grad(set_to_none=True)  # the graph allocates the gradients it then overwrites
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                self.static_loss = self.model.loss(*self.static_inputs)
+                self.static_loss.backward()
+                self.optimizer.step()
+        else:
+            for static, t in zip(self.static_inputs, inputs, strict=True):
+                static.copy_(t)
+        self.graph.replay()  # capturing recorded the step without running it: the first replay runs it
+        self.replays += 1
+        return self.static_loss
