@@ -42,7 +42,8 @@ from seqrec.results import write_result
 
 TRAIN_FLAGS = {"epochs": "--epochs", "patience": "--patience", "batch_size": "--batch-size", "backend": "--backend",
                "device": "--device", "data_dir": "--data-dir", "max_steps_per_epoch": "--max-steps-per-epoch",
-               "max_len": "--max-len", "eval_batch_size": "--eval-batch-size", "lr": "--lr"}
+               "max_len": "--max-len", "eval_batch_size": "--eval-batch-size", "lr": "--lr",
+               "cuda_graph": "--cuda-graph"}  # booleans are bare flags: given when true
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,10 @@ class Run:
         cmd = [sys.executable, "-m", "seqrec", "train", "--model", self.model, "--dataset", self.dataset,
                "--hidden", str(self.hidden), "--seed", str(self.seed), "--out", str(out), "--no-progress"]
         for key, value in self.train:
-            cmd += [TRAIN_FLAGS[key], str(value)]
+            if isinstance(value, bool):
+                cmd += [TRAIN_FLAGS[key]] if value else []
+            else:
+                cmd += [TRAIN_FLAGS[key], str(value)]
         for key, value in self.overrides:
             cmd += ["--set", f"{key}={_toml_literal(value)}"]
         if self.variant:
@@ -258,6 +262,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patience", type=int)
     parser.add_argument("--batch-size", dest="batch_size", type=int)
     parser.add_argument("--backend", choices=["auto", "torch", "triton", "mamba_ssm"])
+    parser.add_argument("--cuda-graph", dest="cuda_graph", action="store_true", default=None,
+                        help="capture each run's training step as a CUDA graph (seqrec/cuda_graph.py)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--data-dir", dest="data_dir")
     parser.add_argument("--max-len", dest="max_len", type=int)

@@ -4,6 +4,7 @@ skipping finished runs, and runs the same grid through a local Ray instance."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +69,13 @@ def test_gpu_slots_count_within_inherited_visible_devices(monkeypatch):
     assert "OMP_NUM_THREADS" not in local_slots(1, None)[0]
     monkeypatch.setenv("OMP_NUM_THREADS", "5")
     assert [s["OMP_NUM_THREADS"] for s in local_slots(2, None)] == ["5", "5"]
+
+
+def test_boolean_train_options_are_bare_flags():
+    from seqrec.sweep import Run
+
+    on = Run("tim4rec", "amazon-beauty", 64, 0, train=(("batch_size", 2048), ("cuda_graph", True))).command(Path("o"))
+    assert on[on.index("--batch-size"):on.index("--batch-size") + 3] == ["--batch-size", "2048", "--cuda-graph"]
+    assert "True" not in on
+    off = Run("tim4rec", "amazon-beauty", 64, 0, train=(("cuda_graph", False),)).command(Path("o"))
+    assert "--cuda-graph" not in off and "False" not in off
