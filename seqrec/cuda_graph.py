@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 
 from seqrec.data.dataset import Batch
+from seqrec.train import eager_step
 
 
 class GraphedTrainStep:
@@ -45,26 +46,21 @@ class GraphedTrainStep:
         self.static_loss: torch.Tensor | None = None
         self.warmed = 0
         self.replays = 0
-
-    def _eager(self, inputs: tuple[torch.Tensor, ...], set_to_none: bool) -> torch.Tensor:
-        self.optimizer.zero_grad(set_to_none=set_to_none)
-        loss = self.model.loss(*inputs)
-        loss.backward()
-        self.optimizer.step()
-        return loss
+        self._eager_fresh = eager_step(model, optimizer)  # before capture: gradients freed between steps
+        self._eager_in_place = eager_step(model, optimizer, set_to_none=False)  # after: the graph's tensors kept
 
     def __call__(self, batch: Batch) -> torch.Tensor:
-        inputs = (batch.item_seq, batch.seq_len, batch.time_seq, batch.target)
         if batch.target.numel() != self.batch_size:  # the last, partial batch: eager, gradients kept in place
-            return self._eager(inputs, set_to_none=self.graph is None)
+            return (self._eager_fresh if self.graph is None else self._eager_in_place)(batch)
         if self.graph is None and self.warmed < self.warmup:
             side = torch.cuda.Stream()
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
-                loss = self._eager(inputs, set_to_none=True)
+                loss = self._eager_fresh(batch)
             torch.cuda.current_stream().wait_stream(side)
             self.warmed += 1
             return loss
+        inputs = (batch.item_seq, batch.seq_len, batch.time_seq, batch.target)
         if self.graph is None:
             self.static_inputs = tuple(t.clone() for t in inputs)
             self.optimizer.zero_grad(set_to_none=True)  # the graph allocates the gradients it then overwrites

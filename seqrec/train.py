@@ -139,11 +139,13 @@ def evaluate(model: models.SeqRecModel, ds: Any, split: str, batch_size: int,
     return {k: float(v) for k, v in acc.compute().items()}
 
 
-def eager_step(model: models.SeqRecModel, optimizer: torch.optim.Optimizer) -> Callable[[Any], torch.Tensor]:
-    """``step(batch) -> loss``: zero the gradients, loss over all items, backward, optimizer step."""
+def eager_step(model: models.SeqRecModel, optimizer: torch.optim.Optimizer,
+               set_to_none: bool = True) -> Callable[[Any], torch.Tensor]:
+    """``step(batch) -> loss``: zero the gradients (freed, or zeroed in place), loss over all items, backward,
+    optimizer step."""
 
     def step(batch) -> torch.Tensor:
-        optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad(set_to_none=set_to_none)
         loss = model.loss(batch.item_seq, batch.seq_len, batch.time_seq, batch.target)
         loss.backward()
         optimizer.step()
