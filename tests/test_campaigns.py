@@ -1,0 +1,45 @@
+"""The GPU campaign scripts' mechanics on CPU (campaigns/lanes.sh and collect.sh): lanes run their commands
+in order in the background, log each with its exit status, and the collector packs only what the campaign
+wrote after it started (not the committed results it copied in to resume from) plus the logs."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.skipif(shutil.which("bash") is None or shutil.which("setsid") is None,
+                                reason="needs bash and setsid")
+
+
+def test_lanes_run_in_order_log_status_and_collect_packs_only_new_files(tmp_path):
+    work = tmp_path / "repo"
+    (work / "campaigns").mkdir(parents=True)
+    shutil.copy(REPO / "campaigns" / "lanes.sh", work / "campaigns")
+    shutil.copy(REPO / "campaigns" / "collect.sh", work / "campaigns")
+    committed = work / "results" / "full" / "accuracy"
+    committed.mkdir(parents=True)
+    (committed / "old.json").write_text("{}")
+    root = tmp_path / "campaign"
+    script = ('source campaigns/lanes.sh "$0"; '
+              'lane 0 demo "echo first" "false" "echo {} > $ROOT/full/accuracy/new.json"')
+    subprocess.run(["bash", "-c", script, str(root)], cwd=work, check=True, timeout=60)
+    log = root / "logs" / "demo.log"
+    deadline = time.time() + 30
+    while time.time() < deadline and log.read_text().count("=== rc=") < 3:
+        time.sleep(0.2)
+    text = log.read_text()
+    assert text.index("first") < text.index("=== rc=1") < text.rindex("=== rc=0")
+    assert (root / "full" / "accuracy" / "old.json").exists()  # committed results copied in, to resume past
+    out = tmp_path / "out"
+    out.mkdir()
+    subprocess.run(["bash", "campaigns/collect.sh", "0", str(out), str(root)], cwd=work, check=True, timeout=60,
+                   capture_output=True)
+    with tarfile.open(out / "campaign.tgz") as tar:
+        names = sorted(n.removeprefix("./") for n in tar.getnames() if not n.endswith("/") and n != ".")
+    assert names == ["full/accuracy/new.json", "logs/demo.log"]
