@@ -206,7 +206,7 @@ def test_neutral_time_dt_init_starts_at_one(activation):
 def test_neutral_init_time_path_learns_a_dependence_on_times():
     """At init the scan barely matters (in_proj ~ N(0, 0.02)), so scores hardly depend on times under either
     init; with the neutral init a few Adam steps make them depend on times. (The official init, here: a
-    relative change of ~1e-6 after the same 40 steps; at hidden 64 it wakes about 10x slower than neutral.)"""
+    relative change of 1.4e-6 after the same 40 steps against 5.7e-4; at hidden 32, 12-22x less.)"""
     init = "neutral"
     items, sl, times = make_batch([L] * 16 + [6] * 16, seed=3)
     other = make_batch([L] * 16 + [6] * 16, seed=4)[2]
