@@ -10,14 +10,13 @@ GPU memory above the inputs (max_memory_allocated after reset_peak_memory_stats)
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
-from mamba_sdist import build_mamba_selective_scan  # noqa: E402
+from mamba_sdist import build_mamba_selective_scan, default_workdir  # noqa: E402
 
 from kernels.dispatch import BackendUnavailable  # noqa: E402
 from seqrec.results import write_result  # noqa: E402
@@ -99,7 +98,7 @@ def main(argv=None) -> int:
         return 2
     mamba_reason = None
     if args.mamba_sdist is not None:
-        mamba_reason = build_mamba_selective_scan(args.mamba_sdist, Path(os.environ.get("TMPDIR", "/tmp")) / "mamba")
+        mamba_reason = build_mamba_selective_scan(args.mamba_sdist, default_workdir())
     from kernels.selective_scan import selective_scan
 
     card = torch.cuda.get_device_name()

@@ -15,7 +15,6 @@ with a large device-to-device copy). Writes ``DIR/bench_ssd-<card>.json`` (kind 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from pathlib import Path
@@ -24,7 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mamba_sdist import unpack_mamba_sdist  # noqa: E402
+from mamba_sdist import default_workdir, unpack_mamba_sdist  # noqa: E402
 
 from kernels import dispatch  # noqa: E402
 from kernels.ssd import ssd  # noqa: E402
@@ -124,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="mamba_ssm sdist to import mamba_chunk_scan_combined from (when not installed)")
     args = ap.parse_args(argv)
     if args.mamba_sdist is not None:
-        unpack_mamba_sdist(args.mamba_sdist, Path(os.environ.get("TMPDIR", "/tmp")) / "mamba")
+        unpack_mamba_sdist(args.mamba_sdist, default_workdir())
     names = [v.strip() for v in args.variants.split(",")]
     if bad := [v for v in names if v not in ("triton", "triton_tf32", "torch", "mamba_ssm")]:
         ap.error(f"--variants: unknown {bad}")

@@ -18,6 +18,11 @@ REPO = Path(__file__).resolve().parent.parent
 SDIST_ENV = "SEQREC_MAMBA_SDIST"  # path of the sdist; default: the newest .whl/mamba_ssm-*.tar.gz of the repo
 
 
+def default_workdir() -> Path:
+    """Where the sdist is unpacked and its CUDA scan built: $TMPDIR/mamba (reused across processes)."""
+    return Path(os.environ.get("TMPDIR", "/tmp")) / "mamba"
+
+
 def unpack_mamba_sdist(sdist: Path, workdir: Path) -> Path:
     """Unpack ``sdist`` (``mamba_ssm-<version>.tar.gz``) under ``workdir`` once, put the tree on sys.path and
     forget any cached "mamba_ssm does not import"; returns the tree's root."""
@@ -89,7 +94,7 @@ def ensure_mamba_ssm(need_cuda_scan: bool) -> str | None:
     from kernels import dispatch
 
     sdist, reason = find_sdist(), None
-    workdir = Path(os.environ.get("TMPDIR", "/tmp")) / "mamba"
+    workdir = default_workdir()
     if dispatch.mamba_ssm_status() is not None:
         if sdist is None:
             reason = f"mamba_ssm is not installed and no sdist was found (.whl/mamba_ssm-*.tar.gz or ${SDIST_ENV})"

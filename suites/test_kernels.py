@@ -5,20 +5,19 @@ result files under ``results/<profile>/kernels/``; the scripts can also be run o
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import bench_interval_attention
 import bench_selective_scan
 import bench_ssd
 import pytest
 import torch
+from mamba_sdist import find_sdist
 
-SDIST = Path(__file__).resolve().parent.parent / ".whl" / "mamba_ssm-2.3.2.post1.tar.gz"
+SDIST = find_sdist()  # $SEQREC_MAMBA_SDIST or .whl/mamba_ssm-*.tar.gz; None: the mamba-ssm columns are skipped
+SDIST_ARGS = ["--mamba-sdist", str(SDIST)] if SDIST is not None and SDIST.is_file() else []
 
 SCRIPTS = {
-    "ssd": lambda out: bench_ssd.main(["--out", str(out)] + (["--mamba-sdist", str(SDIST)] if SDIST.is_file() else [])),
-    "selective_scan": lambda out: bench_selective_scan.main(
-        ["--out", str(out)] + (["--mamba-sdist", str(SDIST)] if SDIST.is_file() else [])),
+    "ssd": lambda out: bench_ssd.main(["--out", str(out)] + SDIST_ARGS),
+    "selective_scan": lambda out: bench_selective_scan.main(["--out", str(out)] + SDIST_ARGS),
     "interval_attention": lambda out: bench_interval_attention.main(["--out", str(out)]),
 }
 
