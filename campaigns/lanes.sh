@@ -10,6 +10,13 @@ mkdir -p "$ROOT/logs"
 [ -e "$ROOT/.started" ] || touch "$ROOT/.started"
 export SEQREC_DATA=${SEQREC_DATA:-$PWD/.gpu/data} PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 \
   OMP_NUM_THREADS=8 MPLBACKEND=Agg
+# the commit this tree is, when .gpu/COMMIT names it ("<commit> <source_sha256>", written where git is current) and
+# the code on disk still has that digest: result files then record it although the host's .git copy lags
+if [ -f .gpu/COMMIT ] && read -r commit digest < .gpu/COMMIT && \
+   [ "$(python3 -c 'from seqrec.results import source_digest; print(source_digest())' 2>/dev/null)" = "$digest" ]; then
+  export SEQREC_GIT_COMMIT=$commit
+fi
+echo "declared commit: ${SEQREC_GIT_COMMIT:-none}" > "$ROOT/logs/commit.txt"
 SUITE="python3 -m pytest -q -p no:cacheprovider --benchmark-only --profile full --results-dir $ROOT/full"
 
 lane() {  # lane GPU NAME COMMANDS...: run the commands one after another on one GPU, logging each

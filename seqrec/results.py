@@ -57,6 +57,7 @@ def _git(*args: str) -> str | None:
 
 
 SOURCE_DIRS = ("seqrec", "models", "kernels", "suites")
+DECLARED_COMMIT_ENV = "SEQREC_GIT_COMMIT"  # commit of a copied tree, named by whoever sent it (source_sha256 checks)
 
 
 @functools.cache
@@ -86,10 +87,16 @@ def provenance(device: str | None = None) -> dict[str, Any]:
         triton_version = None
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     on_cuda = str(dev).startswith("cuda") and torch.cuda.is_available()
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    declared = os.environ.get(DECLARED_COMMIT_ENV)
+    if declared:  # a copied tree whose .git lags (the GPU host): the launcher names the commit it sent
+        commit, dirty = declared, None
+    else:
+        status = _git("status", "--porcelain", "--untracked-files=no")
+        commit, dirty = _git("rev-parse", "HEAD"), bool(status) if status is not None else None
     return {
-        "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty": bool(status) if status is not None else None,
+        "git_commit": commit,
+        "git_dirty": dirty,
+        **({"git_commit_declared_by": DECLARED_COMMIT_ENV} if declared else {}),
         "source_sha256": source_digest(),
         "python": platform.python_version(),
         "torch": torch.__version__,

@@ -188,7 +188,7 @@ def local_slots(workers: int | None, gpus: str | None) -> list[dict[str, str]]:
 
     GPU ids (``gpus`` or, by default, every visible GPU) count within an inherited ``CUDA_VISIBLE_DEVICES``, as
     CUDA's own ordinals do: with ``CUDA_VISIBLE_DEVICES=2,3`` the default is workers on GPUs 2 and 3, and
-    ``gpus="1"`` means GPU 3."""
+    ``gpus="1"`` means GPU 3. A repeated id gives that GPU several workers."""
     base = dict(os.environ)
     visible = [v.strip() for v in base.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
     if gpus is None and workers is None:
@@ -271,7 +271,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="model config override for every run")
     parser.add_argument("--out", default="results/full/accuracy", help="directory of result files")
     parser.add_argument("--engine", choices=["local", "ray"], default="local")
-    parser.add_argument("--gpus", help="comma list of GPU ids for the local engine (default: all)")
+    parser.add_argument("--gpus", help="comma list of GPU ids for the local engine, one worker each (default: all); "
+                        "repeat an id for several workers on one GPU (0,0,1,1), which fills a GPU that small "
+                        "launch-bound runs leave idle")
     parser.add_argument("--workers", type=int, help="CPU worker processes when there is no GPU")
     parser.add_argument("--ray-address", help="Ray cluster address (default: start a local instance)")
     parser.add_argument("--dry-run", action="store_true", help="list the runs and what would be skipped")

@@ -66,6 +66,22 @@ def train_step_fn(model: torch.nn.Module, batch: SyntheticBatch, lr: float = 1e-
     return step
 
 
+def graphed_train_step_fn(model: torch.nn.Module, batch: SyntheticBatch, lr: float = 1e-3) -> Callable[[], None]:
+    """The same step as ``train_step_fn`` (capturable Adam), captured as a CUDA graph (seqrec/cuda_graph.py):
+    the first call runs eagerly (compilation, Adam state), the second captures and replays, later calls replay.
+    CUDA only; raises ValueError for a model that draws a host seed in its step (TiSASRec)."""
+    from seqrec.cuda_graph import GraphedTrainStep
+
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=lr, capturable=True)
+    step = GraphedTrainStep(model, opt, batch_size=batch.target.numel(), warmup=1)
+
+    def replay() -> None:
+        step(batch)
+
+    return replay
+
+
 def inference_fn(model: torch.nn.Module, batch: SyntheticBatch, k: int = 50) -> Callable[[], None]:
     """Full-sort inference: scores over all items and the top-k."""
     model.eval()

@@ -25,10 +25,12 @@ the same name (suites/conftest.py); a grid may cap epochs and steps further (smo
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -170,6 +172,32 @@ def same_as(a: str, b: str, dataset: str, hidden: int, max_len: int | None) -> b
     va, vb = VARIANTS[a], VARIANTS[b]
     return (va["model"] == vb["model"] and va.get("dataset_options", {}) == vb.get("dataset_options", {})
             and resolved_config(a, dataset, hidden, max_len) == resolved_config(b, dataset, hidden, max_len))
+
+
+def reusable_accuracy_result(case: AblationCase, accuracy_dir: Path, train_config: dict[str, Any],
+                             max_steps: int | None, max_len: int | None) -> tuple[Path, dict[str, Any]] | None:
+    """(path, result) of the accuracy suite's run that is the same training run as ``case``, else None.
+
+    A variant that is a model exactly as configured (SSD4Rec or SASRec as the backbone rows) at a hidden size of
+    the accuracy grid trains what the accuracy suite trained: same model, resolved config, dataset, max_len,
+    seed, epochs, patience, batch size and steps. The suite then records that run (``reused_from``) instead of
+    training it twice. Variants with overrides, extra evaluations or matched parameters are never reused."""
+    spec = VARIANTS[case.variant]
+    if spec.get("config") or case.dataset_options or case.eval_len_factors or case.param_match is not None:
+        return None
+    path = accuracy_dir / f"{case.model}-{case.dataset}-h{case.hidden}-s{case.seed}.json"
+    try:
+        r = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    config, tc, ds = r.get("config") or {}, r.get("train_config") or {}, r.get("dataset") or {}
+    want = resolved_config(case.variant, case.dataset, case.hidden, max_len)
+    same = (r.get("status") == "ok" and r.get("kind") == "train" and r.get("model") == case.model
+            and not r.get("variant") and r.get("seed") == case.seed and ds.get("name") == case.dataset
+            and all(config.get(k) == v for k, v in want.items())
+            and all(tc.get(k) == v for k, v in train_config.items()) and tc.get("max_steps_per_epoch") == max_steps
+            and (max_len is None or ds.get("max_len") == max_len))
+    return (path, r) if same else None
 
 
 def parameter_count(model: str, config: dict[str, Any], n_items: int, dataset: str | None = None) -> int:

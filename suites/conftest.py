@@ -30,6 +30,7 @@ from seqrec.results import provenance, write_result
 REPO = Path(__file__).resolve().parent.parent
 ALL_MODELS = ("sasrec", "tisasrec", "mamba4rec", "ssd4rec", "tim4rec")
 MAMBA_SSM_MODELS = ("mamba4rec", "ssd4rec", "tim4rec")  # their mixers have a mamba_ssm backend
+GRAPH_REFUSED = ("tisasrec",)  # its fused attention dropout draws a host seed each step (seqrec/cuda_graph.py)
 SHARED_RAW = REPO.parent / "shared" / "data" / "raw"
 if "SEQREC_DATA" not in os.environ and SHARED_RAW.is_dir():
     os.environ["SEQREC_DATA"] = str(SHARED_RAW)
@@ -173,14 +174,34 @@ def workload_case_start(kind: str, case: tuple, profile: Profile, results_dir: P
 def workload_fn(case: tuple, profile: Profile, device: str) -> tuple[torch.nn.Module, Callable[[], None]]:
     """(model, fn) of one latency/memory case: the model built for the case's provider on ``device``, and a
     callable running one training step or one full-sort inference on a synthetic batch."""
-    from seqrec.workloads import build_for_workload, inference_fn, synthetic_batch, train_step_fn
+    from seqrec.workloads import build_for_workload, graphed_train_step_fn, inference_fn, synthetic_batch, train_step_fn
 
     model_name, phase, seq_len, batch_size, hidden, backend = case
     torch.manual_seed(0)
     model = build_for_workload(model_name, hidden, seq_len, profile.n_items, device,
                                backend=workload_backend(model_name, backend))
     batch = synthetic_batch(batch_size, seq_len, profile.n_items, device)
-    return model, train_step_fn(model, batch) if phase == "train_step" else inference_fn(model, batch)
+    phases = {"train_step": train_step_fn, "train_step_graph": graphed_train_step_fn, "inference": inference_fn}
+    return model, phases[phase](model, batch)
+
+
+def workload_cases(prof: Profile, device: str) -> list[tuple[str, str, int, int, int, str]]:
+    """(model, phase, seq_len, batch, hidden, provider) of the latency/memory grid. Phases: ``train_step``,
+    ``inference``, and on CUDA ``train_step_graph`` (the training step replayed as a CUDA graph; ours only, and
+    not for models whose step draws a host seed, GRAPH_REFUSED)."""
+    cases = []
+    for be in prof.latency_backends:
+        for h in prof.latency_hiddens:
+            for L in prof.latency_seq_lens:
+                for b in prof.latency_batches:
+                    for m in prof.models:
+                        if be != "auto" and m not in MAMBA_SSM_MODELS:
+                            continue
+                        phases = ["train_step", "inference"]
+                        if device.startswith("cuda") and be == "auto" and m not in GRAPH_REFUSED:
+                            phases.insert(1, "train_step_graph")
+                        cases += [(m, ph, L, b, h, be) for ph in phases]
+    return cases
 
 
 def workload_backend(model_name: str, backend: str) -> str | None:
@@ -242,8 +263,6 @@ def pytest_generate_tests(metafunc):
                  for s in prof.seeds]
         metafunc.parametrize("accuracy_case", cases, ids=[f"{m}-{d}-h{h}-s{s}" for m, d, h, s in cases])
     if "workload_case" in names:
-        cases = [(m, ph, L, b, h, be) for be in prof.latency_backends for h in prof.latency_hiddens
-                 for L in prof.latency_seq_lens for b in prof.latency_batches for m in prof.models
-                 for ph in ("train_step", "inference") if be == "auto" or m in MAMBA_SSM_MODELS]
+        cases = workload_cases(prof, device_of(metafunc.config))
         metafunc.parametrize("workload_case", cases, ids=[
             f"{m}-{ph}-L{L}-B{b}-h{h}" + ("" if be == "auto" else f"-{be}") for m, ph, L, b, h, be in cases])

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
-from ablation_variants import GRIDS, VARIANTS, AblationCase, ablation_cases
+from ablation_variants import GRIDS, VARIANTS, AblationCase, ablation_cases, reusable_accuracy_result
 
 import models
 from seqrec import runtime
@@ -128,6 +128,11 @@ def test_ablation(benchmark, ablation_case: AblationCase, profile, device, resul
     if profile.batch_size:
         train_config["batch_size"] = profile.batch_size
         train_config["eval_batch_size"] = max(profile.batch_size, 1024)
+    reuse = reusable_accuracy_result(case, results_dir / "accuracy", train_config, steps, profile.max_len)
+    if reuse is not None:
+        path, same_run = reuse
+        write_result(out, {**same_run, **extra, "variant": case.variant, "reused_from": f"accuracy/{path.name}"})
+        pytest.skip(f"recorded from {path}: the accuracy suite's run is this variant's training run")
     run_name = f"{case.model}-{case.dataset}-h{case.hidden}-s{case.seed}-{case.variant}"
     ckpt = checkpoint_path(out, None, run_name)
     keep = out.with_name(out.name + ".weights")

@@ -155,3 +155,36 @@ def test_unavailable_data_is_a_recorded_problem():
                               shape=missing)
     matched = [c for c in cases if c.variant.startswith("matched_")]
     assert matched and all(c.problem and "no data here" in c.problem for c in matched)
+
+
+def test_a_backbone_case_reuses_the_accuracy_suites_identical_run(tmp_path):
+    import json
+
+    cases = {c.id: c for c in av.ablation_cases(av.GRIDS["full"], None, shape=_shape,
+                                                  datasets=["amazon-beauty"], seeds=[1])}
+    ssd, ssm, full = (cases[f"{v}-amazon-beauty-h64-s1"] for v in ("backbone_ssd", "backbone_ssm", "full"))
+    train_config = {"epochs": 200, "patience": 10}
+    config = av.resolved_config("backbone_ssd", "amazon-beauty", 64, None)
+
+    def write(model, **changes):
+        r = {"kind": "train", "status": "ok", "model": model, "seed": 1, "variant": None,
+             "dataset": {"name": "amazon-beauty", "max_len": 50}, "config": {**config, "backend": "auto"},
+             "train_config": {**train_config, "batch_size": 2048, "max_steps_per_epoch": None}}
+        for key, value in changes.items():
+            r[key] = {**r[key], **value} if isinstance(value, dict) else value
+        (tmp_path / f"{model}-amazon-beauty-h64-s1.json").write_text(json.dumps(r))
+        return r
+
+    assert av.reusable_accuracy_result(ssd, tmp_path, train_config, None, None) is None  # nothing there yet
+    written = write("ssd4rec")
+    path, same = av.reusable_accuracy_result(ssd, tmp_path, train_config, None, None)
+    assert path.name == "ssd4rec-amazon-beauty-h64-s1.json" and same == written
+    for change in ({"train_config": {"patience": 5}}, {"config": {"d_state": 8}}, {"status": "failed"},
+                   {"train_config": {"max_steps_per_epoch": 30}}, {"seed": 2}):
+        write("ssd4rec", **change)
+        assert av.reusable_accuracy_result(ssd, tmp_path, train_config, None, None) is None, change
+    assert av.reusable_accuracy_result(ssd, tmp_path, train_config, None, 40) is None  # another max_len
+    write("mamba4rec")  # the SSM backbone has 2 layers, Mamba4Rec as configured 1: another run
+    assert av.reusable_accuracy_result(ssm, tmp_path, train_config, None, None) is None
+    write("tim4rec")  # full TiM4Rec is also evaluated at other lengths: it needs its own weights
+    assert av.reusable_accuracy_result(full, tmp_path, train_config, None, None) is None

@@ -42,4 +42,26 @@ def test_lanes_run_in_order_log_status_and_collect_packs_only_new_files(tmp_path
                    capture_output=True)
     with tarfile.open(out / "campaign.tgz") as tar:
         names = sorted(n.removeprefix("./") for n in tar.getnames() if not n.endswith("/") and n != ".")
-    assert names == ["full/accuracy/new.json", "logs/demo.log"]
+    assert names == ["full/accuracy/new.json", "logs/commit.txt", "logs/demo.log"]
+
+
+def test_campaign_scripts_parse():
+    for script in sorted((REPO / "campaigns").glob("*.sh")):
+        subprocess.run(["bash", "-n", str(script)], check=True, timeout=30)
+
+
+def test_lanes_declare_the_commit_only_for_the_code_it_names(tmp_path):
+    from seqrec.results import source_digest
+
+    work = tmp_path / "repo"
+    shutil.copytree(REPO / "campaigns", work / "campaigns")
+    for d in ("seqrec", "models", "kernels", "suites"):
+        shutil.copytree(REPO / d, work / d, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", work)
+    (work / ".gpu").mkdir()
+    show = 'source campaigns/lanes.sh "$0"; echo "commit=${SEQREC_GIT_COMMIT:-none}"'
+    for digest, want in ((source_digest(work), "abc123"), ("0" * 64, "none")):
+        (work / ".gpu" / "COMMIT").write_text(f"abc123 {digest}\n")
+        out = subprocess.run(["bash", "-c", show, str(tmp_path / f"c{want}")], cwd=work, check=True, timeout=120,
+                             capture_output=True, text=True).stdout
+        assert f"commit={want}" in out

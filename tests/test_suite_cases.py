@@ -55,3 +55,15 @@ def test_a_broken_cuda_context_stops_the_process_cases_and_resumes_past_the_culp
     assert not (tmp_path / "next.json").exists()  # left for the resumed run
     assert suite.already_done(tmp_path / "culprit.json", rerun=False)
     assert not suite.already_done(tmp_path / "culprit.json", rerun=True)
+
+
+def test_workload_grid_adds_the_graphed_step_on_cuda_only(suite):
+    prof = suite.PROFILES["full"]
+    cpu, cuda = suite.workload_cases(prof, "cpu"), suite.workload_cases(prof, "cuda")
+    assert {c[1] for c in cpu} == {"train_step", "inference"}
+    graphed = [c for c in cuda if c[1] == "train_step_graph"]
+    assert graphed and {c[0] for c in graphed} == set(prof.models) - set(suite.GRAPH_REFUSED)
+    assert {c[5] for c in graphed} == {"auto"}  # ours only: the official kernels are not captured
+    assert [c for c in cuda if c[1] != "train_step_graph"] == cpu  # the other cases (and their files) unchanged
+    mamba = {c[0] for c in cpu if c[5] == "mamba_ssm"}
+    assert mamba == set(suite.MAMBA_SSM_MODELS)

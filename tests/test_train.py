@@ -498,3 +498,16 @@ def test_cuda_graph_step_matches_eager(name):
     torch.testing.assert_close(runs[True][0], runs[False][0], rtol=1e-4, atol=1e-5)
     for a, b in zip(runs[True][1], runs[False][1], strict=True):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
+
+
+def test_a_declared_commit_replaces_the_copied_trees_git(monkeypatch):
+    from seqrec.results import DECLARED_COMMIT_ENV, provenance
+
+    monkeypatch.delenv(DECLARED_COMMIT_ENV, raising=False)
+    own = provenance("cpu")
+    assert "git_commit_declared_by" not in own
+    monkeypatch.setenv(DECLARED_COMMIT_ENV, "f" * 40)
+    declared = provenance("cpu")
+    assert declared["git_commit"] == "f" * 40 and declared["git_dirty"] is None
+    assert declared["git_commit_declared_by"] == DECLARED_COMMIT_ENV
+    assert declared["source_sha256"] == own["source_sha256"]

@@ -175,16 +175,22 @@ def _run_row(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _workload_row(r: dict[str, Any]) -> dict[str, Any]:
-    """One latency/memory case; ``model`` carries the kernel provider when it is not ours ("auto")."""
+    """One latency/memory case; ``model`` carries the kernel provider when it is not ours ("auto"), and
+    ``+cuda_graph`` for a training step replayed as a CUDA graph (phase ``train_step_graph``, shown as a
+    training step of that label)."""
     backend = str(r.get("backend") or "auto")
     model = str(_get(r, "model")) + ("" if backend == "auto" else PROVIDER_SEP + backend)
-    row = {"kind": r["kind"], "model": model, "phase": str(_get(r, "phase")),
+    phase = str(_get(r, "phase"))
+    if phase == "train_step_graph":
+        phase, model = "train_step", model + PROVIDER_SEP + "cuda_graph"
+    row = {"kind": r["kind"], "model": model, "phase": phase,
            "seq_len": _int(r, "seq_len"), "batch_size": _int(r, "batch_size"), "hidden": _int(r, "hidden_size"),
            "median_ms": _optional_number(r, "median_ms"), "iqr_ms": _optional_number(r, "iqr_ms"),
            "peak_memory_bytes": _optional_number(r, "peak_memory_bytes"),
            "n_parameters": _optional_number(r, "n_parameters"), "timer": str(r.get("timer") or "")}
     if row["phase"] not in ("train_step", "inference"):
-        raise ReportInputError(f"{r['_path']}: field 'phase' should be train_step or inference, got {row['phase']!r}")
+        raise ReportInputError(f"{r['_path']}: field 'phase' should be train_step, train_step_graph or inference, "
+                               f"got {r.get('phase')!r}")
     needed = "median_ms" if r["kind"] == "latency" else "peak_memory_bytes"
     if math.isnan(row[needed]):
         raise ReportInputError(f"{r['_path']}: field '{needed}' is missing")
