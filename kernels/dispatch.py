@@ -63,6 +63,22 @@ def mamba_ssm_status() -> str | None:
     return None
 
 
+def install_selective_scan_cuda(module: types.ModuleType) -> int:
+    """Make the compiled ``module`` mamba-ssm's ``selective_scan_cuda``: in ``sys.modules`` and in every
+    mamba_ssm module already imported with our stub bound to that name (``import selective_scan_cuda`` at their
+    import copied the stub into their namespace; replacing ``sys.modules`` alone leaves them calling it).
+    Returns how many modules were rebound."""
+    sys.modules["selective_scan_cuda"] = module
+    rebound = 0
+    for name, loaded in list(sys.modules.items()):
+        if (name == "mamba_ssm" or name.startswith("mamba_ssm.")) and loaded is not None:
+            bound = getattr(loaded, "selective_scan_cuda", None)
+            if isinstance(bound, types.ModuleType) and bound is not module and not hasattr(bound, "fwd"):
+                loaded.selective_scan_cuda = module
+                rebound += 1
+    return rebound
+
+
 def selective_scan_cuda_built() -> bool:
     """True when mamba-ssm's compiled selective scan (not our stub) is importable."""
     mod = sys.modules.get("selective_scan_cuda")

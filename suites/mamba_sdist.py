@@ -68,7 +68,9 @@ def build_mamba_selective_scan(sdist: Path, workdir: Path) -> str | None:
     except Exception as e:  # compiler errors
         return f"build failed: {type(e).__name__}: {str(e)[-500:]}"
     print(f"built selective_scan_cuda for sm_{arch} in {time.perf_counter() - t0:.0f} s", flush=True)
-    sys.modules["selective_scan_cuda"] = mod
+    from kernels import dispatch
+
+    dispatch.install_selective_scan_cuda(mod)  # also where mamba_ssm was imported with the stub before
     unpack_mamba_sdist(sdist, workdir)  # forgets a "does not import" cached before the build
     return None
 

@@ -185,3 +185,28 @@ def test_fused_gpu_full_sizes(shape, dtype):
     inputs = make_inputs(*shape, dtype=dtype, device="cuda")
     torch.testing.assert_close(selective_scan(**inputs, backend="auto").float(),
                                selective_scan(**inputs, backend="triton").float())
+
+
+def test_a_built_scan_replaces_the_stub_where_mamba_ssm_already_bound_it(monkeypatch):
+    """mamba-ssm's modules copy ``selective_scan_cuda`` into their namespace when imported; one imported with
+    our stub before the build must call the built extension afterwards (the campaign's 'no attribute fwd')."""
+    import sys
+    import types
+
+    from kernels.dispatch import install_selective_scan_cuda, selective_scan_cuda_built
+
+    stub = types.ModuleType("selective_scan_cuda")
+    interface = types.ModuleType("mamba_ssm.ops.selective_scan_interface")
+    interface.selective_scan_cuda = stub
+    unrelated = types.ModuleType("other_pkg")
+    unrelated.selective_scan_cuda = stub
+    monkeypatch.setitem(sys.modules, "selective_scan_cuda", stub)
+    monkeypatch.setitem(sys.modules, "mamba_ssm.ops.selective_scan_interface", interface)
+    monkeypatch.setitem(sys.modules, "other_pkg", unrelated)
+    assert not selective_scan_cuda_built()
+    built = types.ModuleType("selective_scan_cuda")
+    built.fwd = built.bwd = lambda *a: None
+    assert install_selective_scan_cuda(built) == 1
+    assert sys.modules["selective_scan_cuda"] is built and interface.selective_scan_cuda is built
+    assert unrelated.selective_scan_cuda is stub  # only mamba_ssm's modules are touched
+    assert selective_scan_cuda_built()
