@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("seqrec.report.cli", "regenerate figures and tables from result files"),
     "regress": ("seqrec.regress", "compare two sets of result files and fail on a regression"),
     "sweep": ("seqrec.sweep", "run a grid of training runs, resumable, one worker per GPU"),
+    "anatomy": ("seqrec.anatomy", "bytes and FLOPs of one training step, module by module"),
 }
 
 

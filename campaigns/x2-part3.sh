@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Part 3 of the GPU campaign on one 2-GPU host (nvidia-h200-x2), after part 2 (results/full/README.md). Every
+# entry resumes: cases with an ok result file are skipped; part 2's failures run again.
+#   GPU 0 runs one thing at a time (its timings are reported):
+#     the GPU tests part 2 failed or did not have (the CUDA-graph step against the same Adam, the profile test);
+#     where TiM4Rec's training step at batch 2048 spends its 15 ms (seqrec anatomy --profile, SSD4Rec and SASRec
+#     too: logs/anatomy-*.txt); the kernel suite (the selective scan against mamba-ssm's CUDA scan, rebound);
+#     the latency suite (Mamba4Rec with mamba-ssm, then the rest of the grid); the memory suite alone
+#     (part 2's shared-GPU out-of-memory skips, Mamba4Rec with mamba-ssm, then h256)
+#   GPU 1 is shared by three lanes of training runs (seconds per epoch include the sharing): the rest of the
+#     amazon-beauty ablation (backbones at h16-128, equal-parameter variants), one lane per seed; then the rest
+#     of ml-100k and amazon-sports at hidden 64
+# Usage (repository root, data under .gpu/data, mamba-ssm sdist under .whl/):  bash campaigns/x2-part3.sh [ROOT]
+source campaigns/lanes.sh
+card=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+case "$card" in
+  *H200*) timing=full ;;
+  *) timing=full-$(echo "${card:-unknown}" | tr -cs 'A-Za-z0-9' '-' | tr 'A-Z' 'a-z' | sed 's/-$//') ;;
+esac
+echo "card: $card; timing set: $timing" | tee "$ROOT/logs/card.txt"
+TSUITE="python3 -m pytest -q -p no:cacheprovider --benchmark-only --profile full --results-dir $ROOT/$timing"
+ANATOMY="python3 -m seqrec anatomy --batch 2048 --seq-len 50 --hidden 64 --device cuda --backend auto --profile 20"
+lane 0 gpu0-timing \
+  "timeout 240 python3 -m pytest -q -p no:cacheprovider tests/test_train.py tests/test_anatomy.py -k 'graph or profile'" \
+  "$ANATOMY --model tim4rec > $ROOT/logs/anatomy-tim4rec.txt 2>&1" \
+  "$ANATOMY --model ssd4rec > $ROOT/logs/anatomy-ssd4rec.txt 2>&1" \
+  "$ANATOMY --model sasrec > $ROOT/logs/anatomy-sasrec.txt 2>&1" \
+  "$TSUITE suites/test_kernels.py --benchmark-json $ROOT/logs/bench-kernels-3.json" \
+  "$TSUITE suites/test_latency.py --models mamba4rec --hidden 64" \
+  "$TSUITE suites/test_memory.py --hidden 64 || $TSUITE suites/test_memory.py --hidden 64" \
+  "$TSUITE suites/test_latency.py || $TSUITE suites/test_latency.py" \
+  "$TSUITE suites/test_memory.py || $TSUITE suites/test_memory.py"
+for seed in 0 1 2; do
+  lane 1 "gpu1-ablation-s$seed" \
+    "$SUITE suites/test_ablation.py --datasets amazon-beauty --seeds $seed"
+done
+lane 1 gpu1-accuracy \
+  "$SUITE suites/test_accuracy.py --datasets ml-100k" \
+  "$SUITE suites/test_accuracy.py --datasets amazon-sports --hidden 64"
+echo "campaign lanes started under $ROOT (logs: $ROOT/logs)"

@@ -1,0 +1,190 @@
+"""Where one training step's memory traffic and arithmetic go, module by module.
+
+Every aten op of one step (forward, loss over all items, backward, Adam) is recorded with the module that ran
+it (``torch.utils.module_tracker``), the bytes it reads and writes (its tensor inputs and outputs, each once;
+views and allocations move nothing) and its FLOPs (``torch.utils.flop_counter``'s formulas). That is the traffic
+of the step run eagerly, one kernel per op; divided by the card's bandwidth it is the least time that eager step
+can take, to set against the measured step (``results/*/latency``): near it, the step is bound by traffic that
+only fusing ops removes; far below it, by kernels that run under their bandwidth or by launches.
+
+The step runs on the ``meta`` device by default: shapes only, nothing computed, any size on any machine. Meta
+tensors need the PyTorch references (``backend="torch"``), so a mixer's row is its reference's traffic, not the
+Triton kernel's (the kernel benchmarks state those: ``min_bytes`` in ``results/*/kernels``).
+
+``python -m seqrec anatomy --model tim4rec --batch 2048 --seq-len 50 --hidden 64``; on a GPU,
+``--device cuda --backend auto --profile 10`` adds what the kernels of the eager step took there (torch.profiler;
+our Triton kernels are not aten ops, so the byte table leaves them out and the profile shows them).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+from torch.utils.flop_counter import flop_registry
+from torch.utils.module_tracker import ModuleTracker
+
+H200_BANDWIDTH = 4.25e12  # bytes/s: the copy bandwidth bench_ssd.py measured on an H200 (results/full/kernels)
+FREE_OPS = {"empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided", "detach", "alias",
+            "lift_fresh", "_local_scalar_dense", "set_", "resize_", "_unsafe_view"}
+
+
+@dataclass
+class OpRecord:
+    phase: str  # forward | backward | optimizer
+    module: str  # dotted path of the innermost module running the op ("" outside any module: loss, Adam)
+    op: str  # aten op name
+    bytes: int
+    flops: int
+
+
+def _tensors(tree) -> list[torch.Tensor]:
+    return [t for t in tree_flatten(tree)[0] if isinstance(t, torch.Tensor)]
+
+
+def _nbytes(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()
+
+
+class _OpRecorder(TorchDispatchMode):
+    def __init__(self, tracker: ModuleTracker, phase: Callable[[], str], root: str):
+        super().__init__()
+        self.tracker, self.phase, self.root, self.records = tracker, phase, root, []
+
+    def _module(self) -> str:
+        parents = [p for p in self.tracker.parents if p != "Global"]
+        if not parents:
+            return ""
+        inner = max(parents, key=lambda p: p.count("."))
+        return inner.removeprefix(self.root).removeprefix(".")
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        name = func._overloadpacket.__name__
+        if func.is_view or name in FREE_OPS:
+            return out
+        moved = sum(_nbytes(t) for t in _tensors((args, kwargs)) + _tensors(out))
+        flops = 0
+        if func._overloadpacket in flop_registry:
+            flops = int(flop_registry[func._overloadpacket](*args, **kwargs, out_val=out))
+        phase = "backward" if self.tracker.is_bw else self.phase()
+        self.records.append(OpRecord(phase, self._module(), name, moved, flops))
+        return out
+
+
+def record_train_step(model: torch.nn.Module, batch, lr: float = 1e-3) -> list[OpRecord]:
+    """The ops of one training step of ``model`` (zero_grad, loss, backward, Adam) on ``batch`` (fields item_seq,
+    seq_len, time_seq, target; any device, ``meta`` included). Adam's state is created by an unrecorded first
+    step, so the recorded one is a steady-state step."""
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
+    step_phase = {"now": "forward"}
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        step_phase["now"] = "forward"
+        loss = model.loss(batch.item_seq, batch.seq_len, batch.time_seq, batch.target)
+        loss.backward()
+        step_phase["now"] = "optimizer"
+        opt.step()
+
+    step()
+    with ModuleTracker() as tracker:
+        root = type(model).__name__
+        try:  # full paths ("SASRec.layers.0.attention"); the tracker alone names a module its class at first sight
+            for path, mod in model.named_modules():
+                tracker._known_modules[mod] = f"{root}.{path}" if path else root
+        except AttributeError:  # another torch's tracker: class-based names
+            pass
+        with _OpRecorder(tracker, lambda: step_phase["now"], root) as rec:
+            step()
+    return rec.records
+
+
+def by_module(records: list[OpRecord], depth: int = 2, bandwidth: float = H200_BANDWIDTH) -> pd.DataFrame:
+    """One row per (module truncated to ``depth`` levels, phase): ops, MB moved, GFLOP, and the time that
+    traffic takes at ``bandwidth`` bytes/s (ms); sorted by bytes, largest first."""
+    df = pd.DataFrame([r.__dict__ for r in records])
+    df["module"] = df["module"].map(lambda m: ".".join(m.split(".")[:depth]) if m else "(no module: loss, Adam)")
+    out = df.groupby(["module", "phase"], sort=False).agg(ops=("op", "size"), bytes=("bytes", "sum"),
+                                                          flops=("flops", "sum")).reset_index()
+    out["MB"] = out["bytes"] / 1e6
+    out["GFLOP"] = out["flops"] / 1e9
+    out["floor_ms"] = out["bytes"] / bandwidth * 1e3
+    return out.sort_values("bytes", ascending=False, ignore_index=True)[
+        ["module", "phase", "ops", "MB", "GFLOP", "floor_ms"]]
+
+
+def by_op(records: list[OpRecord], top: int = 15, bandwidth: float = H200_BANDWIDTH) -> pd.DataFrame:
+    """The ``top`` aten ops by bytes moved over the whole step (calls, MB, floor ms)."""
+    df = pd.DataFrame([r.__dict__ for r in records])
+    out = df.groupby("op").agg(calls=("op", "size"), bytes=("bytes", "sum"), flops=("flops", "sum")).reset_index()
+    out["MB"] = out["bytes"] / 1e6
+    out["floor_ms"] = out["bytes"] / bandwidth * 1e3
+    return out.sort_values("bytes", ascending=False, ignore_index=True).head(top)[["op", "calls", "MB", "floor_ms"]]
+
+
+def profile_train_step(model: torch.nn.Module, batch, steps: int = 10, top: int = 25) -> tuple[float, pd.DataFrame]:
+    """(device ms per step, table of the ``top`` kernels by device time: calls and ms per step) of the eager
+    training step on CUDA, from torch.profiler, after warm-up steps (compilation, autotuning, Adam state)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from seqrec.workloads import train_step_fn
+
+    step = train_step_fn(model, batch)
+    for _ in range(3):
+        step()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            step()
+        torch.cuda.synchronize()
+    rows = [{"kernel": e.key[:90], "calls": e.count / steps, "ms": e.self_device_time_total / 1e3 / steps}
+            for e in prof.key_averages() if e.self_device_time_total > 0]
+    table = pd.DataFrame(rows).sort_values("ms", ascending=False, ignore_index=True)
+    return float(table["ms"].sum()), table.head(top)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--batch", type=int, default=2048)
+    parser.add_argument("--seq-len", dest="seq_len", type=int, default=50)
+    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--n-items", dest="n_items", type=int, default=12101, help="catalogue size (amazon-beauty's)")
+    parser.add_argument("--device", default="meta", help="meta (shapes only; default), cpu or cuda")
+    parser.add_argument("--backend", default="torch", help="kernel backend (meta needs torch, the references)")
+    parser.add_argument("--depth", type=int, default=3, help="module path levels to group by")
+    parser.add_argument("--bandwidth", type=float, default=H200_BANDWIDTH, help="bytes/s for the floor column")
+    parser.add_argument("--profile", type=int, default=0, metavar="STEPS",
+                        help="on CUDA: also profile STEPS eager steps (backend as given) and list the kernels by time")
+
+
+def run(args: argparse.Namespace) -> int:
+    from seqrec.workloads import build_for_workload, synthetic_batch
+
+    with torch.device(args.device):
+        model = build_for_workload(args.model, args.hidden, args.seq_len, args.n_items, args.device,
+                                   backend=args.backend)
+    batch = synthetic_batch(args.batch, args.seq_len, args.n_items, args.device)
+    records = record_train_step(model, batch)
+    total = sum(r.bytes for r in records)
+    print(f"{args.model}, batch {args.batch}, L {args.seq_len}, hidden {args.hidden}, {args.n_items} items, "
+          f"backend {args.backend}, device {args.device}: {len(records)} ops, {total / 1e9:.2f} GB moved, "
+          f"{sum(r.flops for r in records) / 1e9:.1f} GFLOP; at {args.bandwidth / 1e12:.2f} TB/s the traffic "
+          f"takes {total / args.bandwidth * 1e3:.2f} ms\n")
+    two = {"index": False, "float_format": lambda v: f"{v:.2f}"}
+    print(by_module(records, args.depth, args.bandwidth).to_string(**two), "\n")
+    print(by_op(records, bandwidth=args.bandwidth).to_string(**two))
+    if args.profile:
+        if not str(args.device).startswith("cuda"):
+            raise SystemExit("seqrec anatomy: --profile needs --device cuda")
+        ms, table = profile_train_step(model, batch, steps=args.profile)
+        print(f"\nprofiled {args.profile} steps on {torch.cuda.get_device_name()}: {ms:.2f} ms of kernels per step\n")
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return 0

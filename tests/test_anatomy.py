@@ -1,0 +1,69 @@
+"""seqrec.anatomy: the bytes and FLOPs of one training step, attributed to modules (meta device, no compute)."""
+
+from __future__ import annotations
+
+import argparse
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from seqrec.anatomy import add_arguments, by_module, record_train_step, run
+
+
+class TwoLayer(torch.nn.Module):
+    def __init__(self, n_items: int, d: int):
+        super().__init__()
+        self.emb = torch.nn.Embedding(n_items + 1, d)
+        self.proj = torch.nn.Linear(d, d)
+
+    def loss(self, item_seq, seq_len, time_seq, target):
+        h = self.proj(self.emb(item_seq[:, -1]))
+        return F.cross_entropy(h @ self.emb.weight[1:].t(), target - 1)
+
+
+def test_a_linear_layer_moves_its_input_weight_bias_and_output_once():
+    n_items, d, b = 30, 8, 16
+    with torch.device("meta"):
+        model = TwoLayer(n_items, d)
+    batch = SimpleNamespace(item_seq=torch.randint(1, n_items + 1, (b, 5)).to("meta"),
+                            seq_len=torch.full((b,), 5).to("meta"), time_seq=torch.zeros(b, 5).to("meta"),
+                            target=torch.randint(1, n_items + 1, (b,)).to("meta"))
+    records = record_train_step(model, batch)
+    assert {r.phase for r in records} == {"forward", "backward", "optimizer"}
+    proj_fwd = [r for r in records if r.module == "proj" and r.phase == "forward"]
+    assert [r.op for r in proj_fwd] == ["addmm"]
+    assert proj_fwd[0].bytes == 4 * (d + b * d + d * d + b * d)  # bias, input, weight, output
+    assert proj_fwd[0].flops == 2 * b * d * d
+    table = by_module(records, depth=1)
+    assert table["MB"].sum() * 1e6 == sum(r.bytes for r in records)
+    assert set(table["module"]) >= {"proj", "emb", "(no module: loss, Adam)"}
+
+
+def test_the_command_runs_a_real_model_on_meta(capsys):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert run(parser.parse_args(["--model", "tim4rec", "--batch", "64", "--seq-len", "20", "--hidden", "16"])) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("tim4rec, batch 64, L 20, hidden 16") and "layers.0.mixer" in out and "GB moved" in out
+
+
+def test_profiling_needs_cuda():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    with pytest.raises(SystemExit, match="needs --device cuda"):
+        run(parser.parse_args(["--model", "sasrec", "--batch", "8", "--seq-len", "5", "--hidden", "8",
+                               "--profile", "2"]))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_profile_lists_the_kernels_of_a_step_on_cuda(capsys):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = ["--model", "tim4rec", "--batch", "256", "--seq-len", "50", "--hidden", "64", "--device", "cuda",
+            "--backend", "auto", "--profile", "3"]
+    assert run(parser.parse_args(args)) == 0
+    out = capsys.readouterr().out
+    assert "ms of kernels per step" in out
