@@ -18,6 +18,15 @@ if [ -f .gpu/COMMIT ] && read -r commit digest < .gpu/COMMIT && \
 fi
 echo "declared commit: ${SEQREC_GIT_COMMIT:-none}" > "$ROOT/logs/commit.txt"
 SUITE="python3 -m pytest -q -p no:cacheprovider --benchmark-only --profile full --results-dir $ROOT/full"
+# timings (latency, memory, kernels) go to the set `full` on an H200, the card of its committed latency results,
+# else to `full-<card>`: one card type per set; TSUITE is SUITE writing there
+card=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+case "$card" in
+  *H200*) timing=full ;;
+  *) timing=full-$(echo "${card:-unknown}" | tr -cs 'A-Za-z0-9' '-' | tr 'A-Z' 'a-z' | sed 's/-$//') ;;
+esac
+echo "card: ${card:-none}; timing set: $timing" > "$ROOT/logs/card.txt"
+TSUITE="python3 -m pytest -q -p no:cacheprovider --benchmark-only --profile full --results-dir $ROOT/$timing"
 
 lane() {  # lane GPU NAME COMMANDS...: run the commands one after another on one GPU, logging each
   local gpu=$1 name=$2; shift 2

@@ -9,16 +9,9 @@
 #         sharing; accuracy does not depend on it) and the memory suite (peak memory is per process): the
 #         ablation on amazon-beauty, one lane per seed, TiM4Rec's parts at hidden 64 first; the rest of ml-100k;
 #         TiSASRec at batch 2048 and L=200 (ml-100k); amazon-sports at hidden 64
-# Timings go to the set `full` on H200 (the card of the committed latency results), else to `full-<card>`.
+# Timings go to the set `full` on H200, else to `full-<card>` (campaigns/lanes.sh: TSUITE).
 # Usage (repository root, data under .gpu/data, mamba-ssm sdist under .whl/):  bash campaigns/x2-part2.sh [ROOT]
 source campaigns/lanes.sh
-card=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
-case "$card" in
-  *H200*) timing=full ;;
-  *) timing=full-$(echo "${card:-unknown}" | tr -cs 'A-Za-z0-9' '-' | tr 'A-Z' 'a-z' | sed 's/-$//') ;;
-esac
-echo "card: $card; timing set: $timing" | tee "$ROOT/logs/card.txt"
-TSUITE="python3 -m pytest -q -p no:cacheprovider --benchmark-only --profile full --results-dir $ROOT/$timing"
 SWEEP="python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0"
 H64="components,time_residual,layers,time_feature,official"  # the ablation groups at hidden 64
 GPU_TESTS="tests/test_kernels_ssd.py tests/test_kernels_selective_scan.py tests/test_kernels_interval_attention.py \

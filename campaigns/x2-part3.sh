@@ -12,13 +12,6 @@
 #     of ml-100k and amazon-sports at hidden 64
 # Usage (repository root, data under .gpu/data, mamba-ssm sdist under .whl/):  bash campaigns/x2-part3.sh [ROOT]
 source campaigns/lanes.sh
-card=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
-case "$card" in
-  *H200*) timing=full ;;
-  *) timing=full-$(echo "${card:-unknown}" | tr -cs 'A-Za-z0-9' '-' | tr 'A-Z' 'a-z' | sed 's/-$//') ;;
-esac
-echo "card: $card; timing set: $timing" | tee "$ROOT/logs/card.txt"
-TSUITE="python3 -m pytest -q -p no:cacheprovider --benchmark-only --profile full --results-dir $ROOT/$timing"
 ANATOMY="python3 -m seqrec anatomy --batch 2048 --seq-len 50 --hidden 64 --device cuda --backend auto --profile 20"
 lane 0 gpu0-timing \
   "timeout 240 python3 -m pytest -q -p no:cacheprovider tests/test_train.py tests/test_anatomy.py -k 'graph or profile'" \

@@ -42,7 +42,7 @@ def test_lanes_run_in_order_log_status_and_collect_packs_only_new_files(tmp_path
                    capture_output=True)
     with tarfile.open(out / "campaign.tgz") as tar:
         names = sorted(n.removeprefix("./") for n in tar.getnames() if not n.endswith("/") and n != ".")
-    assert names == ["full/accuracy/new.json", "logs/commit.txt", "logs/demo.log"]
+    assert names == ["full/accuracy/new.json", "logs/card.txt", "logs/commit.txt", "logs/demo.log"]
 
 
 def test_campaign_scripts_parse():
