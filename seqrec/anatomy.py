@@ -26,7 +26,6 @@ import pandas as pd
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
-from torch.utils.flop_counter import flop_registry
 from torch.utils.module_tracker import ModuleTracker
 
 H200_BANDWIDTH = 4.25e12  # bytes/s: the copy bandwidth bench_ssd.py measured on an H200 (results/full/kernels)
@@ -70,6 +69,8 @@ class _OpRecorder(TorchDispatchMode):
         if func.is_view or name in FREE_OPS:
             return out
         moved = sum(_nbytes(t) for t in _tensors((args, kwargs)) + _tensors(out))
+        from torch.utils.flop_counter import flop_registry  # imports triton: not at module import
+
         flops = 0
         if func._overloadpacket in flop_registry:
             flops = int(flop_registry[func._overloadpacket](*args, **kwargs, out_val=out))

@@ -13,6 +13,10 @@ SHARED_RAW = REPO.parent / "shared" / "data" / "raw"
 if "SEQREC_DATA" not in os.environ and SHARED_RAW.is_dir():
     os.environ["SEQREC_DATA"] = str(SHARED_RAW)
 
+# Without CUDA the Triton kernels run under the interpreter. Triton reads this when it is first imported, which
+# a test module collected before the kernel tests may do (torch.utils.flop_counter imports it): set it here.
+os.environ.setdefault("TRITON_INTERPRET", "0" if __import__("torch").cuda.is_available() else "1")
+
 
 def pytest_collection_modifyitems(config, items):
     import torch
