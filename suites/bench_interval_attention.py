@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
+from bench_common import measure_fwd_bwd, record_provider  # noqa: E402
 
-from kernels.dispatch import BackendUnavailable  # noqa: E402
 from seqrec.results import write_result  # noqa: E402
 
 CASES = [dict(batch=b, heads=h, seqlen=200, hidden=64, num_intervals=257) for b in (256, 2048) for h in (1, 2)]
@@ -37,30 +38,6 @@ def make_inputs(batch, heads, seqlen, hidden, num_intervals, dtype, device="cuda
     return dict(q=rnd(batch, heads, seqlen, dh), k=rnd(batch, heads, seqlen, dh), v=rnd(batch, heads, seqlen, dh),
                 interval_k=rnd(num_intervals, heads, dh), interval_v=rnd(num_intervals, heads, dh),
                 times=times, seq_len=seq_len)
-
-
-def measure(fn, inputs, dout):
-    """(median ms of fwd+bwd, peak bytes above the inputs)."""
-    import triton.testing
-
-    leaves = {k: (v.detach().requires_grad_(True) if v.is_floating_point() else v) for k, v in inputs.items()}
-    grads = [v for v in leaves.values() if v.requires_grad]
-
-    def step():
-        fn(**leaves).backward(dout)
-
-    step()
-    torch.cuda.synchronize()
-    for v in grads:
-        v.grad = None
-    torch.cuda.empty_cache()
-    base = torch.cuda.memory_allocated()
-    torch.cuda.reset_peak_memory_stats()
-    step()
-    torch.cuda.synchronize()
-    peak = torch.cuda.max_memory_allocated() - base
-    ms = triton.testing.do_bench(step, warmup=5, rep=100, grad_to_none=grads, return_mode="median")
-    return ms, peak
 
 
 def main(argv=None) -> int:
@@ -98,14 +75,7 @@ def main(argv=None) -> int:
                     result["impls"][name] = rec
                     print(f"{card} interval_attention {case} {dtype_name} {name}: {rec}", flush=True)
                     continue
-                try:
-                    ms, peak = measure(fn, inputs, dout)
-                    rec.update(status="ok", median_ms=ms, peak_memory_bytes=peak)
-                except BackendUnavailable as e:
-                    rec.update(status="skipped", reason=str(e))
-                except torch.OutOfMemoryError as e:
-                    rec.update(status="skipped", reason=f"out of memory: {str(e)[:200]}")
-                torch.cuda.empty_cache()
+                rec.update(record_provider(partial(measure_fwd_bwd, fn, inputs, dout, warmup=5, rep=100)))
                 result["impls"][name] = rec
                 print(f"{card} interval_attention {case} {dtype_name} {name}: {rec}", flush=True)
             tag = f"b{case['batch']}-h{case['heads']}-l{case['seqlen']}-d{case['hidden']}-{dtype_name}"

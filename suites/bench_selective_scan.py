@@ -16,9 +16,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
+from bench_common import measure_fwd_bwd, record_provider  # noqa: E402
 from mamba_sdist import build_mamba_selective_scan, default_workdir  # noqa: E402
 
-from kernels.dispatch import BackendUnavailable  # noqa: E402
+from kernels.dispatch import BackendUnavailable, selective_scan_cuda_built  # noqa: E402
 from seqrec.results import write_result  # noqa: E402
 
 CASES = [dict(batch=2048, seqlen=50, dim=128, nstate=32), dict(batch=256, seqlen=200, dim=128, nstate=32)]
@@ -63,29 +64,6 @@ def make_inputs(batch, seqlen, dim, nstate, dtype, device="cuda"):
                 delta_bias=rnd(dim, dt=torch.float32) * 0.5)
 
 
-def measure(fn, inputs, dout):
-    """(median ms of fwd+bwd, peak bytes above the inputs)."""
-    import triton.testing
-
-    leaves = {k: v.detach().requires_grad_(True) for k, v in inputs.items()}
-
-    def step():
-        fn(**leaves).backward(dout)
-
-    step()
-    torch.cuda.synchronize()
-    for v in leaves.values():
-        v.grad = None
-    torch.cuda.empty_cache()
-    base = torch.cuda.memory_allocated()
-    torch.cuda.reset_peak_memory_stats()
-    step()
-    torch.cuda.synchronize()
-    peak = torch.cuda.max_memory_allocated() - base
-    ms = triton.testing.do_bench(step, warmup=25, rep=200, grad_to_none=list(leaves.values()), return_mode="median")
-    return ms, peak
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True, type=Path, help="directory for the result files")
@@ -112,24 +90,18 @@ def main(argv=None) -> int:
                       "device_name": card, "timer": "triton.testing.do_bench median", "impls": {}}
             for name, backend in ((n, b) for n, b in impls.items() if n in args.impls.split(",")):
                 rec: dict = {"backend": backend}
-                try:
-                    ms, peak = measure(lambda backend=backend, **kw: selective_scan(**kw, backend=backend),
-                                       inputs, dout)
-                    rec.update(status="ok", median_ms=ms, peak_memory_bytes=peak)
-                except BackendUnavailable as e:
-                    from kernels.dispatch import selective_scan_cuda_built
+                def run(backend=backend, rec=rec, inputs=inputs, dout=dout):
+                    try:
+                        return measure_fwd_bwd(lambda **kw: selective_scan(**kw, backend=backend), inputs, dout)
+                    except BackendUnavailable as e:
+                        if backend != "mamba_ssm":
+                            raise
+                        if not selective_scan_cuda_built():
+                            raise BackendUnavailable(mamba_reason or str(e)) from e
+                        rec.update(via="selective_scan_cuda direct", package_import=str(e))
+                        return measure_fwd_bwd(mamba_direct, inputs, dout)
 
-                    if backend == "mamba_ssm" and selective_scan_cuda_built():
-                        ms, peak = measure(mamba_direct, inputs, dout)
-                        rec.update(status="ok", median_ms=ms, peak_memory_bytes=peak, via="selective_scan_cuda direct",
-                                   package_import=str(e))
-                    else:
-                        rec.update(status="skipped", reason=mamba_reason or str(e))
-                except torch.OutOfMemoryError as e:
-                    rec.update(status="skipped", reason=f"out of memory: {str(e)[:200]}")
-                    torch.cuda.empty_cache()
-                except Exception as e:  # one provider's failure must not lose the others' figures
-                    rec.update(status="failed", reason=f"{type(e).__name__}: {str(e)[:300]}")
+                rec.update(record_provider(run))
                 result["impls"][name] = rec
                 print(f"{card} selective_scan {case} {dtype_name} {name}: {rec}", flush=True)
             tag = f"b{case['batch']}-l{case['seqlen']}-d{case['dim']}-n{case['nstate']}-{dtype_name}"

@@ -77,20 +77,27 @@ def _keep(seed, bh, seqlen, rows, cols, dropout_p):
 
 
 @triton.jit
+def _program_tile(len_ptr, heads, BLOCK_M: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_D: tl.constexpr):
+    """This program's (batch x head) index bh, its batch row b and head h, the row's valid length, and the
+    offsets of its block of BLOCK_M rows, of all BLOCK_L positions and of the BLOCK_D features."""
+    bh = tl.program_id(1)
+    b = bh // heads
+    h = bh % heads
+    n_valid = tl.load(len_ptr + b)
+    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_l = tl.arange(0, BLOCK_L)
+    offs_d = tl.arange(0, BLOCK_D)
+    return bh, b, h, n_valid, offs_m, offs_l, offs_d
+
+
+@triton.jit
 def _interval_attn_fwd_kernel(
     q_ptr, k_ptr, v_ptr, iv_ptr, qe_ptr, t_ptr, len_ptr, out_ptr, lse_ptr, p_ptr,
     seqlen, heads, dh, num_r, scale, dropout_p, seed,
     DROPOUT: tl.constexpr, UPCAST: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_D: tl.constexpr,
     BLOCK_R: tl.constexpr, R_CHUNKS: tl.constexpr,
 ):
-    pid_m = tl.program_id(0)
-    bh = tl.program_id(1)
-    b = bh // heads
-    h = bh % heads
-    n_valid = tl.load(len_ptr + b)
-    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    offs_l = tl.arange(0, BLOCK_L)
-    offs_d = tl.arange(0, BLOCK_D)
+    bh, b, h, n_valid, offs_m, offs_l, offs_d = _program_tile(len_ptr, heads, BLOCK_M, BLOCK_L, BLOCK_D)
     s, r, valid, q = _logits_rows(q_ptr, k_ptr, qe_ptr, t_ptr, bh, b, n_valid, offs_m, offs_l, offs_d,
                                   seqlen, dh, num_r, scale, UPCAST)
     m = tl.max(s, axis=1)
@@ -133,14 +140,7 @@ def _interval_attn_bwd_dq_kernel(
     DROPOUT: tl.constexpr, UPCAST: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_D: tl.constexpr,
     BLOCK_R: tl.constexpr, R_CHUNKS: tl.constexpr,
 ):
-    pid_m = tl.program_id(0)
-    bh = tl.program_id(1)
-    b = bh // heads
-    h = bh % heads
-    n_valid = tl.load(len_ptr + b)
-    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    offs_l = tl.arange(0, BLOCK_L)
-    offs_d = tl.arange(0, BLOCK_D)
+    bh, b, h, n_valid, offs_m, offs_l, offs_d = _program_tile(len_ptr, heads, BLOCK_M, BLOCK_L, BLOCK_D)
     mask_m = offs_m < seqlen
     mask_md = mask_m[:, None] & (offs_d[None, :] < dh)
     mask_ld = (offs_l < seqlen)[:, None] & (offs_d[None, :] < dh)
@@ -179,13 +179,8 @@ def _interval_attn_bwd_dkdv_kernel(
     seqlen, heads, dh, num_r, scale, dropout_p, seed,
     DROPOUT: tl.constexpr, UPCAST: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
-    pid_n = tl.program_id(0)
-    bh = tl.program_id(1)
-    b = bh // heads
-    n_valid = tl.load(len_ptr + b)
-    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)       # keys j (rows of the transposed tile)
-    offs_l = tl.arange(0, BLOCK_L)                         # queries i
-    offs_d = tl.arange(0, BLOCK_D)
+    # offs_n: keys j (rows of the transposed tile); offs_l: queries i
+    bh, b, _, n_valid, offs_n, offs_l, offs_d = _program_tile(len_ptr, heads, BLOCK_N, BLOCK_L, BLOCK_D)
     mask_n = offs_n < seqlen
     mask_l = offs_l < seqlen
     mask_nd = mask_n[:, None] & (offs_d[None, :] < dh)

@@ -44,15 +44,12 @@ def _load_step(delta_ptr, bias, offs_bd, t, mask_dt, SOFTPLUS: tl.constexpr, HAS
 
 
 @triton.jit
-def _selective_scan_fwd_kernel(
-    u_ptr, delta_ptr, a_ptr, b_ptr, c_ptr, d_ptr, z_ptr, bias_ptr, out_ptr, ckpt_ptr,
-    seqlen, dim, nstate,
-    N_CHUNKS: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
-    BLOCK_D: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr,
-):
-    pid_b = tl.program_id(0).to(tl.int64)  # int64 offsets: B * d_inner * L passes 2**31 at L=3200, B=2048
-    pid_d = tl.program_id(1)
-    offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
+def _program_channels(a_ptr, bias_ptr, d_ptr, dim, nstate, HAS_BIAS: tl.constexpr, HAS_D: tl.constexpr,
+                      BLOCK_D: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr):
+    """This program's batch row (int64: B * d_inner * L passes 2**31 at L=3200, B=2048), its channel block and
+    their masks, and the channels' A (BLOCK_D, BLOCK_N), dt bias and D in float32 (0 where absent)."""
+    pid_b = tl.program_id(0).to(tl.int64)
+    offs_d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
     offs_t = tl.arange(0, BLOCK_T)
     offs_n = tl.arange(0, BLOCK_N)
     mask_d = offs_d < dim
@@ -65,6 +62,18 @@ def _selective_scan_fwd_kernel(
     Dv = tl.zeros([BLOCK_D], dtype=tl.float32)
     if HAS_D:
         Dv = tl.load(d_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)
+    return pid_b, offs_d, offs_t, offs_n, mask_d, mask_n, mask_dn, A, bias, Dv
+
+
+@triton.jit
+def _selective_scan_fwd_kernel(
+    u_ptr, delta_ptr, a_ptr, b_ptr, c_ptr, d_ptr, z_ptr, bias_ptr, out_ptr, ckpt_ptr,
+    seqlen, dim, nstate,
+    N_CHUNKS: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
+    BLOCK_D: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr,
+):
+    pid_b, offs_d, offs_t, offs_n, mask_d, mask_n, mask_dn, A, bias, Dv = _program_channels(
+        a_ptr, bias_ptr, d_ptr, dim, nstate, HAS_BIAS, HAS_D, BLOCK_D, BLOCK_T, BLOCK_N)
     offs_bd = (pid_b * dim + offs_d[:, None]) * seqlen                      # (BLOCK_D, 1)
     offs_bn = (pid_b * nstate + offs_n[None, :]) * seqlen                   # (1, BLOCK_N)
     ckpt_base = ckpt_ptr + ((pid_b * dim + offs_d[:, None]) * N_CHUNKS) * nstate + offs_n[None, :]
@@ -102,21 +111,8 @@ def _selective_scan_bwd_kernel(
     N_CHUNKS: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr,
 ):
-    pid_b = tl.program_id(0).to(tl.int64)  # int64 offsets: B * d_inner * L passes 2**31 at L=3200, B=2048
-    pid_d = tl.program_id(1)
-    offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
-    offs_t = tl.arange(0, BLOCK_T)
-    offs_n = tl.arange(0, BLOCK_N)
-    mask_d = offs_d < dim
-    mask_n = offs_n < nstate
-    mask_dn = mask_d[:, None] & mask_n[None, :]
-    A = tl.load(a_ptr + offs_d[:, None] * nstate + offs_n[None, :], mask=mask_dn, other=0.0).to(tl.float32)
-    bias = tl.zeros([BLOCK_D], dtype=tl.float32)
-    if HAS_BIAS:
-        bias = tl.load(bias_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)
-    Dv = tl.zeros([BLOCK_D], dtype=tl.float32)
-    if HAS_D:
-        Dv = tl.load(d_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)
+    pid_b, offs_d, offs_t, offs_n, mask_d, mask_n, mask_dn, A, bias, Dv = _program_channels(
+        a_ptr, bias_ptr, d_ptr, dim, nstate, HAS_BIAS, HAS_D, BLOCK_D, BLOCK_T, BLOCK_N)
     offs_bd = (pid_b * dim + offs_d[:, None]) * seqlen
     offs_bn = (pid_b * nstate + offs_n[None, :]) * seqlen
     ckpt_base = ckpt_ptr + ((pid_b * dim + offs_d[:, None]) * N_CHUNKS) * nstate + offs_n[None, :]

@@ -56,6 +56,32 @@ def _load_tile(ptr, offs_l, mask_l, s_l, offs_d, dim):
 
 
 @triton.jit
+def _head_inputs(x_ptr, dt_ptr, td_ptr, B_ptr, C_ptr, H, HPG, sx_b, sx_h, sdt_b, sdt_h, std_b, std_h,
+                 sB_b, sB_g, sC_b, sC_g):
+    """This program's (batch x head) index (int64 offsets: B * L * H * P passes 2**31 at L=3200, B=2048), its
+    batch row b, head h and group g, and the inputs' pointers moved to that head's (and group's) rows."""
+    pid = tl.program_id(0).to(tl.int64)
+    b = pid // H
+    h = pid % H
+    g = h // HPG
+    return (pid, b, h, g, x_ptr + b * sx_b + h * sx_h, dt_ptr + b * sdt_b + h * sdt_h,
+            td_ptr + b * std_b + h * std_h, B_ptr + b * sB_b + g * sB_g, C_ptr + b * sC_b + g * sC_g)
+
+
+@triton.jit
+def _head_params(A_ptr, bias_ptr, D_ptr, h, HAS_BIAS: tl.constexpr, HAS_D: tl.constexpr):
+    """Head ``h``'s scalars (A, dt bias, D skip) in float32; 0 where the input is absent."""
+    A = tl.load(A_ptr + h).to(tl.float32)
+    bias = 0.0
+    if HAS_BIAS:
+        bias = tl.load(bias_ptr + h).to(tl.float32)
+    Dh = 0.0
+    if HAS_D:
+        Dh = tl.load(D_ptr + h).to(tl.float32)
+    return A, bias, Dh
+
+
+@triton.jit
 def _ssd_fwd_kernel(
     x_ptr, dt_ptr, td_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, y_ptr,
     L, H, P, N, HPG,
@@ -64,23 +90,10 @@ def _ssd_fwd_kernel(
     HAS_TIME: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_D: tl.constexpr, SOFTPLUS: tl.constexpr,
     N_CHUNKS: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, PREC: tl.constexpr,
 ):
-    pid = tl.program_id(0).to(tl.int64)  # int64 offsets: B * L * H * P passes 2**31 at L=3200, B=2048
-    b = pid // H
-    h = pid % H
-    g = h // HPG
-    x_ptr += b * sx_b + h * sx_h
+    pid, b, h, g, x_ptr, dt_ptr, td_ptr, B_ptr, C_ptr = _head_inputs(
+        x_ptr, dt_ptr, td_ptr, B_ptr, C_ptr, H, HPG, sx_b, sx_h, sdt_b, sdt_h, std_b, std_h, sB_b, sB_g, sC_b, sC_g)
     y_ptr += b * sy_b + h * sy_h
-    dt_ptr += b * sdt_b + h * sdt_h
-    td_ptr += b * std_b + h * std_h
-    B_ptr += b * sB_b + g * sB_g
-    C_ptr += b * sC_b + g * sC_g
-    A = tl.load(A_ptr + h).to(tl.float32)
-    bias = 0.0
-    if HAS_BIAS:
-        bias = tl.load(bias_ptr + h).to(tl.float32)
-    Dh = 0.0
-    if HAS_D:
-        Dh = tl.load(D_ptr + h).to(tl.float32)
+    A, bias, Dh = _head_params(A_ptr, bias_ptr, D_ptr, h, HAS_BIAS, HAS_D)
 
     offs_q = tl.arange(0, BLOCK_Q)
     offs_p = tl.arange(0, BLOCK_P)
@@ -123,29 +136,16 @@ def _ssd_bwd_kernel(
     ATOMIC_BC: tl.constexpr,
     N_CHUNKS: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, PREC: tl.constexpr,
 ):
-    pid = tl.program_id(0).to(tl.int64)  # int64 offsets: B * L * H * P passes 2**31 at L=3200, B=2048
-    b = pid // H
-    h = pid % H
-    g = h // HPG
-    x_ptr += b * sx_b + h * sx_h
+    pid, b, h, g, x_ptr, dt_ptr, td_ptr, B_ptr, C_ptr = _head_inputs(
+        x_ptr, dt_ptr, td_ptr, B_ptr, C_ptr, H, HPG, sx_b, sx_h, sdt_b, sdt_h, std_b, std_h, sB_b, sB_g, sC_b, sC_g)
     dy_ptr += b * sdy_b + h * sdy_h
     dx_ptr += b * sdx_b + h * sdx_h
-    dt_ptr += b * sdt_b + h * sdt_h
-    td_ptr += b * std_b + h * std_h
     ddt_ptr += b * sdt_b + h * sdt_h  # ddt, dtd share dt's / time_dt's strides (allocated alike)
     dtd_ptr += b * std_b + h * std_h
-    B_ptr += b * sB_b + g * sB_g
-    C_ptr += b * sC_b + g * sC_g
     dB_ptr += b * sdB_b + g * sdB_g
     dC_ptr += b * sdB_b + g * sdB_g
     r_ptr += pid * L
-    A = tl.load(A_ptr + h).to(tl.float32)
-    bias = 0.0
-    if HAS_BIAS:
-        bias = tl.load(bias_ptr + h).to(tl.float32)
-    Dh = 0.0
-    if HAS_D:
-        Dh = tl.load(D_ptr + h).to(tl.float32)
+    A, bias, Dh = _head_params(A_ptr, bias_ptr, D_ptr, h, HAS_BIAS, HAS_D)
 
     offs_q = tl.arange(0, BLOCK_Q)
     offs_p = tl.arange(0, BLOCK_P)

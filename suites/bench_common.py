@@ -1,0 +1,54 @@
+"""Shared by the kernel benchmark scripts (bench_selective_scan.py, bench_interval_attention.py): one provider's
+forward + backward timed on the GPU, and its outcome as a result record."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from kernels.dispatch import BackendUnavailable
+
+
+def measure_fwd_bwd(fn: Callable[..., torch.Tensor], inputs: dict[str, torch.Tensor], dout: torch.Tensor,
+                    warmup: int = 25, rep: int = 200) -> tuple[float, int]:
+    """(median ms of ``fn(**inputs).backward(dout)``, peak bytes above the inputs) on CUDA: the floating inputs
+    are leaves that take gradients; triton.testing.do_bench after a warm-up call (compilation, autotuning)."""
+    import triton.testing
+
+    leaves = {k: (v.detach().requires_grad_(True) if v.is_floating_point() else v) for k, v in inputs.items()}
+    grads = [v for v in leaves.values() if v.requires_grad]
+
+    def step():
+        fn(**leaves).backward(dout)
+
+    step()
+    torch.cuda.synchronize()
+    for v in grads:
+        v.grad = None
+    torch.cuda.empty_cache()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    step()
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated() - base
+    ms = triton.testing.do_bench(step, warmup=warmup, rep=rep, grad_to_none=grads, return_mode="median")
+    return ms, peak
+
+
+def record_provider(run: Callable[[], tuple[float, int]]) -> dict:
+    """``run()`` -> (ms, peak bytes) as a record: status ok with median_ms and peak_memory_bytes; skipped when the
+    provider is unavailable or out of memory; failed with the error otherwise (one provider's failure must not
+    lose the others' figures)."""
+    try:
+        ms, peak = run()
+        return {"status": "ok", "median_ms": ms, "peak_memory_bytes": peak}
+    except BackendUnavailable as e:
+        return {"status": "skipped", "reason": str(e)}
+    except torch.OutOfMemoryError as e:
+        return {"status": "skipped", "reason": f"out of memory: {str(e)[:200]}"}
+    except Exception as e:
+        return {"status": "failed", "reason": f"{type(e).__name__}: {str(e)[:300]}"}
+    finally:
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()

@@ -1,0 +1,38 @@
+"""suites/bench_common.py: a kernel benchmark records each provider's outcome and goes on to the next."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "suites"))
+from bench_common import measure_fwd_bwd, record_provider  # noqa: E402
+
+from kernels.dispatch import BackendUnavailable  # noqa: E402
+
+
+def _raise(e: BaseException):
+    def run():
+        raise e
+    return run
+
+
+def test_each_outcome_becomes_a_record():
+    assert record_provider(lambda: (1.5, 1024)) == {"status": "ok", "median_ms": 1.5, "peak_memory_bytes": 1024}
+    assert record_provider(_raise(BackendUnavailable("mamba_ssm is not installed"))) == {
+        "status": "skipped", "reason": "mamba_ssm is not installed"}
+    oom = record_provider(_raise(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 9 GiB")))
+    assert oom["status"] == "skipped" and oom["reason"].startswith("out of memory: CUDA out of memory")
+    bad = record_provider(_raise(AttributeError("module 'selective_scan_cuda' has no attribute 'fwd'")))
+    assert bad == {"status": "failed", "reason": "AttributeError: module 'selective_scan_cuda' has no attribute 'fwd'"}
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_measure_times_forward_and_backward_and_frees_the_gradients():
+    inputs = {"a": torch.randn(256, 256, device="cuda"), "idx": torch.arange(4, device="cuda")}
+    ms, peak = measure_fwd_bwd(lambda a, idx: (a @ a)[idx], inputs, torch.ones(4, 256, device="cuda"), 2, 10)
+    assert ms > 0 and peak > 0
