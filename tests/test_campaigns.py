@@ -30,7 +30,7 @@ def test_lanes_run_in_order_log_status_and_collect_packs_only_new_files(tmp_path
               'lane 0 demo "echo first" "false" "echo {} > $ROOT/full/accuracy/new.json"')
     subprocess.run(["bash", "-c", script, str(root)], cwd=work, check=True, timeout=60)
     log = root / "logs" / "demo.log"
-    deadline = time.time() + 30
+    deadline = time.time() + 120
     while time.time() < deadline and log.read_text().count("=== rc=") < 3:
         time.sleep(0.2)
     text = log.read_text()
