@@ -9,7 +9,10 @@ only fusing ops removes; far below it, by kernels that run under their bandwidth
 
 The step runs on the ``meta`` device by default: shapes only, nothing computed, any size on any machine. Meta
 tensors need the PyTorch references (``backend="torch"``), so a mixer's row is its reference's traffic, not the
-Triton kernel's (the kernel benchmarks state those: ``min_bytes`` in ``results/*/kernels``).
+Triton kernel's (the kernel benchmarks state those: ``min_bytes`` in ``results/*/kernels``). Two more ways the
+table differs from the CUDA step: off CUDA, dropout runs as bernoulli_, div_ and mul, where CUDA fuses it into
+one native_dropout (about half the bytes); and under TRITON_INTERPRET the interpreter's host copies show up as
+copy_ ops.
 
 ``python -m seqrec anatomy --model tim4rec --batch 2048 --seq-len 50 --hidden 64``; on a GPU,
 ``--device cuda --backend auto --profile 10`` adds what the kernels of the eager step took there (torch.profiler;
