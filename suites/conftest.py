@@ -14,6 +14,7 @@ skipped; any other error is recorded and fails the case; the suite goes on eithe
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable
@@ -30,7 +31,6 @@ from seqrec.results import provenance, write_result
 REPO = Path(__file__).resolve().parent.parent
 ALL_MODELS = ("sasrec", "tisasrec", "mamba4rec", "ssd4rec", "tim4rec")
 MAMBA_SSM_MODELS = ("mamba4rec", "ssd4rec", "tim4rec")  # their mixers have a mamba_ssm backend
-GRAPH_REFUSED = ("tisasrec",)  # its fused attention dropout draws a host seed each step (seqrec/cuda_graph.py)
 SHARED_RAW = REPO.parent / "shared" / "data" / "raw"
 if "SEQREC_DATA" not in os.environ and SHARED_RAW.is_dir():
     os.environ["SEQREC_DATA"] = str(SHARED_RAW)
@@ -185,10 +185,19 @@ def workload_fn(case: tuple, profile: Profile, device: str) -> tuple[torch.nn.Mo
     return model, phases[phase](model, batch)
 
 
+@functools.cache
+def graph_refused(model_name: str) -> bool:
+    """Whether the model, as the workloads build it, draws a host seed in its training step (``host_rng_in_step``:
+    TiSASRec's fused attention dropout), which a CUDA graph would freeze (seqrec/cuda_graph.py)."""
+    from seqrec.workloads import build_for_workload
+
+    return bool(getattr(build_for_workload(model_name, 64, 8, 10, "cpu"), "host_rng_in_step", False))
+
+
 def workload_cases(prof: Profile, device: str) -> list[tuple[str, str, int, int, int, str]]:
     """(model, phase, seq_len, batch, hidden, provider) of the latency/memory grid. Phases: ``train_step``,
     ``inference``, and on CUDA ``train_step_graph`` (the training step replayed as a CUDA graph; ours only, and
-    not for models whose step draws a host seed, GRAPH_REFUSED)."""
+    not for models whose step draws a host seed: graph_refused)."""
     cases = []
     for be in prof.latency_backends:
         for h in prof.latency_hiddens:
@@ -198,7 +207,7 @@ def workload_cases(prof: Profile, device: str) -> list[tuple[str, str, int, int,
                         if be != "auto" and m not in MAMBA_SSM_MODELS:
                             continue
                         phases = ["train_step", "inference"]
-                        if device.startswith("cuda") and be == "auto" and m not in GRAPH_REFUSED:
+                        if device.startswith("cuda") and be == "auto" and not graph_refused(m):
                             phases.insert(1, "train_step_graph")
                         cases += [(m, ph, L, b, h, be) for ph in phases]
     return cases
