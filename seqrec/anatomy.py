@@ -15,7 +15,7 @@ one native_dropout (about half the bytes); and under TRITON_INTERPRET the interp
 copy_ ops.
 
 ``python -m seqrec anatomy --model tim4rec --batch 2048 --seq-len 50 --hidden 64``; on a GPU,
-``--device cuda --backend auto --profile 10`` adds what the kernels of the eager step took there (torch.profiler;
+``--device cuda --backend auto --profile 10 [--compile]`` adds what the kernels of the step took there (torch.profiler;
 our Triton kernels are not aten ops, so the byte table leaves them out and the profile shows them).
 """
 
@@ -134,14 +134,16 @@ def by_op(records: list[OpRecord], top: int = 15, bandwidth: float = H200_BANDWI
     return out.sort_values("bytes", ascending=False, ignore_index=True).head(top)[["op", "calls", "MB", "floor_ms"]]
 
 
-def profile_train_step(model: torch.nn.Module, batch, steps: int = 10, top: int = 25) -> tuple[float, pd.DataFrame]:
-    """(device ms per step, table of the ``top`` kernels by device time: calls and ms per step) of the eager
-    training step on CUDA, from torch.profiler, after warm-up steps (compilation, autotuning, Adam state)."""
+def profile_train_step(model: torch.nn.Module, batch, steps: int = 10, top: int = 25,
+                       compiled: bool = False) -> tuple[float, pd.DataFrame]:
+    """(device ms per step, table of the ``top`` kernels by device time: calls and ms per step) of the training
+    step on CUDA (eager, or with the loss through torch.compile), from torch.profiler, after warm-up steps
+    (compilation, autotuning, Adam state)."""
     from torch.profiler import ProfilerActivity, profile
 
     from seqrec.workloads import train_step_fn
 
-    step = train_step_fn(model, batch)
+    step = train_step_fn(model, batch, loss_fn=torch.compile(model.loss) if compiled else None)
     for _ in range(3):
         step()
     torch.cuda.synchronize()
@@ -167,6 +169,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bandwidth", type=float, default=H200_BANDWIDTH, help="bytes/s for the floor column")
     parser.add_argument("--profile", type=int, default=0, metavar="STEPS",
                         help="on CUDA: also profile STEPS eager steps (backend as given) and list the kernels by time")
+    parser.add_argument("--compile", action="store_true", help="with --profile: the loss through torch.compile")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -188,7 +191,9 @@ def run(args: argparse.Namespace) -> int:
     if args.profile:
         if not str(args.device).startswith("cuda"):
             raise SystemExit("seqrec anatomy: --profile needs --device cuda")
-        ms, table = profile_train_step(model, batch, steps=args.profile)
-        print(f"\nprofiled {args.profile} steps on {torch.cuda.get_device_name()}: {ms:.2f} ms of kernels per step\n")
+        ms, table = profile_train_step(model, batch, steps=args.profile, compiled=args.compile)
+        how = "compiled" if args.compile else "eager"
+        print(f"\nprofiled {args.profile} {how} steps on {torch.cuda.get_device_name()}: {ms:.2f} ms of kernels "
+              "per step\n")
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return 0

@@ -44,6 +44,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "patience": 10,  # epochs without a better validation NDCG@10 before stopping; 0 or None: never stop early
     "mask_history": False,  # at evaluation, rank the items of the input sequence (except the target) last
     "cuda_graph": False,  # capture the training step as a CUDA graph and replay it (seqrec/cuda_graph.py)
+    "compile": False,  # torch.compile the loss (forward): inductor fuses the ops between our kernels, which it
+    # leaves opaque (torch.compiler.disable); not with cuda_graph
 }
 EARLY_STOP_METRIC = "ndcg@10"
 # Train-config entries that may change between an interrupted run and its resumption.
@@ -139,14 +141,15 @@ def evaluate(model: models.SeqRecModel, ds: Any, split: str, batch_size: int,
     return {k: float(v) for k, v in acc.compute().items()}
 
 
-def eager_step(model: models.SeqRecModel, optimizer: torch.optim.Optimizer,
-               set_to_none: bool = True) -> Callable[[Any], torch.Tensor]:
-    """``step(batch) -> loss``: zero the gradients (freed, or zeroed in place), loss over all items, backward,
-    optimizer step."""
+def eager_step(model: models.SeqRecModel, optimizer: torch.optim.Optimizer, set_to_none: bool = True,
+               loss_fn: Callable[..., torch.Tensor] | None = None) -> Callable[[Any], torch.Tensor]:
+    """``step(batch) -> loss``: zero the gradients (freed, or zeroed in place), loss over all items
+    (``loss_fn``, default ``model.loss``: a compiled one may stand in), backward, optimizer step."""
+    loss_of = loss_fn or model.loss
 
     def step(batch) -> torch.Tensor:
         optimizer.zero_grad(set_to_none=set_to_none)
-        loss = model.loss(batch.item_seq, batch.seq_len, batch.time_seq, batch.target)
+        loss = loss_of(batch.item_seq, batch.seq_len, batch.time_seq, batch.target)
         loss.backward()
         optimizer.step()
         return loss
@@ -245,6 +248,8 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
             raise TrainSetupError(f"cannot build model {model_name!r}: {_message(e)}") from e
         model.to(dev)
         graphed = bool(tcfg["cuda_graph"])
+        if graphed and tcfg["compile"]:
+            raise TrainSetupError("train_config: choose cuda_graph or compile, not both")
         if graphed and dev.type != "cuda":
             raise TrainSetupError(f"train_config cuda_graph=true needs a CUDA device, got {dev}")
         optimizer = torch.optim.Adam(model.parameters(), lr=tcfg["lr"], weight_decay=tcfg["weight_decay"],
@@ -279,7 +284,7 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
             except ValueError as e:
                 raise TrainSetupError(f"{model_name}: {e}") from e
         else:
-            step = eager_step(model, optimizer)
+            step = eager_step(model, optimizer, loss_fn=torch.compile(model.loss) if tcfg["compile"] else None)
         epochs, patience = tcfg["epochs"], tcfg["patience"]
         stopped = bool(patience) and stale >= patience
         tty = sys.stderr.isatty()

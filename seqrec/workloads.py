@@ -52,14 +52,17 @@ def build_for_workload(model_name: str, hidden_size: int, seq_len: int, n_items:
     return models.build(model_name, config, n_items).to(device)
 
 
-def train_step_fn(model: torch.nn.Module, batch: SyntheticBatch, lr: float = 1e-3) -> Callable[[], None]:
-    """One optimisation step: forward, cross-entropy over all items, backward, Adam update."""
+def train_step_fn(model: torch.nn.Module, batch: SyntheticBatch, lr: float = 1e-3,
+                  loss_fn: Callable[..., torch.Tensor] | None = None) -> Callable[[], None]:
+    """One optimisation step: forward, cross-entropy over all items (``loss_fn``, default ``model.loss``; a
+    compiled one may stand in), backward, Adam update."""
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
+    loss_of = loss_fn or model.loss
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
-        loss = model.loss(batch.item_seq, batch.seq_len, batch.time_seq, batch.target)
+        loss = loss_of(batch.item_seq, batch.seq_len, batch.time_seq, batch.target)
         loss.backward()
         opt.step()
 

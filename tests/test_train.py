@@ -514,3 +514,35 @@ def test_a_declared_commit_replaces_the_copied_trees_git(monkeypatch):
     assert declared["git_commit"] == "f" * 40 and declared["git_dirty"] is None
     assert declared["git_commit_declared_by"] == DECLARED_COMMIT_ENV
     assert declared["source_sha256"] == own["source_sha256"]
+
+
+@pytest.mark.slow
+def test_a_compiled_loss_trains_the_same_model(tmp_path, monkeypatch):
+    """train_config compile: the loss goes through torch.compile with the SSD op left opaque (a graph break,
+    the op runs eagerly with its own autograd) and trains what the eager loss trains. Dynamo and AOTAutograd
+    run for real; inductor's code generation is swapped for aot_eager (minutes of C++ compilation on 2 cores)."""
+    real_compile, compiled = torch.compile, []
+
+    def aot_eager(fn, **kw):
+        compiled.append(fn)
+        return real_compile(fn, backend="aot_eager", **kw)
+
+    monkeypatch.setattr(torch, "compile", aot_eager)
+    ds = consecutive_dataset(n_users=16, n_items=40, max_len=8)
+    kw = dict(config={"hidden_size": 32, "dropout": 0.0, "time_dropout": 0.0},
+              seed=0, progress=False, backend="torch")
+    eager = train("tim4rec", ds, out=tmp_path / "e.json", train_config={"epochs": 2, "patience": 0,
+                                                                        "batch_size": 16}, **kw)
+    assert not compiled
+    torch._dynamo.reset()
+    with torch._dynamo.config.patch(error_on_recompile=False):
+        comp = train("tim4rec", ds, out=tmp_path / "c.json", train_config={"epochs": 2, "patience": 0,
+                                                                           "batch_size": 16, "compile": True}, **kw)
+    assert len(compiled) == 1 and comp["train_config"]["compile"] is True
+    for a, b in zip(eager["epochs"], comp["epochs"], strict=True):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-5)
+    for split in ("valid", "test"):
+        for k, v in eager["metrics"][split].items():
+            assert comp["metrics"][split][k] == pytest.approx(v, abs=1e-6), (split, k)
+    with pytest.raises(TrainSetupError, match="cuda_graph or compile"):
+        train("tim4rec", ds, out=tmp_path / "x.json", train_config={"cuda_graph": True, "compile": True}, **kw)

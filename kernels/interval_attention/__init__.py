@@ -23,6 +23,7 @@ from kernels.interval_attention.ref import (
 )
 
 
+@torch.compiler.disable  # opaque to torch.compile: it fuses the ops around our kernels, not into them
 def interval_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, interval_k: torch.Tensor,
                        interval_v: torch.Tensor, times: torch.Tensor, seq_len: torch.Tensor,
                        dropout_p: float = 0.0, backend: str = "auto") -> torch.Tensor:

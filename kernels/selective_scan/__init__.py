@@ -16,6 +16,7 @@ from kernels.dispatch import resolve_backend
 from kernels.selective_scan.ref import check_selective_scan_shapes, selective_scan_loop_ref, selective_scan_ref
 
 
+@torch.compiler.disable  # opaque to torch.compile: it fuses the ops around our kernels, not into them
 def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
                    D: torch.Tensor | None = None, z: torch.Tensor | None = None,
                    delta_bias: torch.Tensor | None = None, delta_softplus: bool = True,

@@ -22,6 +22,7 @@ from kernels.ssd.ref import (
 )
 
 
+@torch.compiler.disable  # opaque to torch.compile: it fuses the ops around our kernels, not into them
 def ssd(x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
         D: torch.Tensor | None = None, dt_bias: torch.Tensor | None = None, time_dt: torch.Tensor | None = None,
         dt_softplus: bool = True, chunk_size: int = 32, backend: str = "auto") -> torch.Tensor:
