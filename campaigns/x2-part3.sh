@@ -16,7 +16,8 @@
 source campaigns/lanes.sh
 ANATOMY="python3 -m seqrec anatomy --batch 2048 --seq-len 50 --hidden 64 --device cuda --backend auto --profile 20"
 lane 0 gpu0-timing \
-  "timeout 240 python3 -m pytest -q -p no:cacheprovider tests/test_train.py tests/test_anatomy.py -k 'graph or profile'" \
+  "timeout 240 python3 -m pytest -q -p no:cacheprovider tests/test_train.py tests/test_anatomy.py \
+     tests/test_bench_common.py -k 'graph or profile or measure'" \
   "$ANATOMY --model tim4rec > $ROOT/logs/anatomy-tim4rec.txt 2>&1" \
   "$ANATOMY --model ssd4rec > $ROOT/logs/anatomy-ssd4rec.txt 2>&1" \
   "$ANATOMY --model sasrec > $ROOT/logs/anatomy-sasrec.txt 2>&1" \
