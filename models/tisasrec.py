@@ -165,12 +165,6 @@ class TiSASRec(SeqRecModel):
         with torch.no_grad():
             self.item_embedding.weight[0].zero_()
 
-    @property
-    def host_rng_in_step(self) -> bool:
-        """True when a training step draws a random seed on the host (the fused attention's dropout, on CUDA
-        with backend "auto" or "triton"): a CUDA graph of the step would replay one frozen dropout mask."""
-        return self.dropout.p > 0 and self.backend in ("auto", "triton")
-
     def encode(self, item_seq: torch.Tensor, seq_len: torch.Tensor, time_seq: torch.Tensor) -> torch.Tensor:
         """item_seq, time_seq (B, L) -> (B, L, d)."""
         L = item_seq.size(1)

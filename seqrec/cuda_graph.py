@@ -10,9 +10,9 @@ them: the measured step of TiM4Rec on an H200 was 20 ms (results/full/latency), 
   copied into the graph's static inputs and replayed.
 - A partial batch (the epoch's last) runs eagerly. It zeroes the gradient tensors in place instead of freeing
   them, so the addresses the graph captured stay the ones the parameters use.
-- Dropout draws from the device generator, which CUDA graphs advance on every replay. A model that draws a
-  random seed on the host inside its step (``host_rng_in_step``, TiSASRec's fused attention dropout) would
-  replay one frozen mask, so it is refused.
+- Dropout draws from the device generator, which CUDA graphs advance on every replay (TiSASRec's fused
+  attention draws its kernel seed there too). A model that draws a random seed on the host inside its step
+  (``host_rng_in_step`` true) would replay one frozen mask, so it is refused.
 
 Adam must be built with ``capturable=True`` (its step counters live on the device).
 """
@@ -34,8 +34,8 @@ class GraphedTrainStep:
             raise ValueError("cuda_graph: the optimizer must be built with capturable=True")
         if getattr(model, "host_rng_in_step", False):
             raise ValueError(f"cuda_graph: {type(model).__name__} draws a random seed on the host in each step "
-                             "(its fused attention dropout); a graph would replay one mask. Train it without "
-                             "cuda_graph, or with dropout 0")
+                             "(host_rng_in_step); a graph would replay one mask. Train it without cuda_graph, or "
+                             "with dropout 0")
         if not any(p.is_cuda for p in model.parameters()):
             raise ValueError("cuda_graph: the model is not on a CUDA device (graphs are CUDA only)")
         if warmup < 1:

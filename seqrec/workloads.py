@@ -72,7 +72,7 @@ def train_step_fn(model: torch.nn.Module, batch: SyntheticBatch, lr: float = 1e-
 def graphed_train_step_fn(model: torch.nn.Module, batch: SyntheticBatch, lr: float = 1e-3) -> Callable[[], None]:
     """The same step as ``train_step_fn`` (capturable Adam), captured as a CUDA graph (seqrec/cuda_graph.py):
     the first call runs eagerly (compilation, Adam state), the second captures and replays, later calls replay.
-    CUDA only; raises ValueError for a model that draws a host seed in its step (TiSASRec)."""
+    CUDA only; raises ValueError for a model that draws a host seed in its step (``host_rng_in_step``)."""
     from seqrec.cuda_graph import GraphedTrainStep
 
     model.train()

@@ -187,8 +187,8 @@ def workload_fn(case: tuple, profile: Profile, device: str) -> tuple[torch.nn.Mo
 
 @functools.cache
 def graph_refused(model_name: str) -> bool:
-    """Whether the model, as the workloads build it, draws a host seed in its training step (``host_rng_in_step``:
-    TiSASRec's fused attention dropout), which a CUDA graph would freeze (seqrec/cuda_graph.py)."""
+    """Whether the model, as the workloads build it, draws a host seed in its training step (``host_rng_in_step``;
+    none of ours does), which a CUDA graph would freeze (seqrec/cuda_graph.py)."""
     from seqrec.workloads import build_for_workload
 
     return bool(getattr(build_for_workload(model_name, 64, 8, 10, "cpu"), "host_rng_in_step", False))

@@ -156,8 +156,8 @@ def check_fused(shape, dtype, tol, device=DEVICE, seed=0, dropout_p=0.0, max_tim
     out, grads = run_with_grads(interval_attention_fused, inputs, dout.to(dtype), dropout_p=dropout_p)
     mask = None
     if dropout_p > 0:
-        torch.manual_seed(seed)  # the op draws its kernel seed from torch's generator
-        kernel_seed = int(torch.randint(0, 2**31 - 1, (1,)).item())
+        torch.manual_seed(seed)  # the op draws its kernel seed from torch's generator, on q's device
+        kernel_seed = torch.randint(0, 2**31 - 1, (1,), device=device)
         mask = dropout_keep_mask(kernel_seed, *shape[:3], dropout_p, device=device)
         kept = mask.float().mean().item()
         assert abs(kept - (1 - dropout_p)) < 0.1, kept

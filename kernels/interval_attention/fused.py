@@ -93,7 +93,7 @@ def _program_tile(len_ptr, heads, BLOCK_M: tl.constexpr, BLOCK_L: tl.constexpr, 
 @triton.jit
 def _interval_attn_fwd_kernel(
     q_ptr, k_ptr, v_ptr, iv_ptr, qe_ptr, t_ptr, len_ptr, out_ptr, lse_ptr, p_ptr,
-    seqlen, heads, dh, num_r, scale, dropout_p, seed,
+    seqlen, heads, dh, num_r, scale, dropout_p, seed_ptr,
     DROPOUT: tl.constexpr, UPCAST: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_D: tl.constexpr,
     BLOCK_R: tl.constexpr, R_CHUNKS: tl.constexpr,
 ):
@@ -108,7 +108,7 @@ def _interval_attn_fwd_kernel(
     lse = tl.where(row_ok, m + tl.log(tl.where(row_ok, denom, 1.0)), 0.0)
     a = p / tl.where(row_ok, denom, 1.0)[:, None]
     if DROPOUT:
-        keep = _keep(seed, bh, seqlen, offs_m[:, None], offs_l[None, :], dropout_p)
+        keep = _keep(tl.load(seed_ptr), bh, seqlen, offs_m[:, None], offs_l[None, :], dropout_p)
         a = tl.where(keep, a / (1.0 - dropout_p), 0.0)
     mask_l = offs_l < seqlen
     mask_ld = mask_l[:, None] & (offs_d[None, :] < dh)
@@ -136,7 +136,7 @@ def _interval_attn_fwd_kernel(
 @triton.jit
 def _interval_attn_bwd_dq_kernel(
     q_ptr, k_ptr, v_ptr, ik_ptr, qe_ptr, de_ptr, t_ptr, len_ptr, dout_ptr, lse_ptr, dlt_ptr, dq_ptr, dqe_ptr,
-    seqlen, heads, dh, num_r, scale, dropout_p, seed,
+    seqlen, heads, dh, num_r, scale, dropout_p, seed_ptr,
     DROPOUT: tl.constexpr, UPCAST: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_D: tl.constexpr,
     BLOCK_R: tl.constexpr, R_CHUNKS: tl.constexpr,
 ):
@@ -153,7 +153,7 @@ def _interval_attn_bwd_dq_kernel(
     rows = (bh * seqlen + offs_m[:, None]) * num_r
     dp = tl.dot(dout, tl.trans(v)) + tl.load(de_ptr + rows + r, mask=valid, other=0.0)
     if DROPOUT:
-        keep = _keep(seed, bh, seqlen, offs_m[:, None], offs_l[None, :], dropout_p)
+        keep = _keep(tl.load(seed_ptr), bh, seqlen, offs_m[:, None], offs_l[None, :], dropout_p)
         dp = tl.where(keep, dp / (1.0 - dropout_p), 0.0)
     dlt = tl.load(dlt_ptr + bh * seqlen + offs_m, mask=mask_m, other=0.0)
     ds = tl.where(valid, p * (dp - dlt[:, None]), 0.0) * scale
@@ -176,7 +176,7 @@ def _interval_attn_bwd_dq_kernel(
 @triton.jit
 def _interval_attn_bwd_dkdv_kernel(
     q_ptr, k_ptr, v_ptr, qe_ptr, de_ptr, t_ptr, len_ptr, dout_ptr, lse_ptr, dlt_ptr, dk_ptr, dv_ptr,
-    seqlen, heads, dh, num_r, scale, dropout_p, seed,
+    seqlen, heads, dh, num_r, scale, dropout_p, seed_ptr,
     DROPOUT: tl.constexpr, UPCAST: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
     # offs_n: keys j (rows of the transposed tile); offs_l: queries i
@@ -200,7 +200,7 @@ def _interval_attn_bwd_dkdv_kernel(
     dp = tl.dot(v, tl.trans(dout)) + tl.load(de_ptr + cols, mask=valid, other=0.0)
     pd = p
     if DROPOUT:
-        keep = _keep(seed, bh, seqlen, offs_l[None, :], offs_n[:, None], dropout_p)
+        keep = _keep(tl.load(seed_ptr), bh, seqlen, offs_l[None, :], offs_n[:, None], dropout_p)
         pd = tl.where(keep, p / (1.0 - dropout_p), 0.0)
         dp = tl.where(keep, dp / (1.0 - dropout_p), 0.0)
     dlt = tl.load(dlt_ptr + bh * seqlen + offs_l, mask=mask_l, other=0.0)
@@ -237,7 +237,9 @@ class _IntervalAttentionFn(torch.autograd.Function):
         out = torch.empty_like(q)
         lse = torch.empty(bsz, heads, seqlen, device=q.device, dtype=torch.float32)
         bins = torch.zeros(bsz, heads, seqlen, num_r, device=q.device, dtype=torch.float32)
-        seed = int(torch.randint(0, 2**31 - 1, (1,)).item()) if dropout_p > 0 else 0
+        # the dropout seed is drawn on the device (torch's generator of q's device) and read by the kernels, so a
+        # CUDA graph of the step draws a new one each replay; without dropout the kernels never read it
+        seed = torch.randint(0, 2**31 - 1, (1,), device=q.device) if dropout_p > 0 else seq_len
         blk = _blocks(seqlen, dh, num_r)
         block_m = _block_m(blk["BLOCK_L"])
         grid = (triton.cdiv(seqlen, block_m), bsz * heads)
@@ -245,13 +247,13 @@ class _IntervalAttentionFn(torch.autograd.Function):
             q, k, v, interval_v, qe, times, seq_len, out, lse, bins,
             seqlen, heads, dh, num_r, scale, float(dropout_p), seed,
             DROPOUT=dropout_p > 0, UPCAST=triton_interpret(), BLOCK_M=block_m, **blk, num_warps=4)
-        ctx.save_for_backward(q, k, v, interval_k, interval_v, times, seq_len, out, lse, bins)
-        ctx.dropout_p, ctx.seed, ctx.scale = dropout_p, seed, scale
+        ctx.save_for_backward(q, k, v, interval_k, interval_v, times, seq_len, out, lse, bins, seed)
+        ctx.dropout_p, ctx.scale = dropout_p, scale
         return out
 
     @staticmethod
     def backward(ctx, dout):
-        q, k, v, interval_k, interval_v, times, seq_len, out, lse, bins = ctx.saved_tensors
+        q, k, v, interval_k, interval_v, times, seq_len, out, lse, bins, seed = ctx.saved_tensors
         bsz, heads, seqlen, dh = q.shape
         num_r = interval_k.shape[0]
         dout = dout.contiguous()
@@ -264,7 +266,7 @@ class _IntervalAttentionFn(torch.autograd.Function):
         dqe = torch.zeros(bsz, heads, seqlen, num_r, device=q.device, dtype=torch.float32)
         blk = _blocks(seqlen, dh, num_r)
         block_m = _block_m(blk["BLOCK_L"])
-        common = (seqlen, heads, dh, num_r, ctx.scale, float(ctx.dropout_p), ctx.seed)
+        common = (seqlen, heads, dh, num_r, ctx.scale, float(ctx.dropout_p), seed)
         _interval_attn_bwd_dq_kernel[(triton.cdiv(seqlen, block_m), bsz * heads)](
             q, k, v, interval_k, qe, de, times, seq_len, dout, lse, dlt, dq, dqe, *common,
             DROPOUT=ctx.dropout_p > 0, UPCAST=triton_interpret(), BLOCK_M=block_m, **blk, num_warps=4)
@@ -285,19 +287,21 @@ def interval_attention_fused(q, k, v, interval_k, interval_v, times, seq_len, dr
     return _IntervalAttentionFn.apply(q, k, v, interval_k, interval_v, times, seq_len, dropout_p)
 
 
-def dropout_keep_mask(seed: int, bsz: int, heads: int, seqlen: int, dropout_p: float,
+def dropout_keep_mask(seed: int | torch.Tensor, bsz: int, heads: int, seqlen: int, dropout_p: float,
                       device: torch.device | str = "cpu") -> torch.Tensor:
-    """The (B, H, L, L) bool keep mask the kernels draw for ``seed`` (for tests against the reference)."""
+    """The (B, H, L, L) bool keep mask the kernels draw for ``seed`` (an int, or the (1,) int64 tensor the op
+    draws on the device; for tests against the reference)."""
     out = torch.empty(bsz * heads, seqlen, seqlen, device=device, dtype=torch.int8)
     block = max(16, triton.next_power_of_2(seqlen))
-    _keep_mask_kernel[(bsz * heads,)](out, seed, seqlen, float(dropout_p), BLOCK_L=block)
+    seed_t = torch.as_tensor(seed, dtype=torch.int64, device=device).reshape(1)
+    _keep_mask_kernel[(bsz * heads,)](out, seed_t, seqlen, float(dropout_p), BLOCK_L=block)
     return out.view(bsz, heads, seqlen, seqlen).bool()
 
 
 @triton.jit
-def _keep_mask_kernel(out_ptr, seed, seqlen, dropout_p, BLOCK_L: tl.constexpr):
+def _keep_mask_kernel(out_ptr, seed_ptr, seqlen, dropout_p, BLOCK_L: tl.constexpr):
     bh = tl.program_id(0)
     offs = tl.arange(0, BLOCK_L)
     mask = (offs[:, None] < seqlen) & (offs[None, :] < seqlen)
-    keep = _keep(seed, bh, seqlen, offs[:, None], offs[None, :], dropout_p)
+    keep = _keep(tl.load(seed_ptr), bh, seqlen, offs[:, None], offs[None, :], dropout_p)
     tl.store(out_ptr + (bh * seqlen + offs[:, None]) * seqlen + offs[None, :], keep.to(tl.int8), mask=mask)
