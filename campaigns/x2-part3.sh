@@ -5,7 +5,8 @@
 #     the GPU tests part 2 failed or did not have (the CUDA-graph step against the same Adam, the profile test);
 #     where TiM4Rec's training step at batch 2048 spends its 15 ms (seqrec anatomy --profile, SSD4Rec and SASRec
 #     too: logs/anatomy-*.txt) and with the loss compiled; TiM4Rec and SSD4Rec trained with --compile (epoch
-#     time and compile time against the eager runs: set full-compile); the kernel suite (the selective scan
+#     time and compile time against the eager runs: set full-compile); TiSASRec with the CUDA-graph step (its
+#     kernel seed is now drawn on the device; batch 256 is launch-bound); the kernel suite (the selective scan
 #     against mamba-ssm's CUDA scan, rebound);
 #     the latency suite (Mamba4Rec with mamba-ssm, then the rest of the grid); the memory suite alone
 #     (part 2's shared-GPU out-of-memory skips, Mamba4Rec with mamba-ssm, then h256)
@@ -24,6 +25,8 @@ lane 0 gpu0-timing \
   "$ANATOMY --model tim4rec --compile > $ROOT/logs/anatomy-tim4rec-compiled.txt 2>&1" \
   "python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --models tim4rec,ssd4rec \
      --datasets amazon-beauty --hidden 64 --seeds 0 --compile --out $ROOT/full-compile/accuracy" \
+  "python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --models tisasrec \
+     --datasets amazon-beauty --hidden 64 --seeds 0 --cuda-graph --out $ROOT/full-cuda-graph/accuracy" \
   "$TSUITE suites/test_kernels.py --benchmark-json $ROOT/logs/bench-kernels-3.json" \
   "$TSUITE suites/test_latency.py --models mamba4rec --hidden 64" \
   "$TSUITE suites/test_memory.py --hidden 64 || $TSUITE suites/test_memory.py --hidden 64" \
