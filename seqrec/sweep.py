@@ -274,8 +274,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="results/full/accuracy", help="directory of result files")
     parser.add_argument("--engine", choices=["local", "ray"], default="local")
     parser.add_argument("--gpus", help="comma list of GPU ids for the local engine, one worker each (default: all); "
-                        "repeat an id for several workers on one GPU (0,0,1,1); this pays only where runs leave the GPU "
-                        "idle (amazon-beauty at batch 2048 did not: results/full/README.md, part 2)")
+                        "repeat an id for several workers on one GPU (0,0,1,1); this pays only where runs leave "
+                        "the GPU idle (amazon-beauty at batch 2048 did not: results/full/README.md, part 2)")
     parser.add_argument("--workers", type=int, help="CPU worker processes when there is no GPU")
     parser.add_argument("--ray-address", help="Ray cluster address (default: start a local instance)")
     parser.add_argument("--dry-run", action="store_true", help="list the runs and what would be skipped")
