@@ -6,13 +6,16 @@ capture/restore, CUDA-synchronised timers and peak-memory helpers.
     with deterministic(device.type == "cpu"):  # torch.use_deterministic_algorithms, restored on exit
         with Stopwatch(device) as sw: ...      # sw.seconds, CUDA-synchronised at both ends
     reset_peak_memory(device); ...; peak_memory_bytes(device)   # None on CPU
+    except RuntimeError as e: release_error_memory(e)    # a failed case's tensors freed before the next case
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import random
 import time
+import traceback
 from collections.abc import Iterator
 from typing import Any
 
@@ -146,3 +149,17 @@ def peak_memory_bytes(device: torch.device | str) -> int | None:
 def count_parameters(model: torch.nn.Module, trainable_only: bool = True) -> int:
     """Number of (trainable) parameter elements."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def release_error_memory(error: BaseException) -> None:
+    """Free what a caught ``error`` keeps alive: its traceback holds the frames of the code that raised, and their
+    locals (a failed benchmark case's tensors, GBs of GPU memory) stay allocated as long as the exception or
+    pytest's report does, so the next case runs out of memory. Clears those frames (the traceback keeps its
+    lines), collects, and returns the freed blocks to the device."""
+    traceback.clear_frames(error.__traceback__)
+    for linked in (error.__cause__, error.__context__):
+        if linked is not None:
+            traceback.clear_frames(linked.__traceback__)
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

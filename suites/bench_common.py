@@ -8,6 +8,7 @@ from collections.abc import Callable
 import torch
 
 from kernels.dispatch import BackendUnavailable
+from seqrec.runtime import release_error_memory
 
 
 def measure_fwd_bwd(fn: Callable[..., torch.Tensor], inputs: dict[str, torch.Tensor], dout: torch.Tensor,
@@ -46,8 +47,10 @@ def record_provider(run: Callable[[], tuple[float, int]]) -> dict:
     except BackendUnavailable as e:
         return {"status": "skipped", "reason": str(e)}
     except torch.OutOfMemoryError as e:
+        release_error_memory(e)
         return {"status": "skipped", "reason": f"out of memory: {str(e)[:200]}"}
     except Exception as e:
+        release_error_memory(e)
         return {"status": "failed", "reason": f"{type(e).__name__}: {str(e)[:300]}"}
     finally:
         if torch.cuda.is_available():

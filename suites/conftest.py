@@ -27,6 +27,7 @@ import torch
 
 from kernels.dispatch import BackendUnavailable
 from seqrec.results import provenance, write_result
+from seqrec.runtime import release_error_memory
 
 REPO = Path(__file__).resolve().parent.parent
 ALL_MODELS = ("sasrec", "tisasrec", "mamba4rec", "ssd4rec", "tim4rec")
@@ -244,21 +245,24 @@ def run_case(path: Path, base: dict[str, Any], fn: Callable[[], dict[str, Any]],
     without a result file, so that running the suite again resumes them in a fresh process."""
     if _context_lost:
         pytest.skip(f"not run: the CUDA context broke in {_context_lost[0]}; run the suite again to resume")
+    skipped = None
     try:
         fields = fn()
     except CANNOT_RUN as e:
-        reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-        write_result(path, {**base, "status": "skipped", "reason": reason, "provenance": provenance(device)})
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-        pytest.skip(f"recorded as skipped: {reason}")
+        skipped = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        release_error_memory(e)
+        write_result(path, {**base, "status": "skipped", "reason": skipped, "provenance": provenance(device)})
     except Exception as e:
         fatal = breaks_cuda_context(e)
         write_result(path, {**base, "status": "failed", "reason": f"{type(e).__name__}: {e}", "fatal": fatal,
                             "provenance": provenance(device)})
         if fatal:
             _context_lost.append(str(path))
+        else:
+            release_error_memory(e)
         raise
+    if skipped is not None:  # raised outside the handler, so the skip does not chain (and keep) the error
+        pytest.skip(f"recorded as skipped: {skipped}")
     result = {**base, **fields, "status": "ok", "provenance": provenance(device)}
     write_result(path, result)
     return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import weakref
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,18 @@ def test_each_outcome_becomes_a_record():
     assert oom["status"] == "skipped" and oom["reason"].startswith("out of memory: CUDA out of memory")
     bad = record_provider(_raise(AttributeError("module 'selective_scan_cuda' has no attribute 'fwd'")))
     assert bad == {"status": "failed", "reason": "AttributeError: module 'selective_scan_cuda' has no attribute 'fwd'"}
+
+
+def test_a_failed_provider_does_not_keep_its_tensors_alive():
+    refs = []
+
+    def run():
+        held = torch.ones(1000)
+        refs.append(weakref.ref(held))
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    assert record_provider(run)["status"] == "skipped"
+    assert refs[0]() is None
 
 
 @pytest.mark.gpu

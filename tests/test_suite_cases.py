@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import weakref
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,27 @@ def test_ok_skipped_and_failed_cases_are_recorded(suite, tmp_path):
     bad = json.loads((tmp_path / "bad.json").read_text())
     assert bad["status"] == "failed" and bad["fatal"] is False and "boom" in bad["reason"]
     assert not suite.already_done(tmp_path / "bad.json", rerun=False)  # an ordinary failure runs again
+
+
+def _raise_holding(e: BaseException, refs: list):
+    """A case that allocates a tensor and then raises: the tensor lives only in the raising frame."""
+    def fn():
+        held = torch.ones(1000)
+        refs.append(weakref.ref(held))
+        raise e
+    return fn
+
+
+def test_a_skipped_or_failed_case_does_not_keep_its_tensors_alive(suite, tmp_path):
+    # the next case must get the memory back: part 3 of the GPU campaign lost 80 cases to a traceback that held it
+    refs: list = []
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        suite.run_case(tmp_path / "oom.json", {}, _raise_holding(torch.cuda.OutOfMemoryError("oom"), refs), "cpu")
+    with pytest.raises(ValueError) as failed:
+        suite.run_case(tmp_path / "bad.json", {}, _raise_holding(ValueError("boom"), refs), "cpu")
+    assert skipped.value.__context__ is None  # the skip does not chain the out-of-memory error
+    assert failed.value.__traceback__ is not None  # the failure keeps its traceback for the report
+    assert [r() for r in refs] == [None, None]
 
 
 def test_a_broken_cuda_context_stops_the_process_cases_and_resumes_past_the_culprit(suite, tmp_path):
