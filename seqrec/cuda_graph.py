@@ -20,6 +20,8 @@ Adam must be built with ``capturable=True`` (its step counters live on the devic
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from seqrec.data.dataset import Batch
@@ -30,7 +32,8 @@ class GraphedTrainStep:
     """``step(batch) -> loss`` (0-dim tensor on the device, valid until the next call) for one model and its
     capturable Adam; batches (B, L) as ``SeqDataset.train_batches`` yields them."""
 
-    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch_size: int, warmup: int = 3):
+    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch_size: int, warmup: int = 3,
+                 loss_fn: Callable[..., torch.Tensor] | None = None):
         if not all(g.get("capturable", False) for g in optimizer.param_groups):
             raise ValueError("cuda_graph: the optimizer must be built with capturable=True")
         if getattr(model, "host_rng_in_step", False):
@@ -47,8 +50,9 @@ class GraphedTrainStep:
         self.static_loss: torch.Tensor | None = None
         self.warmed = 0
         self.replays = 0
-        self._eager_fresh = eager_step(model, optimizer)  # before capture: gradients freed between steps
-        self._eager_in_place = eager_step(model, optimizer, set_to_none=False)  # after: the graph's tensors kept
+        self.loss_fn = loss_fn or model.loss  # e.g. under autocast (train_config amp)
+        self._eager_fresh = eager_step(model, optimizer, loss_fn=loss_fn)  # before capture: gradients freed
+        self._eager_in_place = eager_step(model, optimizer, set_to_none=False, loss_fn=loss_fn)  # after: kept
 
     def __call__(self, batch: Batch) -> torch.Tensor:
         if batch.target.numel() != self.batch_size:  # the last, partial batch: eager, gradients kept in place
@@ -67,7 +71,7 @@ class GraphedTrainStep:
             self.optimizer.zero_grad(set_to_none=True)  # the graph allocates the gradients it then overwrites
             self.graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(self.graph):
-                self.static_loss = self.model.loss(*self.static_inputs)
+                self.static_loss = self.loss_fn(*self.static_inputs)
                 self.static_loss.backward()
                 self.optimizer.step()
         else:

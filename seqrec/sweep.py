@@ -43,7 +43,8 @@ from seqrec.results import write_result
 TRAIN_FLAGS = {"epochs": "--epochs", "patience": "--patience", "batch_size": "--batch-size", "backend": "--backend",
                "device": "--device", "data_dir": "--data-dir", "max_steps_per_epoch": "--max-steps-per-epoch",
                "max_len": "--max-len", "eval_batch_size": "--eval-batch-size", "lr": "--lr",
-               "cuda_graph": "--cuda-graph", "compile": "--compile"}  # booleans are bare flags: given when true
+               "cuda_graph": "--cuda-graph", "compile": "--compile",  # booleans are bare flags: given when true
+               "amp": "--amp"}
 
 
 @dataclass(frozen=True)
@@ -266,6 +267,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="capture each run's training step as a CUDA graph (seqrec/cuda_graph.py)")
     parser.add_argument("--compile", dest="compile", action="store_true", default=None,
                         help="torch.compile each run's loss (our kernels stay opaque)")
+    parser.add_argument("--amp", choices=["bf16"], help="autocast each run's loss to bfloat16 (train --amp)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--data-dir", dest="data_dir")
     parser.add_argument("--max-len", dest="max_len", type=int)

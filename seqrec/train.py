@@ -46,7 +46,10 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "cuda_graph": False,  # capture the training step as a CUDA graph and replay it (seqrec/cuda_graph.py)
     "compile": False,  # torch.compile the loss (forward): inductor fuses the ops between our kernels, which it
     # leaves opaque (torch.compiler.disable); not with cuda_graph
+    "amp": None,  # None (fp32) or "bf16": the loss's forward under torch.autocast to bfloat16 (matmuls and our
+    # kernels' inputs in bf16, accumulation fp32); weights, gradients, Adam and evaluation stay fp32
 }
+AMP_DTYPES = {"bf16": torch.bfloat16}
 EARLY_STOP_METRIC = "ndcg@10"
 # Train-config entries that may change between an interrupted run and its resumption.
 RESUMABLE_CHANGES = ("epochs", "patience")
@@ -155,6 +158,24 @@ def eager_step(model: models.SeqRecModel, optimizer: torch.optim.Optimizer, set_
         return loss
 
     return step
+
+
+def training_loss(model: models.SeqRecModel, tcfg: dict[str, Any], device: torch.device) -> Callable[..., torch.Tensor]:
+    """The loss function a training step calls: ``model.loss``, under autocast when ``amp`` is set, compiled when
+    ``compile`` is set."""
+    amp = tcfg["amp"]
+    if amp not in (None, *AMP_DTYPES):
+        raise TrainSetupError(f"train_config amp={amp!r}: choose none or one of {sorted(AMP_DTYPES)} (fp16 would "
+                              "need a gradient scaler; bf16 does not)")
+    loss = model.loss
+    if amp is not None:
+        dtype = AMP_DTYPES[amp]
+
+        def loss(*args, _loss=model.loss):
+            with torch.autocast(device.type, dtype=dtype):
+                return _loss(*args).float()
+
+    return torch.compile(loss) if tcfg["compile"] else loss
 
 
 def _train_one_epoch(model: models.SeqRecModel, step: Callable[[Any], torch.Tensor], batches: Iterator,
@@ -276,15 +297,16 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
             if progress:
                 print(f"resuming {run_name} after epoch {epochs_done} from {ckpt_path}", file=sys.stderr, flush=True)
 
+        loss_fn = training_loss(model, tcfg, dev)
         if graphed:
             from seqrec.cuda_graph import GraphedTrainStep
 
             try:
-                step = GraphedTrainStep(model, optimizer, tcfg["batch_size"])
+                step = GraphedTrainStep(model, optimizer, tcfg["batch_size"], loss_fn=loss_fn)
             except ValueError as e:
                 raise TrainSetupError(f"{model_name}: {e}") from e
         else:
-            step = eager_step(model, optimizer, loss_fn=torch.compile(model.loss) if tcfg["compile"] else None)
+            step = eager_step(model, optimizer, loss_fn=loss_fn)
         epochs, patience = tcfg["epochs"], tcfg["patience"]
         stopped = bool(patience) and stale >= patience
         tty = sys.stderr.isatty()

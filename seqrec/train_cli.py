@@ -35,6 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="capture the training step as a CUDA graph and replay it (CUDA only; seqrec/cuda_graph.py)")
     p.add_argument("--compile", action="store_true", default=None,
                    help="torch.compile the loss; our kernels stay opaque (first steps compile; not with --cuda-graph)")
+    p.add_argument("--amp", choices=["bf16"], default=None,
+                   help="autocast the loss's forward to bfloat16 (weights, Adam and evaluation stay fp32)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="cpu | cuda | cuda:N | auto (default: cuda when available)")
     p.add_argument("--backend", choices=BACKENDS, default=None, help="kernel backend for the models that have one")
@@ -90,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     train_config = {k: v for k, v in (("epochs", args.epochs), ("patience", args.patience),
                                       ("batch_size", args.batch_size), ("eval_batch_size", args.eval_batch_size),
                                       ("lr", args.lr), ("mask_history", args.mask_history),
-                                      ("cuda_graph", args.cuda_graph), ("compile", args.compile)) if v is not None}
+                                      ("cuda_graph", args.cuda_graph), ("compile", args.compile),
+                                      ("amp", args.amp)) if v is not None}
     hidden = config.get("hidden_size", defaults.get("hidden_size"))
     out = args.out or default_out(args.model, args.dataset, hidden, args.seed, args.variant)
     dataset_options = {"max_len": args.max_len} if args.max_len is not None else None

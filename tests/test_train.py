@@ -547,3 +547,35 @@ def test_a_compiled_loss_trains_the_same_model(tmp_path, monkeypatch):
             assert comp["metrics"][split][k] == pytest.approx(v, abs=1e-6), (split, k)
     with pytest.raises(TrainSetupError, match="cuda_graph or compile"):
         train("tim4rec", ds, out=tmp_path / "x.json", train_config={"cuda_graph": True, "compile": True}, **kw)
+
+
+@pytest.mark.parametrize("model", ["sasrec", "tisasrec", "mamba4rec", "ssd4rec", "tim4rec"])
+def test_bf16_autocast_trains_in_bf16_and_keeps_fp32_state(tmp_path, model, monkeypatch):
+    """train_config amp="bf16": the loss's forward runs under autocast (its matmuls in bfloat16, so the losses
+    move off the fp32 run's by about bf16 rounding), while parameters, Adam and evaluation stay fp32."""
+    ds = consecutive_dataset(n_users=16, n_items=40, max_len=8)
+    kw = dict(config={"hidden_size": 32}, seed=0, progress=False, backend="torch")
+    tcfg = {"epochs": 2, "patience": 0, "batch_size": 16}
+    fp32 = train(model, ds, out=tmp_path / "f.json", train_config=tcfg, **kw)
+    seen = []
+    real_linear = torch.nn.functional.linear
+
+    def spy(x, w, b=None):
+        out = real_linear(x, w, b)
+        seen.append((w.dtype, out.dtype))
+        return out
+
+    monkeypatch.setattr(torch.nn.functional, "linear", spy)
+    amp = train(model, ds, out=tmp_path / "a.json", train_config={**tcfg, "amp": "bf16"}, **kw)
+    assert amp["train_config"]["amp"] == "bf16"
+    assert (torch.float32, torch.bfloat16) in seen  # projections computed in bf16 from fp32 weights
+    assert (torch.float32, torch.float32) in seen  # and evaluation in fp32
+    for a, b in zip(fp32["epochs"], amp["epochs"], strict=True):
+        assert b["train_loss"] != a["train_loss"]
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=2e-2)
+
+
+def test_amp_rejects_an_unknown_precision(tmp_path):
+    ds = consecutive_dataset(n_users=16, n_items=40, max_len=8)
+    with pytest.raises(TrainSetupError, match="amp='fp16'"):
+        train("sasrec", ds, out=tmp_path / "x.json", train_config={"amp": "fp16"}, progress=False)
