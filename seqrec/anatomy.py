@@ -135,15 +135,17 @@ def by_op(records: list[OpRecord], top: int = 15, bandwidth: float = H200_BANDWI
 
 
 def profile_train_step(model: torch.nn.Module, batch, steps: int = 10, top: int = 25,
-                       compiled: bool = False) -> tuple[float, pd.DataFrame]:
+                       compiled: bool = False, amp: str | None = None) -> tuple[float, pd.DataFrame]:
     """(device ms per step, table of the ``top`` kernels by device time: calls and ms per step) of the training
-    step on CUDA (eager, or with the loss through torch.compile), from torch.profiler, after warm-up steps
-    (compilation, autotuning, Adam state)."""
+    step on CUDA (eager, or with the loss through torch.compile; under bf16 autocast with ``amp="bf16"``), from
+    torch.profiler, after warm-up steps (compilation, autotuning, Adam state)."""
     from torch.profiler import ProfilerActivity, profile
 
+    from seqrec.train import training_loss
     from seqrec.workloads import train_step_fn
 
-    step = train_step_fn(model, batch, loss_fn=torch.compile(model.loss) if compiled else None)
+    device = next(model.parameters()).device
+    step = train_step_fn(model, batch, loss_fn=training_loss(model, {"compile": compiled, "amp": amp}, device))
     for _ in range(3):
         step()
     torch.cuda.synchronize()
@@ -170,6 +172,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", type=int, default=0, metavar="STEPS",
                         help="on CUDA: also profile STEPS eager steps (backend as given) and list the kernels by time")
     parser.add_argument("--compile", action="store_true", help="with --profile: the loss through torch.compile")
+    parser.add_argument("--amp", choices=["bf16"], default=None, help="with --profile: the loss under bf16 autocast")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -191,8 +194,8 @@ def run(args: argparse.Namespace) -> int:
     if args.profile:
         if not str(args.device).startswith("cuda"):
             raise SystemExit("seqrec anatomy: --profile needs --device cuda")
-        ms, table = profile_train_step(model, batch, steps=args.profile, compiled=args.compile)
-        how = "compiled" if args.compile else "eager"
+        ms, table = profile_train_step(model, batch, steps=args.profile, compiled=args.compile, amp=args.amp)
+        how = ("compiled" if args.compile else "eager") + (f", {args.amp} autocast" if args.amp else "")
         print(f"\nprofiled {args.profile} {how} steps on {torch.cuda.get_device_name()}: {ms:.2f} ms of kernels "
               "per step\n")
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

@@ -59,11 +59,12 @@ def test_profiling_needs_cuda():
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_profile_lists_the_kernels_of_a_step_on_cuda(capsys):
+@pytest.mark.parametrize("amp", [[], ["--amp", "bf16"]], ids=["fp32", "bf16"])
+def test_profile_lists_the_kernels_of_a_step_on_cuda(capsys, amp):
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     args = ["--model", "tim4rec", "--batch", "256", "--seq-len", "50", "--hidden", "64", "--device", "cuda",
-            "--backend", "auto", "--profile", "3"]
+            "--backend", "auto", "--profile", "3", *amp]
     assert run(parser.parse_args(args)) == 0
     out = capsys.readouterr().out
-    assert "ms of kernels per step" in out
+    assert "ms of kernels per step" in out and ("bf16 autocast" in out) == bool(amp)
