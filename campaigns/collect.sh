@@ -14,6 +14,7 @@ while :; do
   sleep $(( end - SECONDS < 60 ? end - SECONDS : 60 ))
 done
 nvidia-smi --query-gpu=index,name,utilization.gpu,memory.used --format=csv,noheader 2>/dev/null
-# only what this campaign wrote (the copied committed results are older than .started); logs always
-(cd "$root" && find . -type f ! -name '*.ckpt' \( -newer .started -o -path './logs/*' \) -print0 |
+# only what this campaign wrote (the copied committed results are older than .started), no checkpoints or model
+# weights (they would make the pack too large to come back); logs always
+(cd "$root" && find . -type f ! -name '*.ckpt' ! -name '*.weights' \( -newer .started -o -path './logs/*' \) -print0 |
   tar czf "$dest/campaign.tgz" --null -T -) && ls -la "$dest"

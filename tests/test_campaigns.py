@@ -27,11 +27,12 @@ def test_lanes_run_in_order_log_status_and_collect_packs_only_new_files(tmp_path
     (committed / "old.json").write_text("{}")
     root = tmp_path / "campaign"
     script = ('source campaigns/lanes.sh "$0"; '
-              'lane 0 demo "echo first" "false" "echo {} > $ROOT/full/accuracy/new.json"')
+              'lane 0 demo "echo first" "false" "echo {} > $ROOT/full/accuracy/new.json" '
+              '"echo w > $ROOT/full/accuracy/new.json.weights"')
     subprocess.run(["bash", "-c", script, str(root)], cwd=work, check=True, timeout=60)
     log = root / "logs" / "demo.log"
     deadline = time.time() + 120
-    while time.time() < deadline and log.read_text().count("=== rc=") < 3:
+    while time.time() < deadline and log.read_text().count("=== rc=") < 4:
         time.sleep(0.2)
     text = log.read_text()
     assert text.index("first") < text.index("=== rc=1") < text.rindex("=== rc=0")
@@ -42,6 +43,7 @@ def test_lanes_run_in_order_log_status_and_collect_packs_only_new_files(tmp_path
                    capture_output=True)
     with tarfile.open(out / "campaign.tgz") as tar:
         names = sorted(n.removeprefix("./") for n in tar.getnames() if not n.endswith("/") and n != ".")
+    # no model weights or checkpoints: they made part 3's pack too large to come back
     assert names == ["full/accuracy/new.json", "logs/card.txt", "logs/commit.txt", "logs/demo.log"]
 
 
