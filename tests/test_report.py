@@ -385,3 +385,37 @@ def test_a_set_readme_is_linked_from_the_index(tmp_path):
     build_report(results, tmp_path / "out", results_label="results")
     index = (tmp_path / "out" / "README.md").read_text()
     assert "How these results were produced: [results/smoke/README.md](../results/smoke/README.md)." in index
+
+
+def test_kernel_results_become_a_table_per_op_and_card(tmp_path):
+    """Both kernel file layouts (a record per implementation; the SSD bench's list of cases with the bytes floor)
+    land in set "gpu" (the kernels/ folder is a kind folder) with ours first and the ratios computed from the
+    files' numbers."""
+    from seqrec.results import write_result
+
+    prov = {"device": "cuda", "device_name": "Card X", "git_commit": "a" * 40, "command": "bench"}
+    ms = {"triton": random.uniform(1, 2), "mamba_ssm_cuda": random.uniform(2, 4)}
+    write_result(tmp_path / "r" / "gpu" / "kernels" / "scan.json", {
+        "kind": "kernel", "op": "selective_scan", "batch": 8, "seqlen": 50, "dim": 16, "nstate": 4,
+        "dtype": "float32", "provenance": prov,
+        "impls": {"mamba_ssm_cuda": {"status": "ok", "median_ms": ms["mamba_ssm_cuda"], "peak_memory_bytes": 2**21},
+                  "triton": {"status": "ok", "median_ms": ms["triton"], "peak_memory_bytes": 2**20},
+                  "torch_ref": {"status": "skipped", "reason": "not built"}}})
+    write_result(tmp_path / "r" / "gpu" / "kernels" / "ssd.json", {
+        "kind": "kernel", "op": "ssd", "provenance": prov, "cases": [
+            {"variant": "triton", "batch": 4, "seq_len": 50, "heads": 2, "head_dim": 8, "d_state": 4,
+             "dtype": "torch.float32", "forward_backward_ms": 0.5, "peak_memory_bytes": 2**20,
+             "floor_ms": {"forward_backward": 0.1}, "status": "ok"},
+            {"variant": "mamba_ssm", "batch": 4, "seq_len": 50, "heads": 2, "head_dim": 8, "d_state": 4,
+             "dtype": "torch.float32", "forward_backward_ms": 1.5, "peak_memory_bytes": 2**21,
+             "floor_ms": {"forward_backward": 0.1}, "status": "ok"}]})
+    build_report(tmp_path / "r", tmp_path / "out")
+    tables = parse_markdown_tables((tmp_path / "out" / "gpu" / "tables" / "kernels.md").read_text())
+    scan = tables["selective_scan — Card X"]
+    assert scan[0][:4] == ["Shape", "dtype", "Implementation", "fwd+bwd ms"]
+    assert [plain(r[2]) for r in scan[1:]] == [("triton", "bold"), ("mamba_ssm_cuda", None), ("torch_ref", None)]
+    assert scan[1][0] == "B 8, L 50, D 16, N 4" and scan[1][3] == f"{ms['triton']:.3f}" and scan[1][4] == "1"
+    assert scan[2][5] == f"{ms['mamba_ssm_cuda'] / ms['triton']:.2f}×"
+    assert scan[3][3] == "–" and scan[3][7] == "not built"
+    ssd = tables["ssd — Card X"]
+    assert ssd[1][0] == "B 4, L 50, heads 2, head dim 8, N 4" and ssd[1][6] == "5.00×" and ssd[2][5] == "3.00×"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from seqrec.report import efficiency, figures, paper_tables
+from seqrec.report import efficiency, figures, kernels, paper_tables
 from seqrec.report.collect import ablation_runs, collect_results, main_runs
 from seqrec.report.index import Entry, SetSection, cards, render_index, source_line
 from seqrec.report.tables import Table, render_latex, render_markdown
@@ -113,8 +113,13 @@ def build_report(results: str | Path, out: str | Path, results_label: str | None
                    "Latency and memory", [efficiency.WORKLOAD_NOTE], work)
         add_tables(paper_tables.ablation_tables(runs, set_name), "ablation", "Ablation",
                    [paper_tables.ABLATION_NOTE], abl)
+        kern = data.kernels[data.kernels["set"] == set_name] if not data.kernels.empty else data.kernels
+        add_tables(kernels.kernel_tables(kern, set_name), "kernels", "Kernels", [kernels.NOTE],
+                   kern.drop_duplicates("file"))  # one row per implementation; the source counts files
         sections.append(section)
-    counts = {"files": data.n_files, "used": len(data.runs) + len(data.workloads), "problems": len(data.problems),
+    n_kernel_files = data.kernels["file"].nunique() if not data.kernels.empty else 0
+    counts = {"files": data.n_files, "used": len(data.runs) + len(data.workloads) + n_kernel_files,
+              "problems": len(data.problems),
               "unused": len(data.unused)}
     _write(summary.index, render_index(label, sections, data.problems, counts, data.superseded))
     _replace_manifest(out, [summary.index, *summary.figures, *summary.tables])

@@ -1,7 +1,7 @@
 """Result files -> tidy pandas DataFrames, and mean / std over seeds.
 
 Result files are grouped into *sets*: the directory a file lies in, relative to the results root, with
-trailing kind folders (``accuracy``, ``latency``, ``memory``, ``ablation``, ``train``, ``kernel``) removed, so
+trailing kind folders (``accuracy``, ``latency``, ``memory``, ``ablation``, ``train``, ``kernels``) removed, so
 ``results/full/accuracy/x.json`` and ``results/full/latency/y.json`` both belong to set ``full`` while
 ``results/baselines/smoke-cpu/...`` is set ``baselines/smoke-cpu``. Sets are never mixed in one figure or table.
 
@@ -12,6 +12,7 @@ Frames (one row per result file that is used):
   workloads  ok ``latency`` / ``memory`` files: set, kind, model, phase, seq_len, batch_size, hidden,
              median_ms, iqr_ms, peak_memory_bytes, n_parameters, timer, plus provenance columns;
   problems   files whose status is not ok: set, file, kind, case, status, reason;
+  kernels    ok ``kernel`` files, one row per case and implementation (``seqrec.report.kernels``);
   superseded files replaced by another file of the same case and set (ok beats not ok, then newest).
 Provenance columns: file, git_commit, git_dirty, device, device_name, command.
 """
@@ -25,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from seqrec.report import kernels
 from seqrec.results import load_results
 
 MODEL_ORDER = ("sasrec", "tisasrec", "mamba4rec", "ssd4rec", "tim4rec")
@@ -33,7 +35,7 @@ MODEL_NAMES = {"sasrec": "SASRec", "tisasrec": "TiSASRec", "mamba4rec": "Mamba4R
 PROPOSED = "tim4rec"
 RATIO_BASE = "sasrec"
 FULL_VARIANTS = ("", "full")
-KIND_DIRS = {"accuracy", "latency", "memory", "ablation", "train", "kernel"}
+KIND_DIRS = {"accuracy", "latency", "memory", "ablation", "train", "kernel", "kernels"}
 RUN_KINDS = ("train", "ablation")
 WORKLOAD_KINDS = ("latency", "memory")
 RUN_KEYS = ["set", "dataset", "hidden", "model", "variant"]
@@ -227,13 +229,16 @@ class Collected:
     runs: pd.DataFrame
     workloads: pd.DataFrame
     problems: pd.DataFrame
+    kernels: pd.DataFrame = field(default_factory=pd.DataFrame)  # kind "kernel": seqrec.report.kernels rows
     superseded: list[str] = field(default_factory=list)
-    unused: list[str] = field(default_factory=list)  # files of kinds the report does not draw (e.g. kernel)
+    unused: list[str] = field(default_factory=list)  # files of kinds the report does not draw
     n_files: int = 0
 
     @property
     def sets(self) -> list[str]:
         names = set(self.runs["set"]) | set(self.workloads["set"]) | set(self.problems["set"])
+        if not self.kernels.empty:
+            names |= set(self.kernels["set"])
         return sorted(names)
 
     @property
@@ -261,9 +266,14 @@ def collect_results(root: str | Path) -> Collected:
     chosen: dict[tuple, dict[str, Any]] = {}
     superseded: list[str] = []
     unused: list[str] = []
+    kernel_rows: list[dict[str, Any]] = []
     for r in results:
         rel = Path(r["_path"]).relative_to(root).as_posix()
         r["_rel"] = rel
+        if r.get("kind") == "kernel" and r.get("status", "ok") == "ok":
+            set_name, prov = result_set(Path(r["_path"]), root), _provenance(r, rel)
+            kernel_rows += [{"set": set_name, **row, **prov} for row in kernels.kernel_rows(r)]
+            continue
         if r.get("kind") not in RUN_KINDS + WORKLOAD_KINDS:
             unused.append(rel)
             continue
@@ -293,7 +303,13 @@ def collect_results(root: str | Path) -> Collected:
         runs=_frame(runs, RUN_KEYS + ["seed", "kind", "model_hidden"] + PROVENANCE_COLUMNS, RUN_KEYS + ["seed"]),
         workloads=_frame(workloads, WORKLOAD_KEYS + PROVENANCE_COLUMNS, WORKLOAD_KEYS),
         problems=_frame(problems, ["set", "file", "kind", "case", "status", "reason"], ["set", "file"]),
-        superseded=sorted(superseded), unused=sorted(unused), n_files=len(results))
+        kernels=_kernel_frame(kernel_rows), superseded=sorted(superseded), unused=sorted(unused), n_files=len(results))
+
+
+def _kernel_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    columns = ["set", *kernels.KERNEL_COLUMNS, *PROVENANCE_COLUMNS]
+    df = pd.DataFrame(rows, columns=columns)
+    return df.sort_values(["set", "op", "file"], kind="mergesort").reset_index(drop=True)
 
 
 def _preference(r: dict[str, Any]) -> tuple:
