@@ -43,8 +43,10 @@ def resolve_conv_activation(name: str, n_heads: int) -> str:
 
 
 def conv_backend(backend: str) -> str:
-    """Backend for ``kernels.causal_conv1d`` given the model's backend (the conv has only a torch path)."""
-    return "torch" if backend == "torch" else "auto"
+    """Backend for ``kernels.causal_conv1d`` given the model's backend: ours (``auto``/``triton``) as asked; the
+    reference for ``torch``, and for ``mamba_ssm``, whose official blocks run PyTorch's conv unless the separate
+    causal-conv1d package is installed (it is not here), so that provider measures the official path."""
+    return "torch" if backend in ("torch", "mamba_ssm") else backend
 
 
 def causal_conv_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, activation: str,

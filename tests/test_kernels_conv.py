@@ -1,14 +1,20 @@
-"""Causal depthwise conv1d: reference and public op against a direct loop."""
+"""Causal depthwise conv1d: reference and public op against a direct loop, the public op's dispatch, and the
+Triton kernel (TRITON_INTERPRET=1 on CPU, real on CUDA) against the reference, forward and every gradient, fp32
+and bf16."""
 
 from __future__ import annotations
 
-import pytest
-import torch
-import torch.nn.functional as F
+import os
 
-from kernels import causal_conv1d
-from kernels.conv import causal_conv1d_ref
-from kernels.dispatch import BackendUnavailable
+os.environ.setdefault("TRITON_INTERPRET", "0" if __import__("torch").cuda.is_available() else "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from kernels import causal_conv1d  # noqa: E402
+from kernels.conv import causal_conv1d_ref  # noqa: E402
+from kernels.dispatch import BackendUnavailable, triton_importable  # noqa: E402
 
 
 def conv_loop(x, weight, bias, activation):
@@ -63,3 +69,173 @@ def test_conv_auto_is_torch_on_cpu_and_errors():
         causal_conv1d(x, torch.randn(4, 4))
     with pytest.raises(ValueError, match="activation"):
         causal_conv1d(x, w, activation="relu")
+
+
+# ---------------------------------------------------------------- Triton kernel (interpreter on CPU, real on GPU)
+
+needs_triton = pytest.mark.skipif(not triton_importable(), reason="triton is not installed")
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+TOL = {torch.float32: 1e-5, torch.bfloat16: 1e-2}  # max abs error over max |ref| (bf16: y, dx rounded to bf16)
+
+
+def make_conv_inputs(b, L, C, K, dtype, device=DEVICE, seed=0, with_bias=True, contiguous=True):
+    """Leaves x (B, L, C) (a slice of a wider (B, L, 2C + 3) tensor unless ``contiguous``), weight, bias."""
+    g = torch.Generator().manual_seed(seed)
+    width = C if contiguous else 2 * C + 3
+    xw = torch.randn(b, L, width, generator=g).to(device=device, dtype=dtype).requires_grad_(True)
+    w = torch.randn(C, K, generator=g).to(device).requires_grad_(True)
+    bias = torch.randn(C, generator=g).to(device).requires_grad_(True) if with_bias else None
+    return xw, w, bias
+
+
+def x_of(xw, C):
+    return xw if xw.shape[-1] == C else xw[..., C + 1:2 * C + 1]
+
+
+def assert_close_rel(got, ref, tol, name):
+    err = (got.double() - ref.double()).abs().max().item()
+    scale = max(ref.double().abs().max().item(), 1e-6)
+    assert err <= tol * scale, f"{name}: max abs error {err:.3g} over max |ref| {scale:.3g} > {tol}"
+
+
+def check_fused(b, L, C, K, activation, dtype=torch.float32, with_bias=True, contiguous=True, seed=0,
+                device=DEVICE, dy_transform=None, **blocks):
+    """Forward and every gradient of the fused kernel against the reference in float64 on the same inputs."""
+    from kernels.conv.fused import causal_conv1d_fused
+
+    xw, w, bias = make_conv_inputs(b, L, C, K, dtype, device, seed, with_bias, contiguous)
+    params = [xw, w] + ([bias] if with_bias else [])
+    out = causal_conv1d_fused(x_of(xw, C), w, bias, activation, **blocks)
+    dy = torch.randn(b, L, C, generator=torch.Generator().manual_seed(seed + 1)).to(device=device, dtype=dtype)
+    dy = dy if dy_transform is None else dy_transform(dy)
+    grads = torch.autograd.grad(out, params, dy)
+    leaves64 = [p.detach().double().requires_grad_(True) for p in params]
+    want = causal_conv1d_ref(x_of(leaves64[0], C), leaves64[1], leaves64[2] if with_bias else None, activation)
+    grads_ref = torch.autograd.grad(want, leaves64, dy.double())
+    assert out.dtype == dtype and out.shape == (b, L, C) and out.is_contiguous()
+    assert_close_rel(out, want, TOL[dtype], "out")
+    for name, got, ref, p in zip(("x", "weight", "bias"), grads, grads_ref, params, strict=False):
+        assert got.dtype == p.dtype, name
+        assert_close_rel(got, ref, TOL[dtype], name)
+    if not contiguous:  # the rest of the wider tensor gets no gradient
+        mask = torch.ones_like(grads[0], dtype=torch.bool)
+        mask[..., C + 1:2 * C + 1] = False
+        assert not grads[0][mask].any()
+
+
+# b, L, C, K: L < K, L not a multiple of the row tile, C = 5 under and C = 192 across channel blocks
+SHAPES = [(1, 1, 5, 4), (3, 3, 64, 4), (1, 7, 192, 2), (3, 50, 5, 4), (3, 67, 64, 2), (1, 67, 192, 4),
+          (3, 7, 5, 2), (1, 50, 64, 4)]
+
+
+@needs_triton
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("activation", [None, "silu"])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_fused_fp32_matches_reference(shape, activation, with_bias):
+    check_fused(*shape, activation, with_bias=with_bias, contiguous=sum(shape) % 2 == 0, seed=sum(shape))
+
+
+@needs_triton
+@pytest.mark.parametrize("shape", [(3, 67, 192, 4), (1, 1, 64, 2), (3, 7, 5, 4)])
+@pytest.mark.parametrize("activation", [None, "silu"])
+def test_fused_non_contiguous_x(shape, activation):
+    check_fused(*shape, activation, contiguous=False, seed=7)
+
+
+@needs_triton
+@pytest.mark.parametrize("shape", [(3, 67, 64, 4), (1, 50, 192, 2), (3, 3, 5, 4)])
+@pytest.mark.parametrize("activation", [None, "silu"])
+def test_fused_bf16_matches_reference(shape, activation):
+    check_fused(*shape, activation, dtype=torch.bfloat16, contiguous=shape[0] == 1, seed=3)
+
+
+@needs_triton
+@pytest.mark.parametrize("activation", [None, "silu"])
+def test_fused_small_tiles_cross_sequences(activation):
+    """16-row tiles straddle sequence ends, 4 channel blocks, several tiles per backward program."""
+    check_fused(3, 21, 64, 4, activation, contiguous=False, block_r=16, block_c=16, row_programs=2)
+    check_fused(2, 1, 33, 3, activation, block_r=16, block_c=16, row_programs=1)
+
+
+@needs_triton
+@pytest.mark.parametrize("K", [1, 3, 5])
+def test_fused_other_kernel_sizes(K):
+    """K <= 4 sums dweight elementwise over the tiles, K > 4 reduces per tile: both paths."""
+    check_fused(3, 11, 20, K, "silu", contiguous=False, block_r=16, row_programs=1, seed=K)
+
+
+@needs_triton
+def test_fused_strided_output_gradient():
+    check_fused(2, 9, 5, 4, "silu", dy_transform=lambda dy: dy.transpose(0, 1).contiguous().transpose(0, 1))
+    check_fused(2, 9, 5, 4, None, dy_transform=lambda dy: torch.stack([dy, dy], -1)[..., 0])
+    check_fused(2, 9, 5, 4, "silu", dy_transform=lambda dy: dy[:1, :1, :1].expand_as(dy))  # as from y.sum()
+
+
+@needs_triton
+def test_fused_rejects_float64_and_bad_blocks():
+    from kernels.conv.fused import causal_conv1d_fused
+
+    x, w = torch.randn(1, 4, 3, dtype=torch.float64), torch.randn(3, 4, dtype=torch.float64)
+    with pytest.raises(TypeError, match="float64"):
+        causal_conv1d_fused(x, w)
+    with pytest.raises(ValueError, match="block_r"):
+        causal_conv1d_fused(x.float(), w.float(), block_r=24)
+
+
+@needs_triton
+def test_public_op_triton_backend(monkeypatch):
+    x, w, bias = torch.randn(2, 6, 5), torch.randn(5, 4), torch.randn(5)
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    if not torch.cuda.is_available():
+        with pytest.raises(BackendUnavailable, match="CUDA"):
+            causal_conv1d(x, w, bias, "silu", backend="triton")
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    x, w, bias = x.to(DEVICE), w.to(DEVICE), bias.to(DEVICE)
+    torch.testing.assert_close(causal_conv1d(x, w, bias, "silu", backend="triton"),
+                               causal_conv1d_ref(x, w, bias, "silu"), rtol=1e-5, atol=1e-5)
+
+
+def test_public_op_auto_is_reference_on_cpu(monkeypatch):
+    import kernels.conv.fused as fused
+
+    monkeypatch.setattr(fused, "causal_conv1d_fused", lambda *a, **k: pytest.fail("auto on CPU must not use Triton"))
+    x, w, bias = torch.randn(2, 6, 5), torch.randn(5, 4), torch.randn(5)
+    assert torch.equal(causal_conv1d(x, w, bias, "silu"), causal_conv1d_ref(x, w, bias, "silu"))
+    x64 = x.double()  # float64 stays on the reference under "auto" (on CUDA too)
+    assert torch.equal(causal_conv1d(x64, w.double()), causal_conv1d_ref(x64, w.double()))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("shape", [(2048, 50, 192, 4), (256, 200, 640, 4)])
+@pytest.mark.parametrize("activation", [None, "silu"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fused_gpu_full_sizes(shape, activation, dtype):
+    check_fused(*shape, activation, dtype=dtype, contiguous=activation is None, device="cuda")
+    xw, w, bias = make_conv_inputs(*shape, dtype, "cuda")
+    torch.testing.assert_close(causal_conv1d(xw, w, bias, activation, backend="auto"),
+                               causal_conv1d(xw, w, bias, activation, backend="triton"), rtol=0, atol=0)
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_fused_gpu_offsets_past_2_31():
+    """B * L * C = 4.2e9 elements (bf16, ~34 GB in all): the last sequences' y and dx against the reference."""
+    from kernels.conv.fused import causal_conv1d_fused
+
+    b, L, C, K = 2048, 3200, 640, 4
+    g = torch.Generator(device="cuda").manual_seed(0)
+    x = torch.randn(b, L, C, device="cuda", dtype=torch.bfloat16, generator=g).requires_grad_(True)
+    w = torch.randn(C, K, device="cuda", generator=g, requires_grad=True)
+    bias = torch.randn(C, device="cuda", generator=g, requires_grad=True)
+    y = causal_conv1d_fused(x, w, bias, "silu")
+    dy = torch.randn(b, L, C, device="cuda", dtype=torch.bfloat16, generator=g)
+    y.backward(dy)
+    tail = slice(b - 2, b)
+    leaves = [t.detach()[tail].double().requires_grad_(True) if t is x else t.detach().double() for t in (x, w, bias)]
+    want = causal_conv1d_ref(*leaves, "silu")
+    want.backward(dy[tail].double())
+    assert_close_rel(y[tail], want, TOL[torch.bfloat16], "out")
+    assert_close_rel(x.grad[tail], leaves[0].grad, TOL[torch.bfloat16], "x")

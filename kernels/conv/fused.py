@@ -1,0 +1,264 @@
+"""Causal depthwise conv1d in Triton, forward and backward (``causal_conv1d_fused``).
+
+Semantics are those of ``kernels.conv.ref.causal_conv1d_ref``:
+``out[b, t, c] = act(bias[c] + sum_k weight[c, k] * x[b, t - K + 1 + k, c])``, zero input before t=0.
+
+Layout: the (B, L) rows are flattened to R = B * L rows, so a tile never wastes lanes on padding past a short
+sequence (L=50 in a 32-row tile) and L=1 costs nothing extra; each row's time index t = r % L decides which
+shifted rows exist (0 <= t + d < L: a shift never crosses into the neighbouring sequence). x and dy are read
+through their own strides (x may be a slice of a wider projection: nothing is copied); pointer offsets are int64
+(B * L * C passes 2**31 at B=2048, L=3200, C=640), row indices int32 (R < 2**31 is checked).
+
+Forward: grid (R / FWD_BLOCK_R, C / BLOCK_C); a program loads its (BLOCK_R, BLOCK_C) tile of x at the K shifts
+t-K+1..t (the K-1 older rows are L1/L2 hits: the tile above loaded them), accumulates in fp32, adds the bias,
+applies SiLU and writes y (contiguous, x's dtype). Saved for backward: x, weight, bias only.
+
+Backward: one kernel, grid (row programs, C / BLOCK_C); each row program walks TILES_PER_PROG consecutive
+BWD_BLOCK_R-row tiles. With dz = dy * silu'(z) (or dz = dy):
+    dx[t] = sum_j weight[:, K-1-j] * dz[t+j]          (j = 0..K-1, rows of the same sequence)
+    dweight[:, k] = sum_{b,t} dz[t] * x[t-K+1+k],   dbias = sum_{b,t} dz[t]
+For SiLU the pre-activation z is recomputed, not saved: z at rows t..t+K-1 needs x at 2K-1 shifts of the tile,
+all L1/L2 hits, and a few FMAs; saving z would add one B*L*C write in forward and one read in backward (at
+B=2048, L=50, C=192 fp32: 2 x 79 MB, ~40 us at 4 TB/s, about the DRAM floor of the whole backward).
+dweight / dbias: for K <= 4 each program sums dz * x[t-K+1+k] and dz elementwise over its tiles in fp32
+registers and reduces over rows once at the end (K > 4: a row reduction per tile); it writes its partial sums
+to an fp32 buffer (row programs, C, K + 1) (column K: dbias), reduced by one ``.sum(0)`` (deterministic, no
+atomics). All arithmetic is fp32; x may be fp32/fp16/bf16 (y, dx in x's dtype; dweight, dbias in the
+parameters' dtypes). Block sizes are fixed heuristics (no autotune: CUDA-graph capture and compile time stay
+cheap); TILES_PER_PROG is a power of 2 so that few variants compile over batch sizes.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from kernels.conv.ref import _check
+
+
+@triton.jit
+def _rows(tile, R, L, s_b, s_l, BLOCK_R: tl.constexpr):
+    """Rows of one tile (int32), their mask, time index and int64 offset (batch * s_b + time * s_l)."""
+    offs_r = tile * BLOCK_R + tl.arange(0, BLOCK_R)
+    mask_r = offs_r < R
+    t = offs_r % L
+    base = (offs_r // L).to(tl.int64) * s_b + t.to(tl.int64) * s_l
+    return offs_r, mask_r, t, base
+
+
+@triton.jit
+def _load_shift(ptr, base, col, t, mask_r, mask_c, L, s_l, d: tl.constexpr):
+    """fp32 (BLOCK_R, BLOCK_C) tile at rows t + d of the same sequences; zero where t + d is outside [0, L)."""
+    td = t + d
+    mask = (mask_r & (td >= 0) & (td < L))[:, None] & mask_c[None, :]
+    return tl.load(ptr + (base + d * s_l)[:, None] + col[None, :], mask=mask, other=0.0).to(tl.float32)
+
+
+@triton.jit
+def _col(W, offs_k, k: tl.constexpr):
+    """Column k of the (BLOCK_C, BLOCK_K) weight tile, (BLOCK_C,)."""
+    return tl.sum(tl.where(offs_k[None, :] == k, W, 0.0), axis=1)
+
+
+@triton.jit
+def _channels(w_ptr, bias_ptr, C, s_wc, s_wk, K: tl.constexpr, HAS_BIAS: tl.constexpr,
+              BLOCK_C: tl.constexpr, BLOCK_K: tl.constexpr):
+    """This program's channels, their mask, the fp32 weight tile (BLOCK_C, BLOCK_K) and bias (0 if absent)."""
+    offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    mask_c = offs_c < C
+    offs_k = tl.arange(0, BLOCK_K)
+    mask_w = mask_c[:, None] & (offs_k < K)[None, :]
+    W = tl.load(w_ptr + offs_c[:, None] * s_wc + offs_k[None, :] * s_wk, mask=mask_w, other=0.0).to(tl.float32)
+    bias = tl.zeros([BLOCK_C], dtype=tl.float32)
+    if HAS_BIAS:
+        bias = tl.load(bias_ptr + offs_c, mask=mask_c, other=0.0).to(tl.float32)
+    return offs_c, mask_c, offs_k, W, bias
+
+
+@triton.jit
+def _preact(x_ptr, base, col, t, mask_r, mask_c, L, s_l, W, offs_k, bias, K: tl.constexpr, j: tl.constexpr):
+    """Pre-activation z at rows t + j: bias + sum_k W[:, k] x[t + j - K + 1 + k]."""
+    z = tl.zeros([base.shape[0], col.shape[0]], dtype=tl.float32) + bias[None, :]
+    for k in tl.static_range(K):
+        xk = _load_shift(x_ptr, base, col, t, mask_r, mask_c, L, s_l, j - (K - 1) + k)
+        z += _col(W, offs_k, k)[None, :] * xk
+    return z
+
+
+@triton.jit
+def _conv_fwd_kernel(
+    x_ptr, w_ptr, bias_ptr, y_ptr,
+    R, L, C, s_xb, s_xl, s_xc, s_wc, s_wk,
+    K: tl.constexpr, HAS_BIAS: tl.constexpr, SILU: tl.constexpr,
+    BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_K: tl.constexpr,
+):
+    offs_c, mask_c, offs_k, W, bias = _channels(w_ptr, bias_ptr, C, s_wc, s_wk, K, HAS_BIAS, BLOCK_C, BLOCK_K)
+    offs_r, mask_r, t, base = _rows(tl.program_id(0), R, L, s_xb, s_xl, BLOCK_R)
+    z = _preact(x_ptr, base, offs_c.to(tl.int64) * s_xc, t, mask_r, mask_c, L, s_xl, W, offs_k, bias, K, 0)
+    if SILU:
+        z = z * tl.sigmoid(z)
+    y_off = offs_r.to(tl.int64)[:, None] * C + offs_c[None, :]  # y is contiguous (B, L, C)
+    tl.store(y_ptr + y_off, z.to(y_ptr.dtype.element_ty), mask=mask_r[:, None] & mask_c[None, :])
+
+
+@triton.jit
+def _conv_bwd_kernel(
+    x_ptr, w_ptr, bias_ptr, dy_ptr, dx_ptr, part_ptr,
+    R, L, C,
+    s_xb, s_xl, s_xc, s_db, s_dl, s_dc, s_wc, s_wk,
+    K: tl.constexpr, HAS_BIAS: tl.constexpr, SILU: tl.constexpr, TILES_PER_PROG: tl.constexpr,
+    BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_K: tl.constexpr,
+):
+    pid_r = tl.program_id(0)
+    offs_c, mask_c, offs_k, W, bias = _channels(w_ptr, bias_ptr, C, s_wc, s_wk, K, HAS_BIAS, BLOCK_C, BLOCK_K)
+    x_col = offs_c.to(tl.int64) * s_xc
+    dy_col = offs_c.to(tl.int64) * s_dc
+    dw = tl.zeros([BLOCK_C, BLOCK_K], dtype=tl.float32)
+    # K <= 4: dz * x[t-K+1+k] and dz summed elementwise over the tiles, reduced over rows once at the end
+    # (no cross-warp reduction per tile); larger K reduces per tile into dw
+    zero = tl.zeros([BLOCK_R, BLOCK_C], dtype=tl.float32)
+    a0, a1, a2, a3, adb = zero, zero, zero, zero, zero
+    for i in range(0, TILES_PER_PROG):
+        tile = pid_r * TILES_PER_PROG + i
+        offs_r, mask_r, t, x_base = _rows(tile, R, L, s_xb, s_xl, BLOCK_R)
+        dy_base = (offs_r // L).to(tl.int64) * s_db + t.to(tl.int64) * s_dl
+        # dx[t] = sum_j W[:, K-1-j] dz[t+j]; j runs down to 0 so that dz[t] is what the loop leaves behind
+        dx = zero
+        dz = zero
+        for jj in tl.static_range(K):  # row shift j = K - 1 - jj, dz[t+j] meets W[:, jj]
+            dz = _load_shift(dy_ptr, dy_base, dy_col, t, mask_r, mask_c, L, s_dl, K - 1 - jj)
+            if SILU:
+                z = _preact(x_ptr, x_base, x_col, t, mask_r, mask_c, L, s_xl, W, offs_k, bias, K, K - 1 - jj)
+                sz = tl.sigmoid(z)
+                dz = dz * sz * (1.0 + z * (1.0 - sz))
+            dx += _col(W, offs_k, jj)[None, :] * dz
+        # dz (zero outside the valid rows and channels) is now dz[t]; the x loads below repeat those of z[t]
+        adb += dz
+        if K <= 4:
+            a0 += dz * _load_shift(x_ptr, x_base, x_col, t, mask_r, mask_c, L, s_xl, 1 - K)
+            if K > 1:
+                a1 += dz * _load_shift(x_ptr, x_base, x_col, t, mask_r, mask_c, L, s_xl, 2 - K)
+            if K > 2:
+                a2 += dz * _load_shift(x_ptr, x_base, x_col, t, mask_r, mask_c, L, s_xl, 3 - K)
+            if K > 3:
+                a3 += dz * _load_shift(x_ptr, x_base, x_col, t, mask_r, mask_c, L, s_xl, 4 - K)
+        else:
+            for k in tl.static_range(K):
+                xk = _load_shift(x_ptr, x_base, x_col, t, mask_r, mask_c, L, s_xl, k - (K - 1))
+                dw += tl.where(offs_k[None, :] == k, tl.sum(dz * xk, axis=0)[:, None], 0.0)
+        dx_off = offs_r.to(tl.int64)[:, None] * C + offs_c[None, :]  # dx is contiguous (B, L, C)
+        tl.store(dx_ptr + dx_off, dx.to(dx_ptr.dtype.element_ty), mask=mask_r[:, None] & mask_c[None, :])
+    if K <= 4:
+        dw += tl.where(offs_k[None, :] == 0, tl.sum(a0, axis=0)[:, None], 0.0)
+        dw += tl.where(offs_k[None, :] == 1, tl.sum(a1, axis=0)[:, None], 0.0)
+        dw += tl.where(offs_k[None, :] == 2, tl.sum(a2, axis=0)[:, None], 0.0)
+        dw += tl.where(offs_k[None, :] == 3, tl.sum(a3, axis=0)[:, None], 0.0)
+    # this program's partial sums: part[pid_r, c, :K] = dweight, part[pid_r, c, K] = dbias
+    part_ptr += (pid_r.to(tl.int64) * C + offs_c) * (K + 1)
+    tl.store(part_ptr[:, None] + offs_k[None, :], dw, mask=mask_c[:, None] & (offs_k < K)[None, :])
+    tl.store(part_ptr + K, tl.sum(adb, axis=0), mask=mask_c)
+
+
+# Launch settings (fixed heuristics, no autotune: CUDA-graph capture and compile time stay cheap).
+FWD_BLOCK_R = 32  # rows (flattened batch x time) per forward program
+BWD_BLOCK_R = 16  # rows per backward tile (more live tiles in registers: dx, dz, z, K + 1 accumulators)
+MAX_BLOCK_C = 64  # channels per program: 256 B of fp32 per row, C in 64..640 split in 1..10 blocks
+NUM_WARPS = 4
+PROGRAMS_PER_SM = 16  # backward row programs x channel blocks ~ this many per SM; each walks several tiles
+
+
+def _block_c(C: int, block_c: int | None) -> int:
+    return block_c if block_c is not None else max(16, min(MAX_BLOCK_C, triton.next_power_of_2(C)))
+
+
+def _block_r(R: int, cap: int, block_r: int | None) -> int:
+    return block_r if block_r is not None else max(16, min(cap, triton.next_power_of_2(R)))
+
+
+def _row_programs(n_tiles: int, n_cblocks: int, device: torch.device, row_programs: int | None) -> tuple[int, int]:
+    """(row programs, tiles per program) for the backward: about PROGRAMS_PER_SM programs per SM in all."""
+    if row_programs is None:
+        sms = torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 4
+        row_programs = max(1, PROGRAMS_PER_SM * sms // n_cblocks)
+    # a power of 2 (a compile-time constant: few variants over batch sizes), rounded down (more programs)
+    tiles_per_prog = 1 << (max(1, n_tiles // max(1, row_programs)).bit_length() - 1)
+    return triton.cdiv(n_tiles, tiles_per_prog), tiles_per_prog
+
+
+def causal_conv1d_fused_fwd(x, weight, bias, silu, block_r=None, block_c=None):
+    b, L, C = x.shape
+    K = weight.shape[1]
+    y = torch.empty((b, L, C), device=x.device, dtype=x.dtype)
+    R = b * L
+    if R == 0 or C == 0:
+        return y
+    br, bc = _block_r(R, FWD_BLOCK_R, block_r), _block_c(C, block_c)
+    _conv_fwd_kernel[(triton.cdiv(R, br), triton.cdiv(C, bc))](
+        x, weight, bias if bias is not None else weight, y,
+        R, L, C, *x.stride(), *weight.stride(),
+        K=K, HAS_BIAS=bias is not None, SILU=silu,
+        BLOCK_R=br, BLOCK_C=bc, BLOCK_K=triton.next_power_of_2(K), num_warps=NUM_WARPS,
+    )
+    return y
+
+
+def causal_conv1d_fused_bwd(dy, x, weight, bias, silu, block_r=None, block_c=None, row_programs=None):
+    """(dx, dweight, dbias | None) of the forward above for the output gradient dy (any strides)."""
+    b, L, C = x.shape
+    K = weight.shape[1]
+    R = b * L
+    dx = torch.empty((b, L, C), device=x.device, dtype=x.dtype)
+    br, bc = _block_r(R, BWD_BLOCK_R, block_r), _block_c(C, block_c)
+    n_cblocks = triton.cdiv(C, bc) if C else 0
+    n_prog, tiles_per_prog = _row_programs(triton.cdiv(R, br), max(n_cblocks, 1), x.device, row_programs)
+    if R == 0 or C == 0:
+        part = torch.zeros(1, C, K + 1, device=x.device, dtype=torch.float32)
+    else:
+        part = torch.empty(n_prog, C, K + 1, device=x.device, dtype=torch.float32)
+        _conv_bwd_kernel[(n_prog, n_cblocks)](
+            x, weight, bias if bias is not None else weight, dy, dx, part,
+            R, L, C, *x.stride(), *dy.stride(), *weight.stride(),
+            K=K, HAS_BIAS=bias is not None, SILU=silu, TILES_PER_PROG=tiles_per_prog,
+            BLOCK_R=br, BLOCK_C=bc, BLOCK_K=triton.next_power_of_2(K), num_warps=NUM_WARPS,
+        )
+    part = part.sum(0)  # one reduction for both
+    dweight = part[:, :K].contiguous().to(weight.dtype)
+    dbias = part[:, K].contiguous().to(bias.dtype) if bias is not None else None
+    return dx, dweight, dbias
+
+
+class _CausalConv1dFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, silu, blocks):
+        ctx.save_for_backward(x, weight, bias)
+        ctx.silu = silu
+        ctx.blocks = blocks
+        return causal_conv1d_fused_fwd(x, weight, bias, silu, blocks["block_r"], blocks["block_c"])
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, weight, bias = ctx.saved_tensors
+        dx, dweight, dbias = causal_conv1d_fused_bwd(dy, x, weight, bias, ctx.silu, **ctx.blocks)
+        return dx, dweight, dbias, None, None
+
+
+def causal_conv1d_fused(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+                        activation: str | None = None, *, block_r: int | None = None, block_c: int | None = None,
+                        row_programs: int | None = None) -> torch.Tensor:
+    """y (B, L, C) like ``causal_conv1d_ref``; differentiable in x, weight and bias.
+
+    ``block_r`` / ``block_c`` (powers of 2 >= 16) and ``row_programs`` (backward programs along the rows)
+    override the launch heuristics (for tests)."""
+    _check(x, weight, bias, activation)
+    if x.dtype == torch.float64:
+        raise TypeError("causal_conv1d_fused: float64 is not supported by the Triton kernel; use backend='torch'")
+    for name, blk in (("block_r", block_r), ("block_c", block_c)):
+        if blk is not None and (blk < 16 or blk & (blk - 1)):
+            raise ValueError(f"causal_conv1d_fused: {name} must be a power of 2 >= 16, got {blk}")
+    if x.shape[0] * x.shape[1] + 4096 >= 2**31:
+        raise ValueError(f"causal_conv1d_fused: B * L = {x.shape[0] * x.shape[1]} rows must stay under 2**31")
+    if bias is not None and bias.stride(0) != 1:
+        bias = bias.contiguous()
+    blocks = dict(block_r=block_r, block_c=block_c, row_programs=row_programs)
+    return _CausalConv1dFn.apply(x, weight, bias, activation == "silu", blocks)
