@@ -1,10 +1,12 @@
 """Kernel benchmarks as suite cases (CUDA only; skipped with the reason otherwise): the time-aware SSD
-mixer, the Mamba1 selective scan and TiSASRec's interval attention, forward + backward, ours against the
-references and mamba-ssm. Each runs the matching ``suites/bench_*.py`` script, which writes kind "kernel"
-result files under ``results/<profile>/kernels/``; the scripts can also be run on their own."""
+mixer, the Mamba1 selective scan, TiSASRec's interval attention and the SSM blocks' causal conv, forward +
+backward, ours against the references and mamba-ssm. Each runs the matching ``suites/bench_*.py`` script,
+which writes kind "kernel" result files under ``results/<profile>/kernels/``; the scripts can also be run on
+their own."""
 
 from __future__ import annotations
 
+import bench_conv
 import bench_interval_attention
 import bench_selective_scan
 import bench_ssd
@@ -19,6 +21,7 @@ SCRIPTS = {
     "ssd": lambda out: bench_ssd.main(["--out", str(out)] + SDIST_ARGS),
     "selective_scan": lambda out: bench_selective_scan.main(["--out", str(out)] + SDIST_ARGS),
     "interval_attention": lambda out: bench_interval_attention.main(["--out", str(out)]),
+    "causal_conv1d": lambda out: bench_conv.main(["--out", str(out)]),
 }
 
 

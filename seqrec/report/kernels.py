@@ -19,7 +19,7 @@ OURS = "triton"
 # shape keys in the order they are shown; the SSD bench and the impls benches name some differently
 SHAPE_KEYS = (("batch", "B"), ("seqlen", "L"), ("seq_len", "L"), ("heads", "heads"), ("head_dim", "head dim"),
               ("dim", "D"), ("channels", "C"), ("kernel_size", "K"), ("hidden", "hidden"), ("nstate", "N"),
-              ("d_state", "N"))
+              ("d_state", "N"), ("activation", "activation"))
 KERNEL_COLUMNS = ["op", "shape", "dtype", "impl", "ms", "peak_bytes", "floor_ms", "note"]
 NOTE = ("Forward + backward of one call, median of `triton.testing.do_bench` after warm-up; peak: GPU memory "
         "allocated above the inputs. \"Ours faster\": that implementation's time over ours (triton) on the same "

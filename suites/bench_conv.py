@@ -1,0 +1,77 @@
+"""Benchmark the causal depthwise conv1d of the SSM blocks, forward + backward: our Triton kernel vs the PyTorch
+reference (``F.conv1d`` with groups=C, which the models used before; PyTorch runs its ``conv_depthwise2d``
+kernels there), at the shapes the models train with (K = 4).
+
+    python suites/bench_conv.py --out DIR
+
+Writes one result file (kind "kernel") per case: median ms (triton.testing.do_bench after warm-up) and peak
+GPU memory above the inputs, with the card's name. The bytes floor of one call is reading x and writing y
+(forward), reading x and dy and writing dx (backward): 5 * B * L * C elements.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+from bench_common import measure_fwd_bwd, record_provider  # noqa: E402
+
+from seqrec.results import write_result  # noqa: E402
+
+# channels: TiM4Rec/SSD4Rec h64 conv over x, B, C (128 + 2 * 32); Mamba4Rec h64 d_inner; TiM4Rec h256 (512 + 128)
+CASES = [dict(batch=b, seqlen=L, channels=c, kernel_size=4)
+         for b, L, c in ((2048, 50, 192), (2048, 50, 128), (256, 200, 192), (256, 200, 640))]
+
+
+def make_inputs(batch, seqlen, channels, kernel_size, dtype, device="cuda"):
+    g = torch.Generator(device=device).manual_seed(0)
+
+    def rnd(*shape, dt=dtype):
+        return torch.randn(*shape, generator=g, device=device, dtype=torch.float32).to(dt)
+
+    # x as the models pass it: a slice of a wider in_proj output (non-contiguous along the last dimension)
+    wide = rnd(batch, seqlen, channels + 64)
+    return dict(x=wide[..., :channels], weight=rnd(channels, kernel_size, dt=torch.float32) * 0.5,
+                bias=rnd(channels, dt=torch.float32))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", required=True, type=Path, help="directory for the result files")
+    ap.add_argument("--dtypes", default="float32,bfloat16")
+    ap.add_argument("--activations", default="silu,none")
+    args = ap.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("bench_conv: needs a CUDA device", file=sys.stderr)
+        return 2
+    from kernels.conv import causal_conv1d
+
+    card = torch.cuda.get_device_name()
+    for case in CASES:
+        for dtype_name in args.dtypes.split(","):
+            dtype = getattr(torch, dtype_name)
+            for act_name in args.activations.split(","):
+                act = None if act_name == "none" else act_name
+                inputs = make_inputs(**case, dtype=dtype)
+                dout = torch.randn(inputs["x"].shape, device="cuda", dtype=dtype)
+                result = {"kind": "kernel", "op": "causal_conv1d", "phase": "fwd+bwd", "dtype": dtype_name,
+                          "activation": act_name, **case, "device_name": card,
+                          "min_bytes": 5 * inputs["x"].numel() * inputs["x"].element_size(),
+                          "timer": "triton.testing.do_bench median", "impls": {}}
+                for name, backend in (("triton", "triton"), ("torch_ref", "torch")):
+                    rec = record_provider(lambda backend=backend, inputs=inputs, dout=dout, act=act: measure_fwd_bwd(
+                        lambda **kw: causal_conv1d(**kw, activation=act, backend=backend), inputs, dout))
+                    result["impls"][name] = rec
+                    print(f"{card} causal_conv1d {case} {dtype_name} {act_name} {name}: {rec}", flush=True)
+                tag = (f"b{case['batch']}-l{case['seqlen']}-c{case['channels']}-k{case['kernel_size']}-{act_name}-"
+                       f"{dtype_name}")
+                write_result(args.out / f"kernel-causal_conv1d-{tag}.json", result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
