@@ -5,10 +5,11 @@
 #     the GPU tests of what part 3's profile asked for: the Triton causal conv (PyTorch's depthwise conv took
 #     2.5 of TiM4Rec's 15.1 ms step), the sequential selective scan, bf16 autocast in the profile and the graph;
 #     the step profile again with the Triton conv, under bf16 autocast, and compiled + bf16 (logs/anatomy-*.txt);
+#     the kernel suite without interval attention (conv, both selective scans against mamba-ssm's CUDA scan);
 #     TiM4Rec and SSD4Rec on amazon-beauty h64 seed 0 trained eager with the Triton conv (set full-triton-conv),
 #     with --amp bf16 (set full-amp) and with --amp bf16 --cuda-graph (set full-amp-cuda-graph): epoch time and
-#     NDCG@10 against the fp32 runs; the kernel suite (conv, both selective scans against mamba-ssm's CUDA scan);
-#     the latency and memory suites (part 3's left-out out-of-memory cases, in a process that now frees them)
+#     NDCG@10 against the fp32 runs; the latency suite again for the SSM models at h64 (their conv changed); the
+#     memory and latency suites (part 3's left-out out-of-memory cases, in a process that now frees them)
 #   GPU 1 is shared by three lanes of training runs (seconds per epoch include the sharing): amazon-sports h64,
 #     one lane per seed; then the rest of ml-100k
 # Usage (repository root, data under .gpu/data, mamba-ssm sdist under .whl/):  bash campaigns/x2-part4.sh [ROOT]
@@ -22,11 +23,11 @@ lane 0 gpu0-timing \
   "$ANATOMY --model tim4rec > $ROOT/logs/anatomy-tim4rec.txt 2>&1" \
   "$ANATOMY --model tim4rec --amp bf16 > $ROOT/logs/anatomy-tim4rec-bf16.txt 2>&1" \
   "$ANATOMY --model tim4rec --amp bf16 --compile > $ROOT/logs/anatomy-tim4rec-bf16-compiled.txt 2>&1" \
+  "$TSUITE suites/test_kernels.py -k 'not interval_attention' --benchmark-json $ROOT/logs/bench-kernels-4.json" \
   "$BEAUTY --out $ROOT/full-triton-conv/accuracy" \
   "$BEAUTY --amp bf16 --out $ROOT/full-amp/accuracy" \
   "$BEAUTY --amp bf16 --cuda-graph --out $ROOT/full-amp-cuda-graph/accuracy" \
-  "$TSUITE suites/test_kernels.py --benchmark-json $ROOT/logs/bench-kernels-4.json" \
-  "$TSUITE suites/test_latency.py --hidden 64 || $TSUITE suites/test_latency.py --hidden 64" \
+  "$TSUITE suites/test_latency.py --models mamba4rec,ssd4rec,tim4rec --hidden 64 --backends auto --rerun" \
   "$TSUITE suites/test_memory.py || $TSUITE suites/test_memory.py" \
   "$TSUITE suites/test_latency.py || $TSUITE suites/test_latency.py"
 for seed in 0 1 2; do
