@@ -24,6 +24,8 @@ lane 0 gpu0-timing \
   "$ANATOMY --model tim4rec --amp bf16 > $ROOT/logs/anatomy-tim4rec-bf16.txt 2>&1" \
   "$ANATOMY --model tim4rec --amp bf16 --compile > $ROOT/logs/anatomy-tim4rec-bf16-compiled.txt 2>&1" \
   "$TSUITE suites/test_kernels.py -k 'not interval_attention' --benchmark-json $ROOT/logs/bench-kernels-4.json" \
+  "python3 -m kernels.selective_scan.sequential '{}' '{\"max_chunk\": 10}' '{\"block_d_bwd\": 8, \"warps_bwd\": 2}' \
+     '{\"block_d_bwd\": 32, \"warps_bwd\": 8}' > $ROOT/logs/sequential-scan-blocks.txt 2>&1" \
   "$BEAUTY --out $ROOT/full-triton-conv/accuracy" \
   "$BEAUTY --amp bf16 --out $ROOT/full-amp/accuracy" \
   "$BEAUTY --amp bf16 --cuda-graph --out $ROOT/full-amp-cuda-graph/accuracy" \
