@@ -94,6 +94,18 @@ def _dt_step(delta_ptr, row, t, m, bias, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.co
 
 
 @triton.jit
+def _advance(h, delta_ptr, u_ptr, bt_ptr, row, bn_base, t, mask_d, seqlen, bias, A2, HAS_BIAS: tl.constexpr,
+             SOFTPLUS: tl.constexpr, FAST: tl.constexpr, BLOCK_N: tl.constexpr):
+    """One step of the recurrence: h (BLOCK_D, BLOCK_N) -> exp(dt A) h + dt u B_t; also dt, u (BLOCK_D,) and the
+    step's mask (every load is masked past the sequence, so h stays put there)."""
+    m = mask_d & (t < seqlen)
+    dt, _ = _dt_step(delta_ptr, row, t, m, bias, HAS_BIAS, SOFTPLUS, FAST)
+    u = tl.load(u_ptr + row + t, mask=m, other=0.0).to(tl.float32)
+    Bt = tl.load(bt_ptr + bn_base + t * BLOCK_N).to(tl.float32)
+    return tl.exp2(dt[:, None] * A2) * h + (dt * u)[:, None] * Bt[None, :], dt, u, m
+
+
+@triton.jit
 def _program(a_ptr, bias_ptr, d_ptr, dim, nstate, n_dblk, HAS_BIAS: tl.constexpr, HAS_D: tl.constexpr,
              BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr):
     """This program's batch row (int64), channels, masks, A * log2(e) (BLOCK_D, BLOCK_N), bias and D (fp32)."""
@@ -135,13 +147,9 @@ def _seq_fwd_kernel(
         y_tile = tl.zeros([BLOCK_D, CHUNK_P], dtype=tl.float32)
         for j in tl.static_range(CHUNK):
             t = c * CHUNK + j
-            in_seq = t < seqlen
-            m = mask_d & in_seq
-            dt, _ = _dt_step(delta_ptr, row, t, m, bias, HAS_BIAS, SOFTPLUS, FAST)
-            u = tl.load(u_ptr + row + t, mask=m, other=0.0).to(tl.float32)
-            Bt = tl.load(bt_ptr + bn_base + t * BLOCK_N).to(tl.float32)
+            h, dt, u, m = _advance(h, delta_ptr, u_ptr, bt_ptr, row, bn_base, t, mask_d, seqlen, bias, A2, HAS_BIAS,
+                                   SOFTPLUS, FAST, BLOCK_N)
             Ct = tl.load(ct_ptr + bn_base + t * BLOCK_N).to(tl.float32)
-            h = tl.exp2(dt[:, None] * A2) * h + (dt * u)[:, None] * Bt[None, :]
             y = tl.sum(h * Ct[None, :], axis=1)
             if HAS_D:
                 y += Dv * u
@@ -188,13 +196,8 @@ def _seq_bwd_kernel(
         h = tl.load(ck + ck_tile, mask=mask_dn & (c > 0), other=0.0)
         hs = ()
         for j in tl.static_range(CHUNK):
-            t = c * CHUNK + j
-            in_seq = t < seqlen
-            m = mask_d & in_seq
-            dt, _ = _dt_step(delta_ptr, row, t, m, bias, HAS_BIAS, SOFTPLUS, FAST)
-            u = tl.load(u_ptr + row + t, mask=m, other=0.0).to(tl.float32)
-            Bt = tl.load(bt_ptr + bn_base + t * BLOCK_N).to(tl.float32)
-            h = tl.exp2(dt[:, None] * A2) * h + (dt * u)[:, None] * Bt[None, :]
+            h, _, _, _ = _advance(h, delta_ptr, u_ptr, bt_ptr, row, bn_base, c * CHUNK + j, mask_d, seqlen, bias,
+                                  A2, HAS_BIAS, SOFTPLUS, FAST, BLOCK_N)
             hs = hs + (h,)
         # sweep 2: the adjoint, backwards through the chunk. Per-channel results go into (BLOCK_D, CHUNK) tiles,
         # dB, dC into a (CHUNK, BLOCK_N, 2) tile, stored once per chunk.
