@@ -170,9 +170,12 @@ def training_loss(model: models.SeqRecModel, tcfg: dict[str, Any], device: torch
     loss = model.loss
     if amp is not None:
         dtype = AMP_DTYPES[amp]
+        # autocast's cache of cast weights is off under a CUDA graph (PyTorch's advice for graphed callables):
+        # the replayed casts then come from the recorded kernels, never from a cache entry of another step
+        cache = not tcfg.get("cuda_graph", False)
 
         def loss(*args, _loss=model.loss):
-            with torch.autocast(device.type, dtype=dtype):
+            with torch.autocast(device.type, dtype=dtype, cache_enabled=cache):
                 return _loss(*args).float()
 
     return torch.compile(loss) if tcfg["compile"] else loss
