@@ -17,6 +17,8 @@ source campaigns/lanes.sh
 ANATOMY="python3 -m seqrec anatomy --batch 2048 --seq-len 50 --hidden 64 --device cuda --backend auto --profile 20"
 BEAUTY="python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --models tim4rec,ssd4rec \
   --datasets amazon-beauty --hidden 64 --seeds 0"
+# the SSM models now train with the Triton conv, first run on a GPU here: no training run before its GPU tests pass
+CONV_OK="python3 -m pytest -q -p no:cacheprovider -m 'gpu and not slow' tests/test_kernels_conv.py"
 lane 0 gpu0-timing \
   "timeout 400 python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_kernels_conv.py \
      tests/test_kernels_selective_scan_sequential.py tests/test_anatomy.py tests/test_train.py" \
@@ -26,7 +28,7 @@ lane 0 gpu0-timing \
   "$TSUITE suites/test_kernels.py -k 'not interval_attention' --benchmark-json $ROOT/logs/bench-kernels-4.json" \
   "python3 -m kernels.selective_scan.sequential '{}' '{\"max_chunk\": 10}' '{\"block_d_bwd\": 8, \"warps_bwd\": 2}' \
      '{\"block_d_bwd\": 32, \"warps_bwd\": 8}' > $ROOT/logs/sequential-scan-blocks.txt 2>&1" \
-  "$BEAUTY --out $ROOT/full-triton-conv/accuracy" \
+  "$CONV_OK && $BEAUTY --out $ROOT/full-triton-conv/accuracy" \
   "$BEAUTY --amp bf16 --out $ROOT/full-amp/accuracy" \
   "$BEAUTY --amp bf16 --cuda-graph --out $ROOT/full-amp-cuda-graph/accuracy" \
   "$TSUITE suites/test_latency.py --models mamba4rec,ssd4rec,tim4rec --hidden 64 --backends auto --rerun" \
@@ -34,7 +36,7 @@ lane 0 gpu0-timing \
   "$TSUITE suites/test_latency.py || $TSUITE suites/test_latency.py"
 for seed in 0 1 2; do
   lane 1 "gpu1-sports-s$seed" \
-    "$SUITE suites/test_accuracy.py --datasets amazon-sports --hidden 64 --seeds $seed"
+    "$CONV_OK && $SUITE suites/test_accuracy.py --datasets amazon-sports --hidden 64 --seeds $seed"
 done
-lane 1 gpu1-ml100k "$SUITE suites/test_accuracy.py --datasets ml-100k"
+lane 1 gpu1-ml100k "$CONV_OK && $SUITE suites/test_accuracy.py --datasets ml-100k"
 echo "campaign lanes started under $ROOT (logs: $ROOT/logs)"
