@@ -419,3 +419,36 @@ def test_kernel_results_become_a_table_per_op_and_card(tmp_path):
     assert scan[3][3] == "–" and scan[3][7] == "not built"
     ssd = tables["ssd — Card X"]
     assert ssd[1][0] == "B 4, L 50, heads 2, head dim 8, N 4" and ssd[1][6] == "5.00×" and ssd[2][5] == "3.00×"
+
+
+def test_ablation_runs_evaluated_at_other_lengths_get_their_table(tmp_path):
+    """eval_at_max_len (the ablation suite's evaluation of the trained model at other max_len) becomes a table:
+    the primary metric at the training length and at each other one, "cannot run" where every seed refused."""
+    import shutil
+
+    src = FIXTURES / "full" / "ablation" / "tim4rec-amazon-beauty-h64-s2-no-time.json"
+    base = json.loads(src.read_text())
+    dest = tmp_path / "r" / "full" / "ablation"
+    dest.mkdir(parents=True)
+    values = {}
+    for seed in (0, 1):
+        for variant in ("full", "official"):
+            values[seed, variant] = random.uniform(0.01, 0.05)
+            evals = {"trained_max_len": 50, "reproduced_test_max_abs_diff": 0.0,
+                     "25": {"status": "ok", "factor": 0.5, "mode": "native",
+                            "metrics": {"test": {"ndcg@10": values[seed, variant]}, "valid": {"ndcg@10": 0.1}}}}
+            evals["100"] = ({"status": "cannot_run", "factor": 2.0, "reason": "ValueError: only max_len=50"}
+                            if variant == "official" else
+                            {"status": "ok", "factor": 2.0, "mode": "native",
+                             "metrics": {"test": {"ndcg@10": 0.5}, "valid": {"ndcg@10": 0.1}}})
+            r = {**base, "seed": seed, "variant": variant, "eval_at_max_len": evals}
+            (dest / f"{variant}-s{seed}.json").write_text(json.dumps(r))
+    shutil.copy(src, dest / "no-time.json")  # a variant without eval_at_max_len stays out of the table
+    build_report(tmp_path / "r", tmp_path / "out")
+    tables = parse_markdown_tables((tmp_path / "out" / "full" / "tables" / "ablation-max-len.md").read_text())
+    (rows,) = tables.values()
+    assert rows[0] == ["Variant", "trained max_len (50)", "max_len 25", "max_len 100", "n"]
+    assert [r[0] for r in rows[1:]] == ["TiM4Rec (full)", "TiM4Rec: official"]
+    assert rows[1][2] == mean_std_text([values[0, "full"], values[1, "full"]]) and rows[1][3] == "0.5000 ± 0.0000"
+    assert rows[2][2] == mean_std_text([values[0, "official"], values[1, "official"]]) and rows[2][3] == "cannot run"
+    assert rows[1][4] == rows[2][4] == "2"

@@ -113,6 +113,8 @@ def build_report(results: str | Path, out: str | Path, results_label: str | None
                    "Latency and memory", [efficiency.WORKLOAD_NOTE], work)
         add_tables(paper_tables.ablation_tables(runs, set_name), "ablation", "Ablation",
                    [paper_tables.ABLATION_NOTE], abl)
+        add_tables(paper_tables.length_tables(runs, set_name), "ablation-max-len",
+                   "Ablation at other max_len", [paper_tables.LENGTH_NOTE], abl)
         kern = data.kernels[data.kernels["set"] == set_name] if not data.kernels.empty else data.kernels
         add_tables(kernels.kernel_tables(kern, set_name), "kernels", "Kernels", [kernels.NOTE],
                    kern.drop_duplicates("file"))  # one row per implementation; the source counts files

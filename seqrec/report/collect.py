@@ -169,11 +169,49 @@ def _run_row(r: dict[str, Any]) -> dict[str, Any]:
         if math.isnan(total):
             total = _optional_number(r, "train_seconds")
         per_epoch = total / epochs_run if epochs_run and not math.isnan(epochs_run) else math.nan
+    row.update(_length_columns(r))
     row.update(train_seconds=total, s_per_epoch=per_epoch,
                eval_s_per_epoch=math.fsum(eval_s) / len(eval_s) if eval_s else math.nan,
                epochs_run=epochs_run, peak_memory_bytes=_optional_number(r, "peak_memory_bytes"),
                n_parameters=_optional_number(r, "n_parameters"))
     return row
+
+
+LENGTH_PREFIX = "len"  # "len100:test:ndcg@10": the trained model evaluated with histories cut to 100 steps
+
+
+def _length_columns(r: dict[str, Any]) -> dict[str, Any]:
+    """The training max_len (``train_max_len``) and, for a run also evaluated at other max_len
+    (``eval_at_max_len``: {length: {status, metrics} | {status, reason}, trained_max_len, ...}),
+    ``len<L>:<split>:<metric>`` per metric and ``len<L>:status`` ("ok" or why it could not run, e.g. a
+    fixed-length time MLP)."""
+    cols: dict[str, Any] = {}
+    max_len = (r.get("config") or {}).get("max_len")
+    if max_len is not None:
+        cols["train_max_len"] = _number(r, "config.max_len", max_len)
+    evals = r.get("eval_at_max_len")
+    if evals is None:
+        return cols
+    if not isinstance(evals, dict):
+        raise ReportInputError(f"{r['_path']}: field 'eval_at_max_len' should be a mapping of lengths")
+    if "trained_max_len" in evals:
+        cols["train_max_len"] = _number(r, "eval_at_max_len.trained_max_len", evals["trained_max_len"])
+    for length, entry in evals.items():
+        if not str(length).isdigit():  # trained_max_len, reproduced_test_max_abs_diff: facts about the run
+            continue
+        if not isinstance(entry, dict):
+            raise ReportInputError(f"{r['_path']}: field 'eval_at_max_len.{length}' should be a record")
+        key = f"{LENGTH_PREFIX}{int(length)}"
+        metrics = entry.get("metrics")
+        if isinstance(metrics, dict):
+            cols[f"{key}:status"] = "ok"
+            for split in ("valid", "test"):
+                for name, value in sorted((metrics.get(split) or {}).items()):
+                    cols[f"{key}:{split}:{name}"] = _number(r, f"eval_at_max_len.{length}.metrics.{split}.{name}",
+                                                            value)
+        else:
+            cols[f"{key}:status"] = str(entry.get("reason") or entry.get("status") or "not run")
+    return cols
 
 
 def _workload_row(r: dict[str, Any]) -> dict[str, Any]:
@@ -247,6 +285,7 @@ class Collected:
 
 
 def _frame(rows: list[dict[str, Any]], columns: list[str], sort_by: list[str]) -> pd.DataFrame:
+    columns = list(dict.fromkeys(columns))  # device_name is a workload key and a provenance column
     df = pd.DataFrame(rows)
     for col in columns:
         if col not in df.columns:

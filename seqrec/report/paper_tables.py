@@ -15,6 +15,7 @@ import pandas as pd
 
 from seqrec.report.collect import (
     FULL_VARIANTS,
+    LENGTH_PREFIX,
     PROPOSED,
     ablation_runs,
     main_runs,
@@ -50,6 +51,12 @@ ACCURACY_NOTE = (f"{SPLIT.capitalize()} split; mean ± sample std (ddof 1) over 
 ABLATION_NOTE = (f"{SPLIT.capitalize()} split; mean ± sample std over seeds; Δ: relative change of "
                  f"{metric_name(PRIMARY_METRIC)} vs full TiM4Rec; t, p: two-sided paired t-test of "
                  f"{metric_name(PRIMARY_METRIC)} (variant - full) over the n seeds both have; – no result.")
+
+
+LENGTH_NOTE = (f"{metric_name(PRIMARY_METRIC)} on the {SPLIT} split, mean ± sample std over seeds, of the models "
+               "trained at the training max_len and evaluated with every history cut (or allowed) to another "
+               "max_len; \"cannot run\": the variant refuses that length (the official fixed-length time MLP); "
+               "– not evaluated.")
 
 
 def present_metrics(runs: pd.DataFrame, metrics: tuple[str, ...]) -> list[str]:
@@ -157,3 +164,46 @@ def ablation_tables(runs: pd.DataFrame, set_name: str) -> list[Table]:
                             align="l" + "r" * (len(metrics) + 4), label=_label("ablation", set_name, dataset, hidden),
                             notes=notes))
     return tables
+
+
+def length_tables(runs: pd.DataFrame, set_name: str) -> list[Table]:
+    """Per (dataset, hidden): each ablation variant that was also evaluated at other max_len, its primary metric at
+    the training length and at each other length."""
+    abl = ablation_runs(runs)
+    status_cols = sorted((c for c in abl.columns if c.startswith(LENGTH_PREFIX) and c.endswith(":status")),
+                         key=lambda c: int(c.split(":")[0][len(LENGTH_PREFIX):]))
+    if abl.empty or not status_cols:
+        return []
+    primary = f"{SPLIT}:{PRIMARY_METRIC}"
+    tables = []
+    for (dataset, hidden), block in abl.groupby(["dataset", "hidden"], sort=True):
+        block = block[block[status_cols].notna().any(axis=1)]
+        lengths = [c.split(":")[0] for c in status_cols if block[c].notna().any()]
+        if block.empty or not lengths:
+            continue
+        train_lens = sorted({int(x) for x in block["train_max_len"].dropna()}) if "train_max_len" in block else []
+        trained_at = f"trained max_len ({', '.join(map(str, train_lens))})" if train_lens else "trained max_len"
+        columns = ["Variant", trained_at] + [f"max_len {k[len(LENGTH_PREFIX):]}" for k in lengths] + ["n"]
+        rows = []
+        groups = sorted(block.groupby(["model", "variant"], sort=True),
+                        key=lambda kv: (kv[0][1] not in FULL_VARIANTS, model_sort_key(kv[0][0]), kv[0][1]))
+        for (model, variant), group in groups:
+            row = [Cell(variant_label(model, variant)), Cell(_mean_std_cell(group, primary))]
+            for key in lengths:
+                status = group[f"{key}:status"].dropna()
+                if len(status) and (status != "ok").all():
+                    row.append(Cell("cannot run"))
+                else:
+                    row.append(Cell(_mean_std_cell(group[group[f"{key}:status"] == "ok"], f"{key}:{primary}")))
+            rows.append(row + [Cell(str(group["seed"].nunique()))])
+        tables.append(Table(title=f"{dataset}, hidden {hidden}", columns=columns, rows=rows,
+                            align="l" + "r" * (len(columns) - 1),
+                            label=_label("length", set_name, dataset, hidden), notes=[]))
+    return tables
+
+
+def _mean_std_cell(group: pd.DataFrame, column: str) -> str:
+    if group.empty or column not in group or group[column].isna().all():
+        return MISSING
+    values = group[column].dropna()
+    return fmt_mean_std(float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else None)
