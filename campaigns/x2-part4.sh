@@ -4,7 +4,8 @@
 #   GPU 0 runs one thing at a time (its timings are reported):
 #     the GPU tests of what part 3's profile asked for: the Triton causal conv (PyTorch's depthwise conv took
 #     2.5 of TiM4Rec's 15.1 ms step), the sequential selective scan, bf16 autocast in the profile and the graph;
-#     the step profile again with the Triton conv, under bf16 autocast, and compiled + bf16 (logs/anatomy-*.txt);
+#     the step profiles as result files (full/profile/: every model eager, TiM4Rec also with bf16 autocast and
+#     compiled) with the Triton conv;
 #     the kernel suite without interval attention (conv, both selective scans against mamba-ssm's CUDA scan);
 #     TiM4Rec and SSD4Rec on amazon-beauty h64 seed 0 trained eager with the Triton conv (set full-triton-conv),
 #     with --amp bf16 (set full-amp) and with --amp bf16 --cuda-graph (set full-amp-cuda-graph): epoch time and
@@ -22,9 +23,14 @@ CONV_OK="python3 -m pytest -q -p no:cacheprovider -m 'gpu and not slow' tests/te
 lane 0 gpu0-timing \
   "timeout 400 python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_kernels_conv.py \
      tests/test_kernels_selective_scan_sequential.py tests/test_anatomy.py tests/test_train.py" \
-  "$ANATOMY --model tim4rec > $ROOT/logs/anatomy-tim4rec.txt 2>&1" \
-  "$ANATOMY --model tim4rec --amp bf16 > $ROOT/logs/anatomy-tim4rec-bf16.txt 2>&1" \
-  "$ANATOMY --model tim4rec --amp bf16 --compile > $ROOT/logs/anatomy-tim4rec-bf16-compiled.txt 2>&1" \
+  "for m in tim4rec ssd4rec mamba4rec sasrec tisasrec; do $ANATOMY --model \$m \
+     --out $ROOT/$timing/profile/\$m-b2048-l50-h64-eager-fp32.json > $ROOT/logs/anatomy-\$m.txt 2>&1; done" \
+  "$ANATOMY --model tim4rec --amp bf16 --out $ROOT/$timing/profile/tim4rec-b2048-l50-h64-eager-bf16.json \
+     > $ROOT/logs/anatomy-tim4rec-bf16.txt 2>&1" \
+  "$ANATOMY --model tim4rec --amp bf16 --compile --out $ROOT/$timing/profile/tim4rec-b2048-l50-h64-compiled-bf16.json \
+     > $ROOT/logs/anatomy-tim4rec-bf16-compiled.txt 2>&1" \
+  "$ANATOMY --model tim4rec --compile --out $ROOT/$timing/profile/tim4rec-b2048-l50-h64-compiled-fp32.json \
+     > $ROOT/logs/anatomy-tim4rec-compiled.txt 2>&1" \
   "$TSUITE suites/test_kernels.py -k 'not interval_attention' --benchmark-json $ROOT/logs/bench-kernels-4.json" \
   "python3 -m kernels.selective_scan.sequential '{}' '{\"max_chunk\": 10}' '{\"block_d_bwd\": 8, \"warps_bwd\": 2}' \
      '{\"block_d_bwd\": 32, \"warps_bwd\": 8}' > $ROOT/logs/sequential-scan-blocks.txt 2>&1" \

@@ -134,7 +134,7 @@ def by_op(records: list[OpRecord], top: int = 15, bandwidth: float = H200_BANDWI
     return out.sort_values("bytes", ascending=False, ignore_index=True).head(top)[["op", "calls", "MB", "floor_ms"]]
 
 
-def profile_train_step(model: torch.nn.Module, batch, steps: int = 10, top: int = 25,
+def profile_train_step(model: torch.nn.Module, batch, steps: int = 10, top: int | None = 25,
                        compiled: bool = False, amp: str | None = None) -> tuple[float, pd.DataFrame]:
     """(device ms per step, table of the ``top`` kernels by device time: calls and ms per step) of the training
     step on CUDA (eager, or with the loss through torch.compile; under bf16 autocast with ``amp="bf16"``), from
@@ -156,7 +156,7 @@ def profile_train_step(model: torch.nn.Module, batch, steps: int = 10, top: int 
     rows = [{"kernel": e.key[:90], "calls": e.count / steps, "ms": e.self_device_time_total / 1e3 / steps}
             for e in prof.key_averages() if e.self_device_time_total > 0]
     table = pd.DataFrame(rows).sort_values("ms", ascending=False, ignore_index=True)
-    return float(table["ms"].sum()), table.head(top)
+    return float(table["ms"].sum()), table if top is None else table.head(top)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -173,6 +173,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="on CUDA: also profile STEPS eager steps (backend as given) and list the kernels by time")
     parser.add_argument("--compile", action="store_true", help="with --profile: the loss through torch.compile")
     parser.add_argument("--amp", choices=["bf16"], default=None, help="with --profile: the loss under bf16 autocast")
+    parser.add_argument("--out", default=None, help="with --profile: also write it as a result file (kind profile)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -191,12 +192,22 @@ def run(args: argparse.Namespace) -> int:
     two = {"index": False, "float_format": lambda v: f"{v:.2f}"}
     print(by_module(records, args.depth, args.bandwidth).to_string(**two), "\n")
     print(by_op(records, bandwidth=args.bandwidth).to_string(**two))
+    if args.out and not args.profile:
+        raise SystemExit("seqrec anatomy: --out writes the kernel profile; it needs --profile N (and a GPU)")
     if args.profile:
         if not str(args.device).startswith("cuda"):
             raise SystemExit("seqrec anatomy: --profile needs --device cuda")
-        ms, table = profile_train_step(model, batch, steps=args.profile, compiled=args.compile, amp=args.amp)
+        ms, table = profile_train_step(model, batch, steps=args.profile, top=None, compiled=args.compile,
+                                       amp=args.amp)
         how = ("compiled" if args.compile else "eager") + (f", {args.amp} autocast" if args.amp else "")
         print(f"\nprofiled {args.profile} {how} steps on {torch.cuda.get_device_name()}: {ms:.2f} ms of kernels "
               "per step\n")
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print(table.head(25).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        if args.out:
+            from seqrec.step_profile import write_profile
+
+            setup = {"model": args.model, "batch": args.batch, "seq_len": args.seq_len, "hidden": args.hidden,
+                     "n_items": args.n_items, "backend": args.backend, "compiled": args.compile, "amp": args.amp,
+                     "steps": args.profile}
+            print(f"wrote {write_profile(args.out, table, ms, setup, torch.cuda.get_device_name())}")
     return 0

@@ -68,3 +68,43 @@ def test_profile_lists_the_kernels_of_a_step_on_cuda(capsys, amp):
     assert run(parser.parse_args(args)) == 0
     out = capsys.readouterr().out
     assert "ms of kernels per step" in out and ("bf16 autocast" in out) == bool(amp)
+
+
+def test_a_profile_becomes_a_result_file_and_a_report_table(tmp_path):
+    """write_profile (what ``anatomy --profile N --out`` writes) sums the kernels by category, and the report
+    draws the categories per profiled step, with the card."""
+    import json
+
+    import pandas as pd
+
+    from seqrec.report import build_report
+    from seqrec.step_profile import categorize, write_profile
+
+    kernels = {"_ssd_bwd_kernel": 1.9, "void at::native::conv_depthwise2d_grad_weight_kernel<float>": 1.5,
+               "sm80_xmma_gemm_f32f32_f32f32_f32_tn_n_tilesize64x128x8": 0.6,
+               "void at::native::(anonymous namespace)::vectorized_layer_norm_kernel<float>": 0.7,
+               "void at::native::reduce_kernel<128, 4, at::native::ReduceOp<float>>": 0.25,
+               "triton_per_fused_add_div_mul_pow_sum_2": 0.05, "some_new_kernel": 0.1}
+    assert categorize("triton_red_fused__log_softmax_nll_loss_backward_0") == "softmax / loss"
+    table = pd.DataFrame({"kernel": list(kernels), "calls": [2.0] * len(kernels), "ms": list(kernels.values())})
+    total = sum(kernels.values())
+    setup = {"model": "tim4rec", "batch": 2048, "seq_len": 50, "hidden": 64, "n_items": 100, "backend": "auto",
+             "compiled": False, "amp": "bf16", "steps": 20}
+    path = write_profile(tmp_path / "r" / "gpu" / "profile" / "tim4rec.json", table, total, setup, "Card X")
+    written = json.loads(path.read_text())
+    assert written["kind"] == "profile" and written["categories"] == pytest.approx(
+        {"sequence mixer (ours)": 1.9, "conv": 1.5, "GEMM": 0.6, "norm": 0.7, "reduction": 0.3, "other": 0.1})
+    build_report(tmp_path / "r", tmp_path / "out")
+    text = (tmp_path / "out" / "gpu" / "tables" / "profile.md").read_text()
+    header, row = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    assert header.split(" | ")[:3] == ["| Step", "Total ms", "sequence mixer (ours)"]
+    assert row.startswith("| tim4rec B2048 L50 h64 (eager, bf16) | " + f"{total:.2f} | 1.90 | 1.50 | 0.60 | 0.70 |")
+    assert "Card X" in text and (tmp_path / "out" / "gpu" / "figures" / "profile.png").is_file()
+
+
+def test_out_needs_a_profile():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    with pytest.raises(SystemExit, match="needs --profile"):
+        run(parser.parse_args(["--model", "sasrec", "--batch", "2", "--seq-len", "4", "--hidden", "8",
+                               "--out", "x.json"]))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from seqrec.report import efficiency, figures, kernels, paper_tables
+from seqrec.report import efficiency, figures, kernels, paper_tables, profiles
 from seqrec.report.collect import ablation_runs, collect_results, main_runs
 from seqrec.report.index import Entry, SetSection, cards, render_index, source_line
 from seqrec.report.tables import Table, render_latex, render_markdown
@@ -118,9 +118,15 @@ def build_report(results: str | Path, out: str | Path, results_label: str | None
         kern = data.kernels[data.kernels["set"] == set_name] if not data.kernels.empty else data.kernels
         add_tables(kernels.kernel_tables(kern, set_name), "kernels", "Kernels", [kernels.NOTE],
                    kern.drop_duplicates("file"))  # one row per implementation; the source counts files
+        prof = data.profiles[data.profiles["set"] == set_name]
+        add_figure(profiles.profile_figure(prof, _title("Training step by kernel category", set_name, prof)),
+                   "profile", "Training step by kernel category", prof)
+        add_tables(profiles.profile_tables(prof, set_name), "profile", "Training step by kernel category",
+                   [profiles.NOTE], prof)
         sections.append(section)
     n_kernel_files = data.kernels["file"].nunique() if not data.kernels.empty else 0
-    counts = {"files": data.n_files, "used": len(data.runs) + len(data.workloads) + n_kernel_files,
+    counts = {"files": data.n_files,
+              "used": len(data.runs) + len(data.workloads) + n_kernel_files + len(data.profiles),
               "problems": len(data.problems),
               "unused": len(data.unused)}
     _write(summary.index, render_index(label, sections, data.problems, counts, data.superseded))

@@ -13,6 +13,7 @@ Frames (one row per result file that is used):
              median_ms, iqr_ms, peak_memory_bytes, n_parameters, timer, plus provenance columns;
   problems   files whose status is not ok: set, file, kind, case, status, reason;
   kernels    ok ``kernel`` files, one row per case and implementation (``seqrec.report.kernels``);
+  profiles   ok ``profile`` files (``seqrec anatomy --profile --out``), one row each (``seqrec.report.profiles``);
   superseded files replaced by another file of the same case and set (ok beats not ok, then newest).
 Provenance columns: file, git_commit, git_dirty, device, device_name, command.
 """
@@ -26,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from seqrec.report import kernels
+from seqrec.report import kernels, profiles
 from seqrec.results import load_results
 
 MODEL_ORDER = ("sasrec", "tisasrec", "mamba4rec", "ssd4rec", "tim4rec")
@@ -35,7 +36,7 @@ MODEL_NAMES = {"sasrec": "SASRec", "tisasrec": "TiSASRec", "mamba4rec": "Mamba4R
 PROPOSED = "tim4rec"
 RATIO_BASE = "sasrec"
 FULL_VARIANTS = ("", "full")
-KIND_DIRS = {"accuracy", "latency", "memory", "ablation", "train", "kernel", "kernels"}
+KIND_DIRS = {"accuracy", "latency", "memory", "ablation", "train", "kernel", "kernels", "profile"}
 RUN_KINDS = ("train", "ablation")
 WORKLOAD_KINDS = ("latency", "memory")
 RUN_KEYS = ["set", "dataset", "hidden", "model", "variant"]
@@ -268,6 +269,7 @@ class Collected:
     workloads: pd.DataFrame
     problems: pd.DataFrame
     kernels: pd.DataFrame = field(default_factory=pd.DataFrame)  # kind "kernel": seqrec.report.kernels rows
+    profiles: pd.DataFrame = field(default_factory=pd.DataFrame)  # kind "profile": seqrec.report.profiles rows
     superseded: list[str] = field(default_factory=list)
     unused: list[str] = field(default_factory=list)  # files of kinds the report does not draw
     n_files: int = 0
@@ -275,8 +277,9 @@ class Collected:
     @property
     def sets(self) -> list[str]:
         names = set(self.runs["set"]) | set(self.workloads["set"]) | set(self.problems["set"])
-        if not self.kernels.empty:
-            names |= set(self.kernels["set"])
+        for extra in (self.kernels, self.profiles):
+            if not extra.empty:
+                names |= set(extra["set"])
         return sorted(names)
 
     @property
@@ -306,12 +309,18 @@ def collect_results(root: str | Path) -> Collected:
     superseded: list[str] = []
     unused: list[str] = []
     kernel_rows: list[dict[str, Any]] = []
+    profile_rows: list[dict[str, Any]] = []
     for r in results:
         rel = Path(r["_path"]).relative_to(root).as_posix()
         r["_rel"] = rel
         if r.get("kind") == "kernel" and r.get("status", "ok") == "ok":
             set_name, prov = result_set(Path(r["_path"]), root), _provenance(r, rel)
             kernel_rows += [{"set": set_name, **row, **prov} for row in kernels.kernel_rows(r)]
+            continue
+        if r.get("kind") == "profile" and r.get("status", "ok") == "ok":
+            set_name, prov = result_set(Path(r["_path"]), root), _provenance(r, rel)
+            card = str(r.get("device_name") or prov["device_name"])  # the profiled GPU, named by the file
+            profile_rows.append({"set": set_name, **profiles.profile_row(r), **prov, "device_name": card})
             continue
         if r.get("kind") not in RUN_KINDS + WORKLOAD_KINDS:
             unused.append(rel)
@@ -342,7 +351,9 @@ def collect_results(root: str | Path) -> Collected:
         runs=_frame(runs, RUN_KEYS + ["seed", "kind", "model_hidden"] + PROVENANCE_COLUMNS, RUN_KEYS + ["seed"]),
         workloads=_frame(workloads, WORKLOAD_KEYS + PROVENANCE_COLUMNS, WORKLOAD_KEYS),
         problems=_frame(problems, ["set", "file", "kind", "case", "status", "reason"], ["set", "file"]),
-        kernels=_kernel_frame(kernel_rows), superseded=sorted(superseded), unused=sorted(unused), n_files=len(results))
+        kernels=_kernel_frame(kernel_rows),
+        profiles=pd.DataFrame(profile_rows, columns=["set", *profiles.PROFILE_COLUMNS, *PROVENANCE_COLUMNS]),
+        superseded=sorted(superseded), unused=sorted(unused), n_files=len(results))
 
 
 def _kernel_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
