@@ -313,14 +313,13 @@ def collect_results(root: str | Path) -> Collected:
     for r in results:
         rel = Path(r["_path"]).relative_to(root).as_posix()
         r["_rel"] = rel
-        if r.get("kind") == "kernel" and r.get("status", "ok") == "ok":
-            set_name, prov = result_set(Path(r["_path"]), root), _provenance(r, rel)
-            kernel_rows += [{"set": set_name, **row, **prov} for row in kernels.kernel_rows(r)]
-            continue
-        if r.get("kind") == "profile" and r.get("status", "ok") == "ok":
-            set_name, prov = result_set(Path(r["_path"]), root), _provenance(r, rel)
-            card = str(r.get("device_name") or prov["device_name"])  # the profiled GPU, named by the file
-            profile_rows.append({"set": set_name, **profiles.profile_row(r), **prov, "device_name": card})
+        if r.get("kind") in ("kernel", "profile") and r.get("status", "ok") == "ok":
+            where = {"set": result_set(Path(r["_path"]), root), **_provenance(r, rel)}
+            where["device_name"] = str(r.get("device_name") or where["device_name"])  # the GPU the file names
+            if r["kind"] == "kernel":
+                kernel_rows += [{**row, **where} for row in kernels.kernel_rows(r)]
+            else:
+                profile_rows.append({**profiles.profile_row(r), **where})
             continue
         if r.get("kind") not in RUN_KINDS + WORKLOAD_KINDS:
             unused.append(rel)
