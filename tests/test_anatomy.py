@@ -41,31 +41,31 @@ def test_a_linear_layer_moves_its_input_weight_bias_and_output_once():
     assert set(table["module"]) >= {"proj", "emb", "(no module: loss, Adam)"}
 
 
-def test_the_command_runs_a_real_model_on_meta(capsys):
+def run_cli(*args: str) -> int:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    assert run(parser.parse_args(["--model", "tim4rec", "--batch", "64", "--seq-len", "20", "--hidden", "16"])) == 0
+    return run(parser.parse_args(list(args)))
+
+
+def test_the_command_runs_a_real_model_on_meta(capsys):
+    assert run_cli("--model", "tim4rec", "--batch", "64", "--seq-len", "20", "--hidden", "16") == 0
     out = capsys.readouterr().out
     assert out.startswith("tim4rec, batch 64, L 20, hidden 16") and "layers.0.mixer" in out and "GB moved" in out
 
 
-def test_profiling_needs_cuda():
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    with pytest.raises(SystemExit, match="needs --device cuda"):
-        run(parser.parse_args(["--model", "sasrec", "--batch", "8", "--seq-len", "5", "--hidden", "8",
-                               "--profile", "2"]))
+@pytest.mark.parametrize("args,error", [(["--profile", "2"], "needs --device cuda"),
+                                        (["--out", "x.json"], "needs --profile")])
+def test_profiling_options_are_checked(args, error):
+    with pytest.raises(SystemExit, match=error):
+        run_cli("--model", "sasrec", "--batch", "2", "--seq-len", "4", "--hidden", "8", *args)
 
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("amp", [[], ["--amp", "bf16"]], ids=["fp32", "bf16"])
 def test_profile_lists_the_kernels_of_a_step_on_cuda(capsys, amp):
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    args = ["--model", "tim4rec", "--batch", "256", "--seq-len", "50", "--hidden", "64", "--device", "cuda",
-            "--backend", "auto", "--profile", "3", *amp]
-    assert run(parser.parse_args(args)) == 0
+    assert run_cli("--model", "tim4rec", "--batch", "256", "--seq-len", "50", "--hidden", "64", "--device", "cuda",
+                   "--backend", "auto", "--profile", "3", *amp) == 0
     out = capsys.readouterr().out
     assert "ms of kernels per step" in out and ("bf16 autocast" in out) == bool(amp)
 
@@ -101,10 +101,3 @@ def test_a_profile_becomes_a_result_file_and_a_report_table(tmp_path):
     assert row.startswith("| tim4rec B2048 L50 h64 (eager, bf16) | " + f"{total:.2f} | 1.90 | 1.50 | 0.60 | 0.70 |")
     assert "Card X" in text and (tmp_path / "out" / "gpu" / "figures" / "profile.png").is_file()
 
-
-def test_out_needs_a_profile():
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    with pytest.raises(SystemExit, match="needs --profile"):
-        run(parser.parse_args(["--model", "sasrec", "--batch", "2", "--seq-len", "4", "--hidden", "8",
-                               "--out", "x.json"]))
