@@ -1,5 +1,5 @@
-"""Shared by the kernel benchmark scripts (bench_selective_scan.py, bench_interval_attention.py): one provider's
-forward + backward timed on the GPU, and its outcome as a result record."""
+"""Shared by the kernel benchmark scripts (bench_selective_scan.py, bench_interval_attention.py, bench_conv.py): one
+provider's forward + backward timed on the GPU, and its outcome as a result record."""
 
 from __future__ import annotations
 

@@ -115,7 +115,7 @@ def build_report(results: str | Path, out: str | Path, results_label: str | None
                    [paper_tables.ABLATION_NOTE], abl)
         add_tables(paper_tables.length_tables(runs, set_name), "ablation-max-len",
                    "Ablation at other max_len", [paper_tables.LENGTH_NOTE], abl)
-        kern = data.kernels[data.kernels["set"] == set_name] if not data.kernels.empty else data.kernels
+        kern = data.kernels[data.kernels["set"] == set_name]
         add_tables(kernels.kernel_tables(kern, set_name), "kernels", "Kernels", [kernels.NOTE],
                    kern.drop_duplicates("file"))  # one row per implementation; the source counts files
         prof = data.profiles[data.profiles["set"] == set_name]
@@ -124,7 +124,7 @@ def build_report(results: str | Path, out: str | Path, results_label: str | None
         add_tables(profiles.profile_tables(prof, set_name), "profile", "Training step by kernel category",
                    [profiles.NOTE], prof)
         sections.append(section)
-    n_kernel_files = data.kernels["file"].nunique() if not data.kernels.empty else 0
+    n_kernel_files = data.kernels["file"].nunique()
     counts = {"files": data.n_files,
               "used": len(data.runs) + len(data.workloads) + n_kernel_files + len(data.profiles),
               "problems": len(data.problems),
