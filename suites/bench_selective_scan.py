@@ -1,6 +1,7 @@
-"""Benchmark the Mamba1 selective scan, forward + backward: our Triton kernels (``triton``: the dispatched one,
-chunked associative scans; ``triton_sequential``: the state-in-registers sequential scan) vs the PyTorch reference
-vs mamba-ssm's compiled CUDA kernel (when built, e.g. with ``--mamba-sdist``).
+"""Benchmark the Mamba1 selective scan, forward + backward: our Triton kernel (``triton``: the state-in-registers
+sequential scan; result files measured at commit 746723d or before name our earlier chunked associative scan
+``triton`` and this one ``triton_sequential``) vs the PyTorch reference vs mamba-ssm's compiled CUDA kernel (when
+built, e.g. with ``--mamba-sdist``).
 
     python suites/bench_selective_scan.py --out DIR [--mamba-sdist mamba_ssm-2.3.2.post1.tar.gz]
 
@@ -70,7 +71,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, type=Path, help="directory for the result files")
     ap.add_argument("--mamba-sdist", type=Path, default=None, help="mamba_ssm sdist to compile selective_scan_cuda")
     ap.add_argument("--dtypes", default="float32,bfloat16")
-    ap.add_argument("--impls", default="triton,triton_sequential,torch_ref,mamba_ssm_cuda", help="comma list")
+    ap.add_argument("--impls", default="triton,torch_ref,mamba_ssm_cuda", help="comma list")
     args = ap.parse_args(argv)
     if not torch.cuda.is_available():
         print("bench_selective_scan: needs a CUDA device", file=sys.stderr)
@@ -81,7 +82,7 @@ def main(argv=None) -> int:
     from kernels.selective_scan import selective_scan
 
     card = torch.cuda.get_device_name()
-    impls = {"triton": "triton", "triton_sequential": "sequential", "torch_ref": "torch", "mamba_ssm_cuda": "mamba_ssm"}
+    impls = {"triton": "triton", "torch_ref": "torch", "mamba_ssm_cuda": "mamba_ssm"}
     for case in CASES:
         for dtype_name in args.dtypes.split(","):
             dtype = getattr(torch, dtype_name)
@@ -92,10 +93,6 @@ def main(argv=None) -> int:
             for name, backend in ((n, b) for n, b in impls.items() if n in args.impls.split(",")):
                 rec: dict = {"backend": backend}
                 def run(backend=backend, rec=rec, inputs=inputs, dout=dout):
-                    if backend == "sequential":
-                        from kernels.selective_scan.sequential import selective_scan_sequential
-
-                        return measure_fwd_bwd(lambda **kw: selective_scan_sequential(**kw), inputs, dout)
                     try:
                         return measure_fwd_bwd(lambda **kw: selective_scan(**kw, backend=backend), inputs, dout)
                     except BackendUnavailable as e:

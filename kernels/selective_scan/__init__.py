@@ -1,7 +1,8 @@
 """Mamba1 selective scan: ``selective_scan`` (public op) beside its references ``selective_scan_ref``
 and ``selective_scan_loop_ref`` (see ``kernels.selective_scan.ref``).
 
-Backends: ``"torch"`` the reference; ``"triton"`` our fused fwd+bwd kernels (``kernels.selective_scan.fused``);
+Backends: ``"torch"`` the reference; ``"triton"`` our sequential state-in-registers scan, forward and backward
+(``kernels.selective_scan.sequential``);
 ``"mamba_ssm"`` the official CUDA ``selective_scan_fn`` when it has been compiled; ``"auto"`` Triton on CUDA.
 """
 
@@ -26,9 +27,9 @@ def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
     check_selective_scan_shapes(u, delta, A, B, C, D, z, delta_bias)
     impl = resolve_backend(backend, u, op="selective_scan", implemented=("torch", "triton", "mamba_ssm"))
     if impl == "triton":
-        from kernels.selective_scan.fused import selective_scan_fused
+        from kernels.selective_scan.sequential import selective_scan_sequential
 
-        return selective_scan_fused(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+        return selective_scan_sequential(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
     if impl == "mamba_ssm":
         from kernels.selective_scan.mamba_ssm import selective_scan_mamba_ssm
 

@@ -1,6 +1,7 @@
 """Mamba1 selective scan in Triton as a *sequential* scan with the state in registers
-(``selective_scan_sequential``; same signature, shapes, dtypes and semantics as ``selective_scan_fused`` and
-``selective_scan_ref``).
+(``selective_scan_sequential``; same signature, shapes, dtypes and semantics as ``selective_scan_ref``). It is
+what the backend ``triton`` runs: on an H200 it beat our earlier chunked associative-scan kernel 3.5x and
+mamba-ssm's CUDA scan 2.8x (B=2048, L=50) and 1.1x (B=256, L=200) in fp32 (``results/full/kernels/``).
 
 Design
 ------
@@ -46,7 +47,8 @@ sizes are fixed by ``_config`` (no autotuning: it breaks CUDA-graph capture); ``
 them for benchmarks. softplus uses ``lg2.approx`` through inline PTX on the GPU (libdevice's logf branches
 once per step, which splits the unrolled chunk); the interpreter takes ``tl.log2``.
 
-Cost model, from sm_90 builds of these kernels (ptxas, N=32, BLOCK_D=16, 4 warps, CHUNK=8; not yet timed):
+Cost model, from sm_90 builds of these kernels (ptxas, N=32, BLOCK_D=16, 4 warps, CHUNK=8), written before
+the first timing (measured since, H200: forward 0.47 ms, forward+backward 3.3 ms at B=2048, L=50):
 forward 63 registers, no spills, ~66 SASS instructions a warp-step (128 state elements: 4 MUFU ex2 for the
 decays + ~1 for softplus, ~3 shuffles for y, one barrier per chunk); backward 255 registers, no spills,
 ~230 instructions a warp-step (ptxas keeps sweep 1's decays for sweep 2, so ~6 MUFU; ~32 shuffles and 4
@@ -280,10 +282,15 @@ def _config(dim: int, nstate: int, seqlen: int) -> dict:
     CHUNK is at most ``max_chunk`` and splits L evenly (L=50 -> 7 chunks of 8, the last 2 steps wasted;
     L=200 -> 25 of 8; L=33 -> 5 of 7). The backward holds CHUNK states of 4 registers a thread, plus what
     ptxas keeps from sweep 1 for sweep 2: at CHUNK=8 it uses 255 registers without spilling (sm_90, N=32),
-    at CHUNK=10 it spills a little. ``block_d_*``/``warps_*``: the two kernels' channel blocks and warps."""
+    at CHUNK=10 it spills a little. ``block_d_*``/``warps_*``: the two kernels' channel blocks and warps. The
+    backward takes half the channels on 2 warps (the same 4 state elements a thread, twice the programs): on an
+    H200 at N=32 that measured 3.28 / 1.57 ms fwd+bwd at B=2048 L=50 / B=256 L=200 against 3.51 / 1.70 with the
+    forward's blocks, 4.10 / 1.95 with 32 channels on 8 warps, and 4.02 / 2.16 at CHUNK=10
+    (``results/full/logs/part4-sequential-scan-blocks.txt``)."""
     block_n = triton.next_power_of_2(max(nstate, 1))
     block_d = max(1, min(triton.next_power_of_2(dim), 512 // block_n))
-    cfg = dict(block_n=block_n, max_chunk=8, block_d_fwd=block_d, warps_fwd=4, block_d_bwd=block_d, warps_bwd=4)
+    block_d_bwd = max(1, min(triton.next_power_of_2(dim), 256 // block_n))
+    cfg = dict(block_n=block_n, max_chunk=8, block_d_fwd=block_d, warps_fwd=4, block_d_bwd=block_d_bwd, warps_bwd=2)
     if _CONFIG_OVERRIDE:
         cfg.update(_CONFIG_OVERRIDE)
     n_chunks = triton.cdiv(max(seqlen, 1), cfg["max_chunk"])
@@ -394,12 +401,12 @@ def _bench_one(fn, leaves: dict, dout: torch.Tensor) -> tuple[list[torch.Tensor]
 
 def _bench(argv: list[str]) -> None:
     """``python -m kernels.selective_scan.sequential [OVERRIDE_JSON ...]`` on CUDA: median ms of forward and
-    forward+backward, fp32, d_inner 128, d_state 32, at the benchmark's two sizes, for the fused kernel and for
-    this one under each ``_CONFIG_OVERRIDE`` given (none: the default), with the largest relative error of the
-    output and the gradients against the fused kernel."""
+    forward+backward, fp32, d_inner 128, d_state 32, at the benchmark's two sizes, for the PyTorch reference and
+    for this kernel under each ``_CONFIG_OVERRIDE`` given (none: the default), with the largest relative error of
+    the output and the gradients against the reference."""
     import json
 
-    from kernels.selective_scan.fused import selective_scan_fused
+    from kernels.selective_scan.ref import selective_scan_ref
 
     global _CONFIG_OVERRIDE
     overrides = [json.loads(a) for a in argv] or [None]
@@ -413,14 +420,14 @@ def _bench(argv: list[str]) -> None:
         leaves["A"] = -torch.exp(leaves["A"] * 0.5)
         leaves = {k: v.requires_grad_(True) for k, v in leaves.items()}
         dout = torch.randn_like(leaves["u"])
-        ref, fwd, both = _bench_one(selective_scan_fused, leaves, dout)
-        print(f"B={bsz} L={seqlen} fused: fwd {fwd:.3f} ms, fwd+bwd {both:.3f} ms")
+        ref, fwd, both = _bench_one(selective_scan_ref, leaves, dout)
+        print(f"B={bsz} L={seqlen} reference: fwd {fwd:.3f} ms, fwd+bwd {both:.3f} ms")
         for override in overrides:
             _CONFIG_OVERRIDE = override
             res, fwd, both = _bench_one(selective_scan_sequential, leaves, dout)
             err = max(((a - b).norm() / b.norm().clamp_min(1e-30)).item() for a, b in zip(res, ref, strict=True))
             print(f"B={bsz} L={seqlen} sequential {override}: fwd {fwd:.3f} ms, fwd+bwd {both:.3f} ms, "
-                  f"max rel err vs fused {err:.1e}")
+                  f"max rel err vs reference {err:.1e}")
         _CONFIG_OVERRIDE = None
 
 
