@@ -172,6 +172,19 @@ def test_fused_strided_output_gradient():
     check_fused(2, 9, 5, 4, "silu", dy_transform=lambda dy: dy[:1, :1, :1].expand_as(dy))  # as from y.sum()
 
 
+def test_reference_takes_bf16_input_with_fp32_parameters():
+    """As the models call it under autocast (and the kernel suite times it): out and dx in x's dtype, dweight and
+    dbias in fp32, the values those of the conv with the parameters rounded to bf16."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 9, 6, generator=g).bfloat16().requires_grad_(True)
+    w, bias = (torch.randn(*s, generator=g).requires_grad_(True) for s in ((6, 4), (6,)))
+    out = causal_conv1d_ref(x, w, bias, "silu")
+    out.float().sum().backward()
+    want = causal_conv1d_ref(x.double(), w.bfloat16().double(), bias.bfloat16().double(), "silu")
+    assert out.dtype == x.grad.dtype == torch.bfloat16 and w.grad.dtype == bias.grad.dtype == torch.float32
+    assert_close_rel(out, want, TOL[torch.bfloat16], "out")
+
+
 @needs_triton
 def test_fused_rejects_float64_and_bad_blocks():
     from kernels.conv.fused import causal_conv1d_fused

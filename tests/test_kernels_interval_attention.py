@@ -130,6 +130,8 @@ def test_public_op_dispatch_and_errors():
         interval_attention(**dict(inputs, times=inputs["times"].float()))
     with pytest.raises(ValueError, match="interval_v"):
         interval_attention(**dict(inputs, interval_v=inputs["interval_v"][:, :, :2]))
+    with pytest.raises(ValueError, match="k must have q's dtype torch.bfloat16"):
+        interval_attention(**dict(inputs, q=inputs["q"].bfloat16()))
     import kernels
 
     torch.testing.assert_close(kernels.interval_attention(**inputs, backend="torch"), ref)
@@ -195,6 +197,25 @@ def test_public_op_triton_backend():
     inputs = make_inputs(2, 1, 6, 16, 5, dtype=torch.float32, device=DEVICE)
     torch.testing.assert_close(interval_attention(**inputs, backend="triton"), interval_attention_ref(**inputs),
                                rtol=2e-3, atol=2e-3)
+
+
+@needs_triton
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_public_op_under_autocast_runs_in_its_dtype(monkeypatch, backend):
+    """TiSASRec under bf16 autocast hands a bf16 q and an fp32 k (a bf16 projection plus an fp32 position
+    embedding): both backends see q, k, v in autocast's dtype, and the gradients come back in each input's."""
+    import kernels.interval_attention.fused as fused
+
+    seen, real = [], fused.interval_attention_fused
+    monkeypatch.setattr(fused, "interval_attention_fused", lambda *a, **k: seen.append(a[:3]) or real(*a, **k))
+    inputs = make_inputs(2, 2, 12, 16, 5, dtype=torch.float32, device=DEVICE)
+    leaves = {k: (v.detach().clone().requires_grad_(True) if k in NAMES else v) for k, v in inputs.items()}
+    with torch.autocast(DEVICE, dtype=torch.bfloat16):
+        out = interval_attention(**dict(leaves, q=leaves["q"].bfloat16()), backend=backend)
+    out.float().sum().backward()
+    assert out.dtype == torch.bfloat16 and all(leaves[n].grad.dtype == torch.float32 for n in ("q", "k", "v"))
+    assert [t.dtype for t in seen[0]] == [torch.bfloat16] * 3 if backend == "triton" else seen == []
+    assert close_enough(out, interval_attention_ref(**inputs), 3e-2)
 
 
 @needs_triton

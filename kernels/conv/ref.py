@@ -11,9 +11,12 @@ def causal_conv1d_ref(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor 
     """Depthwise causal conv: ``out[b, t, c] = bias[c] + sum_k weight[c, k] * x[b, t - K + 1 + k, c]``.
 
     x (B, L, C), weight (C, K), bias (C,) | None -> (B, L, C); inputs before t=0 are zero
-    (so ``weight[:, K-1]`` multiplies the current step). ``activation``: None or "silu".
+    (so ``weight[:, K-1]`` multiplies the current step). ``activation``: None or "silu". weight and bias are
+    used in x's dtype, as autocast runs PyTorch's conv (a bf16 x with fp32 parameters).
     """
     _check(x, weight, bias, activation)
+    weight = weight.to(x.dtype)
+    bias = bias.to(x.dtype) if bias is not None else None
     K = weight.shape[1]
     L = x.shape[1]
     out = F.conv1d(x.transpose(1, 2), weight.unsqueeze(1), bias, padding=K - 1, groups=weight.shape[0])

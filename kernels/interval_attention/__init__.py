@@ -29,7 +29,12 @@ def interval_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, interv
                        dropout_p: float = 0.0, backend: str = "auto") -> torch.Tensor:
     """out (B, H, L, Dh) of causal, key-padded softmax attention with interval embeddings (R, H, Dh) indexed
     by r_ij = min(|times_i - times_j|, R - 1); dropout on the weights with probability ``dropout_p``
-    (pass 0 in evaluation). Rows i >= seq_len are zero."""
+    (pass 0 in evaluation). Rows i >= seq_len are zero. q, k, v share one dtype; under ``torch.autocast`` they
+    are cast to autocast's dtype first (as autocast does for PyTorch's attention), since a model's k and v may
+    be a low-precision projection plus an fp32 embedding."""
+    if torch.is_autocast_enabled(q.device.type):
+        dtype = torch.get_autocast_dtype(q.device.type)
+        q, k, v = (t.to(dtype) for t in (q, k, v))
     check_interval_attention_shapes(q, k, v, interval_k, interval_v, times, seq_len)
     if not 0.0 <= dropout_p < 1.0:
         raise ValueError(f"interval_attention: dropout_p must be in [0, 1), got {dropout_p}")

@@ -29,6 +29,8 @@ def check_interval_attention_shapes(q, k, v, interval_k, interval_v, times, seq_
     for name, t in (("k", k), ("v", v)):
         if tuple(t.shape) != tuple(q.shape):
             raise ValueError(f"interval_attention: {name} must have q's shape {tuple(q.shape)}, got {tuple(t.shape)}")
+        if t.dtype != q.dtype:
+            raise ValueError(f"interval_attention: {name} must have q's dtype {q.dtype}, got {t.dtype}")
     for name, t in (("interval_k", interval_k), ("interval_v", interval_v)):
         if t.dim() != 3 or t.shape[1:] != (heads, dh) or t.shape[0] < 1:
             raise ValueError(f"interval_attention: {name} must be (R, H={heads}, Dh={dh}), got {tuple(t.shape)}")
