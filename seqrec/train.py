@@ -45,7 +45,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "mask_history": False,  # at evaluation, rank the items of the input sequence (except the target) last
     "cuda_graph": False,  # capture the training step as a CUDA graph and replay it (seqrec/cuda_graph.py)
     "compile": False,  # torch.compile the loss (forward): inductor fuses the ops between our kernels, which it
-    # leaves opaque (torch.compiler.disable); not with cuda_graph
+    # leaves opaque (torch.compiler.disable); with cuda_graph the compiled loss is compiled in the warm-up steps
+    # and captured with the rest of the step
     "amp": None,  # None (fp32) or "bf16": the loss's forward under torch.autocast to bfloat16 (matmuls and our
     # kernels' inputs in bf16, accumulation fp32); weights, gradients, Adam and evaluation stay fp32
 }
@@ -272,8 +273,6 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
             raise TrainSetupError(f"cannot build model {model_name!r}: {_message(e)}") from e
         model.to(dev)
         graphed = bool(tcfg["cuda_graph"])
-        if graphed and tcfg["compile"]:
-            raise TrainSetupError("train_config: choose cuda_graph or compile, not both")
         if graphed and dev.type != "cuda":
             raise TrainSetupError(f"train_config cuda_graph=true needs a CUDA device, got {dev}")
         optimizer = torch.optim.Adam(model.parameters(), lr=tcfg["lr"], weight_decay=tcfg["weight_decay"],

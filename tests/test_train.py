@@ -476,12 +476,12 @@ def test_cuda_graph_needs_cuda_capturable_adam_and_no_host_rng(fake_models, tmp_
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-@pytest.mark.parametrize("amp", [None, "bf16"])
+@pytest.mark.parametrize("amp,compiled", [(None, False), ("bf16", False), ("bf16", True)])
 @pytest.mark.parametrize("name", ["sasrec", "tim4rec", "tisasrec"])
-def test_cuda_graph_step_matches_eager(name, amp):
-    """Same batches, dropout 0, the same (capturable) Adam, the same loss (fp32, or under bf16 autocast): the
-    graphed steps (warm-up, capture, replays, an eager partial batch, a second epoch) leave the same parameters and
-    losses as the eager loop. (Against the
+def test_cuda_graph_step_matches_eager(name, amp, compiled):
+    """Same batches, dropout 0, the same (capturable) Adam, the same loss (fp32, or under bf16 autocast, eager or
+    compiled): the graphed steps (warm-up, capture, replays, an eager partial batch, a second epoch) leave the
+    same parameters and losses as the eager loop. (Against the
     non-capturable Adam the losses agreed to 1e-4 but parameters drifted up to 2e-4 over the 2 epochs at lr 1e-2
     on an H200; that Adam takes its bias corrections as host floats, the capturable one as float32 device
     tensors in another order, which likely accounts for it.)"""
@@ -496,7 +496,9 @@ def test_cuda_graph_step_matches_eager(name, amp):
                              {"hidden_size": 16, "dropout": 0.0, "time_dropout": 0.0, "max_len": 8}, n_items=60)
         model.cuda().train()
         opt = torch.optim.Adam(model.parameters(), lr=1e-2, capturable=True)
-        loss_fn = training_loss(model, {"compile": False, "amp": amp, "cuda_graph": graphed}, torch.device("cuda"))
+        torch._dynamo.reset()
+        loss_fn = training_loss(model, {"compile": compiled, "amp": amp, "cuda_graph": graphed},
+                                torch.device("cuda"))
         step = (GraphedTrainStep(model, opt, 16, warmup=2, loss_fn=loss_fn) if graphed
                 else eager_step(model, opt, loss_fn=loss_fn))
         losses = [float(step(b)) for epoch in range(2) for b in ds.train_batches(16, seed=0, epoch=epoch)]
@@ -549,7 +551,7 @@ def test_a_compiled_loss_trains_the_same_model(tmp_path, monkeypatch):
     for split in ("valid", "test"):
         for k, v in eager["metrics"][split].items():
             assert comp["metrics"][split][k] == pytest.approx(v, abs=1e-6), (split, k)
-    with pytest.raises(TrainSetupError, match="cuda_graph or compile"):
+    with pytest.raises(TrainSetupError, match="cuda_graph=true needs a CUDA device"):
         train("tim4rec", ds, out=tmp_path / "x.json", train_config={"cuda_graph": True, "compile": True}, **kw)
 
 
