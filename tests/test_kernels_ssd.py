@@ -172,6 +172,18 @@ def test_triton_fp32(b, L, H, P, G, N, block_q, time):
     check_against_reference(inp, triton_run(block_q), FP32_TOL)
 
 
+@pytest.mark.parametrize("b,L,H,P,G,N", [(2, 40, 4, 8, 2, 8), (2, 19, 3, 8, 1, 16)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_triton_dbc_summed_per_head(monkeypatch, b, L, H, P, G, N, dtype):
+    """The backward's other way to sum dB, dC over a group's heads (each head's own rows, then a sum) gives the
+    same gradients as the atomics."""
+    from kernels.ssd import fused
+
+    monkeypatch.setattr(fused, "BC_PER_HEAD", True)
+    inp = make_inputs(b, L, H, P, G, N, dtype=dtype, device=TINY_DEVICE, seed=L + H)
+    check_against_reference(inp, triton_run(16), FP32_TOL if dtype == torch.float32 else BF16_TOL)
+
+
 @pytest.mark.parametrize("b,L,H,P,G,N,block_q", [(2, 21, 2, 8, 1, 8, 16), (1, 40, 4, 16, 2, 16, 16)])
 def test_triton_bf16(b, L, H, P, G, N, block_q):
     inp = make_inputs(b, L, H, P, G, N, dtype=torch.bfloat16, device=TINY_DEVICE, seed=L)
@@ -236,3 +248,25 @@ def test_mamba_ssm_backend_gpu(b, L, H, P, G, N):
     torch.backends.cuda.matmul.allow_tf32 = False
     inp = make_inputs(b, L, H, P, G, N, dtype=torch.float32, device="cuda", seed=b + L)
     check_against_reference(inp, lambda **kw: ssd(**kw, backend="mamba_ssm", chunk_size=32), FP32_TOL, chunk=32)
+
+
+def test_tune_applies_each_setting_and_restores_the_defaults(monkeypatch):
+    """``python -m kernels.ssd.tune``'s pieces on CPU (its timer replaced): a setting reaches the kernel's knobs
+    for the call and the defaults come back; settings that change only speed give the same gradients."""
+    import triton.testing
+
+    from kernels.ssd import fused, tune
+
+    monkeypatch.setattr(triton.testing, "do_bench", lambda fn, **kw: (fn(), 1.0)[1])
+    monkeypatch.delenv("SEQREC_SSD_DOT_PRECISION", raising=False)
+    inp = make_inputs(2, 20, 4, 8, 1, 8, dtype=torch.float32, device=TINY_DEVICE, seed=3)
+    dy = torch.randn_like(inp["x"])
+    default = {k: v[0] for k, v in tune.KNOBS.items()}
+    ref, f_ms, fb_ms = tune.run_case(dict(default, block_q=16), inp, dy)
+    seen = []
+    monkeypatch.setattr(fused, "ssd_fused_bwd", lambda *a, _real=fused.ssd_fused_bwd, **k: seen.append(
+        (fused.NUM_WARPS, fused.BC_PER_HEAD, os.environ["SEQREC_SSD_DOT_PRECISION"])) or _real(*a, **k))
+    got, _, _ = tune.run_case(dict(default, num_warps=4, block_q=16, bc_per_head=True, precision="ieee"), inp, dy)
+    assert seen[0] == (4, True, "ieee") and (f_ms, fb_ms) == (1.0, 1.0)
+    assert (fused.NUM_WARPS, fused.BC_PER_HEAD) == (2, False) and "SEQREC_SSD_DOT_PRECISION" not in os.environ
+    assert tune.rel_err(got, ref) < 1e-5

@@ -133,7 +133,7 @@ def _ssd_bwd_kernel(
     sB_b, sB_l, sB_g, sC_b, sC_l, sC_g, sdy_b, sdy_l, sdy_h,
     sdx_b, sdx_l, sdx_h, sdB_b, sdB_l, sdB_g,
     HAS_TIME: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_D: tl.constexpr, SOFTPLUS: tl.constexpr,
-    ATOMIC_BC: tl.constexpr,
+    ATOMIC_BC: tl.constexpr, BC_PER_HEAD: tl.constexpr,
     N_CHUNKS: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, PREC: tl.constexpr,
 ):
     pid, b, h, g, x_ptr, dt_ptr, td_ptr, B_ptr, C_ptr = _head_inputs(
@@ -142,8 +142,12 @@ def _ssd_bwd_kernel(
     dx_ptr += b * sdx_b + h * sdx_h
     ddt_ptr += b * sdt_b + h * sdt_h  # ddt, dtd share dt's / time_dt's strides (allocated alike)
     dtd_ptr += b * std_b + h * std_h
-    dB_ptr += b * sdB_b + g * sdB_g
-    dC_ptr += b * sdB_b + g * sdB_g
+    if BC_PER_HEAD:  # dB, dC are (b, L, H, N): this head's own rows, summed over the group's heads afterwards
+        dB_ptr += b * sdB_b + h * sdB_g
+        dC_ptr += b * sdB_b + h * sdB_g
+    else:
+        dB_ptr += b * sdB_b + g * sdB_g
+        dC_ptr += b * sdB_b + g * sdB_g
     r_ptr += pid * L
     A, bias, Dh = _head_params(A_ptr, bias_ptr, D_ptr, h, HAS_BIAS, HAS_D)
 
@@ -258,6 +262,10 @@ def _ssd_bwd_kernel(
 # 32-step chunks were fastest for both kernels (4 or 8 warps: 1.6-3x slower; 64-step chunks spill in backward).
 NUM_WARPS = 2  # per program (one (batch, head) pair)
 NUM_STAGES = None  # Triton's default software pipelining
+# How the backward sums dB, dC over the heads of a group (when a group has several): False, fp32 atomics into
+# (b, L, G, N) (zeroed first); True, each head stores its own (b, L, H, N) rows and a sum over the group's heads
+# follows (no atomics, no zeroing; 4x the bytes written at H=4, G=1). ``python -m kernels.ssd.tune`` times both.
+BC_PER_HEAD = False
 
 
 def _block(n: int) -> int:
@@ -314,10 +322,11 @@ def ssd_fused_bwd(dy, x, dt, A, B, C, D, dt_bias, time_dt, dt_softplus, block_q=
     dx = torch.empty_like(x, memory_format=torch.contiguous_format)
     ddt = torch.empty_like(dt, memory_format=torch.contiguous_format)
     dtd = torch.empty_like(time_dt, memory_format=torch.contiguous_format) if time_dt is not None else None
-    atomic = H // G > 1
+    per_head = BC_PER_HEAD and H // G > 1
+    atomic = H // G > 1 and not per_head
     alloc = torch.zeros if atomic else torch.empty
-    dB = alloc(b, L, G, N, device=x.device, dtype=torch.float32)
-    dC = alloc(b, L, G, N, device=x.device, dtype=torch.float32)
+    dB = alloc(b, L, H if per_head else G, N, device=x.device, dtype=torch.float32)
+    dC = alloc(b, L, H if per_head else G, N, device=x.device, dtype=torch.float32)
     red = torch.empty(3, b * H, device=x.device, dtype=torch.float32)
     r = torch.empty(b * H, max(L, 1), device=x.device, dtype=torch.float32)
     if L > 0 and b > 0:
@@ -335,13 +344,15 @@ def ssd_fused_bwd(dy, x, dt, A, B, C, D, dt_bias, time_dt, dt_softplus, block_q=
             *x.stride()[:3], *dt.stride(), *td.stride(), *B.stride()[:3], *C.stride()[:3], *dy.stride()[:3],
             *dx.stride()[:3], *dB.stride()[:3],
             HAS_TIME=time_dt is not None, HAS_BIAS=dt_bias is not None, HAS_D=D is not None,
-            SOFTPLUS=dt_softplus, ATOMIC_BC=atomic,
+            SOFTPLUS=dt_softplus, ATOMIC_BC=atomic, BC_PER_HEAD=per_head,
             **_meta(L, P, N, block_q, x.dtype), **_launch(),
         )
     else:
         red.zero_()
         dB.zero_()
         dC.zero_()
+    if per_head:  # heads of one group are adjacent (head h is in group h // (H // G))
+        dB, dC = (t.view(b, L, G, H // G, N).sum(3) for t in (dB, dC))
     sums = red.view(3, b, H).sum(1)
     dA = sums[0].to(A.dtype)
     dD = sums[1].to(D.dtype) if D is not None else None

@@ -1,0 +1,121 @@
+"""Launch settings of the fused SSD kernels, searched on the GPU at hand (not a timed test; a campaign runs it).
+
+    python -m kernels.ssd.tune [--cases 2048x50,256x200] [--dtype float32]
+
+Coordinate search from the current defaults (``kernels.ssd.fused``: NUM_WARPS, NUM_STAGES, the 32-step chunk
+tile, BC_PER_HEAD, 3xTF32 dots): each knob in turn takes each of its values with the others at their best so
+far, and keeps the value with the least forward+backward time summed over the cases (do_bench medians, tf32
+off, the shapes of ``suites/bench_ssd.py``: H=4, P=N=32, G=1). Every setting's output and gradients are
+compared with the defaults' (largest relative error over y and the eight gradients) so that a setting that
+is fast but wrong shows. Prints one line per setting tried and the best at the end; changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from contextlib import contextmanager
+
+import torch
+
+KNOBS = {  # knob -> values tried; the first is the current default
+    "num_warps": [2, 1, 4],
+    "num_stages": [None, 1, 2, 3],
+    "block_q": [32, 16, 64],
+    "bc_per_head": [False, True],
+    "precision": ["tf32x3", "ieee"],
+}
+
+
+@contextmanager
+def settings(cfg: dict):
+    """Apply a setting to ``kernels.ssd.fused``'s module knobs and the dot-precision override, then restore."""
+    from kernels.ssd import fused
+
+    saved = (fused.NUM_WARPS, fused.NUM_STAGES, fused.BC_PER_HEAD, os.environ.get("SEQREC_SSD_DOT_PRECISION"))
+    fused.NUM_WARPS, fused.NUM_STAGES, fused.BC_PER_HEAD = cfg["num_warps"], cfg["num_stages"], cfg["bc_per_head"]
+    os.environ["SEQREC_SSD_DOT_PRECISION"] = cfg["precision"]
+    try:
+        yield
+    finally:
+        fused.NUM_WARPS, fused.NUM_STAGES, fused.BC_PER_HEAD = saved[:3]
+        if saved[3] is None:
+            os.environ.pop("SEQREC_SSD_DOT_PRECISION", None)
+        else:
+            os.environ["SEQREC_SSD_DOT_PRECISION"] = saved[3]
+
+
+def run_case(cfg: dict, inp: dict, dy: torch.Tensor) -> tuple[list[torch.Tensor], float, float]:
+    """(y and the gradients, forward ms, forward+backward ms) of the fused SSD under ``cfg``."""
+    from triton.testing import do_bench
+
+    from kernels.ssd.fused import ssd_fused
+
+    def fwd():
+        return ssd_fused(**inp, block_q=cfg["block_q"])
+
+    with settings(cfg):
+        for t in inp.values():
+            t.grad = None
+        y = fwd()
+        y.backward(dy)
+        res = [y.detach()] + [t.grad.clone() for t in inp.values()]
+        with torch.no_grad():
+            f_ms = do_bench(fwd, return_mode="median")
+        fb_ms = do_bench(lambda: fwd().backward(dy), grad_to_none=list(inp.values()), return_mode="median")
+    return res, f_ms, fb_ms
+
+
+def rel_err(got: list[torch.Tensor], ref: list[torch.Tensor]) -> float:
+    return max(((a.float() - b.float()).norm() / b.float().norm().clamp_min(1e-30)).item()
+               for a, b in zip(got, ref, strict=True))
+
+
+def main(argv: list[str] | None = None) -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "suites"))
+    from bench_ssd import make_inputs
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", default="2048x50,256x200", help="comma list of BATCHxLEN")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    args = ap.parse_args(argv)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    dtype = getattr(torch, args.dtype)
+    cases = []
+    for spec in args.cases.split(","):
+        b, L = (int(v) for v in spec.split("x"))
+        inp = make_inputs(b, L, dtype)
+        cases.append((spec, inp, torch.randn_like(inp["x"])))
+    print(f"{torch.cuda.get_device_name()}, {args.dtype}, cases {args.cases}", flush=True)
+
+    best = {k: v[0] for k, v in KNOBS.items()}
+    refs, seen = {}, {}
+
+    def measure(cfg: dict) -> float:
+        key = tuple(cfg.values())
+        if key not in seen:
+            total, parts = 0.0, []
+            try:
+                for spec, inp, dy in cases:
+                    res, f_ms, fb_ms = run_case(cfg, inp, dy)
+                    refs.setdefault(spec, res)
+                    parts.append(f"{spec}: fwd {f_ms:.3f} fwd+bwd {fb_ms:.3f} ms, err {rel_err(res, refs[spec]):.1e}")
+                    total += fb_ms
+            except Exception as e:  # a setting the compiler rejects (e.g. out of shared memory) is reported
+                total, parts = float("inf"), [f"failed: {type(e).__name__}: {str(e)[:160]}"]
+            seen[key] = total
+            print(f"{cfg} | " + " | ".join(parts), flush=True)
+        return seen[key]
+
+    measure(best)
+    for knob, values in KNOBS.items():
+        best[knob] = min(values, key=lambda v: measure({**best, knob: v}))
+    print(f"best: {best}, fwd+bwd summed over the cases {seen[tuple(best.values())]:.3f} ms "
+          f"(defaults: {seen[tuple(v[0] for v in KNOBS.values())]:.3f} ms)")
+
+
+if __name__ == "__main__":
+    main()
