@@ -4,36 +4,43 @@
 #   GPU 0 runs one thing at a time (its timings are reported):
 #     the GPU tests of what changed after part 4: the sequential selective scan as the dispatched one, interval
 #     attention under autocast (TiSASRec's bf16 graph test failed in part 4), the compiled loss inside the CUDA
-#     graph, the SSD backward's per-head dB/dC; then `python -m kernels.ssd.tune` (fp32 and bf16): launch settings
-#     of the SSD kernels (the SSD mixer was 2.87x mamba-ssm at B=2048, L=50; the target is 3x);
-#     Mamba4Rec's step profile with the new scan; the kernel suite's selective scan and conv (bf16 reference fixed);
-#     Mamba4Rec's latency at h64 again; TiM4Rec and SSD4Rec on amazon-beauty h64 seed 0 with --amp bf16 --compile
-#     --cuda-graph (set full-amp-compile-cuda-graph); Mamba4Rec on amazon-beauty h64 seeds 0-2 with the sequential
-#     scan (set full-sequential-scan: same accuracy as the chunked scan's runs in full/accuracy?)
-#   GPU 1: TiM4Rec and SSD4Rec with --amp bf16 --cuda-graph, seeds 1-2 (part 4 had seed 0 only: SSD4Rec was 2%
-#     lower), then the rest of ml-100k
+#     graph, the SSD backward's per-head dB/dC, the layer norm kernel (every model's norms);
+#     `python -m kernels.ssd.tune` (fp32 and bf16): launch settings of the SSD kernels (the SSD mixer was 2.87x
+#     mamba-ssm at B=2048, L=50; the target is 3x);
+#     every model's step profile again (the new scan; layer norms now ours: PyTorch's took 1.2 ms of TiM4Rec's
+#     11.8); the kernel suite's selective scan, conv (bf16 reference fixed) and layer norm;
+#     Mamba4Rec on amazon-beauty h64 seeds 0-2 with the sequential scan (set full-sequential-scan: the accuracy
+#     of the chunked scan's runs in full/accuracy?); TiM4Rec and SSD4Rec on amazon-beauty h64 seed 0 with
+#     --amp bf16 --compile --cuda-graph (set full-amp-compile-cuda-graph); the latency suite at h64, every model
+#   GPU 1: SASRec, TiSASRec, TiM4Rec on amazon-beauty h64 seed 0 with our layer norm (set full-triton-norm: the
+#     accuracy of full/accuracy?); TiM4Rec and SSD4Rec with --amp bf16 --cuda-graph, seeds 1-2 (part 4 had
+#     seed 0 only: SSD4Rec was 2% lower); then the rest of ml-100k
 #   GPUs 2, 3: ml-1m at h64, seed 0 (none yet; about 500 steps of L=200 an epoch)
 # Usage (repository root, data under .gpu/data, mamba-ssm sdist under .whl/):  bash campaigns/x4-part5.sh [ROOT]
 source campaigns/lanes.sh
 ANATOMY="python3 -m seqrec anatomy --batch 2048 --seq-len 50 --hidden 64 --device cuda --backend auto --profile 20"
 BEAUTY="python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --datasets amazon-beauty --hidden 64"
 # the campaign's first GPU use of the new dispatch: no training lane before the scan's and the SSD's tests pass
-GPU_TESTS="tests/test_kernels_selective_scan.py tests/test_kernels_selective_scan_sequential.py tests/test_kernels_ssd.py \
-  tests/test_kernels_interval_attention.py"
+GPU_TESTS="tests/test_kernels_selective_scan.py tests/test_kernels_selective_scan_sequential.py \
+  tests/test_kernels_ssd.py tests/test_kernels_interval_attention.py tests/test_kernels_layer_norm.py"
 KERNELS_OK="python3 -m pytest -q -p no:cacheprovider -m gpu -k 'not mamba_ssm' $GPU_TESTS"
 lane 0 gpu0-timing \
   "timeout 500 python3 -m pytest -q -p no:cacheprovider -m gpu $GPU_TESTS tests/test_train.py" \
   "python3 -m kernels.ssd.tune > $ROOT/logs/ssd-tune-fp32.txt 2>&1" \
   "python3 -m kernels.ssd.tune --dtype bfloat16 > $ROOT/logs/ssd-tune-bf16.txt 2>&1" \
-  "$ANATOMY --model mamba4rec --out $ROOT/$timing/profile/mamba4rec-b2048-l50-h64-eager-fp32.json \
-     > $ROOT/logs/anatomy-mamba4rec.txt 2>&1" \
-  "$TSUITE suites/test_kernels.py -k 'selective_scan or causal_conv1d' --benchmark-json $ROOT/logs/bench-kernels-5.json" \
-  "$TSUITE suites/test_latency.py --models mamba4rec --hidden 64 --backends auto --rerun" \
+  "for m in tim4rec ssd4rec mamba4rec sasrec tisasrec; do $ANATOMY --model \$m \
+     --out $ROOT/$timing/profile/\$m-b2048-l50-h64-eager-fp32.json > $ROOT/logs/anatomy-\$m.txt 2>&1; done" \
+  "$ANATOMY --model tim4rec --amp bf16 --compile --out $ROOT/$timing/profile/tim4rec-b2048-l50-h64-compiled-bf16.json \
+     > $ROOT/logs/anatomy-tim4rec-bf16-compiled.txt 2>&1" \
+  "$TSUITE suites/test_kernels.py -k 'selective_scan or causal_conv1d or layer_norm' \
+     --benchmark-json $ROOT/logs/bench-kernels-5.json" \
+  "$KERNELS_OK && $BEAUTY --gpus 0 --models mamba4rec --seeds 0,1,2 --out $ROOT/full-sequential-scan/accuracy" \
   "$BEAUTY --gpus 0 --models tim4rec,ssd4rec --seeds 0 --amp bf16 --compile --cuda-graph \
      --out $ROOT/full-amp-compile-cuda-graph/accuracy" \
-  "$KERNELS_OK && $BEAUTY --gpus 0 --models mamba4rec --seeds 0,1,2 --out $ROOT/full-sequential-scan/accuracy"
+  "$TSUITE suites/test_latency.py --hidden 64 --backends auto --rerun"
 lane 1 gpu1-amp-ml100k \
-  "$KERNELS_OK && $BEAUTY --gpus 0 --models tim4rec,ssd4rec --seeds 1,2 --amp bf16 --cuda-graph \
+  "$KERNELS_OK && $BEAUTY --gpus 0 --models sasrec,tisasrec,tim4rec --seeds 0 --out $ROOT/full-triton-norm/accuracy" \
+  "$BEAUTY --gpus 0 --models tim4rec,ssd4rec --seeds 1,2 --amp bf16 --cuda-graph \
      --out $ROOT/full-amp-cuda-graph/accuracy" \
   "$SUITE suites/test_accuracy.py --datasets ml-100k"
 lane 2 gpu2-ml1m "$KERNELS_OK && $SUITE suites/test_accuracy.py --datasets ml-1m --hidden 64 --seeds 0 \

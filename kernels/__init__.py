@@ -1,4 +1,4 @@
-"""Sequence mixers, each a pure-PyTorch reference (``*_ref``) beside its fast versions, chosen by
+"""Sequence mixers and the layer norm, each a pure-PyTorch reference (``*_ref``) beside its fast versions, chosen by
 ``backend`` (see ``kernels.dispatch``).
 
 Public ops (imported lazily so that a missing optional dependency never breaks ``import kernels``):
@@ -9,6 +9,7 @@ Public ops (imported lazily so that a missing optional dependency never breaks `
       z (B, D, L) | None, delta_bias (D,) | None, delta_softplus=True, backend="auto")
   interval_attention(q, k, v (B, H, L, Dh), interval_k, interval_v (R, H, Dh), times (B, L) int64,
       seq_len (B,), dropout_p=0.0, backend="auto")
+  layer_norm(x (..., C), weight (C,) | None, bias (C,) | None, eps, backend="auto")
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ _OPS = {
     "ssd": "kernels.ssd",
     "selective_scan": "kernels.selective_scan",
     "interval_attention": "kernels.interval_attention",
+    "layer_norm": "kernels.norm",
 }
 
 

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import kernels
+
 
 def padding_mask(seq_len: torch.Tensor, max_len: int) -> torch.Tensor:
     """(B,) lengths -> (B, L) bool, True at real positions."""
@@ -24,6 +26,25 @@ def gather_last(hidden: torch.Tensor, seq_len: torch.Tensor) -> torch.Tensor:
     return hidden.gather(1, index).squeeze(1)
 
 
+class LayerNorm(nn.LayerNorm):
+    """``nn.LayerNorm`` over the last dimension, run by ``kernels.layer_norm`` (our Triton kernel on CUDA under the
+    backends auto / triton, PyTorch's otherwise); same parameters, state dict and init. A model with a ``backend``
+    points its norms at it with ``set_norm_backend``."""
+
+    backend = "auto"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return kernels.layer_norm(x, self.weight, self.bias, self.eps, backend=self.backend)
+
+
+def set_norm_backend(model: nn.Module, backend: str) -> None:
+    """Every ``LayerNorm`` of ``model`` runs on ``backend``; ``mamba_ssm`` (the official kernels) keeps PyTorch's
+    norm, as the official code does."""
+    for m in model.modules():
+        if isinstance(m, LayerNorm):
+            m.backend = "torch" if backend == "mamba_ssm" else backend
+
+
 class FeedForward(nn.Module):
     """Position-wise FFN with residual and LayerNorm (post-LN, as RecBole):
     ``LN(x + Dropout(W2 Dropout(GELU(W1 x))))``; x (B, L, d) -> (B, L, d)."""
@@ -33,7 +54,7 @@ class FeedForward(nn.Module):
         self.w1 = nn.Linear(hidden_size, inner_size)
         self.w2 = nn.Linear(inner_size, hidden_size)
         self.dropout = nn.Dropout(dropout)
-        self.norm = nn.LayerNorm(hidden_size, eps=eps)
+        self.norm = LayerNorm(hidden_size, eps=eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.dropout(self.w2(self.dropout(F.gelu(self.w1(x)))))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.common import SeqRecModel, init_weights
+from models.common import LayerNorm, SeqRecModel, init_weights, set_norm_backend
 from models.ssm_blocks import Mamba1Mixer, MixerLayer
 
 
@@ -26,13 +26,14 @@ class Mamba4Rec(SeqRecModel):
         super().__init__(n_items, hidden_size)
         self.max_len = max_len
         self.emb_dropout = nn.Dropout(dropout)
-        self.emb_norm = nn.LayerNorm(hidden_size, eps=1e-12)
+        self.emb_norm = LayerNorm(hidden_size, eps=1e-12)
         self.layers = nn.ModuleList([
             MixerLayer(Mamba1Mixer(hidden_size, d_state, d_conv, expand, backend=backend), hidden_size, dropout,
                        residual=n_layers > 1, ffn=True, ffn_activation="gelu", norm_eps=1e-12)
             for _ in range(n_layers)
         ])
         self.apply(init_weights)
+        set_norm_backend(self, backend)
         for layer in self.layers:
             layer.mixer.reset_ssm_parameters(dt_init)
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.common import FeedForward, SeqRecModel, init_weights, padding_mask
+from models.common import FeedForward, LayerNorm, SeqRecModel, init_weights, padding_mask
 
 
 def causal_key_mask(seq_len: torch.Tensor, max_len: int) -> torch.Tensor:
@@ -40,7 +40,7 @@ class CausalSelfAttention(nn.Module):
         self.out = nn.Linear(hidden_size, hidden_size)
         self.attn_dropout = attn_dropout
         self.dropout = nn.Dropout(dropout)
-        self.norm = nn.LayerNorm(hidden_size, eps=eps)
+        self.norm = LayerNorm(hidden_size, eps=eps)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """x (B, L, d), mask (B, 1, L, L) bool (True = attend) -> (B, L, d)."""
@@ -75,7 +75,7 @@ class SASRec(SeqRecModel):
         super().__init__(n_items, hidden_size)
         self.max_len = max_len
         self.position_embedding = nn.Embedding(max_len, hidden_size)
-        self.embed_norm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
+        self.embed_norm = LayerNorm(hidden_size, eps=layer_norm_eps)
         self.embed_dropout = nn.Dropout(dropout)
         inner = inner_size or 4 * hidden_size
         self.blocks = nn.ModuleList(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.common import SeqRecModel, init_weights
+from models.common import LayerNorm, SeqRecModel, init_weights, set_norm_backend
 from models.ssm_blocks import MixerLayer, SSDMixer, check_choice, resolve_conv_activation
 
 
@@ -35,7 +35,7 @@ class SSD4Rec(SeqRecModel):
         self.n_heads = hidden_size * expand // head_dim
         self.conv_activation = resolve_conv_activation(conv_activation, self.n_heads)
         self.emb_dropout = nn.Dropout(dropout)
-        self.emb_norm = nn.LayerNorm(hidden_size, eps=norm_eps)
+        self.emb_norm = LayerNorm(hidden_size, eps=norm_eps)
         self.layers = nn.ModuleList([
             MixerLayer(
                 SSDMixer(hidden_size, d_state, d_conv, expand, head_dim, ngroups, chunk_size,
@@ -46,6 +46,7 @@ class SSD4Rec(SeqRecModel):
             for _ in range(n_layers)
         ])
         self.apply(init_weights)
+        set_norm_backend(self, backend)
         for layer in self.layers:
             layer.mixer.reset_ssm_parameters(conv_init)
 

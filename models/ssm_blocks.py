@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import kernels
-from models.common import FeedForward
+from models.common import FeedForward, LayerNorm
 
 CONV_ACTIVATIONS = ("silu", "hardswish", "official")
 CONV_INITS = ("default", "kaiming")
@@ -243,7 +243,7 @@ class MixerLayer(nn.Module):
         self.mixer = mixer
         self.residual = residual
         self.dropout = nn.Dropout(dropout)
-        self.norm = nn.LayerNorm(hidden_size, eps=norm_eps)
+        self.norm = LayerNorm(hidden_size, eps=norm_eps)
         self.ffn = FeedForwardAct(hidden_size, 4 * hidden_size, dropout, ffn_activation) if ffn else None
 
     def forward(self, x: torch.Tensor, **mixer_kwargs) -> torch.Tensor:

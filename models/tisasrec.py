@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import kernels
-from models.common import SeqRecModel, padding_mask
+from models.common import LayerNorm, SeqRecModel, padding_mask, set_norm_backend
 
 LAYER_NORM_EPS = 1e-8  # official value
 
@@ -123,9 +123,9 @@ class TiSASRecBlock(nn.Module):
 
     def __init__(self, hidden_size: int, n_heads: int, dropout: float, backend: str):
         super().__init__()
-        self.attn_norm = nn.LayerNorm(hidden_size, eps=LAYER_NORM_EPS)
+        self.attn_norm = LayerNorm(hidden_size, eps=LAYER_NORM_EPS)
         self.attention = TimeIntervalAttention(hidden_size, n_heads, dropout, backend)
-        self.ffn_norm = nn.LayerNorm(hidden_size, eps=LAYER_NORM_EPS)
+        self.ffn_norm = LayerNorm(hidden_size, eps=LAYER_NORM_EPS)
         self.ffn = PointWiseFeedForward(hidden_size, dropout)
 
     def forward(self, x: torch.Tensor, *attn_args: torch.Tensor) -> torch.Tensor:
@@ -160,8 +160,9 @@ class TiSASRec(SeqRecModel):
         self.interval_v = nn.Embedding(time_span + 1, hidden_size)
         self.dropout = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(TiSASRecBlock(hidden_size, n_heads, dropout, backend) for _ in range(n_layers))
-        self.final_norm = nn.LayerNorm(hidden_size, eps=LAYER_NORM_EPS)
+        self.final_norm = LayerNorm(hidden_size, eps=LAYER_NORM_EPS)
         self.apply(init_glorot)
+        set_norm_backend(self, backend)
         with torch.no_grad():
             self.item_embedding.weight[0].zero_()
 
