@@ -4,11 +4,12 @@
 #   GPU 0 runs one thing at a time (its timings are reported):
 #     the GPU tests of what changed after part 4: the sequential selective scan as the dispatched one, interval
 #     attention under autocast (TiSASRec's bf16 graph test failed in part 4), the compiled loss inside the CUDA
-#     graph, the SSD backward's per-head dB/dC, the layer norm kernel (every model's norms);
+#     graph, the SSD backward's per-head dB/dC, the norm kernels (every model's layer norms, the SSD mixer's
+#     gated RMS norm);
 #     `python -m kernels.ssd.tune` (fp32 and bf16): launch settings of the SSD kernels (the SSD mixer was 2.87x
 #     mamba-ssm at B=2048, L=50; the target is 3x);
 #     every model's step profile again (the new scan; layer norms now ours: PyTorch's took 1.2 ms of TiM4Rec's
-#     11.8); the kernel suite's selective scan, conv (bf16 reference fixed) and layer norm;
+#     11.8); the kernel suite's selective scan, conv (bf16 reference fixed) and norms;
 #     Mamba4Rec on amazon-beauty h64 seeds 0-2 with the sequential scan (set full-sequential-scan: the accuracy
 #     of the chunked scan's runs in full/accuracy?); TiM4Rec and SSD4Rec on amazon-beauty h64 seed 0 with
 #     --amp bf16 --compile --cuda-graph (set full-amp-compile-cuda-graph); the latency suite at h64, every model
@@ -22,7 +23,7 @@ ANATOMY="python3 -m seqrec anatomy --batch 2048 --seq-len 50 --hidden 64 --devic
 BEAUTY="python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --datasets amazon-beauty --hidden 64"
 # the campaign's first GPU use of the new dispatch: no training lane before the scan's and the SSD's tests pass
 GPU_TESTS="tests/test_kernels_selective_scan.py tests/test_kernels_selective_scan_sequential.py \
-  tests/test_kernels_ssd.py tests/test_kernels_interval_attention.py tests/test_kernels_layer_norm.py"
+  tests/test_kernels_ssd.py tests/test_kernels_interval_attention.py tests/test_kernels_norm.py"
 KERNELS_OK="python3 -m pytest -q -p no:cacheprovider -m gpu -k 'not mamba_ssm' $GPU_TESTS"
 lane 0 gpu0-timing \
   "timeout 500 python3 -m pytest -q -p no:cacheprovider -m gpu $GPU_TESTS tests/test_train.py" \
@@ -32,7 +33,7 @@ lane 0 gpu0-timing \
      --out $ROOT/$timing/profile/\$m-b2048-l50-h64-eager-fp32.json > $ROOT/logs/anatomy-\$m.txt 2>&1; done" \
   "$ANATOMY --model tim4rec --amp bf16 --compile --out $ROOT/$timing/profile/tim4rec-b2048-l50-h64-compiled-bf16.json \
      > $ROOT/logs/anatomy-tim4rec-bf16-compiled.txt 2>&1" \
-  "$TSUITE suites/test_kernels.py -k 'selective_scan or causal_conv1d or layer_norm' \
+  "$TSUITE suites/test_kernels.py -k 'selective_scan or causal_conv1d or norm' \
      --benchmark-json $ROOT/logs/bench-kernels-5.json" \
   "$KERNELS_OK && $BEAUTY --gpus 0 --models mamba4rec --seeds 0,1,2 --out $ROOT/full-sequential-scan/accuracy" \
   "$BEAUTY --gpus 0 --models tim4rec,ssd4rec --seeds 0 --amp bf16 --compile --cuda-graph \

@@ -10,6 +10,7 @@ Public ops (imported lazily so that a missing optional dependency never breaks `
   interval_attention(q, k, v (B, H, L, Dh), interval_k, interval_v (R, H, Dh), times (B, L) int64,
       seq_len (B,), dropout_p=0.0, backend="auto")
   layer_norm(x (..., C), weight (C,) | None, bias (C,) | None, eps, backend="auto")
+  gated_rms_norm(y (..., C), z (..., C), weight (C,), eps, backend="auto")
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ _OPS = {
     "selective_scan": "kernels.selective_scan",
     "interval_attention": "kernels.interval_attention",
     "layer_norm": "kernels.norm",
+    "gated_rms_norm": "kernels.norm",
 }
 
 

@@ -146,17 +146,17 @@ class Mamba1Mixer(nn.Module):
 
 
 class GatedRMSNorm(nn.Module):
-    """``y * silu(z)`` normalised by its RMS over the last dim, times a learned weight: (..., d) -> (..., d)."""
+    """``y * silu(z)`` normalised by its RMS over the last dim, times a learned weight: (..., d) -> (..., d), by
+    ``kernels.gated_rms_norm`` (ours under auto / triton on CUDA; PyTorch's ops under torch / mamba_ssm)."""
 
-    def __init__(self, d: int, eps: float = 1e-5):
+    def __init__(self, d: int, eps: float = 1e-5, backend: str = "auto"):
         super().__init__()
         self.eps = eps
         self.weight = nn.Parameter(torch.ones(d))
+        self.backend = "torch" if backend == "mamba_ssm" else backend
 
     def forward(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        g = (y * F.silu(z)).float()
-        g = g * torch.rsqrt(g.pow(2).mean(-1, keepdim=True) + self.eps)
-        return (g * self.weight.float()).to(y.dtype)
+        return kernels.gated_rms_norm(y, z, self.weight, self.eps, backend=self.backend)
 
 
 class SSDMixer(nn.Module):
@@ -189,7 +189,7 @@ class SSDMixer(nn.Module):
         self.dt_bias = nn.Parameter(torch.empty(self.n_heads))
         self.A_log = nn.Parameter(torch.empty(self.n_heads))
         self.D = nn.Parameter(torch.empty(self.n_heads))
-        self.norm = GatedRMSNorm(self.d_inner, eps=norm_eps)
+        self.norm = GatedRMSNorm(self.d_inner, eps=norm_eps, backend=backend)
         self.out_proj = nn.Linear(self.d_inner, d_model, bias=True)
         self.reset_ssm_parameters()
 

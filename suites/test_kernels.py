@@ -1,5 +1,5 @@
 """Kernel benchmarks as suite cases (CUDA only; skipped with the reason otherwise): the time-aware SSD
-mixer, the Mamba1 selective scan, TiSASRec's interval attention, the SSM blocks' causal conv and the layer norm,
+mixer, the Mamba1 selective scan, TiSASRec's interval attention, the SSM blocks' causal conv and the norms,
 forward + backward, ours against the references and mamba-ssm. Each runs the matching ``suites/bench_*.py`` script,
 which writes kind "kernel" result files under ``results/<profile>/kernels/``; the scripts can also be run on
 their own."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bench_conv
 import bench_interval_attention
-import bench_layer_norm
+import bench_norm
 import bench_selective_scan
 import bench_ssd
 import pytest
@@ -23,7 +23,7 @@ SCRIPTS = {
     "selective_scan": lambda out: bench_selective_scan.main(["--out", str(out)] + SDIST_ARGS),
     "interval_attention": lambda out: bench_interval_attention.main(["--out", str(out)]),
     "causal_conv1d": lambda out: bench_conv.main(["--out", str(out)]),
-    "layer_norm": lambda out: bench_layer_norm.main(["--out", str(out)]),
+    "norm": lambda out: bench_norm.main(["--out", str(out)]),
 }
 
 

@@ -1,19 +1,20 @@
-"""Layer norm over the last dimension: ``layer_norm`` (public op) and ``layer_norm_ref`` (reference).
+"""Norms over the last dimension: ``layer_norm`` and the SSD mixer's ``gated_rms_norm`` (public ops) beside their
+references ``layer_norm_ref`` and ``gated_rms_norm_ref``.
 
-Backends: ``"torch"`` the reference (``F.layer_norm``: PyTorch's CUDA kernel reaches a tenth of the card's
-bandwidth at the models' widths, one row of 64 per block); ``"triton"`` our forward and backward kernels
-(``kernels.norm.fused``); ``"auto"`` Triton on CUDA tensors (float64 stays on the reference), the
-reference elsewhere. Under ``torch.compile`` the reference always runs, so that inductor fuses the norm with
-the ops around it. Under ``torch.autocast`` the output has the dtype autocast gives PyTorch's layer norm
-(fp32 on CUDA).
-"""
+Backends: ``"torch"`` the references (``F.layer_norm``: PyTorch's CUDA kernel reaches a tenth of the card's
+bandwidth at the models' widths, one row of 64 per block; the gated norm as a chain of PyTorch ops);
+``"triton"`` our forward and backward kernels (``kernels.norm.fused``, ``kernels.norm.gated_rms``); ``"auto"``
+Triton on CUDA tensors (float64 stays on the reference), the reference elsewhere. Under ``torch.compile`` the
+references always run, so that inductor fuses the norms with the ops around them. Under ``torch.autocast``
+``layer_norm``'s output has the dtype autocast gives PyTorch's layer norm (fp32 on CUDA); ``gated_rms_norm``
+returns y's dtype, as its reference."""
 
 from __future__ import annotations
 
 import torch
 
 from kernels.dispatch import resolve_backend
-from kernels.norm.ref import check_layer_norm, layer_norm_ref
+from kernels.norm.ref import check_gated_rms_norm, check_layer_norm, gated_rms_norm_ref, layer_norm_ref
 
 
 def layer_norm(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None, eps: float,
@@ -39,4 +40,25 @@ def _layer_norm_eager(x, weight, bias, eps, backend):
     return layer_norm_ref(x, weight, bias, eps)
 
 
-__all__ = ["layer_norm", "layer_norm_ref"]
+def gated_rms_norm(y: torch.Tensor, z: torch.Tensor, weight: torch.Tensor, eps: float,
+                   backend: str = "auto") -> torch.Tensor:
+    """y, z (..., C), weight (C,) -> (..., C) in y's dtype: ``y * silu(z)`` normalised by its RMS, times weight."""
+    if torch.compiler.is_compiling():
+        return gated_rms_norm_ref(y, z, weight, eps)
+    return _gated_rms_norm_eager(y, z, weight, eps, backend)
+
+
+@torch.compiler.disable
+def _gated_rms_norm_eager(y, z, weight, eps, backend):
+    check_gated_rms_norm(y, z, weight)
+    impl = resolve_backend(backend, y, op="gated_rms_norm", implemented=("torch", "triton"))
+    if impl == "triton" and backend == "auto" and y.dtype == torch.float64:
+        impl = "torch"
+    if impl == "triton":
+        from kernels.norm.gated_rms import gated_rms_norm_fused
+
+        return gated_rms_norm_fused(y, z, weight, eps)
+    return gated_rms_norm_ref(y, z, weight, eps)
+
+
+__all__ = ["gated_rms_norm", "gated_rms_norm_ref", "layer_norm", "layer_norm_ref"]

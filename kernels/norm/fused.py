@@ -27,12 +27,13 @@ MAX_BWD_PROGRAMS = 1024  # backward row programs: each writes C * 2 partial sums
 
 
 @triton.jit
-def _tile(x_ptr, tile, R, C, BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
-    """Rows of one tile, the tile's mask and int64 element offsets; x as an fp32 (BLOCK_R, BLOCK_C) tile."""
+def _tile(x_ptr, tile, R, C, stride_r, BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
+    """Rows of one tile, the tile's mask and int64 element offsets (rows ``stride_r`` apart, columns contiguous);
+    x as an fp32 (BLOCK_R, BLOCK_C) tile."""
     rows = tile * BLOCK_R + tl.arange(0, BLOCK_R)
     cols = tl.arange(0, BLOCK_C)
     mask = (rows < R)[:, None] & (cols < C)[None, :]
-    offs = rows.to(tl.int64)[:, None] * C + cols[None, :]
+    offs = rows.to(tl.int64)[:, None] * stride_r + cols[None, :]
     return rows, mask, offs, tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
 
 
@@ -40,7 +41,7 @@ def _tile(x_ptr, tile, R, C, BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
 def _ln_fwd_kernel(x_ptr, w_ptr, b_ptr, y_ptr, mean_ptr, rstd_ptr, R, C, eps,
                    HAS_W: tl.constexpr, HAS_B: tl.constexpr, STORE_STATS: tl.constexpr,
                    BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
-    rows, mask, offs, x = _tile(x_ptr, tl.program_id(0), R, C, BLOCK_R, BLOCK_C)
+    rows, mask, offs, x = _tile(x_ptr, tl.program_id(0), R, C, C, BLOCK_R, BLOCK_C)
     cols = tl.arange(0, BLOCK_C)
     mean = tl.sum(x, axis=1) / C
     xc = tl.where(mask, x - mean[:, None], 0.0)
@@ -67,7 +68,7 @@ def _ln_bwd_kernel(x_ptr, w_ptr, dy_ptr, mean_ptr, rstd_ptr, dx_ptr, part_ptr, R
     dw = tl.zeros((BLOCK_C,), tl.float32)
     db = tl.zeros((BLOCK_C,), tl.float32)
     for i in range(0, TILES_PER_PROG):  # consecutive tiles; rows past R are masked
-        rows, mask, offs, x = _tile(x_ptr, pid * TILES_PER_PROG + i, R, C, BLOCK_R, BLOCK_C)
+        rows, mask, offs, x = _tile(x_ptr, pid * TILES_PER_PROG + i, R, C, C, BLOCK_R, BLOCK_C)
         dy = tl.load(dy_ptr + offs, mask=mask, other=0.0).to(tl.float32)
         mean = tl.load(mean_ptr + rows, mask=rows < R, other=0.0)
         rstd = tl.load(rstd_ptr + rows, mask=rows < R, other=0.0)
@@ -84,16 +85,32 @@ def _ln_bwd_kernel(x_ptr, w_ptr, dy_ptr, mean_ptr, rstd_ptr, dx_ptr, part_ptr, R
 
 
 def _blocks(C: int) -> tuple[int, int]:
+    """(BLOCK_R, BLOCK_C): whole rows, about ``TILE`` elements a tile."""
     block_c = triton.next_power_of_2(C)
     return max(1, TILE // block_c), block_c
+
+
+def bwd_programs(R: int, block_r: int) -> tuple[int, int]:
+    """(programs, tiles each) of a backward over R rows: at most ``MAX_BWD_PROGRAMS``, a power of 2 of tiles a
+    program (few variants compile over batch sizes)."""
+    n_tiles = triton.cdiv(R, block_r)
+    tiles_per_prog = triton.next_power_of_2(triton.cdiv(max(n_tiles, 1), MAX_BWD_PROGRAMS))
+    return max(1, triton.cdiv(n_tiles, tiles_per_prog)), tiles_per_prog
+
+
+def as_rows(t: torch.Tensor) -> torch.Tensor:
+    """(..., C) -> (R, C) with contiguous columns, a view where the rows are evenly strided (a slice of a wider
+    last dimension stays a view), else a copy."""
+    t2 = t.reshape(-1, t.shape[-1])
+    return t2 if t2.stride(-1) == 1 else t2.contiguous()
 
 
 class _LayerNormFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, eps, out_dtype, need_stats):
         shape, C = x.shape, x.shape[-1]
-        x2 = x.reshape(-1, C)
-        if x2.stride(-1) != 1 or (x2.shape[0] > 1 and x2.stride(0) != C):
+        x2 = as_rows(x)
+        if x2.shape[0] > 1 and x2.stride(0) != C:
             x2 = x2.contiguous()
         R = x2.shape[0]
         block_r, block_c = _blocks(C)
@@ -113,14 +130,11 @@ class _LayerNormFn(torch.autograd.Function):
     def backward(ctx, dy):
         x2, weight, bias, mean, rstd = ctx.saved_tensors
         R, C = x2.shape
-        dy2 = dy.reshape(R, C)
-        if dy2.stride(-1) != 1 or (R > 1 and dy2.stride(0) != C):
+        dy2 = as_rows(dy)
+        if R > 1 and dy2.stride(0) != C:
             dy2 = dy2.contiguous()
         block_r, block_c = _blocks(C)
-        n_tiles = triton.cdiv(R, block_r)
-        # a power of 2 of tiles a program, so that few variants compile over batch sizes
-        tiles_per_prog = triton.next_power_of_2(triton.cdiv(max(n_tiles, 1), MAX_BWD_PROGRAMS))
-        n_progs = max(1, triton.cdiv(n_tiles, tiles_per_prog))
+        n_progs, tiles_per_prog = bwd_programs(R, block_r)
         dx = torch.empty(R, C, device=x2.device, dtype=x2.dtype)
         part = torch.zeros(n_progs, 2, C, device=x2.device, dtype=torch.float32)
         if R > 0:

@@ -1,6 +1,6 @@
-"""Layer norm: the public op's dispatch and the Triton kernel (TRITON_INTERPRET=1 on CPU, real on CUDA) against
-the float64 reference, forward and every gradient, fp32 and bf16, over widths that are and are not powers of 2,
-row counts past one tile, inputs that are views, and the strided loop of the backward's row programs.
+"""Layer norm and gated RMS norm: the public ops' dispatch and the Triton kernels (TRITON_INTERPRET=1 on CPU, real
+on CUDA) against the float64 references, forward and every gradient, fp32 and bf16, over widths that are and are
+not powers of 2, row counts past one tile, inputs that are views, and the backward's row programs.
 
 Tolerances are relative to the largest reference value: fp32 1e-5 (the kernel sums in fp32), bf16 2e-2 (the
 output and the gradients are rounded to bf16 once)."""
@@ -14,9 +14,9 @@ os.environ.setdefault("TRITON_INTERPRET", "0" if __import__("torch").cuda.is_ava
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from kernels import layer_norm  # noqa: E402
+from kernels import gated_rms_norm, layer_norm  # noqa: E402
 from kernels.dispatch import BackendUnavailable, triton_importable  # noqa: E402
-from kernels.norm import layer_norm_ref  # noqa: E402
+from kernels.norm import gated_rms_norm_ref, layer_norm_ref  # noqa: E402
 
 needs_triton = pytest.mark.skipif(not triton_importable(), reason="triton is not installed")
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -75,6 +75,51 @@ def test_backward_row_programs_walk_every_tile(monkeypatch):
     monkeypatch.setattr(fused, "TILE", 64)
     monkeypatch.setattr(fused, "MAX_BWD_PROGRAMS", 3)
     check_fused((5, 41, 16), seed=9)  # 205 rows, tiles of 4 rows: 52 tiles, 32 a program, 2 programs
+    check_gated((5, 41, 16), seed=9)
+
+
+def check_gated(shape, dtype=torch.float32, seed=0, device=DEVICE):
+    """Forward and the gradients of y, z (a slice of a wider tensor, as the mixer's in_proj output) and weight
+    against the float64 reference on the same inputs."""
+    from kernels.norm.gated_rms import gated_rms_norm_fused
+
+    g = torch.Generator().manual_seed(seed)
+    C = shape[-1]
+    y = (torch.randn(shape, generator=g) * 2).to(device=device, dtype=dtype).requires_grad_(True)
+    zw = (torch.randn(*shape[:-1], 2 * C + 1, generator=g) * 2).to(device=device, dtype=dtype).requires_grad_(True)
+    w = (torch.randn(C, generator=g) + 1).to(device).requires_grad_(True)
+    out = gated_rms_norm_fused(y, zw[..., C:2 * C], w, 1e-5)
+    dy = torch.randn(shape, generator=torch.Generator().manual_seed(seed + 1)).to(device=device, dtype=dtype)
+    grads = torch.autograd.grad(out, [y, zw, w], dy)
+    p64 = [p.detach().double().requires_grad_(True) for p in (y, zw, w)]
+    want = gated_rms_norm_ref(p64[0], p64[1][..., C:2 * C], p64[2], 1e-5)
+    grads_ref = torch.autograd.grad(want, p64, dy.double())
+    assert out.dtype == dtype and out.shape == tuple(shape)
+    assert_close_rel(out, want, TOL[dtype], "out")
+    for name, got, ref, p in zip(("y", "z", "weight"), grads, grads_ref, (y, zw, w), strict=True):
+        assert got.dtype == p.dtype, name
+        assert_close_rel(got, ref, TOL[dtype], name)
+    assert not grads[1][..., :C].any() and not grads[1][..., 2 * C:].any()  # the rest of the wider tensor
+
+
+@needs_triton
+@pytest.mark.parametrize("shape", [(1, 3), (3, 5, 7), (2, 50, 128), (130, 100)])  # C=1: d y is 0 up to eps
+def test_gated_fp32_matches_reference(shape):
+    check_gated(shape, seed=sum(shape))
+
+
+@needs_triton
+def test_gated_bf16_matches_reference():
+    check_gated((2, 9, 64), torch.bfloat16, seed=4)
+
+
+def test_gated_public_op_dispatch_and_errors():
+    y, z, w = torch.randn(3, 4, 6), torch.randn(3, 4, 6), torch.randn(6)
+    torch.testing.assert_close(gated_rms_norm(y, z, w, 1e-5), gated_rms_norm_ref(y, z, w, 1e-5))
+    with pytest.raises(ValueError, match="gated_rms_norm: z must have y's shape"):
+        gated_rms_norm(y, z[..., :5], w, 1e-5)
+    with pytest.raises(ValueError, match=r"gated_rms_norm: weight must be \(C=6,\)"):
+        gated_rms_norm(y, z, w[:5], 1e-5)
 
 
 def test_public_op_dispatch_and_errors():
@@ -118,6 +163,7 @@ def test_public_op_triton_backend_and_autocast():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_fused_gpu_full_sizes(shape, dtype):
     check_fused(shape, dtype, seed=1, device="cuda", view=dtype == torch.float32)
+    check_gated(shape, dtype, seed=2, device="cuda")
     x = torch.randn(shape, device="cuda", dtype=dtype)
     torch.testing.assert_close(layer_norm(x, None, None, 1e-5), layer_norm(x, None, None, 1e-5, backend="triton"),
                                rtol=0, atol=0)
@@ -125,12 +171,13 @@ def test_fused_gpu_full_sizes(shape, dtype):
 
 @pytest.mark.parametrize("name", ["mamba4rec", "ssd4rec", "tim4rec", "tisasrec"])
 def test_models_point_their_norms_at_their_backend(name):
-    """A model's LayerNorms follow its backend (mamba_ssm: PyTorch's norm, as the official code); the over-positions
-    norm of TiM4Rec's official variant stays PyTorch's module."""
+    """A model's LayerNorms and gated RMS norms follow its backend (mamba_ssm: PyTorch's ops, as before)."""
     import models
     from models.common import LayerNorm
+    from models.ssm_blocks import GatedRMSNorm
 
     for backend, want in (("triton", "triton"), ("mamba_ssm", "torch"), ("torch", "torch")):
         model = models.build(name, {"hidden_size": 16, "backend": backend}, n_items=30)
-        norms = [m for m in model.modules() if isinstance(m, LayerNorm)]
+        norms = [m for m in model.modules() if isinstance(m, LayerNorm | GatedRMSNorm)]
         assert len(norms) >= 2 and all(m.backend == want for m in norms), backend
+        assert any(isinstance(m, GatedRMSNorm) for m in norms) == (name in ("ssd4rec", "tim4rec"))
