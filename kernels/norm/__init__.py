@@ -17,6 +17,13 @@ from kernels.dispatch import resolve_backend
 from kernels.norm.ref import check_gated_rms_norm, check_layer_norm, gated_rms_norm_ref, layer_norm_ref
 
 
+def _uses_triton(op: str, x: torch.Tensor, backend: str) -> bool:
+    """Whether ``backend`` resolves to our kernel for x (auto keeps float64, gradient checks, on the reference:
+    the kernels compute in fp32)."""
+    impl = resolve_backend(backend, x, op=op, implemented=("torch", "triton"))
+    return impl == "triton" and not (backend == "auto" and x.dtype == torch.float64)
+
+
 def layer_norm(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None, eps: float,
                backend: str = "auto") -> torch.Tensor:
     """x (..., C), weight, bias (C,) | None -> (..., C), normalised over the last dimension."""
@@ -28,16 +35,13 @@ def layer_norm(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor 
 @torch.compiler.disable
 def _layer_norm_eager(x, weight, bias, eps, backend):
     check_layer_norm(x, weight, bias)
-    impl = resolve_backend(backend, x, op="layer_norm", implemented=("torch", "triton"))
-    if impl == "triton" and backend == "auto" and x.dtype == torch.float64:
-        impl = "torch"  # the kernel computes in fp32: float64 (gradient checks) stays on the reference
-    if impl == "triton":
-        from kernels.norm.fused import layer_norm_fused
+    if not _uses_triton("layer_norm", x, backend):
+        return layer_norm_ref(x, weight, bias, eps)
+    from kernels.norm.fused import layer_norm_fused
 
-        # CUDA's autocast runs layer_norm in fp32 and returns fp32 (its fp32 list); CPU's returns x's dtype
-        fp32_out = x.device.type == "cuda" and torch.is_autocast_enabled("cuda")
-        return layer_norm_fused(x, weight, bias, eps, out_dtype=torch.float32 if fp32_out else None)
-    return layer_norm_ref(x, weight, bias, eps)
+    # CUDA's autocast runs layer_norm in fp32 and returns fp32 (its fp32 list); CPU's returns x's dtype
+    fp32_out = x.device.type == "cuda" and torch.is_autocast_enabled("cuda")
+    return layer_norm_fused(x, weight, bias, eps, out_dtype=torch.float32 if fp32_out else None)
 
 
 def gated_rms_norm(y: torch.Tensor, z: torch.Tensor, weight: torch.Tensor, eps: float,
@@ -51,14 +55,11 @@ def gated_rms_norm(y: torch.Tensor, z: torch.Tensor, weight: torch.Tensor, eps: 
 @torch.compiler.disable
 def _gated_rms_norm_eager(y, z, weight, eps, backend):
     check_gated_rms_norm(y, z, weight)
-    impl = resolve_backend(backend, y, op="gated_rms_norm", implemented=("torch", "triton"))
-    if impl == "triton" and backend == "auto" and y.dtype == torch.float64:
-        impl = "torch"
-    if impl == "triton":
-        from kernels.norm.gated_rms import gated_rms_norm_fused
+    if not _uses_triton("gated_rms_norm", y, backend):
+        return gated_rms_norm_ref(y, z, weight, eps)
+    from kernels.norm.gated_rms import gated_rms_norm_fused
 
-        return gated_rms_norm_fused(y, z, weight, eps)
-    return gated_rms_norm_ref(y, z, weight, eps)
+    return gated_rms_norm_fused(y, z, weight, eps)
 
 
 __all__ = ["gated_rms_norm", "gated_rms_norm_ref", "layer_norm", "layer_norm_ref"]
