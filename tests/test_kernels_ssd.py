@@ -15,6 +15,7 @@ import torch  # noqa: E402
 from kernels import ssd  # noqa: E402
 from kernels.dispatch import BackendUnavailable, mamba_ssm_status  # noqa: E402
 from kernels.ssd import ssd_chunked_ref, ssd_quadratic_ref, ssd_step_ref, ssd_step_size_ref  # noqa: E402
+from kernels.ssd.fused import _split_tf32  # noqa: E402  (a global: the test kernel below calls it)
 
 TINY_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # tiny Triton cases: interpreted on CPU
 ARGS = ("x", "dt", "A", "B", "C", "D", "dt_bias", "time_dt")
@@ -265,8 +266,33 @@ def test_tune_applies_each_setting_and_restores_the_defaults(monkeypatch):
     ref, f_ms, fb_ms = tune.run_case(dict(default, block_q=16), inp, dy)
     seen = []
     monkeypatch.setattr(fused, "ssd_fused_bwd", lambda *a, _real=fused.ssd_fused_bwd, **k: seen.append(
-        (fused.NUM_WARPS, fused.BC_PER_HEAD, os.environ["SEQREC_SSD_DOT_PRECISION"])) or _real(*a, **k))
-    got, _, _ = tune.run_case(dict(default, num_warps=4, block_q=16, bc_per_head=True, precision="ieee"), inp, dy)
-    assert seen[0] == (4, True, "ieee") and (f_ms, fb_ms) == (1.0, 1.0)
-    assert (fused.NUM_WARPS, fused.BC_PER_HEAD) == (2, False) and "SEQREC_SSD_DOT_PRECISION" not in os.environ
+        (fused.NUM_WARPS, fused.BC_PER_HEAD, os.environ["SEQREC_SSD_DOT_PRECISION"], fused.EXACT_LOWP_DOTS))
+        or _real(*a, **k))
+    got, _, _ = tune.run_case(dict(default, num_warps=4, block_q=16, bc_per_head=True, precision="ieee",
+                                   exact_lowp_dots=False), inp, dy)
+    assert seen[0] == (4, True, "ieee", False) and (f_ms, fb_ms) == (1.0, 1.0)
+    assert (fused.NUM_WARPS, fused.BC_PER_HEAD, fused.EXACT_LOWP_DOTS) == (2, False, True)
+    assert "SEQREC_SSD_DOT_PRECISION" not in os.environ
     assert tune.rel_err(got, ref) < 1e-5
+
+
+def test_split_tf32_gives_a_tf32_exact_high_part():
+    """The split behind the bf16 dots: hi has no mantissa bits below TF32's 10, and hi + lo is a exactly."""
+    import triton
+    import triton.language as tl
+
+    @triton.jit
+    def split(a_ptr, hi_ptr, lo_ptr, n, BLOCK: tl.constexpr):
+        offs = tl.arange(0, BLOCK)
+        hi, lo = _split_tf32(tl.load(a_ptr + offs, mask=offs < n))
+        tl.store(hi_ptr + offs, hi, mask=offs < n)
+        tl.store(lo_ptr + offs, lo, mask=offs < n)
+
+    a = torch.randn(100, generator=torch.Generator().manual_seed(0), device=TINY_DEVICE) * 1e3
+    hi, lo = torch.empty_like(a), torch.empty_like(a)
+    split[(1,)](a, hi, lo, a.numel(), BLOCK=128)
+    assert (hi.view(torch.int32) & 0x1FFF).eq(0).all()
+    assert torch.equal(hi + lo, a) and (lo.abs() <= a.abs() * 2.0 ** -10).all()
+    bf = a.bfloat16().float()  # a 16-bit input's value is its own high part
+    split[(1,)](bf, hi, lo, bf.numel(), BLOCK=128)
+    assert torch.equal(hi, bf) and not lo.any()

@@ -31,6 +31,30 @@ def _softplus(v):
 
 
 @triton.jit
+def _split_tf32(a):
+    """a = hi + lo with hi exact in TF32 (the low 13 mantissa bits cleared) and lo the rest."""
+    hi = (a.to(tl.uint32, bitcast=True) & 0xFFFFE000).to(tl.float32, bitcast=True)
+    return hi, a - hi
+
+
+@triton.jit
+def _dot(a, b, PREC: tl.constexpr, A_EXACT: tl.constexpr, B_EXACT: tl.constexpr):
+    """a @ b at about fp32 accuracy. An EXACT operand holds values of a 16-bit float input (bf16/fp16), which TF32
+    represents exactly: exact x exact is one TF32 product (the fp32 accumulation is exact per product); other x
+    exact splits the other operand into hi + lo, two TF32 products instead of 3xTF32's three; else PREC."""
+    if A_EXACT and B_EXACT:
+        return tl.dot(a, b, input_precision="tf32")
+    elif B_EXACT:
+        hi, lo = _split_tf32(a)
+        return tl.dot(hi, b, input_precision="tf32") + tl.dot(lo, b, input_precision="tf32")
+    elif A_EXACT:
+        hi, lo = _split_tf32(b)
+        return tl.dot(a, hi, input_precision="tf32") + tl.dot(a, lo, input_precision="tf32")
+    else:
+        return tl.dot(a, b, input_precision=PREC)
+
+
+@triton.jit
 def _chunk_step(dt_ptr, td_ptr, offs_l, mask_l, sdt_l, std_l, bias,
                 HAS_TIME: tl.constexpr, SOFTPLUS: tl.constexpr):
     """Pre-activation and step size of one chunk, (Q,) each; step is 0 past the sequence end."""
@@ -89,6 +113,7 @@ def _ssd_fwd_kernel(
     sB_b, sB_l, sB_g, sC_b, sC_l, sC_g, sy_b, sy_l, sy_h,
     HAS_TIME: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_D: tl.constexpr, SOFTPLUS: tl.constexpr,
     N_CHUNKS: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, PREC: tl.constexpr,
+    EXACT: tl.constexpr,
 ):
     pid, b, h, g, x_ptr, dt_ptr, td_ptr, B_ptr, C_ptr = _head_inputs(
         x_ptr, dt_ptr, td_ptr, B_ptr, C_ptr, H, HPG, sx_b, sx_h, sdt_b, sdt_h, std_b, std_h, sB_b, sB_g, sC_b, sC_g)
@@ -112,16 +137,16 @@ def _ssd_fwd_kernel(
         Ct = _load_tile(C_ptr, offs_l, mask_l, sC_l, offs_n, N)
 
         decay = tl.exp(tl.where(causal, cs[:, None] - cs[None, :], float("-inf")))
-        scores = tl.dot(Ct, tl.trans(Bt), input_precision=PREC) * decay * step[None, :]
-        y = tl.dot(scores, x, input_precision=PREC)
-        y += tl.exp(cs)[:, None] * tl.dot(Ct, tl.trans(S), input_precision=PREC)
+        scores = _dot(Ct, tl.trans(Bt), PREC, EXACT, EXACT) * decay * step[None, :]
+        y = _dot(scores, x, PREC, False, EXACT)
+        y += tl.exp(cs)[:, None] * _dot(Ct, tl.trans(S), PREC, EXACT, False)
         if HAS_D:
             y += Dh * x
         mask_y = mask_l[:, None] & (offs_p[None, :] < P)
         tl.store(y_ptr + offs_l[:, None] * sy_l + offs_p[None, :], y.to(y_ptr.dtype.element_ty), mask=mask_y)
 
         xw = x * (step * tl.exp(cs_last - cs))[:, None]
-        S = tl.exp(cs_last) * S + tl.dot(tl.trans(xw), Bt, input_precision=PREC)
+        S = tl.exp(cs_last) * S + _dot(tl.trans(xw), Bt, PREC, False, EXACT)
 
 
 @triton.jit
@@ -135,6 +160,7 @@ def _ssd_bwd_kernel(
     HAS_TIME: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_D: tl.constexpr, SOFTPLUS: tl.constexpr,
     ATOMIC_BC: tl.constexpr, BC_PER_HEAD: tl.constexpr,
     N_CHUNKS: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, PREC: tl.constexpr,
+    EXACT: tl.constexpr,
 ):
     pid, b, h, g, x_ptr, dt_ptr, td_ptr, B_ptr, C_ptr = _head_inputs(
         x_ptr, dt_ptr, td_ptr, B_ptr, C_ptr, H, HPG, sx_b, sx_h, sdt_b, sdt_h, std_b, std_h, sB_b, sB_g, sC_b, sC_g)
@@ -174,11 +200,11 @@ def _ssd_bwd_kernel(
         Ct = _load_tile(C_ptr, offs_l, mask_l, sC_l, offs_n, N)
 
         decay = tl.exp(tl.where(causal, cs[:, None] - cs[None, :], float("-inf")))
-        W = tl.dot(dy, tl.trans(x), input_precision=PREC) * decay * step[None, :]  # [i, j]
-        G = tl.dot(Ct, tl.trans(Bt), input_precision=PREC)
-        dyS = tl.dot(dy, S, input_precision=PREC)  # (Q, N)
+        W = _dot(dy, tl.trans(x), PREC, EXACT, EXACT) * decay * step[None, :]  # [i, j]
+        G = _dot(Ct, tl.trans(Bt), PREC, EXACT, EXACT)
+        dyS = _dot(dy, S, PREC, EXACT, False)  # (Q, N)
         e = tl.exp(cs)
-        dC = tl.dot(W, Bt, input_precision=PREC) + e[:, None] * dyS
+        dC = _dot(W, Bt, PREC, False, EXACT) + e[:, None] * dyS
         r = tl.sum(W * G, axis=1) + e * tl.sum(dyS * Ct, axis=1)
         tl.store(r_ptr + offs_l, r, mask=mask_l)
         dC_ptrs = dC_ptr + offs_l[:, None] * sdB_l + offs_n[None, :]
@@ -187,7 +213,7 @@ def _ssd_bwd_kernel(
         else:
             tl.store(dC_ptrs, dC, mask=mask_l[:, None] & mask_pn_n)
         xw = x * (step * tl.exp(cs_last - cs))[:, None]
-        S = tl.exp(cs_last) * S + tl.dot(tl.trans(xw), Bt, input_precision=PREC)
+        S = tl.exp(cs_last) * S + _dot(tl.trans(xw), Bt, PREC, False, EXACT)
 
     tl.debug_barrier()  # r written above is read back below by other threads of this program
 
@@ -212,14 +238,14 @@ def _ssd_bwd_kernel(
 
         # transposed masks and products ([j, i]) so that no computed tile needs a transpose
         decay_t = tl.exp(tl.where(anticausal, cs[None, :] - cs[:, None], float("-inf")))  # exp(cs_i - cs_j), i >= j
-        GLt = tl.dot(Bt, tl.trans(Ct), input_precision=PREC) * decay_t  # B_j . C_i
-        VLt = tl.dot(x, tl.trans(dy), input_precision=PREC) * decay_t  # x_j . dy_i
+        GLt = _dot(Bt, tl.trans(Ct), PREC, EXACT, EXACT) * decay_t  # B_j . C_i
+        VLt = _dot(x, tl.trans(dy), PREC, EXACT, EXACT) * decay_t  # x_j . dy_i
         to_end = tl.exp(cs_last - cs)
         # T_j = R_j B_j (P): in-chunk part + the part entering from later chunks
-        T = tl.dot(GLt, dy, input_precision=PREC)
-        T += to_end[:, None] * tl.dot(Bt, tl.trans(R), input_precision=PREC)
-        dB = tl.dot(VLt, Ct, input_precision=PREC)
-        dB += to_end[:, None] * tl.dot(x, R, input_precision=PREC)
+        T = _dot(GLt, dy, PREC, False, EXACT)
+        T += to_end[:, None] * _dot(Bt, tl.trans(R), PREC, EXACT, False)
+        dB = _dot(VLt, Ct, PREC, False, EXACT)
+        dB += to_end[:, None] * _dot(x, R, PREC, EXACT, False)
         dB = dB * step[:, None]
         dx = T * step[:, None]
         if HAS_D:
@@ -251,7 +277,7 @@ def _ssd_bwd_kernel(
             tl.store(dB_ptrs, dB, mask=mask_l[:, None] & mask_pn_n)
         # R entering the previous chunk
         dye = dy * tl.exp(cs)[:, None]
-        R = tl.exp(cs_last) * R + tl.dot(tl.trans(dye), Ct, input_precision=PREC)
+        R = tl.exp(cs_last) * R + _dot(tl.trans(dye), Ct, PREC, False, EXACT)
 
     tl.store(red_ptr + pid, dA_acc)
     tl.store(red_ptr + BH + pid, dD_acc)
@@ -266,6 +292,11 @@ NUM_STAGES = None  # Triton's default software pipelining
 # (b, L, G, N) (zeroed first); True, each head stores its own (b, L, H, N) rows and a sum over the group's heads
 # follows (no atomics, no zeroing; 4x the bytes written at H=4, G=1). ``python -m kernels.ssd.tune`` times both.
 BC_PER_HEAD = False
+# With bf16/fp16 inputs (x, B, C and, in the backward, dy), their values are exact in TF32: the dots take one TF32
+# product where both operands are such values and two (hi and lo of the other) where one is (``_dot``), instead of
+# 3xTF32's three, at the same accuracy. False: every dot at the precision of ``_precision``.
+EXACT_LOWP_DOTS = True
+_LOWP = (torch.bfloat16, torch.float16)
 
 
 def _block(n: int) -> int:
@@ -274,7 +305,8 @@ def _block(n: int) -> int:
 
 def _precision(dtype: torch.dtype) -> str:
     """tl.dot precision: 3xTF32 (about fp32 accuracy on tensor cores) unless fp32 with tf32 allowed by torch.
-    Plain TF32 is too coarse for bf16 too: d(step) sums differences of two dot products over the sequence.
+    Plain TF32 is too coarse for bf16 too: d(step) sums differences of two dot products over the sequence (with
+    bf16/fp16 inputs, ``EXACT_LOWP_DOTS`` gets the same accuracy from fewer TF32 products, see ``_dot``).
     $SEQREC_SSD_DOT_PRECISION ("ieee" | "tf32" | "tf32x3") overrides this (for experiments)."""
     if os.environ.get("SEQREC_SSD_DOT_PRECISION"):
         return os.environ["SEQREC_SSD_DOT_PRECISION"]
@@ -291,10 +323,13 @@ def _launch() -> dict:
     return {"num_warps": NUM_WARPS} if NUM_STAGES is None else {"num_warps": NUM_WARPS, "num_stages": NUM_STAGES}
 
 
-def _meta(L: int, P: int, N: int, block_q: int | None, dtype: torch.dtype) -> dict:
-    """Compile-time parameters: chunk tile (32 steps), padded P and N, dot precision."""
+def _meta(L: int, P: int, N: int, block_q: int | None, dtype: torch.dtype, *lowp: torch.Tensor) -> dict:
+    """Compile-time parameters: chunk tile (32 steps), padded P and N, dot precision, and whether the dots' raw
+    operands (``lowp``: x, B, C, and dy in the backward) are all 16-bit floats (``EXACT_LOWP_DOTS``)."""
     q = block_q if block_q is not None else 32
-    return dict(N_CHUNKS=triton.cdiv(L, q), BLOCK_Q=q, BLOCK_P=_block(P), BLOCK_N=_block(N), PREC=_precision(dtype))
+    exact = EXACT_LOWP_DOTS and all(t.dtype in _LOWP for t in lowp)
+    return dict(N_CHUNKS=triton.cdiv(L, q), BLOCK_Q=q, BLOCK_P=_block(P), BLOCK_N=_block(N), PREC=_precision(dtype),
+                EXACT=exact)
 
 
 def ssd_fused_fwd(x, dt, A, B, C, D, dt_bias, time_dt, dt_softplus, block_q=None):
@@ -309,7 +344,7 @@ def ssd_fused_fwd(x, dt, A, B, C, D, dt_bias, time_dt, dt_softplus, block_q=None
         L, H, P, N, H // G,
         *x.stride()[:3], *dt.stride(), *td.stride(), *B.stride()[:3], *C.stride()[:3], *y.stride()[:3],
         HAS_TIME=time_dt is not None, HAS_BIAS=dt_bias is not None, HAS_D=D is not None, SOFTPLUS=dt_softplus,
-        **_meta(L, P, N, block_q, x.dtype), **_launch(),
+        **_meta(L, P, N, block_q, x.dtype, x, B, C), **_launch(),
     )
     return y
 
@@ -345,7 +380,7 @@ def ssd_fused_bwd(dy, x, dt, A, B, C, D, dt_bias, time_dt, dt_softplus, block_q=
             *dx.stride()[:3], *dB.stride()[:3],
             HAS_TIME=time_dt is not None, HAS_BIAS=dt_bias is not None, HAS_D=D is not None,
             SOFTPLUS=dt_softplus, ATOMIC_BC=atomic, BC_PER_HEAD=per_head,
-            **_meta(L, P, N, block_q, x.dtype), **_launch(),
+            **_meta(L, P, N, block_q, x.dtype, x, B, C, dy), **_launch(),
         )
     else:
         red.zero_()

@@ -3,11 +3,11 @@
     python -m kernels.ssd.tune [--cases 2048x50,256x200] [--dtype float32]
 
 Coordinate search from the current defaults (``kernels.ssd.fused``: NUM_WARPS, NUM_STAGES, the 32-step chunk
-tile, BC_PER_HEAD, 3xTF32 dots): each knob in turn takes each of its values with the others at their best so
-far, and keeps the value with the least forward+backward time summed over the cases (do_bench medians, tf32
-off, the shapes of ``suites/bench_ssd.py``: H=4, P=N=32, G=1). Every setting's output and gradients are
-compared with the defaults' (largest relative error over y and the eight gradients) so that a setting that
-is fast but wrong shows. Prints one line per setting tried and the best at the end; changes nothing.
+tile, BC_PER_HEAD, 3xTF32 dots, EXACT_LOWP_DOTS): each knob in turn takes each of its values with the others at
+their best so far, and keeps the value with the least forward+backward time summed over the cases (do_bench
+medians, tf32 off, the shapes of ``suites/bench_ssd.py``: H=4, P=N=32, G=1). Every setting's output and
+gradients are compared with the defaults' (largest relative error over y and the eight gradients) so that a
+setting that is fast but wrong shows. Prints one line per setting tried and the best at the end; changes nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ KNOBS = {  # knob -> values tried; the first is the current default
     "block_q": [32, 16, 64],
     "bc_per_head": [False, True],
     "precision": ["tf32x3", "ieee"],
+    "exact_lowp_dots": [True, False],  # bf16/fp16 inputs only (see kernels.ssd.fused.EXACT_LOWP_DOTS)
 }
 
 
@@ -32,17 +33,20 @@ def settings(cfg: dict):
     """Apply a setting to ``kernels.ssd.fused``'s module knobs and the dot-precision override, then restore."""
     from kernels.ssd import fused
 
-    saved = (fused.NUM_WARPS, fused.NUM_STAGES, fused.BC_PER_HEAD, os.environ.get("SEQREC_SSD_DOT_PRECISION"))
-    fused.NUM_WARPS, fused.NUM_STAGES, fused.BC_PER_HEAD = cfg["num_warps"], cfg["num_stages"], cfg["bc_per_head"]
+    knobs = ("NUM_WARPS", "NUM_STAGES", "BC_PER_HEAD", "EXACT_LOWP_DOTS")
+    saved = [getattr(fused, k) for k in knobs], os.environ.get("SEQREC_SSD_DOT_PRECISION")
+    for k, key in zip(knobs, ("num_warps", "num_stages", "bc_per_head", "exact_lowp_dots"), strict=True):
+        setattr(fused, k, cfg[key])
     os.environ["SEQREC_SSD_DOT_PRECISION"] = cfg["precision"]
     try:
         yield
     finally:
-        fused.NUM_WARPS, fused.NUM_STAGES, fused.BC_PER_HEAD = saved[:3]
-        if saved[3] is None:
+        for k, v in zip(knobs, saved[0], strict=True):
+            setattr(fused, k, v)
+        if saved[1] is None:
             os.environ.pop("SEQREC_SSD_DOT_PRECISION", None)
         else:
-            os.environ["SEQREC_SSD_DOT_PRECISION"] = saved[3]
+            os.environ["SEQREC_SSD_DOT_PRECISION"] = saved[1]
 
 
 def run_case(cfg: dict, inp: dict, dy: torch.Tensor) -> tuple[list[torch.Tensor], float, float]:
