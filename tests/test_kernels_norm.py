@@ -113,6 +113,19 @@ def test_gated_bf16_matches_reference():
     check_gated((2, 9, 64), torch.bfloat16, seed=4)
 
 
+@needs_triton
+def test_no_rows():
+    """An empty batch: empty outputs and zero parameter gradients from both kernels."""
+    from kernels.norm.fused import layer_norm_fused
+    from kernels.norm.gated_rms import gated_rms_norm_fused
+
+    x = torch.randn(0, 5, 8, device=DEVICE, requires_grad=True)
+    w, b = torch.ones(8, device=DEVICE, requires_grad=True), torch.zeros(8, device=DEVICE, requires_grad=True)
+    out = layer_norm_fused(x, w, b, 1e-5) + gated_rms_norm_fused(x, x, w, 1e-5)
+    out.sum().backward()
+    assert out.shape == (0, 5, 8) and not w.grad.any() and not b.grad.any() and x.grad.shape == x.shape
+
+
 def test_gated_public_op_dispatch_and_errors():
     y, z, w = torch.randn(3, 4, 6), torch.randn(3, 4, 6), torch.randn(6)
     torch.testing.assert_close(gated_rms_norm(y, z, w, 1e-5), gated_rms_norm_ref(y, z, w, 1e-5))

@@ -98,20 +98,26 @@ def bwd_programs(R: int, block_r: int) -> tuple[int, int]:
     return max(1, triton.cdiv(n_tiles, tiles_per_prog)), tiles_per_prog
 
 
-def as_rows(t: torch.Tensor) -> torch.Tensor:
+def as_rows(t: torch.Tensor, dense: bool = False) -> torch.Tensor:
     """(..., C) -> (R, C) with contiguous columns, a view where the rows are evenly strided (a slice of a wider
-    last dimension stays a view), else a copy."""
+    last dimension stays a view) and, when ``dense``, exactly C apart; else a copy."""
     t2 = t.reshape(-1, t.shape[-1])
-    return t2 if t2.stride(-1) == 1 else t2.contiguous()
+    if t2.stride(-1) != 1 or (dense and t2.shape[0] > 1 and t2.stride(0) != t2.shape[1]):
+        return t2.contiguous()
+    return t2
+
+
+def partial_sums(n_progs: int, width: int, R: int, device: torch.device) -> torch.Tensor:
+    """The backward's per-program fp32 partial sums (n_progs, width): every program writes its row, so no zeroing
+    unless no program runs (R = 0)."""
+    return (torch.zeros if R == 0 else torch.empty)(n_progs, width, device=device, dtype=torch.float32)
 
 
 class _LayerNormFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, eps, out_dtype, need_stats):
         shape, C = x.shape, x.shape[-1]
-        x2 = as_rows(x)
-        if x2.shape[0] > 1 and x2.stride(0) != C:
-            x2 = x2.contiguous()
+        x2 = as_rows(x, dense=True)
         R = x2.shape[0]
         block_r, block_c = _blocks(C)
         y = torch.empty(R, C, device=x.device, dtype=out_dtype or x.dtype)
@@ -130,13 +136,11 @@ class _LayerNormFn(torch.autograd.Function):
     def backward(ctx, dy):
         x2, weight, bias, mean, rstd = ctx.saved_tensors
         R, C = x2.shape
-        dy2 = as_rows(dy)
-        if R > 1 and dy2.stride(0) != C:
-            dy2 = dy2.contiguous()
+        dy2 = as_rows(dy, dense=True)
         block_r, block_c = _blocks(C)
         n_progs, tiles_per_prog = bwd_programs(R, block_r)
         dx = torch.empty(R, C, device=x2.device, dtype=x2.dtype)
-        part = torch.zeros(n_progs, 2, C, device=x2.device, dtype=torch.float32)
+        part = partial_sums(n_progs, 2 * C, R, x2.device).view(n_progs, 2, C)
         if R > 0:
             _ln_bwd_kernel[(n_progs,)](
                 x2, weight if weight is not None else x2, dy2, mean, rstd, dx, part, R, C,

@@ -15,7 +15,7 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels.norm.fused import _blocks, _tile, as_rows, bwd_programs
+from kernels.norm.fused import _blocks, _tile, as_rows, bwd_programs, partial_sums
 from kernels.norm.ref import check_gated_rms_norm
 
 
@@ -62,9 +62,7 @@ class _GatedRMSNormFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, y, z, weight, eps, need_stats):
         shape, C = y.shape, y.shape[-1]
-        y2, z2 = as_rows(y), as_rows(z)
-        if y2.shape[0] > 1 and y2.stride(0) != C:
-            y2 = y2.contiguous()
+        y2, z2 = as_rows(y, dense=True), as_rows(z)
         R = y2.shape[0]
         block_r, block_c = _blocks(C)
         out = torch.empty(R, C, device=y.device, dtype=y.dtype)
@@ -82,12 +80,12 @@ class _GatedRMSNormFn(torch.autograd.Function):
         y2, z2, weight, rstd = ctx.saved_tensors
         y_shape, z_shape = ctx.shapes
         R, C = y2.shape
-        dout2 = dout.reshape(R, C).contiguous()
+        dout2 = as_rows(dout, dense=True)
         block_r, block_c = _blocks(C)
         n_progs, tiles_per_prog = bwd_programs(R, block_r)
         dy = torch.empty(R, C, device=y2.device, dtype=y2.dtype)
         dz = torch.empty(R, C, device=y2.device, dtype=z2.dtype)
-        part = torch.zeros(n_progs, C, device=y2.device, dtype=torch.float32)
+        part = partial_sums(n_progs, C, R, y2.device)
         if R > 0:
             _gated_rms_bwd_kernel[(n_progs,)](
                 y2, z2, weight, dout2, rstd, dy, dz, part, R, C, z2.stride(0),
