@@ -26,6 +26,14 @@ def gather_last(hidden: torch.Tensor, seq_len: torch.Tensor) -> torch.Tensor:
     return hidden.gather(1, index).squeeze(1)
 
 
+def support_backend(backend: str) -> str:
+    """Backend of the ops around a model's sequence mixer (causal conv, norms) given the model's backend: ours
+    (``auto``/``triton``) as asked; the references for ``torch`` and for ``mamba_ssm``: that provider swaps in
+    mamba-ssm's scans only, with PyTorch's conv (as mamba-ssm's blocks run it without the separate causal-conv1d
+    package, not installed here) and PyTorch's norms."""
+    return "torch" if backend in ("torch", "mamba_ssm") else backend
+
+
 class LayerNorm(nn.LayerNorm):
     """``nn.LayerNorm`` over the last dimension, run by ``kernels.layer_norm`` (our Triton kernel on CUDA under the
     backends auto / triton, PyTorch's otherwise); same parameters, state dict and init. A model with a ``backend``
@@ -38,11 +46,10 @@ class LayerNorm(nn.LayerNorm):
 
 
 def set_norm_backend(model: nn.Module, backend: str) -> None:
-    """Every ``LayerNorm`` of ``model`` runs on ``backend``; ``mamba_ssm`` (the official kernels) keeps PyTorch's
-    norm, as the official code does."""
+    """Every ``LayerNorm`` of ``model`` runs on ``support_backend(backend)``."""
     for m in model.modules():
         if isinstance(m, LayerNorm):
-            m.backend = "torch" if backend == "mamba_ssm" else backend
+            m.backend = support_backend(backend)
 
 
 class FeedForward(nn.Module):

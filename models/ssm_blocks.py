@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import kernels
-from models.common import FeedForward, LayerNorm
+from models.common import FeedForward, LayerNorm, support_backend
 
 CONV_ACTIVATIONS = ("silu", "hardswish", "official")
 CONV_INITS = ("default", "kaiming")
@@ -42,19 +42,12 @@ def resolve_conv_activation(name: str, n_heads: int) -> str:
     return name
 
 
-def conv_backend(backend: str) -> str:
-    """Backend for ``kernels.causal_conv1d`` given the model's backend: ours (``auto``/``triton``) as asked; the
-    reference for ``torch``, and for ``mamba_ssm``, whose official blocks run PyTorch's conv unless the separate
-    causal-conv1d package is installed (it is not here), so that provider measures the official path."""
-    return "torch" if backend in ("torch", "mamba_ssm") else backend
-
-
 def causal_conv_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, activation: str,
                     backend: str) -> torch.Tensor:
     """Depthwise causal conv then activation: x (B, L, C), weight (C, K), bias (C,) -> (B, L, C)."""
     if activation == "silu":
-        return kernels.causal_conv1d(x, weight, bias, activation="silu", backend=conv_backend(backend))
-    out = kernels.causal_conv1d(x, weight, bias, activation=None, backend=conv_backend(backend))
+        return kernels.causal_conv1d(x, weight, bias, activation="silu", backend=support_backend(backend))
+    out = kernels.causal_conv1d(x, weight, bias, activation=None, backend=support_backend(backend))
     if activation == "hardswish":
         return F.hardswish(out)
     if activation is None or activation == "none":
@@ -153,7 +146,7 @@ class GatedRMSNorm(nn.Module):
         super().__init__()
         self.eps = eps
         self.weight = nn.Parameter(torch.ones(d))
-        self.backend = "torch" if backend == "mamba_ssm" else backend
+        self.backend = support_backend(backend)
 
     def forward(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return kernels.gated_rms_norm(y, z, self.weight, self.eps, backend=self.backend)
