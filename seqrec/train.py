@@ -162,8 +162,8 @@ def eager_step(model: models.SeqRecModel, optimizer: torch.optim.Optimizer, set_
 
 
 def training_loss(model: models.SeqRecModel, tcfg: dict[str, Any], device: torch.device) -> Callable[..., torch.Tensor]:
-    """The loss function a training step calls: ``model.loss``, under autocast when ``amp`` is set, compiled when
-    ``compile`` is set."""
+    """The loss function a training step calls: ``model.loss``, under autocast when ``amp`` is set, compiled for
+    full batches (``batch_size`` rows) when ``compile`` is set."""
     amp = tcfg["amp"]
     if amp not in (None, *AMP_DTYPES):
         raise TrainSetupError(f"train_config amp={amp!r}: choose none or one of {sorted(AMP_DTYPES)} (fp16 would "
@@ -179,7 +179,16 @@ def training_loss(model: models.SeqRecModel, tcfg: dict[str, Any], device: torch
             with torch.autocast(device.type, dtype=dtype, cache_enabled=cache):
                 return _loss(*args).float()
 
-    return torch.compile(loss) if tcfg["compile"] else loss
+    if not tcfg["compile"]:
+        return loss
+    compiled, batch_size = torch.compile(loss), tcfg.get("batch_size")
+
+    def full_batches_compiled(*args):
+        # an epoch's last, partial batch runs eagerly: compiling its shape as well would double the first
+        # epoch's compilation for one step an epoch (no batch_size given: every batch is compiled)
+        return (compiled if batch_size in (None, args[-1].shape[0]) else loss)(*args)
+
+    return full_batches_compiled
 
 
 def _train_one_epoch(model: models.SeqRecModel, step: Callable[[Any], torch.Tensor], batches: Iterator,
