@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Wait up to SECONDS while a background campaign runs (progress every minute), then pack the result files it
-# wrote and its logs into DEST/campaign.tgz (the device tool brings back DEST).
+# wrote and its logs into DEST/campaign.tgz (the device tool brings back DEST), and the checkpoints of unfinished
+# runs whose path matches $CKPT_MATCH (default: ml-1m's, whose runs outlast a session) into DEST/ckpt.tgz:
+# extracted into .gpu/resume/ before the next campaign, they let those runs go on where they stopped.
 # Usage: bash campaigns/collect.sh SECONDS DEST [ROOT]
 set -u
 secs=$1 dest=$2 root=${3:-/tmp/campaign}
@@ -17,4 +19,6 @@ nvidia-smi --query-gpu=index,name,utilization.gpu,memory.used --format=csv,nohea
 # only what this campaign wrote (the copied committed results are older than .started), no checkpoints or model
 # weights (they would make the pack too large to come back); logs always
 (cd "$root" && find . -type f ! -name '*.ckpt' ! -name '*.weights' \( -newer .started -o -path './logs/*' \) -print0 |
-  tar czf "$dest/campaign.tgz" --null -T -) && ls -la "$dest"
+  tar czf "$dest/campaign.tgz" --null -T -)
+(cd "$root" && find . -type f -name '*.ckpt' -path "${CKPT_MATCH:-*ml-1m*}" -print0 | tar czf "$dest/ckpt.tgz" --null -T -)
+ls -la "$dest"

@@ -7,6 +7,8 @@ set -u
 ROOT=${1:-/tmp/campaign}
 mkdir -p "$ROOT/logs"
 [ -d results/full ] && [ ! -d "$ROOT/full" ] && cp -r results/full "$ROOT/full"
+# checkpoints of runs a former campaign left unfinished (its ckpt.tgz, see collect.sh), in the same layout
+[ -d .gpu/resume ] && [ ! -e "$ROOT/.started" ] && cp -r .gpu/resume/. "$ROOT/"
 [ -e "$ROOT/.started" ] || touch "$ROOT/.started"
 export SEQREC_DATA=${SEQREC_DATA:-$PWD/.gpu/data} PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 \
   OMP_NUM_THREADS=8 MPLBACKEND=Agg
