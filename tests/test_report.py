@@ -401,8 +401,12 @@ def test_kernel_results_become_a_table_per_op_and_card(tmp_path):
         "impls": {"mamba_ssm_cuda": {"status": "ok", "median_ms": ms["mamba_ssm_cuda"], "peak_memory_bytes": 2**21},
                   "triton": {"status": "ok", "median_ms": ms["triton"], "peak_memory_bytes": 2**20},
                   "torch_ref": {"status": "skipped", "reason": "not built"}}})
+    write_result(tmp_path / "r" / "gpu" / "kernels" / "conv.json", {
+        "kind": "kernel", "op": "causal_conv1d", "batch": 8, "seqlen": 50, "channels": 16, "dtype": "float32",
+        "min_bytes": 2e9, "provenance": prov,
+        "impls": {"triton": {"status": "ok", "median_ms": ms["triton"], "peak_memory_bytes": 2**20}}})
     write_result(tmp_path / "r" / "gpu" / "kernels" / "ssd.json", {
-        "kind": "kernel", "op": "ssd", "provenance": prov, "cases": [
+        "kind": "kernel", "op": "ssd", "provenance": prov, "copy_bandwidth_bytes_per_s": 4e12, "cases": [
             {"variant": "triton", "batch": 4, "seq_len": 50, "heads": 2, "head_dim": 8, "d_state": 4,
              "dtype": "torch.float32", "forward_backward_ms": 0.5, "peak_memory_bytes": 2**20,
              "floor_ms": {"forward_backward": 0.1}, "status": "ok"},
@@ -417,6 +421,9 @@ def test_kernel_results_become_a_table_per_op_and_card(tmp_path):
     assert scan[1][0] == "B 8, L 50, D 16, N 4" and scan[1][3] == f"{ms['triton']:.3f}" and scan[1][4] == "1"
     assert scan[2][5] == f"{ms['mamba_ssm_cuda'] / ms['triton']:.2f}×"
     assert scan[3][3] == "–" and scan[3][7] == "not built"
+    assert scan[1][6] == "–"  # no bytes stated: no floor
+    conv = tables["causal_conv1d — Card X"]  # 2e9 bytes at the 4e12 B/s the SSD bench measured on Card X: 0.5 ms
+    assert conv[1][6] == f"{ms['triton'] / 0.5:.2f}×"
     ssd = tables["ssd — Card X"]
     assert ssd[1][0] == "B 4, L 50, heads 2, head dim 8, N 4" and ssd[1][6] == "5.00×" and ssd[2][5] == "3.00×"
 

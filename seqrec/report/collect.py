@@ -358,7 +358,7 @@ def collect_results(root: str | Path) -> Collected:
 def _kernel_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     columns = ["set", *kernels.KERNEL_COLUMNS, *PROVENANCE_COLUMNS]
     df = pd.DataFrame(rows, columns=columns)
-    return df.sort_values(["set", "op", "file"], kind="mergesort").reset_index(drop=True)
+    return kernels.fill_floors(df.sort_values(["set", "op", "file"], kind="mergesort").reset_index(drop=True))
 
 
 def _preference(r: dict[str, Any]) -> tuple:

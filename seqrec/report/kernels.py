@@ -2,9 +2,10 @@
 (op, shape, dtype, implementation) with its forward + backward time and peak memory, and how much faster ours
 (the Triton kernel) is than each other implementation of the same case.
 
-Two file layouts exist: ``impls`` (selective scan, interval attention, conv: one file per case, a record per
-implementation) and ``cases`` (the SSD mixer: one file per card and dtype, a record per case and variant, with
-the bytes floor).
+Two file layouts exist: ``impls`` (selective scan, interval attention, conv, norms: one file per case, a record
+per implementation, the conv's and the norms' with the bytes the op must move) and ``cases`` (the SSD mixer: one
+file per card and dtype, a record per case and variant, with the bytes floor and the card's measured copy
+bandwidth). An ``impls`` case's floor is its bytes at the bandwidth the SSD file measured on the same card.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ OURS = "triton"
 SHAPE_KEYS = (("batch", "B"), ("seqlen", "L"), ("seq_len", "L"), ("heads", "heads"), ("head_dim", "head dim"),
               ("dim", "D"), ("channels", "C"), ("kernel_size", "K"), ("hidden", "hidden"), ("nstate", "N"),
               ("d_state", "N"), ("activation", "activation"))
-KERNEL_COLUMNS = ["op", "shape", "dtype", "impl", "ms", "peak_bytes", "floor_ms", "note"]
+KERNEL_COLUMNS = ["op", "shape", "dtype", "impl", "ms", "peak_bytes", "floor_ms", "note", "min_bytes",
+                  "bandwidth"]
 NOTE = ("Forward + backward of one call, median of `triton.testing.do_bench` after warm-up; peak: GPU memory "
         "allocated above the inputs. \"Ours faster\": that implementation's time over ours (triton) on the same "
         "case and card; above 1 means ours is faster. Floor: the bytes the op must move at the card's measured "
-        "copy bandwidth (SSD mixer only).")
+        "copy bandwidth (where the bench states those bytes and the SSD bench measured the card).")
 
 
 def _shape(r: dict[str, Any]) -> str:
@@ -46,14 +48,29 @@ def kernel_rows(r: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append({"op": op, "shape": _shape(case), "dtype": _dtype(case), "impl": str(case.get("variant")),
                          "ms": case.get("forward_backward_ms") if ok else None,
                          "peak_bytes": case.get("peak_memory_bytes") if ok else None, "floor_ms": floor,
-                         "note": "" if ok else str(case.get("reason", case.get("status")))})
+                         "note": "" if ok else str(case.get("reason", case.get("status"))),
+                         "min_bytes": None, "bandwidth": r.get("copy_bandwidth_bytes_per_s")})
         return rows
     for impl, rec in (r.get("impls") or {}).items():
         ok = rec.get("status") == "ok"
         rows.append({"op": op, "shape": _shape(r), "dtype": _dtype(r), "impl": impl,
                      "ms": rec.get("median_ms") if ok else None, "peak_bytes": rec.get("peak_memory_bytes") if ok
-                     else None, "floor_ms": None, "note": "" if ok else str(rec.get("reason", rec.get("status")))})
+                     else None, "floor_ms": None, "note": "" if ok else str(rec.get("reason", rec.get("status"))),
+                     "min_bytes": r.get("min_bytes"), "bandwidth": None})
     return rows
+
+
+def fill_floors(frame: pd.DataFrame) -> pd.DataFrame:
+    """Floors of the rows that state their bytes (``min_bytes``) but no floor: those bytes at the copy bandwidth
+    measured on the same card (the median over the SSD bench files of that card), where there is one."""
+    if frame.empty:
+        return frame
+    bandwidth = frame.dropna(subset=["bandwidth"]).groupby("device_name")["bandwidth"].median()
+    card_bw = frame["device_name"].map(bandwidth)
+    todo = frame["floor_ms"].isna() & frame["min_bytes"].notna() & card_bw.notna()
+    frame = frame.copy()
+    frame.loc[todo, "floor_ms"] = frame.loc[todo, "min_bytes"] / card_bw[todo] * 1e3
+    return frame
 
 
 def _mib(x: Any) -> str:
