@@ -15,7 +15,8 @@
 #     --amp bf16 --compile --cuda-graph (set full-amp-compile-cuda-graph); the latency suite at h64, every model
 #   GPU 1: SASRec, TiSASRec, TiM4Rec on amazon-beauty h64 seed 0 with our layer norm (set full-triton-norm: the
 #     accuracy of full/accuracy?); TiM4Rec and SSD4Rec with --amp bf16 --cuda-graph, seeds 1-2 (part 4 had
-#     seed 0 only: SSD4Rec was 2% lower); then the rest of ml-100k
+#     seed 0 only: SSD4Rec was 2% lower); the amazon-beauty ablation's missing seed-2 cases (h128 SSM and
+#     attention backbones); then the rest of ml-100k
 #   GPUs 2, 3: ml-1m at h64, seed 0 (none yet; about 500 steps of L=200 an epoch)
 # Usage (repository root, data under .gpu/data, mamba-ssm sdist under .whl/):  bash campaigns/x4-part5.sh [ROOT]
 source campaigns/lanes.sh
@@ -43,6 +44,7 @@ lane 1 gpu1-amp-ml100k \
   "$KERNELS_OK && $BEAUTY --gpus 0 --models sasrec,tisasrec,tim4rec --seeds 0 --out $ROOT/full-triton-norm/accuracy" \
   "$BEAUTY --gpus 0 --models tim4rec,ssd4rec --seeds 1,2 --amp bf16 --cuda-graph \
      --out $ROOT/full-amp-cuda-graph/accuracy" \
+  "$SUITE suites/test_ablation.py --datasets amazon-beauty --seeds 2" \
   "$SUITE suites/test_accuracy.py --datasets ml-100k"
 lane 2 gpu2-ml1m "$KERNELS_OK && $SUITE suites/test_accuracy.py --datasets ml-1m --hidden 64 --seeds 0 \
   --models tim4rec,sasrec"
