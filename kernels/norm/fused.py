@@ -23,6 +23,7 @@ import triton.language as tl
 from kernels.norm.ref import check_layer_norm
 
 TILE = 4096  # elements of one program's tile
+NUM_WARPS = 8  # 16 elements of a tile a thread (Triton's layer-norm tutorial: a warp per 256 elements, at most 8)
 MAX_BWD_PROGRAMS = 1024  # backward row programs: each writes C * 2 partial sums
 
 
@@ -127,7 +128,7 @@ class _LayerNormFn(torch.autograd.Function):
             _ln_fwd_kernel[(triton.cdiv(R, block_r),)](
                 x2, weight if weight is not None else x2, bias if bias is not None else x2, y, mean, rstd, R, C,
                 float(eps), HAS_W=weight is not None, HAS_B=bias is not None, STORE_STATS=need_stats,
-                BLOCK_R=block_r, BLOCK_C=block_c, num_warps=4)
+                BLOCK_R=block_r, BLOCK_C=block_c, num_warps=NUM_WARPS)
         ctx.save_for_backward(x2, weight, bias, mean, rstd)
         ctx.shape = shape
         return y.view(shape)
@@ -145,7 +146,7 @@ class _LayerNormFn(torch.autograd.Function):
             _ln_bwd_kernel[(n_progs,)](
                 x2, weight if weight is not None else x2, dy2, mean, rstd, dx, part, R, C,
                 HAS_W=weight is not None, TILES_PER_PROG=tiles_per_prog, BLOCK_R=block_r, BLOCK_C=block_c,
-                num_warps=4)
+                num_warps=NUM_WARPS)
         sums = part.sum(0)
         dw = sums[0].to(weight.dtype) if weight is not None else None
         db = sums[1].to(bias.dtype) if bias is not None else None

@@ -15,7 +15,7 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels.norm.fused import _blocks, _tile, as_rows, bwd_programs, partial_sums
+from kernels.norm.fused import NUM_WARPS, _blocks, _tile, as_rows, bwd_programs, partial_sums
 from kernels.norm.ref import check_gated_rms_norm
 
 
@@ -70,7 +70,7 @@ class _GatedRMSNormFn(torch.autograd.Function):
         if R > 0:
             _gated_rms_fwd_kernel[(triton.cdiv(R, block_r),)](
                 y2, z2, weight, out, rstd, R, C, z2.stride(0), float(eps), STORE_STATS=need_stats,
-                BLOCK_R=block_r, BLOCK_C=block_c, num_warps=4)
+                BLOCK_R=block_r, BLOCK_C=block_c, num_warps=NUM_WARPS)
         ctx.save_for_backward(y2, z2, weight, rstd)
         ctx.shapes = (shape, z.shape)
         return out.view(shape)
@@ -89,7 +89,7 @@ class _GatedRMSNormFn(torch.autograd.Function):
         if R > 0:
             _gated_rms_bwd_kernel[(n_progs,)](
                 y2, z2, weight, dout2, rstd, dy, dz, part, R, C, z2.stride(0),
-                TILES_PER_PROG=tiles_per_prog, BLOCK_R=block_r, BLOCK_C=block_c, num_warps=4)
+                TILES_PER_PROG=tiles_per_prog, BLOCK_R=block_r, BLOCK_C=block_c, num_warps=NUM_WARPS)
         return dy.view(y_shape), dz.view(z_shape), part.sum(0).to(weight.dtype), None, None
 
 

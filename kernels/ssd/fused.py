@@ -33,7 +33,7 @@ def _softplus(v):
 @triton.jit
 def _split_tf32(a):
     """a = hi + lo with hi exact in TF32 (the low 13 mantissa bits cleared) and lo the rest."""
-    hi = (a.to(tl.uint32, bitcast=True) & 0xFFFFE000).to(tl.float32, bitcast=True)
+    hi = (a.to(tl.int32, bitcast=True) & -8192).to(tl.float32, bitcast=True)  # -8192: 0xFFFFE000 as int32
     return hi, a - hi
 
 
