@@ -168,12 +168,11 @@ def _ssd_bwd_kernel(
     dx_ptr += b * sdx_b + h * sdx_h
     ddt_ptr += b * sdt_b + h * sdt_h  # ddt, dtd share dt's / time_dt's strides (allocated alike)
     dtd_ptr += b * std_b + h * std_h
+    bc = g
     if BC_PER_HEAD:  # dB, dC are (b, L, H, N): this head's own rows, summed over the group's heads afterwards
-        dB_ptr += b * sdB_b + h * sdB_g
-        dC_ptr += b * sdB_b + h * sdB_g
-    else:
-        dB_ptr += b * sdB_b + g * sdB_g
-        dC_ptr += b * sdB_b + g * sdB_g
+        bc = h
+    dB_ptr += b * sdB_b + bc * sdB_g
+    dC_ptr += b * sdB_b + bc * sdB_g
     r_ptr += pid * L
     A, bias, Dh = _head_params(A_ptr, bias_ptr, D_ptr, h, HAS_BIAS, HAS_D)
 
