@@ -6,6 +6,10 @@
   ``"triton"``    our Triton kernel (CUDA, or CPU under ``TRITON_INTERPRET=1``);
   ``"mamba_ssm"`` the official mamba-ssm kernel (CUDA, package importable).
 A backend that is requested but not available is an error that says why.
+
+``SEQREC_REFERENCE_OPS`` (comma-separated op names, e.g. ``layer_norm,gated_rms_norm``) makes ``auto`` resolve
+those ops to the reference: a kernel that fails its GPU tests on a new card is set aside without a code change.
+Result files record it (``seqrec.results.provenance``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,12 @@ import types
 import torch
 
 BACKENDS = ("auto", "torch", "triton", "mamba_ssm")
+REFERENCE_OPS_ENV = "SEQREC_REFERENCE_OPS"
+
+
+def reference_ops() -> frozenset[str]:
+    """Op names that ``auto`` keeps on the reference (``SEQREC_REFERENCE_OPS``)."""
+    return frozenset(op.strip() for op in os.environ.get(REFERENCE_OPS_ENV, "").split(",") if op.strip())
 
 
 class BackendUnavailable(RuntimeError):
@@ -100,6 +110,8 @@ def resolve_backend(requested: str, *tensors: torch.Tensor, op: str = "op",
         raise ValueError(f"{op}: unknown backend {requested!r}; choose one of {BACKENDS}")
     on_cuda = any(t.is_cuda for t in tensors)
     if requested == "auto":
+        if op in reference_ops():
+            return "torch"
         if on_cuda and "triton" in implemented and triton_importable():
             return "triton"
         return "torch"

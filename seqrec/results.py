@@ -88,6 +88,9 @@ def provenance(device: str | None = None) -> dict[str, Any]:
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     on_cuda = str(dev).startswith("cuda") and torch.cuda.is_available()
     declared = os.environ.get(DECLARED_COMMIT_ENV)
+    from kernels.dispatch import REFERENCE_OPS_ENV, reference_ops
+
+    kept = sorted(reference_ops())
     if declared:  # a copied tree whose .git lags (the GPU host): the launcher names the commit it sent
         commit, dirty = declared, None
     else:
@@ -98,6 +101,7 @@ def provenance(device: str | None = None) -> dict[str, Any]:
         "git_dirty": dirty,
         **({"git_commit_declared_by": DECLARED_COMMIT_ENV} if declared else {}),
         "source_sha256": source_digest(),
+        **({"reference_ops": kept, "reference_ops_set_by": REFERENCE_OPS_ENV} if kept else {}),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "triton": triton_version,

@@ -18,6 +18,15 @@ if "SEQREC_DATA" not in os.environ and SHARED_RAW.is_dir():
 os.environ.setdefault("TRITON_INTERPRET", "0" if __import__("torch").cuda.is_available() else "1")
 
 
+def pytest_make_parametrize_id(config, val, argname):
+    """torch dtypes in test ids by name (``float32``, ``bfloat16``), so ``-k 'not bfloat16'`` selects them."""
+    import torch
+
+    if isinstance(val, torch.dtype):
+        return str(val).removeprefix("torch.")
+    return None
+
+
 def pytest_collection_modifyitems(config, items):
     import torch
 
