@@ -175,12 +175,13 @@ def test_triton_fp32(b, L, H, P, G, N, block_q, time):
 
 @pytest.mark.parametrize("b,L,H,P,G,N", [(2, 40, 4, 8, 2, 8), (2, 19, 3, 8, 1, 16)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_triton_dbc_summed_per_head(monkeypatch, b, L, H, P, G, N, dtype):
-    """The backward's other way to sum dB, dC over a group's heads (each head's own rows, then a sum) gives the
-    same gradients as the atomics."""
+@pytest.mark.parametrize("per_head", [True, False])
+def test_triton_dbc_summed_either_way(monkeypatch, b, L, H, P, G, N, dtype, per_head):
+    """Both ways the backward sums dB, dC over a group's heads (each head's own rows, then a sum; or fp32 atomics)
+    give the reference's gradients."""
     from kernels.ssd import fused
 
-    monkeypatch.setattr(fused, "BC_PER_HEAD", True)
+    monkeypatch.setattr(fused, "BC_PER_HEAD", per_head)
     inp = make_inputs(b, L, H, P, G, N, dtype=dtype, device=TINY_DEVICE, seed=L + H)
     check_against_reference(inp, triton_run(16), FP32_TOL if dtype == torch.float32 else BF16_TOL)
 
@@ -262,16 +263,21 @@ def test_tune_applies_each_setting_and_restores_the_defaults(monkeypatch):
     monkeypatch.delenv("SEQREC_SSD_DOT_PRECISION", raising=False)
     inp = make_inputs(2, 20, 4, 8, 1, 8, dtype=torch.float32, device=TINY_DEVICE, seed=3)
     dy = torch.randn_like(inp["x"])
-    default = {k: v[0] for k, v in tune.KNOBS.items()}
+    default = tune.defaults(torch.float32)
+    assert default["num_warps"] == fused.LAUNCH["fp32"]["num_warps"] and tune.defaults(torch.bfloat16)["num_warps"] \
+        == fused.LAUNCH["lowp"]["num_warps"]
+    launch = dict(fused.LAUNCH)
     ref, f_ms, fb_ms = tune.run_case(dict(default, block_q=16), inp, dy)
     seen = []
     monkeypatch.setattr(fused, "ssd_fused_bwd", lambda *a, _real=fused.ssd_fused_bwd, **k: seen.append(
-        (fused.NUM_WARPS, fused.BC_PER_HEAD, os.environ["SEQREC_SSD_DOT_PRECISION"], fused.EXACT_LOWP_DOTS))
+        (fused._launch(torch.float32)["num_warps"], fused.BC_PER_HEAD, os.environ["SEQREC_SSD_DOT_PRECISION"],
+         fused.EXACT_LOWP_DOTS))
         or _real(*a, **k))
-    got, _, _ = tune.run_case(dict(default, num_warps=4, block_q=16, bc_per_head=True, precision="ieee",
+    flipped = not default["bc_per_head"]
+    got, _, _ = tune.run_case(dict(default, num_warps=4, block_q=16, bc_per_head=flipped, precision="ieee",
                                    exact_lowp_dots=False), inp, dy)
-    assert seen[0] == (4, True, "ieee", False) and (f_ms, fb_ms) == (1.0, 1.0)
-    assert (fused.NUM_WARPS, fused.BC_PER_HEAD, fused.EXACT_LOWP_DOTS) == (2, False, True)
+    assert seen[0] == (4, flipped, "ieee", False) and (f_ms, fb_ms) == (1.0, 1.0)
+    assert (fused.LAUNCH, fused.BC_PER_HEAD, fused.EXACT_LOWP_DOTS) == (launch, default["bc_per_head"], True)
     assert "SEQREC_SSD_DOT_PRECISION" not in os.environ
     assert tune.rel_err(got, ref) < 1e-5
 

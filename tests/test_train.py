@@ -505,9 +505,13 @@ def test_cuda_graph_step_matches_eager(name, amp, compiled):
         runs[graphed] = (losses, [p.detach().clone() for p in model.parameters()])
         if graphed:
             assert step.graph is not None and step.replays > 0
-    torch.testing.assert_close(runs[True][0], runs[False][0], rtol=1e-4, atol=1e-5)
+    # compiled under bf16: inductor's backward sums the embedding gradients with atomics, whose order differs between
+    # any two runs, graphed or not; bf16 rounding amplifies that over the 2 epochs (H200, 164adf2: losses 1.8e-4 apart
+    # by step 18-23, the earlier steps within 1e-4). A stale or frozen input in the graph would be 1e-2 off and more.
+    rtol = 1e-3 if compiled and amp else 1e-4
+    torch.testing.assert_close(runs[True][0], runs[False][0], rtol=rtol, atol=1e-5)
     for a, b in zip(runs[True][1], runs[False][1], strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
+        torch.testing.assert_close(a, b, rtol=1e-3 if rtol == 1e-4 else 1e-2, atol=1e-5 if rtol == 1e-4 else 1e-4)
 
 
 def test_a_declared_commit_replaces_the_copied_trees_git(monkeypatch):

@@ -283,17 +283,20 @@ def _ssd_bwd_kernel(
     tl.store(red_ptr + 2 * BH + pid, dbias_acc)
 
 
-# Launch settings, measured on an H200 (B=2048, L=50 and B=256, L=200; H=4, P=N=32, fp32): 2 warps and
-# 32-step chunks were fastest for both kernels (4 or 8 warps: 1.6-3x slower; 64-step chunks spill in backward).
-NUM_WARPS = 2  # per program (one (batch, head) pair)
-NUM_STAGES = None  # Triton's default software pipelining
+# Launch settings per input precision (x's dtype: fp32, or bf16/fp16), from ``python -m kernels.ssd.tune`` on an
+# H200 at commit 164adf2 (B=2048, L=50 and B=256, L=200; H=4, P=N=32; logs in results/full/logs/part5-ssd-tune-*):
+# fp32 2 warps, 1 stage (fwd+bwd summed 1.65 ms, Triton's default stages 1.86); bf16 1 warp, default stages (1.18 ms,
+# 2 warps 1.62). 4 warps were 1.4-1.6x slower for both, 64-step chunks spill in the backward.
+LAUNCH = {"fp32": {"num_warps": 2, "num_stages": 1}, "lowp": {"num_warps": 1}}
 # How the backward sums dB, dC over the heads of a group (when a group has several): False, fp32 atomics into
 # (b, L, G, N) (zeroed first); True, each head stores its own (b, L, H, N) rows and a sum over the group's heads
-# follows (no atomics, no zeroing; 4x the bytes written at H=4, G=1). ``python -m kernels.ssd.tune`` times both.
-BC_PER_HEAD = False
+# follows (no atomics, no zeroing; 4x the bytes written at H=4, G=1). True was faster in the tune above (fp32
+# B=2048, L=50: 1.02 against 1.08 ms; bf16 0.54 against 0.61 ms).
+BC_PER_HEAD = True
 # With bf16/fp16 inputs (x, B, C and, in the backward, dy), their values are exact in TF32: the dots take one TF32
 # product where both operands are such values and two (hi and lo of the other) where one is (``_dot``), instead of
-# 3xTF32's three, at the same accuracy. False: every dot at the precision of ``_precision``.
+# 3xTF32's three, at the same accuracy. False: every dot at the precision of ``_precision`` (bf16 B=2048, L=50 fwd+bwd
+# 1.44 ms against 0.54 in the tune above).
 EXACT_LOWP_DOTS = True
 _LOWP = (torch.bfloat16, torch.float16)
 
@@ -318,8 +321,9 @@ def _last_dim_contiguous(t: torch.Tensor | None) -> torch.Tensor | None:
     return t if t is None or t.stride(-1) == 1 else t.contiguous()
 
 
-def _launch() -> dict:
-    return {"num_warps": NUM_WARPS} if NUM_STAGES is None else {"num_warps": NUM_WARPS, "num_stages": NUM_STAGES}
+def _launch(dtype: torch.dtype) -> dict:
+    """num_warps (and num_stages where set) for inputs of this dtype (``LAUNCH``)."""
+    return LAUNCH["lowp" if dtype in _LOWP else "fp32"]
 
 
 def _meta(L: int, P: int, N: int, block_q: int | None, dtype: torch.dtype, *lowp: torch.Tensor) -> dict:
@@ -343,7 +347,7 @@ def ssd_fused_fwd(x, dt, A, B, C, D, dt_bias, time_dt, dt_softplus, block_q=None
         L, H, P, N, H // G,
         *x.stride()[:3], *dt.stride(), *td.stride(), *B.stride()[:3], *C.stride()[:3], *y.stride()[:3],
         HAS_TIME=time_dt is not None, HAS_BIAS=dt_bias is not None, HAS_D=D is not None, SOFTPLUS=dt_softplus,
-        **_meta(L, P, N, block_q, x.dtype, x, B, C), **_launch(),
+        **_meta(L, P, N, block_q, x.dtype, x, B, C), **_launch(x.dtype),
     )
     return y
 
@@ -379,7 +383,7 @@ def ssd_fused_bwd(dy, x, dt, A, B, C, D, dt_bias, time_dt, dt_softplus, block_q=
             *dx.stride()[:3], *dB.stride()[:3],
             HAS_TIME=time_dt is not None, HAS_BIAS=dt_bias is not None, HAS_D=D is not None,
             SOFTPLUS=dt_softplus, ATOMIC_BC=atomic, BC_PER_HEAD=per_head,
-            **_meta(L, P, N, block_q, x.dtype, x, B, C, dy), **_launch(),
+            **_meta(L, P, N, block_q, x.dtype, x, B, C, dy), **_launch(x.dtype),
         )
     else:
         red.zero_()

@@ -2,11 +2,11 @@
 
     python -m kernels.ssd.tune [--cases 2048x50,256x200] [--dtype float32]
 
-Coordinate search from the current defaults (``kernels.ssd.fused``: NUM_WARPS, NUM_STAGES, the 32-step chunk
-tile, BC_PER_HEAD, 3xTF32 dots, EXACT_LOWP_DOTS): each knob in turn takes each of its values with the others at
-their best so far, and keeps the value with the least forward+backward time summed over the cases (do_bench
-medians, tf32 off, the shapes of ``suites/bench_ssd.py``: H=4, P=N=32, G=1). Every setting's output and
-gradients are compared with the defaults' (largest relative error over y and the eight gradients) so that a
+Coordinate search from the current defaults (``kernels.ssd.fused``: LAUNCH's warps and stages for the dtype,
+the 32-step chunk tile, BC_PER_HEAD, 3xTF32 dots, EXACT_LOWP_DOTS): each knob in turn takes each of its values
+with the others at their best so far, and keeps the value with the least forward+backward time summed over
+the cases (do_bench medians, tf32 off, the shapes of ``suites/bench_ssd.py``: H=4, P=N=32, G=1). Every setting's output
+and gradients are compared with the defaults' (largest relative error over y and the eight gradients) so that a
 setting that is fast but wrong shows. Prints one line per setting tried and the best at the end; changes nothing.
 """
 
@@ -18,35 +18,44 @@ from contextlib import contextmanager
 
 import torch
 
-KNOBS = {  # knob -> values tried; the first is the current default
+KNOBS = {  # knob -> values tried; the first is the current default (warps, stages: fp32's; see defaults())
     "num_warps": [2, 1, 4],
-    "num_stages": [None, 1, 2, 3],
+    "num_stages": [1, None, 2, 3],
     "block_q": [32, 16, 64],
-    "bc_per_head": [False, True],
+    "bc_per_head": [True, False],
     "precision": ["tf32x3", "ieee"],
     "exact_lowp_dots": [True, False],  # bf16/fp16 inputs only (see kernels.ssd.fused.EXACT_LOWP_DOTS)
 }
 
 
-@contextmanager
-def settings(cfg: dict):
-    """Apply a setting to ``kernels.ssd.fused``'s module knobs and the dot-precision override, then restore."""
+def defaults(dtype: torch.dtype) -> dict:
+    """The current settings for inputs of ``dtype``: KNOBS' first values, warps and stages from ``fused.LAUNCH``."""
     from kernels.ssd import fused
 
-    knobs = ("NUM_WARPS", "NUM_STAGES", "BC_PER_HEAD", "EXACT_LOWP_DOTS")
-    saved = [getattr(fused, k) for k in knobs], os.environ.get("SEQREC_SSD_DOT_PRECISION")
-    for k, key in zip(knobs, ("num_warps", "num_stages", "bc_per_head", "exact_lowp_dots"), strict=True):
-        setattr(fused, k, cfg[key])
+    launch = fused._launch(dtype)
+    return {**{k: v[0] for k, v in KNOBS.items()}, "num_warps": launch["num_warps"],
+            "num_stages": launch.get("num_stages")}
+
+
+@contextmanager
+def settings(cfg: dict):
+    """Apply a setting to ``kernels.ssd.fused``'s knobs (both LAUNCH entries) and the dot-precision override, then
+    restore them."""
+    from kernels.ssd import fused
+
+    launch = {"num_warps": cfg["num_warps"], **({} if cfg["num_stages"] is None else {"num_stages": cfg["num_stages"]})}
+    saved = dict(fused.LAUNCH), fused.BC_PER_HEAD, fused.EXACT_LOWP_DOTS, os.environ.get("SEQREC_SSD_DOT_PRECISION")
+    fused.LAUNCH = {"fp32": launch, "lowp": launch}
+    fused.BC_PER_HEAD, fused.EXACT_LOWP_DOTS = cfg["bc_per_head"], cfg["exact_lowp_dots"]
     os.environ["SEQREC_SSD_DOT_PRECISION"] = cfg["precision"]
     try:
         yield
     finally:
-        for k, v in zip(knobs, saved[0], strict=True):
-            setattr(fused, k, v)
-        if saved[1] is None:
+        fused.LAUNCH, fused.BC_PER_HEAD, fused.EXACT_LOWP_DOTS = saved[0], saved[1], saved[2]
+        if saved[3] is None:
             os.environ.pop("SEQREC_SSD_DOT_PRECISION", None)
         else:
-            os.environ["SEQREC_SSD_DOT_PRECISION"] = saved[1]
+            os.environ["SEQREC_SSD_DOT_PRECISION"] = saved[3]
 
 
 def run_case(cfg: dict, inp: dict, dy: torch.Tensor) -> tuple[list[torch.Tensor], float, float]:
@@ -95,7 +104,8 @@ def main(argv: list[str] | None = None) -> None:
         cases.append((spec, inp, torch.randn_like(inp["x"])))
     print(f"{torch.cuda.get_device_name()}, {args.dtype}, cases {args.cases}", flush=True)
 
-    best = {k: v[0] for k, v in KNOBS.items()}
+    best = defaults(dtype)
+    start = dict(best)
     refs, seen = {}, {}
 
     def measure(cfg: dict) -> float:
@@ -116,9 +126,9 @@ def main(argv: list[str] | None = None) -> None:
 
     measure(best)
     for knob, values in KNOBS.items():
-        best[knob] = min(values, key=lambda v: measure({**best, knob: v}))
+        best[knob] = min(dict.fromkeys([best[knob], *values]), key=lambda v: measure({**best, knob: v}))
     print(f"best: {best}, fwd+bwd summed over the cases {seen[tuple(best.values())]:.3f} ms "
-          f"(defaults: {seen[tuple(v[0] for v in KNOBS.values())]:.3f} ms)")
+          f"(defaults: {seen[tuple(start.values())]:.3f} ms)")
 
 
 if __name__ == "__main__":
