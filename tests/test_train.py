@@ -507,11 +507,12 @@ def test_cuda_graph_step_matches_eager(name, amp, compiled):
             assert step.graph is not None and step.replays > 0
     # compiled under bf16: inductor's backward sums the embedding gradients with atomics, whose order differs between
     # any two runs, graphed or not; bf16 rounding amplifies that over the 2 epochs (H200, 164adf2: losses 1.8e-4 apart
-    # by step 18-23, the earlier steps within 1e-4). A stale or frozen input in the graph would be 1e-2 off and more.
+    # by step 18-23, the earlier steps within 1e-4; at dbb5700 one parameter of 976, near 0, 1.04e-4 apart: 1% of one
+    # Adam step at lr 1e-2). A stale or frozen input in the graph would be 1e-2 off and more.
     rtol = 1e-3 if compiled and amp else 1e-4
     torch.testing.assert_close(runs[True][0], runs[False][0], rtol=rtol, atol=1e-5)
     for a, b in zip(runs[True][1], runs[False][1], strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-3 if rtol == 1e-4 else 1e-2, atol=1e-5 if rtol == 1e-4 else 1e-4)
+        torch.testing.assert_close(a, b, rtol=1e-3 if rtol == 1e-4 else 1e-2, atol=1e-5 if rtol == 1e-4 else 5e-4)
 
 
 def test_a_declared_commit_replaces_the_copied_trees_git(monkeypatch):
