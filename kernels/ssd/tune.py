@@ -18,7 +18,7 @@ from contextlib import contextmanager
 
 import torch
 
-KNOBS = {  # knob -> values tried; the first is the current default (warps, stages: fp32's; see defaults())
+KNOBS = {  # knob -> values tried; the search starts from defaults(dtype), which takes warps and stages from LAUNCH
     "num_warps": [2, 1, 4],
     "num_stages": [1, None, 2, 3],
     "block_q": [32, 16, 64],
