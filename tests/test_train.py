@@ -476,7 +476,7 @@ def test_cuda_graph_needs_cuda_capturable_adam_and_no_host_rng(fake_models, tmp_
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-@pytest.mark.parametrize("amp,compiled", [(None, False), ("bf16", False), ("bf16", True)])
+@pytest.mark.parametrize("amp,compiled", [(None, False), (None, True), ("bf16", False), ("bf16", True)])
 @pytest.mark.parametrize("name", ["sasrec", "tim4rec", "tisasrec"])
 def test_cuda_graph_step_matches_eager(name, amp, compiled):
     """Same batches, dropout 0, the same (capturable) Adam, the same loss (fp32, or under bf16 autocast, eager or
