@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import kernels
+from kernels.ssd import ssd as ssd_scan  # the function: once imported, ``kernels.ssd`` is its (callable) package
 from models.common import FeedForward, LayerNorm, support_backend
 
 CONV_ACTIVATIONS = ("silu", "hardswish", "official")
@@ -202,7 +203,7 @@ class SSDMixer(nn.Module):
         z, xBC, dt = self.in_proj(u).split([self.d_inner, self.d_inner + 2 * GN, self.n_heads], dim=-1)
         xBC = causal_conv_act(xBC, self.conv_weight, self.conv_bias, self.conv_activation, self.backend)
         x, B, C = xBC.split([self.d_inner, GN, GN], dim=-1)
-        y = kernels.ssd(
+        y = ssd_scan(
             x.reshape(b, L, self.n_heads, self.head_dim), dt, -torch.exp(self.A_log.float()),
             B.reshape(b, L, self.ngroups, self.d_state), C.reshape(b, L, self.ngroups, self.d_state),
             D=self.D.float(), dt_bias=self.dt_bias.float(), time_dt=time_dt, dt_softplus=True,

@@ -14,14 +14,25 @@ from kernels.conv.ref import _check, causal_conv1d_ref
 from kernels.dispatch import resolve_backend
 
 
-@torch.compiler.disable  # opaque to torch.compile: it fuses the ops around our kernels, not into them
 def causal_conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
                   activation: str | None = None, backend: str = "auto") -> torch.Tensor:
-    """x (B, L, C), weight (C, K), bias (C,) | None, activation None | "silu" -> (B, L, C)."""
+    """x (B, L, C), weight (C, K), bias (C,) | None, activation None | "silu" -> (B, L, C). Under
+    ``torch.compile`` our kernels are the custom ops of ``kernels.conv.op`` (one graph); the reference stays opaque."""
     _check(x, weight, bias, activation)
     impl = resolve_backend(backend, x, op="causal_conv1d", implemented=("torch", "triton"))
     if impl == "triton" and backend == "auto" and x.dtype == torch.float64:
         impl = "torch"  # the kernel computes in fp32: float64 (gradient checks) stays on the reference
+    if impl == "triton" and torch.compiler.is_compiling():
+        if x.dtype == torch.float64:
+            raise TypeError("causal_conv1d: float64 is not supported by the Triton kernel; use backend='torch'")
+        from kernels.conv.op import causal_conv1d_fwd
+
+        return causal_conv1d_fwd(x, weight, bias, activation == "silu")
+    return _causal_conv1d_opaque(impl, x, weight, bias, activation)
+
+
+@torch.compiler.disable  # opaque to torch.compile: it fuses the ops around these, not into them
+def _causal_conv1d_opaque(impl, x, weight, bias, activation):
     if impl == "triton":
         from kernels.conv.fused import causal_conv1d_fused
 

@@ -22,19 +22,30 @@ from kernels.ssd.ref import (
 )
 
 
-@torch.compiler.disable  # opaque to torch.compile: it fuses the ops around our kernels, not into them
 def ssd(x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
         D: torch.Tensor | None = None, dt_bias: torch.Tensor | None = None, time_dt: torch.Tensor | None = None,
         dt_softplus: bool = True, chunk_size: int = 32, backend: str = "auto") -> torch.Tensor:
     """y (B, L, H, P) of the SSD scan over x (B, L, H, P) with step softplus(dt * time_dt + dt_bias).
 
     dt, time_dt (B, L, H); A, D, dt_bias (H,); B, C (B, L, G, N). ``chunk_size`` is used by the torch
-    and mamba_ssm backends (the Triton kernel picks its own tile).
+    and mamba_ssm backends (the Triton kernel picks its own tile). Under ``torch.compile`` our kernels are the
+    custom ops of ``kernels.ssd.op`` (one graph); the other backends stay opaque to it.
     """
     check_ssd_shapes(x, dt, A, B, C, D, dt_bias, time_dt)
     impl = resolve_backend(backend, x, op="ssd", implemented=("torch", "triton", "mamba_ssm"))
     if impl == "triton" and backend == "auto" and x.dtype == torch.float64:
         impl = "torch"  # the kernel computes in fp32: float64 (gradient checks) stays on the reference
+    if impl == "triton" and torch.compiler.is_compiling():
+        if x.dtype == torch.float64:
+            raise TypeError("ssd: float64 is not supported by the Triton kernel; use backend='torch'")
+        from kernels.ssd.op import ssd_fwd
+
+        return ssd_fwd(x, dt, A, B, C, D, dt_bias, time_dt, dt_softplus)
+    return _ssd_opaque(impl, x, dt, A, B, C, D, dt_bias, time_dt, dt_softplus, chunk_size)
+
+
+@torch.compiler.disable  # opaque to torch.compile: it fuses the ops around these, not into them
+def _ssd_opaque(impl, x, dt, A, B, C, D, dt_bias, time_dt, dt_softplus, chunk_size):
     if impl == "triton":
         from kernels.ssd.fused import ssd_fused
 
