@@ -520,6 +520,34 @@ def test_cuda_graph_step_matches_eager(name, amp, compiled, monkeypatch, request
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", ["sasrec", "tisasrec", "mamba4rec", "ssd4rec", "tim4rec"])
+def test_cuda_graph_replays_draw_new_dropout_masks(name):
+    """Dropout 0.5 and lr 0: the same batch, replayed through the graph 24 times, gives 24 different losses (a mask
+    frozen into the graph would repeat one), as spread as 24 eager steps' losses on that batch."""
+    from seqrec.cuda_graph import GraphedTrainStep
+    from seqrec.train import eager_step
+
+    ds = consecutive_dataset(n_users=40, n_items=60, max_len=8).to("cuda")
+    batch = next(iter(ds.train_batches(16, seed=0, epoch=0)))
+    torch.manual_seed(0)
+    config = {"hidden_size": 16, "dropout": 0.5, "max_len": 8}
+    model = models.build(name, {**config, "time_dropout": 0.5} if name == "tim4rec" else config, n_items=60)
+    model.cuda().train()
+    opt = torch.optim.Adam(model.parameters(), lr=0.0, capturable=True)
+    eager = eager_step(model, opt)
+    eager_losses = torch.tensor([float(eager(batch)) for _ in range(24)])
+    graphed = GraphedTrainStep(model, opt, 16, warmup=2)
+    for _ in range(2):
+        graphed(batch)
+    graph_losses = torch.tensor([float(graphed(batch)) for _ in range(24)])
+    assert graphed.replays == 24
+    assert len(set(graph_losses.tolist())) == 24, graph_losses
+    ratio = float(graph_losses.std() / eager_losses.std())
+    assert 1 / 3 < ratio < 3, (ratio, graph_losses, eager_losses)
+
+
 def test_a_declared_commit_replaces_the_copied_trees_git(monkeypatch):
     from seqrec.results import DECLARED_COMMIT_ENV, provenance
 
