@@ -20,7 +20,10 @@ import torch.nn.functional as F
 from torch import nn
 
 import kernels
-from kernels.ssd import ssd as ssd_scan  # the function: once imported, ``kernels.ssd`` is its (callable) package
+
+# the functions: once imported, ``kernels.ssd`` and ``kernels.selective_scan`` are their (callable) packages
+from kernels.selective_scan import selective_scan
+from kernels.ssd import ssd as ssd_scan
 from models.common import FeedForward, LayerNorm, support_backend
 
 CONV_ACTIVATIONS = ("silu", "hardswish", "official")
@@ -131,7 +134,7 @@ class Mamba1Mixer(nn.Module):
         dt, B, C = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         delta = dt @ self.dt_proj.weight.t()  # (B, L, d_inner)
         A = -torch.exp(self.A_log.float())
-        y = kernels.selective_scan(
+        y = selective_scan(
             x.transpose(1, 2), delta.transpose(1, 2), A, B.transpose(1, 2), C.transpose(1, 2),
             D=self.D.float(), z=z.transpose(1, 2), delta_bias=self.dt_proj.bias.float(),
             delta_softplus=True, backend=self.backend,

@@ -1,6 +1,6 @@
-"""Our kernels under torch.compile: the SSD and causal-conv custom ops (``kernels.ssd.op``, ``kernels.conv.op``)
-pass torch.library's op checks (schema, fake tensors, autograd registration, AOT dispatch), and TiM4Rec and
-SSD4Rec on the Triton backend compile to one graph (``fullgraph=True`` raises at any graph break) that computes
+"""Our kernels under torch.compile: the SSD, causal-conv and selective-scan custom ops (``kernels.*.op``) pass
+torch.library's op checks (schema, fake tensors, autograd registration, AOT dispatch), and TiM4Rec, SSD4Rec and
+Mamba4Rec on the Triton backend compile to one graph (``fullgraph=True`` raises at any graph break) that computes
 the eager loss and gradients. Triton runs under TRITON_INTERPRET=1 on CPU; the real kernels on CUDA."""
 
 from __future__ import annotations
@@ -47,8 +47,19 @@ def test_causal_conv1d_custom_op_passes_opcheck(channels, bias):
     torch.library.opcheck(op.causal_conv1d_fwd, args, test_utils=CHECKS)
 
 
+@pytest.mark.parametrize("optional", [True, False])
+def test_selective_scan_custom_op_passes_opcheck(optional):
+    from kernels.selective_scan import op
+
+    b, d, L, N = 2, 12, 19, 8  # L: 3 chunks of 7, the last one short
+    args = (_leaf(b, d, L), _leaf(b, d, L, scale=0.5), _leaf(d, N, scale=0.3, shift=-1.0), _leaf(b, N, L),
+            _leaf(b, N, L), _leaf(d) if optional else None, _leaf(b, d, L) if optional else None,
+            _leaf(d) if optional else None, True)
+    torch.library.opcheck(op.selective_scan_fwd, args, test_utils=CHECKS)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["tim4rec", "ssd4rec"])
+@pytest.mark.parametrize("name", ["tim4rec", "ssd4rec", "mamba4rec"])
 def test_compiled_ssm_model_is_one_graph_with_the_eager_gradients(name):
     ds = consecutive_dataset(n_users=8, n_items=60, max_len=12).to(DEVICE)
     batch = next(iter(ds.train_batches(8, seed=0, epoch=0)))

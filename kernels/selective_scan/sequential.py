@@ -309,69 +309,90 @@ def _padded_lt(x: torch.Tensor, seqlen_pad: int, block_n: int) -> torch.Tensor:
     return out
 
 
+def contiguous_inputs(*tensors):
+    """The kernels index u, delta, A, D, z, delta_bias densely: each contiguous (a copy only where it is not)."""
+    return tuple(t.contiguous() if t is not None else None for t in tensors)
+
+
+def sequential_fwd(u, delta, A, B, C, D, z, delta_bias, delta_softplus, store_ckpt):
+    """(out (B, D, L), Bt, Ct (B, L_pad, BLOCK_N) B and C laid out per step, ckpt): the forward kernel; ckpt holds
+    the state at the end of every chunk but the last, (B, n_chunks - 1, D, N) flat fp32, when ``store_ckpt``."""
+    u, delta, A, D, z, delta_bias = contiguous_inputs(u, delta, A, D, z, delta_bias)
+    bsz, dim, seqlen = u.shape
+    nstate = A.shape[1]
+    cfg = _config(dim, nstate, seqlen)
+    chunk, n_chunks, block_n = cfg["chunk"], cfg["n_chunks"], cfg["block_n"]
+    Bt, Ct = _padded_lt(B, n_chunks * chunk, block_n), _padded_lt(C, n_chunks * chunk, block_n)
+    n_dblk = triton.cdiv(dim, cfg["block_d_fwd"])
+    out = torch.empty_like(u)
+    ckpt = torch.empty(ckpt_numel(u.shape, nstate, store_ckpt), device=u.device, dtype=torch.float32)
+    dummy = u
+    if bsz * dim * seqlen > 0:
+        _seq_fwd_kernel[(bsz * n_dblk,)](
+            u, delta, A, Bt, Ct, D if D is not None else dummy, z if z is not None else dummy,
+            delta_bias if delta_bias is not None else dummy, out, ckpt,
+            seqlen, dim, nstate, n_dblk, N_CHUNKS=n_chunks, STORE_CKPT=store_ckpt and n_chunks > 1,
+            HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
+            SOFTPLUS=delta_softplus, BLOCK_D=cfg["block_d_fwd"], BLOCK_N=block_n, CHUNK=chunk,
+            CHUNK_P=triton.next_power_of_2(chunk), FAST=_FAST_MATH, num_warps=cfg["warps_fwd"])
+    return out, Bt, Ct, ckpt
+
+
+def ckpt_numel(u_shape, nstate: int, store_ckpt: bool) -> int:
+    """Elements of the forward's chunk-state buffer (never 0: no empty buffer reaches a kernel)."""
+    bsz, dim, seqlen = u_shape
+    n_chunks = _config(dim, nstate, seqlen)["n_chunks"]
+    return max(bsz * (n_chunks - 1) * dim * nstate if store_ckpt else 0, 1)
+
+
+def sequential_bwd(dout, u, delta, A, Bt, Ct, D, z, delta_bias, ckpt, delta_softplus, b_dtype, c_dtype):
+    """(du, ddelta, dA, dB, dC, dD, dz, ddelta_bias), None where the input is None; dB and dC (B, N, L) are
+    strided views of one interleaved buffer."""
+    u, delta, A, D, z, delta_bias = contiguous_inputs(u, delta, A, D, z, delta_bias)
+    bsz, dim, seqlen = u.shape
+    nstate = A.shape[1]
+    cfg = _config(dim, nstate, seqlen)
+    chunk, n_chunks, block_n = cfg["chunk"], cfg["n_chunks"], cfg["block_n"]
+    n_dblk = triton.cdiv(dim, cfg["block_d_bwd"])
+    dout = dout.contiguous()
+    f32 = dict(device=u.device, dtype=torch.float32)
+    du, ddelta = torch.empty_like(u), torch.empty_like(delta)
+    dz = torch.empty_like(z) if z is not None else None
+    dA = torch.zeros(dim, nstate, **f32)
+    dbc = torch.zeros(bsz, n_chunks * chunk, block_n, 2, **f32)         # dB, dC interleaved, (B, L_pad, BLOCK_N)
+    dD = torch.zeros(dim, **f32)
+    dbias = torch.zeros(dim, **f32)
+    dummy = u
+    if bsz * dim * seqlen > 0:
+        _seq_bwd_kernel[(bsz * n_dblk,)](
+            u, delta, A, Bt, Ct, D if D is not None else dummy, z if z is not None else dummy,
+            delta_bias if delta_bias is not None else dummy, ckpt, dout,
+            du, ddelta, dz if dz is not None else dummy, dA, dbc, dD, dbias,
+            seqlen, dim, nstate, n_dblk, N_CHUNKS=n_chunks,
+            HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
+            SOFTPLUS=delta_softplus, BLOCK_D=cfg["block_d_bwd"], BLOCK_N=block_n, CHUNK=chunk,
+            CHUNK_P=triton.next_power_of_2(chunk), FAST=_FAST_MATH, num_warps=cfg["warps_bwd"])
+    dbc = dbc[:, :seqlen, :nstate].transpose(1, 2)                        # (B, N, L, 2) views
+    return (du, ddelta, dA.to(A.dtype), dbc[..., 0].to(b_dtype), dbc[..., 1].to(c_dtype),
+            dD.to(D.dtype) if D is not None else None, dz,
+            dbias.to(delta_bias.dtype) if delta_bias is not None else None)
+
+
 class _SelectiveScanSequentialFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, store_ckpt):
-        u, delta, A = u.contiguous(), delta.contiguous(), A.contiguous()
-        D = D.contiguous() if D is not None else None
-        z = z.contiguous() if z is not None else None
-        delta_bias = delta_bias.contiguous() if delta_bias is not None else None
-        bsz, dim, seqlen = u.shape
-        nstate = A.shape[1]
-        cfg = _config(dim, nstate, seqlen)
-        chunk, n_chunks, block_n = cfg["chunk"], cfg["n_chunks"], cfg["block_n"]
-        Bt, Ct = _padded_lt(B, n_chunks * chunk, block_n), _padded_lt(C, n_chunks * chunk, block_n)
-        n_dblk = triton.cdiv(dim, cfg["block_d_fwd"])
-        out = torch.empty_like(u)
-        # the state at the end of every chunk but the last, (B, n_chunks - 1, D, N); none when no gradient is taken
-        n_ckpt = bsz * (n_chunks - 1) * dim * nstate if store_ckpt else 0
-        ckpt = torch.empty(max(n_ckpt, 1), device=u.device, dtype=torch.float32)     # never an empty buffer
-        dummy = u
-        if bsz * dim * seqlen > 0:
-            _seq_fwd_kernel[(bsz * n_dblk,)](
-                u, delta, A, Bt, Ct, D if D is not None else dummy, z if z is not None else dummy,
-                delta_bias if delta_bias is not None else dummy, out, ckpt,
-                seqlen, dim, nstate, n_dblk, N_CHUNKS=n_chunks, STORE_CKPT=store_ckpt and n_chunks > 1,
-                HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
-                SOFTPLUS=delta_softplus, BLOCK_D=cfg["block_d_fwd"], BLOCK_N=block_n, CHUNK=chunk,
-                CHUNK_P=triton.next_power_of_2(chunk), FAST=_FAST_MATH, num_warps=cfg["warps_fwd"])
+        u, delta, A, D, z, delta_bias = contiguous_inputs(u, delta, A, D, z, delta_bias)  # saved as the kernels read
+        out, Bt, Ct, ckpt = sequential_fwd(u, delta, A, B, C, D, z, delta_bias, delta_softplus, store_ckpt)
         ctx.save_for_backward(u, delta, A, Bt, Ct, D, z, delta_bias, ckpt)
         ctx.delta_softplus = delta_softplus
-        ctx.cfg = cfg
         ctx.dtypes = (B.dtype, C.dtype)
         return out
 
     @staticmethod
     def backward(ctx, dout):
         u, delta, A, Bt, Ct, D, z, delta_bias, ckpt = ctx.saved_tensors
-        cfg = ctx.cfg
-        bsz, dim, seqlen = u.shape
-        nstate = A.shape[1]
-        chunk, n_chunks, block_n = cfg["chunk"], cfg["n_chunks"], cfg["block_n"]
-        n_dblk = triton.cdiv(dim, cfg["block_d_bwd"])
-        dout = dout.contiguous()
-        f32 = dict(device=u.device, dtype=torch.float32)
-        du, ddelta = torch.empty_like(u), torch.empty_like(delta)
-        dz = torch.empty_like(z) if z is not None else None
-        dA = torch.zeros(dim, nstate, **f32)
-        dbc = torch.zeros(bsz, n_chunks * chunk, block_n, 2, **f32)         # dB, dC interleaved, (B, L_pad, BLOCK_N)
-        dD = torch.zeros(dim, **f32)
-        dbias = torch.zeros(dim, **f32)
-        dummy = u
-        if bsz * dim * seqlen > 0:
-            _seq_bwd_kernel[(bsz * n_dblk,)](
-                u, delta, A, Bt, Ct, D if D is not None else dummy, z if z is not None else dummy,
-                delta_bias if delta_bias is not None else dummy, ckpt, dout,
-                du, ddelta, dz if dz is not None else dummy, dA, dbc, dD, dbias,
-                seqlen, dim, nstate, n_dblk, N_CHUNKS=n_chunks,
-                HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
-                SOFTPLUS=ctx.delta_softplus, BLOCK_D=cfg["block_d_bwd"], BLOCK_N=block_n, CHUNK=chunk,
-                CHUNK_P=triton.next_power_of_2(chunk), FAST=_FAST_MATH, num_warps=cfg["warps_bwd"])
-        b_dtype, c_dtype = ctx.dtypes
-        dbc = dbc[:, :seqlen, :nstate].transpose(1, 2)                        # (B, N, L, 2) views
-        return (du, ddelta, dA.to(A.dtype), dbc[..., 0].to(b_dtype), dbc[..., 1].to(c_dtype),
-                dD.to(D.dtype) if D is not None else None, dz,
-                dbias.to(delta_bias.dtype) if delta_bias is not None else None, None, None)
+        grads = sequential_bwd(dout, u, delta, A, Bt, Ct, D, z, delta_bias, ckpt, ctx.delta_softplus, *ctx.dtypes)
+        return (*grads, None, None)
 
 
 def selective_scan_sequential(u, delta, A, B, C, D=None, z=None, delta_bias=None,
