@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# Part 7 on one H200 (nvidia-h200), after part 6 (results/full/README.md): the SSD, conv and selective-scan kernels
-# are custom ops under torch.compile now (kernels/*/op.py), so TiM4Rec, SSD4Rec and Mamba4Rec compile to one graph
-# (TiM4Rec 11 graphs before, SSD4Rec 7). Every entry resumes: cases with an ok result file are skipped; unfinished ml-1m runs go on from
+# Part 7 on one H200 (nvidia-h200), after part 6 (results/full/README.md): our kernels are custom ops under
+# torch.compile now (kernels/*/op.py), so every model compiles to one graph (TiM4Rec 11 graphs before, SSD4Rec 7). Every entry resumes: cases with an ok result file are skipped; unfinished ml-1m runs go on from
 # the checkpoints in .gpu/resume/ (part 6's).
 #   The timing lane runs alone first; the training lanes wait for it:
 #     the GPU tests of the custom ops and the compiled graph steps (tests/test_compile_custom_ops.py, the SSD and conv
@@ -21,11 +20,12 @@ OK="[ -e $ROOT/.compile-ok ] &&"
 DONE=$ROOT/.timing-done
 lane 0 gpu0-timing \
   "timeout 500 python3 -m pytest -q -p no:cacheprovider tests/test_compile_custom_ops.py tests/test_kernels_conv.py \
-     tests/test_kernels_ssd.py tests/test_kernels_selective_scan_sequential.py -k 'not mamba_ssm' && timeout 300 python3 -m pytest -q -p no:cacheprovider -m gpu \
+     tests/test_kernels_ssd.py tests/test_kernels_selective_scan_sequential.py tests/test_kernels_interval_attention.py \
+     -k 'not mamba_ssm' && timeout 300 python3 -m pytest -q -p no:cacheprovider -m gpu \
      '$GRAPH[sasrec-None-True]' '$GRAPH[tim4rec-None-True]' '$GRAPH[tim4rec-bf16-True]' '$GRAPH[tisasrec-bf16-True]' \
      && touch $ROOT/.compile-ok" \
   "timeout 200 python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_train.py -k dropout_masks" \
-  "$OK for m in tim4rec ssd4rec mamba4rec; do $ANATOMY --model \$m --compile \
+  "$OK for m in tim4rec ssd4rec mamba4rec tisasrec; do $ANATOMY --model \$m --compile \
      --out $ROOT/$timing/profile/\$m-b2048-l50-h64-compiled-fp32.json > $ROOT/logs/anatomy-\$m-compiled.txt 2>&1; \
      $ANATOMY --model \$m --compile --amp bf16 --out $ROOT/$timing/profile/\$m-b2048-l50-h64-compiled-bf16.json \
      > $ROOT/logs/anatomy-\$m-compiled-bf16.txt 2>&1; done" \

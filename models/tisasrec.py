@@ -39,7 +39,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import kernels
+from kernels.interval_attention import interval_attention  # the function (``kernels.interval_attention`` may be
+
+# its callable package once imported, which torch.compile cannot trace)
 from models.common import LayerNorm, SeqRecModel, padding_mask, set_norm_backend
 
 LAYER_NORM_EPS = 1e-8  # official value
@@ -111,7 +113,7 @@ class TimeIntervalAttention(nn.Module):
         """pos_k, pos_v (B, L, d); interval_k, interval_v (R, d); times (B, L) int64 scaled."""
         B, L, d = x.shape
         H = self.n_heads
-        out = kernels.interval_attention(
+        out = interval_attention(
             self._heads(self.q(q)), self._heads(self.k(x) + pos_k), self._heads(self.v(x) + pos_v),
             interval_k.view(-1, H, d // H), interval_v.view(-1, H, d // H), times, seq_len,
             dropout_p=self.dropout if self.training else 0.0, backend=self.backend)

@@ -45,9 +45,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "mask_history": False,  # at evaluation, rank the items of the input sequence (except the target) last
     "cuda_graph": False,  # capture the training step as a CUDA graph and replay it (seqrec/cuda_graph.py)
     "compile": False,  # torch.compile the loss (forward): inductor fuses the ops between our kernels, which it
-    # calls opaquely: the SSD, conv and selective-scan kernels as custom ops in one graph (kernels/*/op.py), the
-    # interval attention across graph breaks (torch.compiler.disable); with cuda_graph the compiled loss is
-    # compiled in the warm-up steps and captured with the rest of the step
+    # calls as custom ops in one graph (kernels/*/op.py); with cuda_graph the compiled loss is compiled in the
+    # warm-up steps and captured with the rest of the step
     "amp": None,  # None (fp32) or "bf16": the loss's forward under torch.autocast to bfloat16 (matmuls and our
     # kernels' inputs in bf16, accumulation fp32); weights, gradients, Adam and evaluation stay fp32
 }

@@ -1,7 +1,8 @@
-"""Our kernels under torch.compile: the SSD, causal-conv and selective-scan custom ops (``kernels.*.op``) pass
-torch.library's op checks (schema, fake tensors, autograd registration, AOT dispatch), and TiM4Rec, SSD4Rec and
-Mamba4Rec on the Triton backend compile to one graph (``fullgraph=True`` raises at any graph break) that computes
-the eager loss and gradients. Triton runs under TRITON_INTERPRET=1 on CPU; the real kernels on CUDA."""
+"""Our kernels under torch.compile: the SSD, causal-conv, selective-scan and interval-attention custom ops
+(``kernels.*.op``) pass torch.library's op checks (schema, fake tensors, autograd registration, AOT dispatch), and
+TiM4Rec, SSD4Rec, Mamba4Rec and TiSASRec on the Triton backend compile to one graph (``fullgraph=True`` raises at
+any graph break) that computes the eager loss and gradients. Triton runs under TRITON_INTERPRET=1 on CPU; the real
+kernels on CUDA."""
 
 from __future__ import annotations
 
@@ -58,9 +59,22 @@ def test_selective_scan_custom_op_passes_opcheck(optional):
     torch.library.opcheck(op.selective_scan_fwd, args, test_utils=CHECKS)
 
 
+@pytest.mark.parametrize("dropout_p", [0.0, 0.3])
+def test_interval_attention_custom_op_passes_opcheck(dropout_p):
+    from kernels.interval_attention import op
+    from kernels.interval_attention.fused import kernel_inputs
+
+    b, h, L, dh, r = 2, 2, 12, 16, 9
+    times = torch.sort(torch.randint(0, 50, (b, L), device=DEVICE), dim=1).values
+    inputs = kernel_inputs(_leaf(b, h, L, dh), _leaf(b, h, L, dh), _leaf(b, h, L, dh), _leaf(r, h, dh), _leaf(r, h, dh),
+                           times, torch.tensor([L, 7], device=DEVICE))
+    seed = torch.tensor([1234], device=DEVICE) if dropout_p else inputs[-1]
+    torch.library.opcheck(op.interval_attention_fwd, (*inputs, dropout_p, seed), test_utils=CHECKS)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["tim4rec", "ssd4rec", "mamba4rec"])
-def test_compiled_ssm_model_is_one_graph_with_the_eager_gradients(name):
+@pytest.mark.parametrize("name", ["tim4rec", "ssd4rec", "mamba4rec", "tisasrec"])
+def test_compiled_model_is_one_graph_with_the_eager_gradients(name):
     ds = consecutive_dataset(n_users=8, n_items=60, max_len=12).to(DEVICE)
     batch = next(iter(ds.train_batches(8, seed=0, epoch=0)))
     args = (batch.item_seq, batch.seq_len, batch.time_seq, batch.target)

@@ -23,7 +23,6 @@ from kernels.interval_attention.ref import (
 )
 
 
-@torch.compiler.disable  # opaque to torch.compile: it fuses the ops around our kernels, not into them
 def interval_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, interval_k: torch.Tensor,
                        interval_v: torch.Tensor, times: torch.Tensor, seq_len: torch.Tensor,
                        dropout_p: float = 0.0, backend: str = "auto") -> torch.Tensor:
@@ -31,7 +30,8 @@ def interval_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, interv
     by r_ij = min(|times_i - times_j|, R - 1); dropout on the weights with probability ``dropout_p``
     (pass 0 in evaluation). Rows i >= seq_len are zero. q, k, v share one dtype; under ``torch.autocast`` they
     are cast to autocast's dtype first (as autocast does for PyTorch's attention), since a model's k and v may
-    be a low-precision projection plus an fp32 embedding."""
+    be a low-precision projection plus an fp32 embedding. Under ``torch.compile`` our kernels are the custom ops
+    of ``kernels.interval_attention.op`` (one graph); the reference stays opaque to it."""
     if torch.is_autocast_enabled(q.device.type):
         dtype = torch.get_autocast_dtype(q.device.type)
         q, k, v = (t.to(dtype) for t in (q, k, v))
@@ -39,6 +39,19 @@ def interval_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, interv
     if not 0.0 <= dropout_p < 1.0:
         raise ValueError(f"interval_attention: dropout_p must be in [0, 1), got {dropout_p}")
     impl = resolve_backend(backend, q, op="interval_attention", implemented=("torch", "triton"))
+    if impl == "triton" and torch.compiler.is_compiling():
+        from kernels.interval_attention.fused import draw_seed, fused_supports, kernel_inputs
+
+        if not fused_supports(q.shape[2], q.shape[3]):
+            from kernels.interval_attention.op import interval_attention_fwd
+
+            inputs = kernel_inputs(q, k, v, interval_k, interval_v, times, seq_len)
+            return interval_attention_fwd(*inputs, dropout_p, draw_seed(q, dropout_p, inputs[-1]))[0]
+    return _interval_attention_opaque(impl, backend, q, k, v, interval_k, interval_v, times, seq_len, dropout_p)
+
+
+@torch.compiler.disable  # opaque to torch.compile: it fuses the ops around these, not into them
+def _interval_attention_opaque(impl, backend, q, k, v, interval_k, interval_v, times, seq_len, dropout_p):
     if impl == "triton":
         from kernels.interval_attention.fused import fused_supports, interval_attention_fused
 

@@ -224,59 +224,81 @@ def _block_m(block_l: int) -> int:
     return 16 if block_l >= 256 else 32 if block_l >= 64 else 16
 
 
+def kernel_inputs(q, k, v, interval_k, interval_v, times, seq_len):
+    """The operands as the kernels index them: dense, times and seq_len int32 on q's device."""
+    q, k, v, interval_k, interval_v = (t.contiguous() for t in (q, k, v, interval_k, interval_v))
+    times = times.to(torch.int32).contiguous()
+    seq_len = seq_len.to(device=q.device, dtype=torch.int32).contiguous()
+    return q, k, v, interval_k, interval_v, times, seq_len
+
+
+def draw_seed(q: torch.Tensor, dropout_p: float, seq_len: torch.Tensor) -> torch.Tensor:
+    """The dropout seed, (1,) int64 drawn on q's device (torch's generator), so that a CUDA graph of the step
+    draws a new one each replay; without dropout the kernels never read it (seq_len stands in)."""
+    return torch.randint(0, 2**31 - 1, (1,), device=q.device) if dropout_p > 0 else seq_len
+
+
+def interval_fwd(q, k, v, interval_k, interval_v, times, seq_len, dropout_p, seed):
+    """(out (B, H, L, Dh), lse (B, H, L) fp32, bins (B, H, L, R) fp32: the attention weights summed per interval)
+    for operands as ``kernel_inputs`` gives them."""
+    bsz, heads, seqlen, dh = q.shape
+    num_r = interval_k.shape[0]
+    qe = torch.einsum("bhid,rhd->bhir", q.float(), interval_k.float()).contiguous()
+    out = torch.empty_like(q)
+    lse = torch.empty(bsz, heads, seqlen, device=q.device, dtype=torch.float32)
+    bins = torch.zeros(bsz, heads, seqlen, num_r, device=q.device, dtype=torch.float32)
+    blk = _blocks(seqlen, dh, num_r)
+    block_m = _block_m(blk["BLOCK_L"])
+    grid = (triton.cdiv(seqlen, block_m), bsz * heads)
+    _interval_attn_fwd_kernel[grid](
+        q, k, v, interval_v, qe, times, seq_len, out, lse, bins,
+        seqlen, heads, dh, num_r, 1.0 / math.sqrt(dh), float(dropout_p), seed,
+        DROPOUT=dropout_p > 0, UPCAST=triton_interpret(), BLOCK_M=block_m, **blk, num_warps=4)
+    return out, lse, bins
+
+
+def interval_bwd(dout, q, k, v, interval_k, interval_v, times, seq_len, out, lse, bins, dropout_p, seed):
+    """(dq, dk, dv, dinterval_k, dinterval_v) of ``interval_fwd``'s out for the output gradient dout."""
+    bsz, heads, seqlen, dh = q.shape
+    num_r = interval_k.shape[0]
+    dout = dout.contiguous()
+    dout_f = dout.float()
+    qe = torch.einsum("bhid,rhd->bhir", q.float(), interval_k.float()).contiguous()
+    de = torch.einsum("bhid,rhd->bhir", dout_f, interval_v.float()).contiguous()
+    dlt = (dout_f * out.float()).sum(-1).contiguous()
+    dq = torch.empty_like(q)
+    dk, dv = torch.empty_like(k), torch.empty_like(v)
+    dqe = torch.zeros(bsz, heads, seqlen, num_r, device=q.device, dtype=torch.float32)
+    blk = _blocks(seqlen, dh, num_r)
+    block_m = _block_m(blk["BLOCK_L"])
+    common = (seqlen, heads, dh, num_r, 1.0 / math.sqrt(dh), float(dropout_p), seed)
+    _interval_attn_bwd_dq_kernel[(triton.cdiv(seqlen, block_m), bsz * heads)](
+        q, k, v, interval_k, qe, de, times, seq_len, dout, lse, dlt, dq, dqe, *common,
+        DROPOUT=dropout_p > 0, UPCAST=triton_interpret(), BLOCK_M=block_m, **blk, num_warps=4)
+    _interval_attn_bwd_dkdv_kernel[(triton.cdiv(seqlen, block_m), bsz * heads)](
+        q, k, v, qe, de, times, seq_len, dout, lse, dlt, dk, dv, *common,
+        DROPOUT=dropout_p > 0, UPCAST=triton_interpret(), BLOCK_N=block_m, BLOCK_L=blk["BLOCK_L"],
+        BLOCK_D=blk["BLOCK_D"], num_warps=4)
+    dik = torch.einsum("bhir,bhid->rhd", dqe, q.float()).to(interval_k.dtype)
+    div = torch.einsum("bhir,bhid->rhd", bins, dout_f).to(interval_v.dtype)
+    return dq, dk, dv, dik, div
+
+
 class _IntervalAttentionFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, interval_k, interval_v, times, seq_len, dropout_p):
-        q, k, v, interval_k, interval_v = (t.contiguous() for t in (q, k, v, interval_k, interval_v))
-        times = times.to(torch.int32).contiguous()
-        seq_len = seq_len.to(device=q.device, dtype=torch.int32).contiguous()
-        bsz, heads, seqlen, dh = q.shape
-        num_r = interval_k.shape[0]
-        scale = 1.0 / math.sqrt(dh)
-        qe = torch.einsum("bhid,rhd->bhir", q.float(), interval_k.float()).contiguous()
-        out = torch.empty_like(q)
-        lse = torch.empty(bsz, heads, seqlen, device=q.device, dtype=torch.float32)
-        bins = torch.zeros(bsz, heads, seqlen, num_r, device=q.device, dtype=torch.float32)
-        # the dropout seed is drawn on the device (torch's generator of q's device) and read by the kernels, so a
-        # CUDA graph of the step draws a new one each replay; without dropout the kernels never read it
-        seed = torch.randint(0, 2**31 - 1, (1,), device=q.device) if dropout_p > 0 else seq_len
-        blk = _blocks(seqlen, dh, num_r)
-        block_m = _block_m(blk["BLOCK_L"])
-        grid = (triton.cdiv(seqlen, block_m), bsz * heads)
-        _interval_attn_fwd_kernel[grid](
-            q, k, v, interval_v, qe, times, seq_len, out, lse, bins,
-            seqlen, heads, dh, num_r, scale, float(dropout_p), seed,
-            DROPOUT=dropout_p > 0, UPCAST=triton_interpret(), BLOCK_M=block_m, **blk, num_warps=4)
+        q, k, v, interval_k, interval_v, times, seq_len = kernel_inputs(q, k, v, interval_k, interval_v, times,
+                                                                        seq_len)
+        seed = draw_seed(q, dropout_p, seq_len)
+        out, lse, bins = interval_fwd(q, k, v, interval_k, interval_v, times, seq_len, dropout_p, seed)
         ctx.save_for_backward(q, k, v, interval_k, interval_v, times, seq_len, out, lse, bins, seed)
-        ctx.dropout_p, ctx.scale = dropout_p, scale
+        ctx.dropout_p = dropout_p
         return out
 
     @staticmethod
     def backward(ctx, dout):
-        q, k, v, interval_k, interval_v, times, seq_len, out, lse, bins, seed = ctx.saved_tensors
-        bsz, heads, seqlen, dh = q.shape
-        num_r = interval_k.shape[0]
-        dout = dout.contiguous()
-        dout_f = dout.float()
-        qe = torch.einsum("bhid,rhd->bhir", q.float(), interval_k.float()).contiguous()
-        de = torch.einsum("bhid,rhd->bhir", dout_f, interval_v.float()).contiguous()
-        dlt = (dout_f * out.float()).sum(-1).contiguous()
-        dq = torch.empty_like(q)
-        dk, dv = torch.empty_like(k), torch.empty_like(v)
-        dqe = torch.zeros(bsz, heads, seqlen, num_r, device=q.device, dtype=torch.float32)
-        blk = _blocks(seqlen, dh, num_r)
-        block_m = _block_m(blk["BLOCK_L"])
-        common = (seqlen, heads, dh, num_r, ctx.scale, float(ctx.dropout_p), seed)
-        _interval_attn_bwd_dq_kernel[(triton.cdiv(seqlen, block_m), bsz * heads)](
-            q, k, v, interval_k, qe, de, times, seq_len, dout, lse, dlt, dq, dqe, *common,
-            DROPOUT=ctx.dropout_p > 0, UPCAST=triton_interpret(), BLOCK_M=block_m, **blk, num_warps=4)
-        _interval_attn_bwd_dkdv_kernel[(triton.cdiv(seqlen, block_m), bsz * heads)](
-            q, k, v, qe, de, times, seq_len, dout, lse, dlt, dk, dv, *common,
-            DROPOUT=ctx.dropout_p > 0, UPCAST=triton_interpret(), BLOCK_N=block_m, BLOCK_L=blk["BLOCK_L"],
-            BLOCK_D=blk["BLOCK_D"], num_warps=4)
-        dik = torch.einsum("bhir,bhid->rhd", dqe, q.float()).to(interval_k.dtype)
-        div = torch.einsum("bhir,bhid->rhd", bins, dout_f).to(interval_v.dtype)
-        return dq, dk, dv, dik, div, None, None, None
+        grads = interval_bwd(dout, *ctx.saved_tensors[:10], ctx.dropout_p, ctx.saved_tensors[10])
+        return (*grads, None, None, None)
 
 
 def interval_attention_fused(q, k, v, interval_k, interval_v, times, seq_len, dropout_p=0.0) -> torch.Tensor:

@@ -1,0 +1,62 @@
+"""The fused interval attention's kernels as torch.library custom ops, the form ``interval_attention`` takes under
+``torch.compile``: one graph with the ops around it (see ``kernels.ssd.op``). The dropout seed is an input, drawn
+by the caller on the device, so the ops are deterministic. Forward ``seqrec::interval_attention_fwd``: (out
+(B, H, L, Dh), lse (B, H, L), bins (B, H, L, R)), the last two kept for the backward. Backward
+``seqrec::interval_attention_bwd``: (dq, dk, dv, dinterval_k, dinterval_v).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from kernels.interval_attention.fused import interval_bwd, interval_fwd
+
+
+@torch.library.custom_op("seqrec::interval_attention_fwd", mutates_args=())
+def interval_attention_fwd(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, interval_k: torch.Tensor,
+                           interval_v: torch.Tensor, times: torch.Tensor, seq_len: torch.Tensor, dropout_p: float,
+                           seed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(out, lse, bins) for dense operands, times (B, L) and seq_len (B,) int32 (``fused.kernel_inputs``)."""
+    return interval_fwd(q, k, v, interval_k, interval_v, times, seq_len, dropout_p, seed)
+
+
+@interval_attention_fwd.register_fake
+def _fwd_fake(q, k, v, interval_k, interval_v, times, seq_len, dropout_p, seed):
+    bsz, heads, seqlen, _ = q.shape
+    f32 = dict(dtype=torch.float32)
+    return (q.new_empty(q.shape), q.new_empty((bsz, heads, seqlen), **f32),
+            q.new_empty((bsz, heads, seqlen, interval_k.shape[0]), **f32))
+
+
+@torch.library.custom_op("seqrec::interval_attention_bwd", mutates_args=())
+def interval_attention_bwd(dout: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                           interval_k: torch.Tensor, interval_v: torch.Tensor, times: torch.Tensor,
+                           seq_len: torch.Tensor, out: torch.Tensor, lse: torch.Tensor, bins: torch.Tensor,
+                           dropout_p: float, seed: torch.Tensor
+                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(dq, dk, dv, dinterval_k, dinterval_v), dense (the interval ones come out of einsum in any layout)."""
+    grads = interval_bwd(dout, q, k, v, interval_k, interval_v, times, seq_len, out, lse, bins, dropout_p, seed)
+    return tuple(g.contiguous() for g in grads)
+
+
+@interval_attention_bwd.register_fake
+def _bwd_fake(dout, q, k, v, interval_k, interval_v, times, seq_len, out, lse, bins, dropout_p, seed):
+    return tuple(t.new_empty(t.shape) for t in (q, k, v, interval_k, interval_v))
+
+
+def _setup_context(ctx, inputs, output):
+    q, k, v, interval_k, interval_v, times, seq_len, dropout_p, seed = inputs
+    out, lse, bins = output
+    ctx.save_for_backward(q, k, v, interval_k, interval_v, times, seq_len, out, lse, bins, seed)
+    ctx.dropout_p = dropout_p
+    ctx.mark_non_differentiable(lse, bins)
+
+
+def _backward(ctx, dout, _dlse, _dbins):
+    q, k, v, interval_k, interval_v, times, seq_len, out, lse, bins, seed = ctx.saved_tensors
+    grads = interval_attention_bwd(dout, q, k, v, interval_k, interval_v, times, seq_len, out, lse, bins,
+                                   ctx.dropout_p, seed)
+    return (*grads, None, None, None, None)
+
+
+interval_attention_fwd.register_autograd(_backward, setup_context=_setup_context)
