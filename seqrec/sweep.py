@@ -266,7 +266,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cuda-graph", dest="cuda_graph", action="store_true", default=None,
                         help="capture each run's training step as a CUDA graph (seqrec/cuda_graph.py)")
     parser.add_argument("--compile", dest="compile", action="store_true", default=None,
-                        help="torch.compile each run's loss (our kernels stay opaque)")
+                        help="torch.compile each run's loss (our kernels enter as custom ops)")
     parser.add_argument("--amp", choices=["bf16"], help="autocast each run's loss to bfloat16 (train --amp)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--data-dir", dest="data_dir")
