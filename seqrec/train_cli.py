@@ -34,8 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cuda-graph", action="store_true", default=None,
                    help="capture the training step as a CUDA graph and replay it (CUDA only; seqrec/cuda_graph.py)")
     p.add_argument("--compile", action="store_true", default=None,
-                   help="torch.compile the loss; our kernels enter as custom ops (first steps compile; with --cuda-graph "
-                        "the compiled step is captured)")
+                   help="torch.compile the loss; our kernels enter as custom ops (first steps compile; with "
+                        "--cuda-graph the compiled step is captured)")
     p.add_argument("--amp", choices=["bf16"], default=None,
                    help="autocast the loss's forward to bfloat16 (weights, Adam and evaluation stay fp32)")
     p.add_argument("--seed", type=int, default=0)
