@@ -9,8 +9,8 @@
 #     the compiled step's GPU time (anatomy --profile, fp32 and bf16: profile/*-compiled-*);
 #     TiM4Rec and SSD4Rec on amazon-beauty h64 seed 0 with --compile --cuda-graph, fp32 (set full-compile-one-graph:
 #     the first epoch is the compile time, issue #4's 15 s) and with --amp bf16 (set full-amp-compile-one-graph).
-#   Then four training lanes share the GPU (their epoch times are not reported): ml-1m h64 seed 0, the rest of
-#   ml-100k and amazon-sports h32, the one-graph fp32 seeds 1 and 2, amazon-sports h128.
+#   Then four training lanes share the GPU (their epoch times are not reported): ml-1m h64 seed 0, amazon-beauty's
+#   last case (TiSASRec h256 seed 2), the rest of ml-100k and amazon-sports h32, the one-graph fp32 seeds 1 and 2, amazon-sports h128.
 # Usage (repository root, data under .gpu/data):  bash campaigns/h200-part7.sh [ROOT]
 source campaigns/lanes.sh
 BEAUTY="python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets amazon-beauty --hidden 64"
@@ -39,7 +39,7 @@ lane 0 train-ml1m-a "$WAIT" "$SUITE suites/test_accuracy.py --datasets ml-1m --h
   --models tim4rec,sasrec,tisasrec"
 lane 0 train-ml1m-b "$WAIT" "$SUITE suites/test_accuracy.py --datasets ml-1m --hidden 64 --seeds 0 \
   --models ssd4rec,mamba4rec"
-lane 0 train-ml100k "$WAIT" "$SUITE suites/test_accuracy.py --datasets ml-100k" \
+lane 0 train-ml100k "$WAIT" "$SUITE suites/test_accuracy.py --datasets amazon-beauty,ml-100k" \
   "$SUITE suites/test_accuracy.py --datasets amazon-sports --hidden 32"
 lane 0 train-graph-sports "$WAIT" \
   "$OK $BEAUTY --seeds 1,2 --models tim4rec,ssd4rec --compile --cuda-graph --out $ROOT/full-compile-one-graph/accuracy" \
