@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from kernels.conv.fused import causal_conv1d_fused_bwd, causal_conv1d_fused_fwd
+from kernels.custom_ops import fake_like, none_where_absent, or_empty
 
 
 def _contiguous_bias(bias: torch.Tensor | None) -> torch.Tensor | None:
@@ -23,7 +24,7 @@ def causal_conv1d_fwd(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor 
 
 @causal_conv1d_fwd.register_fake
 def _fwd_fake(x, weight, bias, silu):
-    return x.new_empty(x.shape)
+    return fake_like(x, x)
 
 
 @torch.library.custom_op("seqrec::causal_conv1d_bwd", mutates_args=())
@@ -31,17 +32,15 @@ def causal_conv1d_bwd(dy: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, b
                       silu: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(dx, dweight, dbias); dbias has size 0 when bias is None."""
     dx, dweight, dbias = causal_conv1d_fused_bwd(dy, x, weight, _contiguous_bias(bias), silu)
-    if dbias is None:
-        return dx, dweight, x.new_empty(0)
     # both are slices of one (C, K + 1) sum, views of it where C = 1: outputs may not share storage
-    shared = dbias.untyped_storage().data_ptr() == dweight.untyped_storage().data_ptr()
-    return dx, dweight, dbias.clone() if shared else dbias
+    if dbias is not None and dbias.untyped_storage().data_ptr() == dweight.untyped_storage().data_ptr():
+        dbias = dbias.clone()
+    return dx, dweight, or_empty(dbias, x)
 
 
 @causal_conv1d_bwd.register_fake
 def _bwd_fake(dy, x, weight, bias, silu):
-    return x.new_empty(x.shape), weight.new_empty(weight.shape), x.new_empty(0) if bias is None else \
-        bias.new_empty(bias.shape)
+    return tuple(fake_like(t, x) for t in (x, weight, bias))
 
 
 def _setup_context(ctx, inputs, output):
@@ -52,8 +51,7 @@ def _setup_context(ctx, inputs, output):
 
 def _backward(ctx, dy):
     x, weight, bias = ctx.saved_tensors
-    dx, dweight, dbias = causal_conv1d_bwd(dy, x, weight, bias, ctx.silu)
-    return dx, dweight, None if bias is None else dbias, None
+    return (*none_where_absent(causal_conv1d_bwd(dy, x, weight, bias, ctx.silu), (x, weight, bias)), None)
 
 
 causal_conv1d_fwd.register_autograd(_backward, setup_context=_setup_context)

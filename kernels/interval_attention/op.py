@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from kernels.custom_ops import fake_like
 from kernels.interval_attention.fused import interval_bwd, interval_fwd
 
 
@@ -24,7 +25,7 @@ def interval_attention_fwd(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, in
 def _fwd_fake(q, k, v, interval_k, interval_v, times, seq_len, dropout_p, seed):
     bsz, heads, seqlen, _ = q.shape
     f32 = dict(dtype=torch.float32)
-    return (q.new_empty(q.shape), q.new_empty((bsz, heads, seqlen), **f32),
+    return (fake_like(q, q), q.new_empty((bsz, heads, seqlen), **f32),
             q.new_empty((bsz, heads, seqlen, interval_k.shape[0]), **f32))
 
 
@@ -41,7 +42,7 @@ def interval_attention_bwd(dout: torch.Tensor, q: torch.Tensor, k: torch.Tensor,
 
 @interval_attention_bwd.register_fake
 def _bwd_fake(dout, q, k, v, interval_k, interval_v, times, seq_len, out, lse, bins, dropout_p, seed):
-    return tuple(t.new_empty(t.shape) for t in (q, k, v, interval_k, interval_v))
+    return tuple(fake_like(t, q) for t in (q, k, v, interval_k, interval_v))
 
 
 def _setup_context(ctx, inputs, output):

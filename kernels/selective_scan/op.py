@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from kernels.custom_ops import fake_like, none_where_absent, or_empty
 from kernels.selective_scan.sequential import _config, ckpt_numel, sequential_bwd, sequential_fwd
-
-
-def _empty(t: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
-    return like.new_empty(0) if t is None else t
 
 
 @torch.library.custom_op("seqrec::selective_scan_fwd", mutates_args=())
@@ -46,19 +43,16 @@ def selective_scan_bwd(dout: torch.Tensor, u: torch.Tensor, delta: torch.Tensor,
                                                           delta_softplus, b_dtype, c_dtype)
     # dB and dC are strided views of one buffer: outputs of a custom op are dense and share no storage
     dense = torch.contiguous_format
-    return (du, ddelta, dA, dB.clone(memory_format=dense), dC.clone(memory_format=dense), _empty(dD, u),
-            _empty(dz, u), _empty(dbias, u))
+    return (du, ddelta, dA, dB.clone(memory_format=dense), dC.clone(memory_format=dense), or_empty(dD, u),
+            or_empty(dz, u), or_empty(dbias, u))
 
 
 @selective_scan_bwd.register_fake
 def _bwd_fake(dout, u, delta, A, Bt, Ct, D, z, delta_bias, ckpt, delta_softplus, b_dtype, c_dtype):
     bsz, _, seqlen = u.shape
     bc_shape = (bsz, A.shape[1], seqlen)
-    return (u.new_empty(u.shape), delta.new_empty(delta.shape), A.new_empty(A.shape),
-            u.new_empty(bc_shape, dtype=b_dtype), u.new_empty(bc_shape, dtype=c_dtype),
-            u.new_empty(0) if D is None else D.new_empty(D.shape),
-            u.new_empty(0) if z is None else z.new_empty(z.shape),
-            u.new_empty(0) if delta_bias is None else delta_bias.new_empty(delta_bias.shape))
+    return (fake_like(u, u), fake_like(delta, u), fake_like(A, u), u.new_empty(bc_shape, dtype=b_dtype),
+            u.new_empty(bc_shape, dtype=c_dtype), *(fake_like(t, u) for t in (D, z, delta_bias)))
 
 
 def _setup_context(ctx, inputs, output):
@@ -73,8 +67,7 @@ def _setup_context(ctx, inputs, output):
 def _backward(ctx, dout, _dBt, _dCt, _dckpt):
     u, delta, A, Bt, Ct, D, z, delta_bias, ckpt = ctx.saved_tensors
     grads = selective_scan_bwd(dout, u, delta, A, Bt, Ct, D, z, delta_bias, ckpt, ctx.delta_softplus, *ctx.dtypes)
-    given = (True,) * 5 + (D is not None, z is not None, delta_bias is not None)
-    return (*(g if keep else None for g, keep in zip(grads, given, strict=True)), None)
+    return (*none_where_absent(grads, (u, delta, A, Bt, Ct, D, z, delta_bias)), None)  # Bt, Ct: B and C are given
 
 
 selective_scan_fwd.register_autograd(_backward, setup_context=_setup_context)

@@ -12,15 +12,8 @@ from __future__ import annotations
 
 import torch
 
+from kernels.custom_ops import fake_like, none_where_absent, or_empty
 from kernels.ssd.fused import _last_dim_contiguous, ssd_fused_bwd, ssd_fused_fwd
-
-
-def _dense(t: torch.Tensor) -> torch.Tensor:
-    return torch.empty_like(t, memory_format=torch.contiguous_format)
-
-
-def _none_as_empty(t: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
-    return like.new_empty(0) if t is None else t
 
 
 @torch.library.custom_op("seqrec::ssd_fwd", mutates_args=())
@@ -34,7 +27,7 @@ def ssd_fwd(x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
 
 @ssd_fwd.register_fake
 def _ssd_fwd_fake(x, dt, A, B, C, D, dt_bias, time_dt, dt_softplus):
-    return _dense(x)
+    return fake_like(x, x)
 
 
 @torch.library.custom_op("seqrec::ssd_bwd", mutates_args=())
@@ -47,16 +40,12 @@ def ssd_bwd(dy: torch.Tensor, x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor
     grads = ssd_fused_bwd(dy, x, dt, A, B, C, D, dt_bias, time_dt, dt_softplus)
     # dA, dD, ddt_bias are rows of one buffer: outputs of a custom op may not share storage
     dx, ddt, dA, dB, dC, dD, dbias, dtd = grads
-    return (dx, ddt, dA.clone(), dB, dC, _none_as_empty(dD, x).clone(), _none_as_empty(dbias, x).clone(),
-            _none_as_empty(dtd, x))
+    return dx, ddt, dA.clone(), dB, dC, or_empty(dD, x).clone(), or_empty(dbias, x).clone(), or_empty(dtd, x)
 
 
 @ssd_bwd.register_fake
 def _ssd_bwd_fake(dy, x, dt, A, B, C, D, dt_bias, time_dt, dt_softplus):
-    return (_dense(x), _dense(dt), A.new_empty(A.shape), B.new_empty(B.shape), C.new_empty(C.shape),
-            x.new_empty(0) if D is None else D.new_empty(D.shape),
-            x.new_empty(0) if dt_bias is None else dt_bias.new_empty(dt_bias.shape),
-            x.new_empty(0) if time_dt is None else _dense(time_dt))
+    return tuple(fake_like(t, x) for t in (x, dt, A, B, C, D, dt_bias, time_dt))
 
 
 def _setup_context(ctx, inputs, output):
@@ -68,8 +57,7 @@ def _setup_context(ctx, inputs, output):
 def _backward(ctx, dy):
     x, dt, A, B, C, D, dt_bias, time_dt = ctx.saved_tensors
     grads = ssd_bwd(dy, x, dt, A, B, C, D, dt_bias, time_dt, ctx.dt_softplus)
-    given = (True,) * 5 + (D is not None, dt_bias is not None, time_dt is not None)
-    return (*(g if keep else None for g, keep in zip(grads, given, strict=True)), None)
+    return (*none_where_absent(grads, (x, dt, A, B, C, D, dt_bias, time_dt)), None)
 
 
 ssd_fwd.register_autograd(_backward, setup_context=_setup_context)
