@@ -28,7 +28,7 @@ def _fwd_fake(u, delta, A, B, C, D, z, delta_bias, delta_softplus):
     cfg = _config(dim, nstate, seqlen)
     steps = cfg["n_chunks"] * cfg["chunk"]
     return (u.new_empty(u.shape), B.new_empty(bsz, steps, cfg["block_n"]), C.new_empty(bsz, steps, cfg["block_n"]),
-            u.new_empty(ckpt_numel(u.shape, nstate, True), dtype=torch.float32))
+            u.new_empty(ckpt_numel(bsz, dim, nstate, cfg["n_chunks"], True), dtype=torch.float32))
 
 
 @torch.library.custom_op("seqrec::selective_scan_bwd", mutates_args=())

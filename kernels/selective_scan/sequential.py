@@ -325,7 +325,7 @@ def sequential_fwd(u, delta, A, B, C, D, z, delta_bias, delta_softplus, store_ck
     Bt, Ct = _padded_lt(B, n_chunks * chunk, block_n), _padded_lt(C, n_chunks * chunk, block_n)
     n_dblk = triton.cdiv(dim, cfg["block_d_fwd"])
     out = torch.empty_like(u)
-    ckpt = torch.empty(ckpt_numel(u.shape, nstate, store_ckpt), device=u.device, dtype=torch.float32)
+    ckpt = torch.empty(ckpt_numel(bsz, dim, nstate, n_chunks, store_ckpt), device=u.device, dtype=torch.float32)
     dummy = u
     if bsz * dim * seqlen > 0:
         _seq_fwd_kernel[(bsz * n_dblk,)](
@@ -338,10 +338,8 @@ def sequential_fwd(u, delta, A, B, C, D, z, delta_bias, delta_softplus, store_ck
     return out, Bt, Ct, ckpt
 
 
-def ckpt_numel(u_shape, nstate: int, store_ckpt: bool) -> int:
+def ckpt_numel(bsz: int, dim: int, nstate: int, n_chunks: int, store_ckpt: bool) -> int:
     """Elements of the forward's chunk-state buffer (never 0: no empty buffer reaches a kernel)."""
-    bsz, dim, seqlen = u_shape
-    n_chunks = _config(dim, nstate, seqlen)["n_chunks"]
     return max(bsz * (n_chunks - 1) * dim * nstate if store_ckpt else 0, 1)
 
 
