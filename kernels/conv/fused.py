@@ -228,6 +228,11 @@ def causal_conv1d_fused_bwd(dy, x, weight, bias, silu, block_r=None, block_c=Non
     return dx, dweight, dbias
 
 
+def dense_bias(bias: torch.Tensor | None) -> torch.Tensor | None:
+    """The kernels read the bias (C,) at unit stride: a copy only where it is strided."""
+    return bias if bias is None or bias.stride(0) == 1 else bias.contiguous()
+
+
 class _CausalConv1dFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, silu, blocks):
@@ -258,7 +263,5 @@ def causal_conv1d_fused(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
             raise ValueError(f"causal_conv1d_fused: {name} must be a power of 2 >= 16, got {blk}")
     if x.shape[0] * x.shape[1] + 4096 >= 2**31:
         raise ValueError(f"causal_conv1d_fused: B * L = {x.shape[0] * x.shape[1]} rows must stay under 2**31")
-    if bias is not None and bias.stride(0) != 1:
-        bias = bias.contiguous()
     blocks = dict(block_r=block_r, block_c=block_c, row_programs=row_programs)
-    return _CausalConv1dFn.apply(x, weight, bias, activation == "silu", blocks)
+    return _CausalConv1dFn.apply(x, weight, dense_bias(bias), activation == "silu", blocks)

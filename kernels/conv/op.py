@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import torch
 
-from kernels.conv.fused import causal_conv1d_fused_bwd, causal_conv1d_fused_fwd
+from kernels.conv.fused import causal_conv1d_fused_bwd, causal_conv1d_fused_fwd, dense_bias
 from kernels.custom_ops import fake_like, none_where_absent, or_empty
-
-
-def _contiguous_bias(bias: torch.Tensor | None) -> torch.Tensor | None:
-    return bias if bias is None or bias.stride(0) == 1 else bias.contiguous()
 
 
 @torch.library.custom_op("seqrec::causal_conv1d_fwd", mutates_args=())
 def causal_conv1d_fwd(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, silu: bool) -> torch.Tensor:
     """y (B, L, C) of x (B, L, C), weight (C, K), bias (C,) | None, SiLU or none."""
-    return causal_conv1d_fused_fwd(x, weight, _contiguous_bias(bias), silu)
+    return causal_conv1d_fused_fwd(x, weight, dense_bias(bias), silu)
 
 
 @causal_conv1d_fwd.register_fake
@@ -31,7 +27,7 @@ def _fwd_fake(x, weight, bias, silu):
 def causal_conv1d_bwd(dy: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                       silu: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(dx, dweight, dbias); dbias has size 0 when bias is None."""
-    dx, dweight, dbias = causal_conv1d_fused_bwd(dy, x, weight, _contiguous_bias(bias), silu)
+    dx, dweight, dbias = causal_conv1d_fused_bwd(dy, x, weight, dense_bias(bias), silu)
     # both are slices of one (C, K + 1) sum, views of it where C = 1: outputs may not share storage
     if dbias is not None and dbias.untyped_storage().data_ptr() == dweight.untyped_storage().data_ptr():
         dbias = dbias.clone()
