@@ -297,7 +297,9 @@ class _IntervalAttentionFn(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dout):
-        grads = interval_bwd(dout, *ctx.saved_tensors[:10], ctx.dropout_p, ctx.saved_tensors[10])
+        q, k, v, interval_k, interval_v, times, seq_len, out, lse, bins, seed = ctx.saved_tensors
+        grads = interval_bwd(dout, q, k, v, interval_k, interval_v, times, seq_len, out, lse, bins, ctx.dropout_p,
+                             seed)
         return (*grads, None, None, None)
 
 
