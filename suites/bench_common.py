@@ -37,6 +37,23 @@ def measure_fwd_bwd(fn: Callable[..., torch.Tensor], inputs: dict[str, torch.Ten
     return ms, peak
 
 
+def print_kernel_profile(fn: Callable[..., torch.Tensor], inputs: dict[str, torch.Tensor], dout: torch.Tensor,
+                         label: str, steps: int = 10, top: int = 12) -> None:
+    """Print the ``top`` GPU kernels of ``steps`` calls of ``fn(**inputs).backward(dout)`` by total CUDA time
+    (torch.profiler), after one warm-up call: where a provider's time goes, for a kernel we have not yet tuned."""
+    from torch.profiler import ProfilerActivity, profile
+
+    leaves = {k: (v.detach().requires_grad_(True) if v.is_floating_point() else v) for k, v in inputs.items()}
+    fn(**leaves).backward(dout)
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            fn(**leaves).backward(dout)
+        torch.cuda.synchronize()
+    print(f"--- {label}: {steps} fwd+bwd steps, CUDA kernels by total time", flush=True)
+    print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=top, max_name_column_width=70), flush=True)
+
+
 def record_provider(run: Callable[[], tuple[float, int]]) -> dict:
     """``run()`` -> (ms, peak bytes) as a record: status ok with median_ms and peak_memory_bytes; skipped when the
     provider is unavailable or out of memory; failed with the error otherwise (one provider's failure must not

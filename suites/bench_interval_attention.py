@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
-from bench_common import measure_fwd_bwd, record_provider  # noqa: E402
+from bench_common import measure_fwd_bwd, print_kernel_profile, record_provider  # noqa: E402
 
 from seqrec.results import write_result  # noqa: E402
 
@@ -47,6 +47,9 @@ def main(argv=None) -> int:
     ap.add_argument("--dropout", type=float, default=0.2, help="attention dropout during the timed training step")
     ap.add_argument("--naive-max-batch", type=int, default=256)
     ap.add_argument("--heads", default="1,2", help="comma list of head counts")
+    ap.add_argument("--batches", default="256,2048", help="comma list of batch sizes")
+    ap.add_argument("--profile", type=int, default=0, metavar="STEPS",
+                    help="also print each timed provider's top CUDA kernels over STEPS steps (torch.profiler)")
     args = ap.parse_args(argv)
     if not torch.cuda.is_available():
         print("bench_interval_attention: needs a CUDA device", file=sys.stderr)
@@ -58,7 +61,8 @@ def main(argv=None) -> int:
     impls = {"triton": lambda **kw: interval_attention(**kw, dropout_p=p, backend="triton"),
              "naive_ref": lambda **kw: interval_attention_ref(**kw, dropout_p=p),
              "lean_ref": lambda **kw: interval_attention_lean_ref(**kw, dropout_p=p)}
-    for case in [c for c in CASES if str(c["heads"]) in args.heads.split(",")]:
+    for case in [c for c in CASES if str(c["heads"]) in args.heads.split(",")
+                 and str(c["batch"]) in args.batches.split(",")]:
         for dtype_name in args.dtypes.split(","):
             dtype = getattr(torch, dtype_name)
             inputs = make_inputs(**case, dtype=dtype)
@@ -76,6 +80,8 @@ def main(argv=None) -> int:
                     print(f"{card} interval_attention {case} {dtype_name} {name}: {rec}", flush=True)
                     continue
                 rec.update(record_provider(partial(measure_fwd_bwd, fn, inputs, dout, warmup=5, rep=100)))
+                if args.profile and rec["status"] == "ok":
+                    print_kernel_profile(fn, inputs, dout, f"{name} {case} {dtype_name}", steps=args.profile)
                 result["impls"][name] = rec
                 print(f"{card} interval_attention {case} {dtype_name} {name}: {rec}", flush=True)
             tag = f"b{case['batch']}-h{case['heads']}-l{case['seqlen']}-d{case['hidden']}-{dtype_name}"
