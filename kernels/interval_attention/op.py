@@ -1,7 +1,7 @@
 """The fused interval attention's kernels as torch.library custom ops, the form ``interval_attention`` takes under
 ``torch.compile``: one graph with the ops around it (see ``kernels.ssd.op``). The dropout seed is an input, drawn
 by the caller on the device, so the ops are deterministic. Forward ``seqrec::interval_attention_fwd``: (out
-(B, H, L, Dh), lse (B, H, L), bins (B, H, L, R)), the last two kept for the backward. Backward
+(B, H, L, Dh), lse (B, H, L), bins (H, B, L, R)), the last two kept for the backward. Backward
 ``seqrec::interval_attention_bwd``: (dq, dk, dv, dinterval_k, dinterval_v).
 """
 
@@ -26,7 +26,7 @@ def _fwd_fake(q, k, v, interval_k, interval_v, times, seq_len, dropout_p, seed):
     bsz, heads, seqlen, _ = q.shape
     f32 = dict(dtype=torch.float32)
     return (fake_like(q, q), q.new_empty((bsz, heads, seqlen), **f32),
-            q.new_empty((bsz, heads, seqlen, interval_k.shape[0]), **f32))
+            q.new_empty((heads, bsz, seqlen, interval_k.shape[0]), **f32))
 
 
 @torch.library.custom_op("seqrec::interval_attention_bwd", mutates_args=())
