@@ -44,7 +44,7 @@ TRAIN_FLAGS = {"epochs": "--epochs", "patience": "--patience", "batch_size": "--
                "device": "--device", "data_dir": "--data-dir", "max_steps_per_epoch": "--max-steps-per-epoch",
                "max_len": "--max-len", "eval_batch_size": "--eval-batch-size", "lr": "--lr",
                "cuda_graph": "--cuda-graph", "compile": "--compile",  # booleans are bare flags: given when true
-               "amp": "--amp"}
+               "amp": "--amp", "compile_rng": "--compile-rng"}
 
 
 @dataclass(frozen=True)
@@ -268,6 +268,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile", dest="compile", action="store_true", default=None,
                         help="torch.compile each run's loss (our kernels enter as custom ops)")
     parser.add_argument("--amp", choices=["bf16"], help="autocast each run's loss to bfloat16 (train --amp)")
+    parser.add_argument("--compile-rng", dest="compile_rng", choices=["inductor", "eager"],
+                        help="with --compile, whose random numbers dropout draws (train --compile-rng)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--data-dir", dest="data_dir")
     parser.add_argument("--max-len", dest="max_len", type=int)

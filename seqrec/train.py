@@ -47,10 +47,14 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "compile": False,  # torch.compile the loss (forward): inductor fuses the ops between our kernels, which it
     # calls as custom ops in one graph (kernels/*/op.py); with cuda_graph the compiled loss is compiled in the
     # warm-up steps and captured with the rest of the step
+    "compile_rng": "inductor",  # with compile, whose random numbers dropout draws: "inductor" (its own generator,
+    # fused into its kernels: other masks than eager's for the same seed) or "eager" (torch's dropout kernels
+    # called from the compiled graph: eager's masks, so a compiled run follows its eager run seed for seed)
     "amp": None,  # None (fp32) or "bf16": the loss's forward under torch.autocast to bfloat16 (matmuls and our
     # kernels' inputs in bf16, accumulation fp32); weights, gradients, Adam and evaluation stay fp32
 }
 AMP_DTYPES = {"bf16": torch.bfloat16}
+COMPILE_RNGS = ("inductor", "eager")
 EARLY_STOP_METRIC = "ndcg@10"
 # Train-config entries that may change between an interrupted run and its resumption.
 RESUMABLE_CHANGES = ("epochs", "patience")
@@ -80,6 +84,8 @@ def resolve_train_config(model_name: str, dataset_name: str | None,
     for key in ("batch_size", "eval_batch_size", "epochs"):
         if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] < 1:
             raise TrainSetupError(f"train config {key} must be a positive integer, got {cfg[key]!r}")
+    if cfg["compile_rng"] not in COMPILE_RNGS:
+        raise TrainSetupError(f"train config compile_rng must be one of {list(COMPILE_RNGS)}, got {cfg['compile_rng']!r}")
     if cfg["patience"] is not None and (not isinstance(cfg["patience"], int) or cfg["patience"] < 0):
         raise TrainSetupError(f"train config patience must be a non-negative integer or None, got {cfg['patience']!r}")
     return cfg
@@ -163,7 +169,7 @@ def eager_step(model: models.SeqRecModel, optimizer: torch.optim.Optimizer, set_
 
 def training_loss(model: models.SeqRecModel, tcfg: dict[str, Any], device: torch.device) -> Callable[..., torch.Tensor]:
     """The loss function a training step calls: ``model.loss``, under autocast when ``amp`` is set, compiled for
-    full batches (``batch_size`` rows) when ``compile`` is set."""
+    full batches (``batch_size`` rows) when ``compile`` is set, its dropout drawn as ``compile_rng`` says."""
     amp = tcfg["amp"]
     if amp not in (None, *AMP_DTYPES):
         raise TrainSetupError(f"train_config amp={amp!r}: choose none or one of {sorted(AMP_DTYPES)} (fp16 would "
@@ -181,7 +187,9 @@ def training_loss(model: models.SeqRecModel, tcfg: dict[str, Any], device: torch
 
     if not tcfg["compile"]:
         return loss
-    compiled, batch_size = torch.compile(loss), tcfg.get("batch_size")
+    # fallback_random: inductor calls torch's random ops (native_dropout: the eager kernel, the same generator)
+    options = {"fallback_random": True} if tcfg.get("compile_rng") == "eager" else None
+    compiled, batch_size = torch.compile(loss, options=options), tcfg.get("batch_size")
 
     def full_batches_compiled(*args):
         # an epoch's last, partial batch runs eagerly: compiling its shape as well would double the first
@@ -218,6 +226,17 @@ def _fingerprint(model_name: str, ds: Any, model_config: dict, train_config: dic
     return json.dumps({"model": model_name, "dataset": ds.name, "checksum": ds.checksum, "config": model_config,
                        "train_config": tc, "seed": seed, "max_steps_per_epoch": max_steps_per_epoch},
                       sort_keys=True, default=str)
+
+
+def _same_run(stored: str, current: str) -> bool:
+    """Whether a checkpoint's fingerprint is this run's. A train-config key the checkpoint predates counts as
+    its default (a checkpoint written before ``compile_rng`` existed resumes a run that keeps the default)."""
+    if stored == current:
+        return True
+    old, new = json.loads(stored), json.loads(current)
+    old["train_config"] = {**{k: v for k, v in TRAIN_DEFAULTS.items() if k not in RESUMABLE_CHANGES},
+                           **old.get("train_config", {})}
+    return old == new
 
 
 def _state_copy(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -269,7 +288,7 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
     ckpt_path = checkpoint_path(out, checkpoint_dir, run_name)
     fingerprint = _fingerprint(model_name, ds, model_config, tcfg, seed, max_steps_per_epoch)
     ckpt = load_checkpoint(ckpt_path) if ckpt_path is not None else None
-    if ckpt is not None and ckpt["fingerprint"] != fingerprint:
+    if ckpt is not None and not _same_run(ckpt["fingerprint"], fingerprint):
         raise TrainSetupError(f"{ckpt_path}: checkpoint belongs to a different run (model, data, config or seed "
                               f"differ); delete it or choose another --out")
 

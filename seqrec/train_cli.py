@@ -36,6 +36,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", action="store_true", default=None,
                    help="torch.compile the loss; our kernels enter as custom ops (first steps compile; with "
                         "--cuda-graph the compiled step is captured)")
+    p.add_argument("--compile-rng", choices=["inductor", "eager"], default=None,
+                   help="with --compile, whose random numbers dropout draws: inductor's own (default, fused into "
+                        "its kernels; other masks than eager for the same seed) or eager's (torch's dropout "
+                        "kernels called from the graph: the same masks as the eager run)")
     p.add_argument("--amp", choices=["bf16"], default=None,
                    help="autocast the loss's forward to bfloat16 (weights, Adam and evaluation stay fp32)")
     p.add_argument("--seed", type=int, default=0)
@@ -94,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
                                       ("batch_size", args.batch_size), ("eval_batch_size", args.eval_batch_size),
                                       ("lr", args.lr), ("mask_history", args.mask_history),
                                       ("cuda_graph", args.cuda_graph), ("compile", args.compile),
-                                      ("amp", args.amp)) if v is not None}
+                                      ("amp", args.amp), ("compile_rng", args.compile_rng)) if v is not None}
     hidden = config.get("hidden_size", defaults.get("hidden_size"))
     out = args.out or default_out(args.model, args.dataset, hidden, args.seed, args.variant)
     dataset_options = {"max_len": args.max_len} if args.max_len is not None else None

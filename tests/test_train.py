@@ -246,6 +246,72 @@ def test_checkpoint_of_another_run_is_refused(fake_models, tiny_ds, tmp_path):
     assert result["epochs_run"] == 5 and result["resumed_from_epoch"] == 1
 
 
+def test_checkpoint_predating_a_train_key_resumes_at_its_default(fake_models, tiny_ds, tmp_path):
+    import seqrec.train as train_mod
+
+    def crash(record):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "r.json"
+    with pytest.raises(KeyboardInterrupt):
+        _fake_train(tiny_ds, tmp_path, out=out, on_epoch_end=crash)
+    ckpt_file = out.with_name(out.name + ".ckpt")
+    ckpt = load_checkpoint(ckpt_file)
+    stored = json.loads(ckpt["fingerprint"])
+    del stored["train_config"]["compile_rng"]  # as written before the key existed
+    ckpt["fingerprint"] = json.dumps(stored, sort_keys=True)
+    save_checkpoint(ckpt_file, ckpt)
+    with pytest.raises(TrainSetupError, match="different run"):  # the key at another value is another run
+        _fake_train(tiny_ds, tmp_path, out=out, train_config={"compile_rng": "eager"})
+    result = _fake_train(tiny_ds, tmp_path, out=out, train_config={"epochs": 3, "patience": 0})
+    assert result["resumed_from_epoch"] == 1 and result["epochs_run"] == 3
+    assert train_mod._same_run(ckpt["fingerprint"], ckpt["fingerprint"])
+
+
+def test_compile_rng_must_be_known():
+    from seqrec.train import resolve_train_config
+
+    with pytest.raises(TrainSetupError, match="compile_rng"):
+        resolve_train_config("sasrec", None, {"compile_rng": "philox"})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["sasrec", "tim4rec"])
+def test_compiled_loss_with_eager_rng_draws_eager_dropout_masks(name):
+    """compile_rng="eager": the compiled loss gives eager's losses and gradients under dropout for the same seed
+    (the same masks); inductor's own generator gives other ones (why the option exists)."""
+    from seqrec.train import training_loss
+
+    ds = consecutive_dataset(n_users=40, n_items=60, max_len=8)
+    batch = next(iter(ds.train_batches(16, seed=0, epoch=0)))
+    args = (batch.item_seq, batch.seq_len, batch.time_seq, batch.target)
+    torch.manual_seed(0)
+    config = {"hidden_size": 16, "dropout": 0.3, "max_len": 8}
+    model = models.build(name, {**config, "time_dropout": 0.3} if name == "tim4rec" else config, n_items=60).train()
+
+    def draws(loss_fn):
+        torch.manual_seed(5)
+        out = []
+        for _ in range(3):
+            model.zero_grad(set_to_none=True)
+            loss = loss_fn(*args)
+            loss.backward()
+            out.append((loss.detach(), [p.grad.clone() for p in model.parameters()]))
+        return out
+
+    eager = draws(model.loss)
+    runs = {}
+    for rng in ("eager", "inductor"):
+        torch._dynamo.reset()
+        runs[rng] = draws(training_loss(model, {"compile": True, "compile_rng": rng, "amp": None, "batch_size": 16},
+                                        torch.device("cpu")))
+    for (loss, grads), (ref_loss, ref_grads) in zip(runs["eager"], eager, strict=True):
+        torch.testing.assert_close(loss, ref_loss, rtol=1e-5, atol=1e-6)
+        for g, r in zip(grads, ref_grads, strict=True):
+            torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-6)
+    assert all(not torch.allclose(a[0], b[0]) for a, b in zip(runs["inductor"], eager, strict=True))
+
+
 def test_early_stopping_restores_best_weights(fake_models, tiny_ds, tmp_path):
     result = _fake_train(tiny_ds, tmp_path, name="peaking", max_steps_per_epoch=1, config={"peak": 3},
                          train_config={"patience": 4})
