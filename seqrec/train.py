@@ -85,7 +85,8 @@ def resolve_train_config(model_name: str, dataset_name: str | None,
         if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] < 1:
             raise TrainSetupError(f"train config {key} must be a positive integer, got {cfg[key]!r}")
     if cfg["compile_rng"] not in COMPILE_RNGS:
-        raise TrainSetupError(f"train config compile_rng must be one of {list(COMPILE_RNGS)}, got {cfg['compile_rng']!r}")
+        raise TrainSetupError(f"train config compile_rng must be one of {list(COMPILE_RNGS)}, "
+                              f"got {cfg['compile_rng']!r}")
     if cfg["patience"] is not None and (not isinstance(cfg["patience"], int) or cfg["patience"] < 0):
         raise TrainSetupError(f"train config patience must be a non-negative integer or None, got {cfg['patience']!r}")
     return cfg
