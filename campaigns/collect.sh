@@ -2,9 +2,10 @@
 # Wait up to SECONDS while a background campaign runs (progress every minute), packing the result files it
 # wrote and its logs into DEST/campaign.tgz every minute and at the end (the device tool brings back DEST; a call
 # cut off by its time limit brings back the last pack), and the checkpoints of unfinished runs whose path matches
-# $CKPT_MATCH (default: ml-1m's, whose runs outlast a session) into DEST/ckpt.tgz (keep it small: the tool brings
-# back files of limited size; every unfinished run's, 60 MB in part 6, did not come back). Extracted into
-# .gpu/resume/ before the next campaign, they let those runs go on where they stopped.
+# $CKPT_MATCH (default: ml-1m's, whose runs outlast a session) into DEST/ckpt-1.tgz, ckpt-2.tgz, ..., three
+# checkpoints a file (an ml-1m h64 checkpoint packs to about 5 MB; the tool brings back at most 8 files of 16 MiB:
+# part 7's one 19.6 MB pack did not come back), at most 6 files. Extracted into .gpu/resume/ before the next
+# campaign, they let those runs go on where they stopped.
 # Usage: bash campaigns/collect.sh SECONDS DEST [ROOT]
 set -u
 secs=$1 dest=$2 root=${3:-/tmp/campaign}
@@ -14,8 +15,13 @@ pack() {  # both packs, each written aside and renamed, so that the one there is
   # weights (they would make the pack too large to come back); logs always
   (cd "$root" && find . -type f ! -name '*.ckpt' ! -name '*.weights' \( -newer .started -o -path './logs/*' \) -print0 |
     tar czf "$dest/.campaign.tgz.part" --null -T -) && mv "$dest/.campaign.tgz.part" "$dest/campaign.tgz"
-  (cd "$root" && find . -type f -name '*.ckpt' -path "${CKPT_MATCH:-*ml-1m*}" -print0 |
-    tar czf "$dest/.ckpt.tgz.part" --null -T -) && mv "$dest/.ckpt.tgz.part" "$dest/ckpt.tgz"
+  local i=0 group
+  while read -r group; do
+    i=$((i + 1))
+    (cd "$root" && echo "$group" | tr ' ' '\n' | grep -v '^$' | tar czf "$dest/.ckpt-$i.tgz.part" -T -) &&
+      mv "$dest/.ckpt-$i.tgz.part" "$dest/ckpt-$i.tgz"
+  done < <(cd "$root" && find . -type f -name '*.ckpt' -path "${CKPT_MATCH:-*ml-1m*}" | sort | head -18 | paste -d' ' - - -)
+  rm -f $(ls "$dest"/ckpt-*.tgz 2>/dev/null | awk -v n=$i -F'ckpt-|[.]tgz' '$2 > n')  # packs of runs since finished
 }
 while :; do
   n=$(find "$root" -name '*.json' -path '*/full*' 2>/dev/null | wc -l)

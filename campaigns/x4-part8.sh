@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Part 8 on one 4-GPU host (nvidia-h200-x4), after part 7 (results/full/README.md). Every entry resumes: cases with
+# an ok result file are skipped; ml-1m's seed-1 runs of TiM4Rec and SSD4Rec go on from part 7's checkpoints
+# (.gpu/resume/).
+#   GPU 0 runs one thing at a time (its timings are reported):
+#     TiM4Rec amazon-beauty h64 seed 0, --compile --cuda-graph --compile-rng eager in fp32 (set
+#     full-compile-eager-rng: the compiled loss with eager's dropout masks; its epoch and first epoch against
+#     inductor's generator, full-compile-one-graph) and with --amp bf16 (full-amp-compile-eager-rng);
+#     the interval attention's GPU tests after the head-major change (38335bb; .interval-ok when they pass: TiSASRec
+#     trains only then) and its benchmark at 1 and 2 heads (profiled at B=2048); then ml-1m TiSASRec seeds 0, 2.
+#   GPU 1: the same compiled TiM4Rec with eager's masks over seeds 1-9: do the compiled runs now score as eager
+#     does (full-seeds-eager)? Then ml-1m seed 2 SASRec, Mamba4Rec.
+#   GPUs 2, 3: ml-1m h64 seed 1 (TiM4Rec and SSD4Rec resume), then seed 2.
+# Usage (repository root, data under .gpu/data):  bash campaigns/x4-part8.sh [ROOT]
+source campaigns/lanes.sh
+BEAUTY="python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets amazon-beauty --hidden 64 \
+  --models tim4rec --compile --cuda-graph --compile-rng eager"
+ML1M="$SUITE suites/test_accuracy.py --datasets ml-1m --hidden 64"
+INTERVAL_OK="while [ ! -e $ROOT/.interval-tested ]; do sleep 10; done; [ -e $ROOT/.interval-ok ] &&"
+BENCH="python3 suites/bench_interval_attention.py --out $ROOT/$timing/kernels"
+lane 0 gpu0-timing \
+  "$BEAUTY --seeds 0 --out $ROOT/full-compile-eager-rng/accuracy" \
+  "$BEAUTY --seeds 0 --amp bf16 --out $ROOT/full-amp-compile-eager-rng/accuracy" \
+  "timeout 400 python3 -m pytest -q -p no:cacheprovider tests/test_kernels_interval_attention.py \
+     tests/test_compile_custom_ops.py -k 'interval or tisasrec' && touch $ROOT/.interval-ok; touch $ROOT/.interval-tested" \
+  "$BENCH --batches 2048 --profile 5" "$BENCH --batches 256" \
+  "$INTERVAL_OK $ML1M --seeds 0,2 --models tisasrec"
+export OMP_NUM_THREADS=4
+lane 1 gpu1-seeds "$BEAUTY --seeds 1,2,3,4,5,6,7,8,9 --out $ROOT/full-compile-eager-rng/accuracy" \
+  "$ML1M --seeds 2 --models sasrec,mamba4rec"
+lane 2 gpu2-ml1m "$ML1M --seeds 1 --models tim4rec,sasrec" "$INTERVAL_OK $ML1M --seeds 1 --models tisasrec" \
+  "$ML1M --seeds 2 --models tim4rec"
+lane 3 gpu3-ml1m "$ML1M --seeds 1 --models ssd4rec,mamba4rec" "$ML1M --seeds 2 --models ssd4rec"
+echo "campaign lanes started under $ROOT (logs: $ROOT/logs)"
