@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("seqrec.train_cli", "train one model on one dataset and write a result file"),
     "report": ("seqrec.report.cli", "regenerate figures and tables from result files"),
     "regress": ("seqrec.regress", "compare two sets of result files and fail on a regression"),
+    "compare": ("seqrec.report.compare_sets", "one metric over seeds in several result sets, with tests and a figure"),
     "sweep": ("seqrec.sweep", "run a grid of training runs, resumable, one worker per GPU"),
     "anatomy": ("seqrec.anatomy", "bytes and FLOPs of one training step, module by module"),
 }

@@ -103,3 +103,33 @@ def paired_t_test_by_seed(a: Mapping[int, float], b: Mapping[int, float]) -> Pai
     """Paired t-test of per-seed values matched by seed (seeds present in both; NaN values dropped)."""
     seeds = sorted(s for s in set(a) & set(b) if not (math.isnan(a[s]) or math.isnan(b[s])))
     return paired_t_test([a[s] for s in seeds], [b[s] for s in seeds])
+
+
+@dataclass(frozen=True)
+class WelchTest:
+    """A two-sided Welch t-test of ``mean(a) - mean(b)`` for independent samples (unequal variances, Welch-
+    Satterthwaite ``df``). ``t``, ``df`` and ``p`` are NaN with fewer than 2 values on a side or no variance."""
+
+    n_a: int
+    n_b: int
+    mean_diff: float
+    t: float
+    df: float
+    p: float
+
+
+def welch_t_test(a: Sequence[float], b: Sequence[float]) -> WelchTest:
+    """Welch's t-test: for runs that share no randomness seed for seed (e.g. two code paths whose dropout masks
+    differ), where pairing by seed would pair unrelated draws."""
+    a, b = [float(x) for x in a], [float(x) for x in b]
+    n_a, n_b = len(a), len(b)
+    diff = (math.fsum(a) / n_a - math.fsum(b) / n_b) if n_a and n_b else math.nan
+    if n_a < 2 or n_b < 2:
+        return WelchTest(n_a, n_b, diff, math.nan, math.nan, math.nan)
+    va = math.fsum((x - math.fsum(a) / n_a) ** 2 for x in a) / (n_a - 1) / n_a
+    vb = math.fsum((x - math.fsum(b) / n_b) ** 2 for x in b) / (n_b - 1) / n_b
+    if va + vb <= 0:
+        return WelchTest(n_a, n_b, diff, math.nan, math.nan, math.nan)
+    t = diff / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va ** 2 / (n_a - 1) + vb ** 2 / (n_b - 1))
+    return WelchTest(n_a, n_b, diff, t, df, t_two_sided_p(t, df))
