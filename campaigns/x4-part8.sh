@@ -5,7 +5,8 @@
 #   GPU 0 runs one thing at a time (its timings are reported):
 #     TiM4Rec amazon-beauty h64 seed 0, --compile --cuda-graph --compile-rng eager in fp32 (set
 #     full-compile-eager-rng: the compiled loss with eager's dropout masks; its epoch and first epoch against
-#     inductor's generator, full-compile-one-graph) and with --amp bf16 (full-amp-compile-eager-rng);
+#     inductor's generator, full-compile-one-graph) and with --amp bf16 (full-amp-compile-eager-rng); the GPU test
+#     that the compiled loss with eager's generator gives eager's losses and gradients under dropout;
 #     the interval attention's GPU tests after the head-major change (38335bb; .interval-ok when they pass: TiSASRec
 #     trains only then) and its benchmark at 1 and 2 heads (profiled at B=2048); then ml-1m TiSASRec seeds 0, 2.
 #   GPU 1: the same compiled TiM4Rec with eager's masks over seeds 1-9: do the compiled runs now score as eager
@@ -23,6 +24,7 @@ lane 0 gpu0-timing \
   "$BEAUTY --seeds 0 --amp bf16 --out $ROOT/full-amp-compile-eager-rng/accuracy" \
   "timeout 400 python3 -m pytest -q -p no:cacheprovider tests/test_kernels_interval_attention.py \
      tests/test_compile_custom_ops.py -k 'interval or tisasrec' && touch $ROOT/.interval-ok; touch $ROOT/.interval-tested" \
+  "timeout 300 python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_train.py -k eager_rng" \
   "$BENCH --batches 2048 --profile 5" "$BENCH --batches 256" \
   "$INTERVAL_OK $ML1M --seeds 0,2 --models tisasrec"
 export OMP_NUM_THREADS=4

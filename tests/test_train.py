@@ -274,18 +274,21 @@ def test_compile_rng_must_be_known():
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA device")])])
 @pytest.mark.parametrize("name", ["sasrec", "tim4rec"])
-def test_compiled_loss_with_eager_rng_draws_eager_dropout_masks(name):
+def test_compiled_loss_with_eager_rng_draws_eager_dropout_masks(name, device):
     """compile_rng="eager": the compiled loss gives eager's losses and gradients under dropout for the same seed
     (the same masks); inductor's own generator gives other ones (why the option exists)."""
     from seqrec.train import training_loss
 
-    ds = consecutive_dataset(n_users=40, n_items=60, max_len=8)
+    ds = consecutive_dataset(n_users=40, n_items=60, max_len=8).to(device)
     batch = next(iter(ds.train_batches(16, seed=0, epoch=0)))
     args = (batch.item_seq, batch.seq_len, batch.time_seq, batch.target)
     torch.manual_seed(0)
     config = {"hidden_size": 16, "dropout": 0.3, "max_len": 8}
-    model = models.build(name, {**config, "time_dropout": 0.3} if name == "tim4rec" else config, n_items=60).train()
+    model = models.build(name, {**config, "time_dropout": 0.3} if name == "tim4rec" else config, n_items=60)
+    model.to(device).train()
 
     def draws(loss_fn):
         torch.manual_seed(5)
@@ -302,7 +305,7 @@ def test_compiled_loss_with_eager_rng_draws_eager_dropout_masks(name):
     for rng in ("eager", "inductor"):
         torch._dynamo.reset()
         runs[rng] = draws(training_loss(model, {"compile": True, "compile_rng": rng, "amp": None, "batch_size": 16},
-                                        torch.device("cpu")))
+                                        torch.device(device)))
     for (loss, grads), (ref_loss, ref_grads) in zip(runs["eager"], eager, strict=True):
         torch.testing.assert_close(loss, ref_loss, rtol=1e-5, atol=1e-6)
         for g, r in zip(grads, ref_grads, strict=True):
