@@ -47,6 +47,27 @@ def test_lanes_run_in_order_log_status_and_collect_packs_only_new_files(tmp_path
     assert names == ["full/accuracy/new.json", "logs/card.txt", "logs/commit.txt", "logs/demo.log"]
 
 
+def test_collect_packs_checkpoints_three_to_a_file_and_drops_stale_packs(tmp_path):
+    root, out = tmp_path / "campaign", tmp_path / "out"
+    acc = root / "full" / "accuracy"
+    acc.mkdir(parents=True)
+    out.mkdir()
+    (root / ".started").touch()
+    names = [f"{m}-ml-1m-h64-s1.json.ckpt" for m in ("mamba4rec", "sasrec", "ssd4rec", "tim4rec")]
+    for n in names + ["tim4rec-amazon-sports-h64-s0.json.ckpt"]:  # not ml-1m: not packed by default
+        (acc / n).write_bytes(b"x" * 100)
+    (out / "ckpt-5.tgz").write_bytes(b"stale")  # from a minute when more runs were unfinished
+    subprocess.run(["bash", str(REPO / "campaigns" / "collect.sh"), "0", str(out), str(root)], check=True,
+                   timeout=60, capture_output=True)
+    packs = sorted(out.glob("ckpt-*.tgz"))
+    assert [p.name for p in packs] == ["ckpt-1.tgz", "ckpt-2.tgz"]
+    packed = []
+    for pack in packs:
+        with tarfile.open(pack) as tar:
+            packed.append(sorted(Path(n).name for n in tar.getnames()))
+    assert packed == [sorted(names)[:3], sorted(names)[3:]]
+
+
 def test_campaign_scripts_parse():
     for script in sorted((REPO / "campaigns").glob("*.sh")):
         subprocess.run(["bash", "-n", str(script)], check=True, timeout=30)
