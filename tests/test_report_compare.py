@@ -75,3 +75,9 @@ def test_compare_names_sets_without_a_shared_case(tmp_path, capsys):
         f.unlink()
     assert cli_main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 2
     assert "no case of a appears in b" in capsys.readouterr().err
+
+
+def test_compare_names_a_missing_set(tmp_path, capsys):
+    _copy_set(tmp_path / "a", "tim4rec")
+    assert cli_main(["compare", str(tmp_path / "a"), str(tmp_path / "nope")]) == 2
+    assert f"not a directory of result files: {tmp_path / 'nope'}" in capsys.readouterr().err

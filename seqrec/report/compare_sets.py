@@ -116,6 +116,9 @@ def run(args: argparse.Namespace) -> int:
         print("seqrec compare: give a base set and at least one other", file=sys.stderr)
         return 2
     try:
+        missing = [s for s in args.sets if not Path(s).is_dir()]
+        if missing:
+            raise ReportInputError(f"not a directory of result files: {', '.join(missing)}")
         sets = {Path(s).name: seed_values(s, args.metric) for s in args.sets}
         if len(sets) < len(args.sets):
             raise ReportInputError("two sets share a directory name; compare sets with distinct names")
