@@ -9,8 +9,9 @@
 #     that the compiled loss with eager's generator gives eager's losses and gradients under dropout;
 #     the interval attention's GPU tests after the head-major change (38335bb; .interval-ok when they pass: TiSASRec
 #     trains only then) and its benchmark at 1 and 2 heads (profiled at B=2048); then ml-1m TiSASRec seeds 0, 2.
-#   GPU 1: the same compiled TiM4Rec with eager's masks over seeds 1-9: do the compiled runs now score as eager
-#     does (full-seeds-eager)? Then ml-1m seed 2 SASRec, Mamba4Rec.
+#   GPU 1, two lanes: the same compiled TiM4Rec with eager's masks over seeds 1-9, fp32 (do the compiled runs now
+#     score as eager does, full-seeds-eager?) and bf16 (what bf16 costs, seed for seed: the fast path for #4's 8x);
+#     then ml-1m seed 2 SASRec, Mamba4Rec.
 #   GPUs 2, 3: ml-1m h64 seed 1 (TiM4Rec and SSD4Rec resume), then seed 2.
 # Usage (repository root, data under .gpu/data):  bash campaigns/x4-part8.sh [ROOT]
 source campaigns/lanes.sh
@@ -29,7 +30,9 @@ lane 0 gpu0-timing \
   "$INTERVAL_OK $ML1M --seeds 0,2 --models tisasrec"
 export OMP_NUM_THREADS=4
 lane 1 gpu1-seeds "$BEAUTY --seeds 1,2,3,4,5,6,7,8,9 --out $ROOT/full-compile-eager-rng/accuracy" \
-  "$ML1M --seeds 2 --models sasrec,mamba4rec"
+  "$ML1M --seeds 2 --models sasrec"
+lane 1 gpu1-seeds-bf16 "$BEAUTY --seeds 1,2,3,4,5,6,7,8,9 --amp bf16 --out $ROOT/full-amp-compile-eager-rng/accuracy" \
+  "$ML1M --seeds 2 --models mamba4rec"
 lane 2 gpu2-ml1m "$ML1M --seeds 1 --models tim4rec,sasrec" "$INTERVAL_OK $ML1M --seeds 1 --models tisasrec" \
   "$ML1M --seeds 2 --models tim4rec"
 lane 3 gpu3-ml1m "$ML1M --seeds 1 --models ssd4rec,mamba4rec" "$ML1M --seeds 2 --models ssd4rec"
