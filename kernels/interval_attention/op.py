@@ -35,9 +35,8 @@ def interval_attention_bwd(dout: torch.Tensor, q: torch.Tensor, k: torch.Tensor,
                            seq_len: torch.Tensor, out: torch.Tensor, lse: torch.Tensor, bins: torch.Tensor,
                            dropout_p: float, seed: torch.Tensor
                            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(dq, dk, dv, dinterval_k, dinterval_v), dense (the interval ones come out of einsum in any layout)."""
-    grads = interval_bwd(dout, q, k, v, interval_k, interval_v, times, seq_len, out, lse, bins, dropout_p, seed)
-    return tuple(g.contiguous() for g in grads)
+    """(dq, dk, dv, dinterval_k, dinterval_v), dense as the fake declares (``interval_bwd`` allocates them so)."""
+    return interval_bwd(dout, q, k, v, interval_k, interval_v, times, seq_len, out, lse, bins, dropout_p, seed)
 
 
 @interval_attention_bwd.register_fake

@@ -5,13 +5,13 @@ For every case (model, dataset, hidden size, variant) that BASE and another set 
 each set's seeds, mean ± sd of the metric, its change against BASE, the t-test paired by seed (meaningful where
 both paths draw the same random numbers for a seed) and Welch's test (where they do not: pairs by seed would pair
 unrelated draws), and a figure shows every seed's value (PNG and SVG, lines join a seed across sets). With
-``--out PATH`` both are written atomically as ``PATH.md``, ``PATH.png``, ``PATH.svg``; else the table is printed.
+``--out PATH`` they are written as ``PATH.md`` (atomically), ``PATH.png`` and ``PATH.svg`` (as the report draws
+figures); else the table is printed.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import math
 import sys
 from pathlib import Path
@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 
 from seqrec.atomic import atomic_open
 from seqrec.report.collect import ReportInputError, collect_results, model_name
+from seqrec.report.figures import save_figure
 from seqrec.report.stats import paired_t_test_by_seed, welch_t_test
 
 Case = tuple[str, str, int, str]  # model, dataset, hidden, variant
@@ -135,12 +136,6 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     with atomic_open(out.with_suffix(".md")) as f:
         f.write(header + table)
-    fig = comparison_figure(sets, args.metric)
-    for fmt in ("png", "svg"):
-        buf = io.BytesIO()
-        fig.savefig(buf, format=fmt, dpi=120 if fmt == "png" else None,
-                    metadata={"Date": None} if fmt == "svg" else {"Software": None})
-        with atomic_open(out.with_suffix(f".{fmt}"), "wb") as f:
-            f.write(buf.getvalue())
+    save_figure(comparison_figure(sets, args.metric), out)
     print(f"seqrec compare: wrote {out.with_suffix('.md')}, .png, .svg")
     return 0
