@@ -8,7 +8,9 @@
 #     inductor's generator, full-compile-one-graph) and with --amp bf16 (full-amp-compile-eager-rng); the GPU test
 #     that the compiled loss with eager's generator gives eager's losses and gradients under dropout;
 #     the interval attention's GPU tests after the head-major change (38335bb; .interval-ok when they pass: TiSASRec
-#     trains only then) and its benchmark at 1 and 2 heads (profiled at B=2048); then ml-1m TiSASRec seeds 0, 2.
+#     trains only then) and its benchmark at 1 and 2 heads (profiled at B=2048); TiM4Rec's step at ml-1m's shape
+#     (L=200, B=2048), eager and compiled (would a compiled path speed up the ml-1m grid?); then ml-1m TiSASRec
+#     seeds 0, 2.
 #   GPU 1, two lanes: the same compiled TiM4Rec with eager's masks over seeds 1-9, fp32 (do the compiled runs now
 #     score as eager does, full-seeds-eager?) and bf16 (what bf16 costs, seed for seed: the fast path for #4's 8x);
 #     then ml-1m seed 2 SASRec, Mamba4Rec.
@@ -27,6 +29,9 @@ lane 0 gpu0-timing \
      tests/test_compile_custom_ops.py -k 'interval or tisasrec' && touch $ROOT/.interval-ok; touch $ROOT/.interval-tested" \
   "timeout 300 python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_train.py -k eager_rng" \
   "$BENCH --batches 2048 --profile 5" "$BENCH --batches 256" \
+  "for v in eager compiled; do python3 -m seqrec anatomy --batch 2048 --seq-len 200 --hidden 64 --device cuda \
+     --backend auto --profile 20 --model tim4rec \$([ \$v = compiled ] && echo --compile) \
+     --out $ROOT/$timing/profile/tim4rec-b2048-l200-h64-\$v-fp32.json > $ROOT/logs/anatomy-tim4rec-l200-\$v.txt 2>&1; done" \
   "$INTERVAL_OK $ML1M --seeds 0,2 --models tisasrec"
 export OMP_NUM_THREADS=4
 lane 1 gpu1-seeds "$BEAUTY --seeds 1,2,3,4,5,6,7,8,9 --out $ROOT/full-compile-eager-rng/accuracy" \
