@@ -52,14 +52,19 @@ def _fmt_p(p: float) -> str:
     return "–" if math.isnan(p) else f"{p:.3f}"
 
 
+def shared_cases(sets: dict[str, dict[Case, dict[int, float]]]) -> list[Case]:
+    """The cases of the first (base) set that another set holds too, sorted."""
+    base_name, *others = sets
+    return [c for c in sorted(sets[base_name]) if any(c in sets[o] for o in others)]
+
+
 def comparison_table(sets: dict[str, dict[Case, dict[int, float]]], metric: str) -> str:
     """Markdown: per case, one row per set (the first is the base)."""
     base_name, *others = sets
     lines = []
-    for case in sorted(sets[base_name]):
-        if not any(case in sets[o] for o in others):
-            continue
+    for case in shared_cases(sets):
         base = sets[base_name][case]
+        bmean = float(np.mean(list(base.values())))
         lines += [f"## {_case_label(case)}", "",
                   f"| set | seeds | {metric} mean ± sd | vs {base_name} | paired t p (seeds) | Welch p |",
                   "|:---|---:|---:|---:|---:|---:|"]
@@ -73,7 +78,6 @@ def comparison_table(sets: dict[str, dict[Case, dict[int, float]]], metric: str)
             if name == base_name:
                 change, paired, welch = "", "", ""
             else:
-                bmean = float(np.mean(list(base.values())))
                 change = f"{100 * (mean - bmean) / bmean:+.2f}%"
                 pt = paired_t_test_by_seed(vals, base)
                 paired = f"{_fmt_p(pt.p)} ({pt.n})"
@@ -87,8 +91,7 @@ def comparison_table(sets: dict[str, dict[Case, dict[int, float]]], metric: str)
 
 def comparison_figure(sets: dict[str, dict[Case, dict[int, float]]], metric: str) -> Figure:
     """One panel per shared case: x the sets, y every seed's metric, lines joining a seed, a bar at each mean."""
-    base_name = next(iter(sets))
-    cases = [c for c in sorted(sets[base_name]) if any(c in s for n, s in sets.items() if n != base_name)]
+    cases = shared_cases(sets)
     names = list(sets)
     fig = Figure(figsize=(max(1.6 * len(names) + 1.5, 4.5), 3.4 * len(cases)), layout="constrained")
     for ax, case in zip(fig.subplots(len(cases), 1, squeeze=False)[:, 0], cases, strict=True):

@@ -123,11 +123,13 @@ def welch_t_test(a: Sequence[float], b: Sequence[float]) -> WelchTest:
     differ), where pairing by seed would pair unrelated draws."""
     a, b = [float(x) for x in a], [float(x) for x in b]
     n_a, n_b = len(a), len(b)
-    diff = (math.fsum(a) / n_a - math.fsum(b) / n_b) if n_a and n_b else math.nan
+    mean_a = math.fsum(a) / n_a if n_a else math.nan
+    mean_b = math.fsum(b) / n_b if n_b else math.nan
+    diff = mean_a - mean_b
     if n_a < 2 or n_b < 2:
         return WelchTest(n_a, n_b, diff, math.nan, math.nan, math.nan)
-    va = math.fsum((x - math.fsum(a) / n_a) ** 2 for x in a) / (n_a - 1) / n_a
-    vb = math.fsum((x - math.fsum(b) / n_b) ** 2 for x in b) / (n_b - 1) / n_b
+    va = math.fsum((x - mean_a) ** 2 for x in a) / (n_a - 1) / n_a  # squared standard errors of the means
+    vb = math.fsum((x - mean_b) ** 2 for x in b) / (n_b - 1) / n_b
     if va + vb <= 0:
         return WelchTest(n_a, n_b, diff, math.nan, math.nan, math.nan)
     t = diff / math.sqrt(va + vb)
