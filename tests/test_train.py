@@ -273,6 +273,15 @@ def test_compile_rng_must_be_known():
         resolve_train_config("sasrec", None, {"compile_rng": "philox"})
 
 
+def _model_under_dropout(name: str, p: float, device: str):
+    """(model in training mode, its first batch of 16): hidden 16, every dropout (TiM4Rec's time path too) at p."""
+    ds = consecutive_dataset(n_users=40, n_items=60, max_len=8).to(device)
+    torch.manual_seed(0)
+    config = {"hidden_size": 16, "dropout": p, "max_len": 8}
+    model = models.build(name, {**config, "time_dropout": p} if name == "tim4rec" else config, n_items=60)
+    return model.to(device).train(), next(iter(ds.train_batches(16, seed=0, epoch=0)))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(
     not torch.cuda.is_available(), reason="needs a CUDA device")])])
@@ -282,13 +291,8 @@ def test_compiled_loss_with_eager_rng_draws_eager_dropout_masks(name, device):
     (the same masks); inductor's own generator gives other ones (why the option exists)."""
     from seqrec.train import training_loss
 
-    ds = consecutive_dataset(n_users=40, n_items=60, max_len=8).to(device)
-    batch = next(iter(ds.train_batches(16, seed=0, epoch=0)))
+    model, batch = _model_under_dropout(name, 0.3, device)
     args = (batch.item_seq, batch.seq_len, batch.time_seq, batch.target)
-    torch.manual_seed(0)
-    config = {"hidden_size": 16, "dropout": 0.3, "max_len": 8}
-    model = models.build(name, {**config, "time_dropout": 0.3} if name == "tim4rec" else config, n_items=60)
-    model.to(device).train()
 
     def draws(loss_fn):
         torch.manual_seed(5)
@@ -596,12 +600,7 @@ def test_cuda_graph_replays_draw_new_dropout_masks(name):
     from seqrec.cuda_graph import GraphedTrainStep
     from seqrec.train import eager_step
 
-    ds = consecutive_dataset(n_users=40, n_items=60, max_len=8).to("cuda")
-    batch = next(iter(ds.train_batches(16, seed=0, epoch=0)))
-    torch.manual_seed(0)
-    config = {"hidden_size": 16, "dropout": 0.5, "max_len": 8}
-    model = models.build(name, {**config, "time_dropout": 0.5} if name == "tim4rec" else config, n_items=60)
-    model.cuda().train()
+    model, batch = _model_under_dropout(name, 0.5, "cuda")
     opt = torch.optim.Adam(model.parameters(), lr=0.0, capturable=True)
     eager = eager_step(model, opt)
     eager_losses = torch.tensor([float(eager(batch)) for _ in range(24)])
