@@ -268,7 +268,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile", dest="compile", action="store_true", default=None,
                         help="torch.compile each run's loss (our kernels enter as custom ops)")
     parser.add_argument("--amp", choices=["bf16"], help="autocast each run's loss to bfloat16 (train --amp)")
-    parser.add_argument("--compile-rng", dest="compile_rng", choices=["inductor", "eager"],
+    parser.add_argument("--compile-rng", dest="compile_rng", choices=["eager", "inductor"],
                         help="with --compile, whose random numbers dropout draws (train --compile-rng)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--data-dir", dest="data_dir")

@@ -47,17 +47,28 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "compile": False,  # torch.compile the loss (forward): inductor fuses the ops between our kernels, which it
     # calls as custom ops in one graph (kernels/*/op.py); with cuda_graph the compiled loss is compiled in the
     # warm-up steps and captured with the rest of the step
-    "compile_rng": "inductor",  # with compile, whose random numbers dropout draws: "inductor" (its own generator,
-    # fused into its kernels: other masks than eager's for the same seed) or "eager" (torch's dropout kernels
-    # called from the compiled graph: eager's masks, so a compiled run follows its eager run seed for seed)
+    "compile_rng": "eager",  # with compile, whose random numbers dropout draws: "eager" (torch's dropout kernels
+    # called from the compiled graph: eager's masks, so a compiled run follows its eager run seed for seed; on an
+    # H200 at no cost in epoch time, results/full-compile-eager-rng/) or "inductor" (its own generator, fused into
+    # its kernels: other masks than eager's; TiM4Rec scored 1.7% under eager over 10 seeds that way)
     "amp": None,  # None (fp32) or "bf16": the loss's forward under torch.autocast to bfloat16 (matmuls and our
     # kernels' inputs in bf16, accumulation fp32); weights, gradients, Adam and evaluation stay fp32
 }
 AMP_DTYPES = {"bf16": torch.bfloat16}
 COMPILE_RNGS = ("inductor", "eager")
+# Inductor before torch 2.13 fails to generate a persistent reduction kept without an x dimension (XBLOCK = 1, for
+# 256 or more elements a row) that loads a broadcast tensor: TypeError in TritonSymbols.get_block_shape, fixed in
+# 2.13. TiM4Rec's compiled step at L = 200 hits it on torch 2.11 (results/full/logs/part8-anatomy-tim4rec-l200-
+# compiled.txt: the weight gradient of a time norm, summed over B * L * 4 elements in row splits of 800, recomputes
+# the standardised features, which load each row's first value). Looped reductions have no such mode.
+INDUCTOR_WORKAROUNDS = ({"triton.persistent_reductions": False}
+                        if torch.torch_version.TorchVersion(torch.__version__) < (2, 13) else {})
 EARLY_STOP_METRIC = "ndcg@10"
 # Train-config entries that may change between an interrupted run and its resumption.
 RESUMABLE_CHANGES = ("epochs", "patience")
+# What runs did before a train-config key existed, where that differs from the key's default now: a checkpoint
+# written before the key resumes as such a run.
+BEFORE_KEY = {"compile_rng": "inductor"}
 
 
 class TrainSetupError(ValueError):
@@ -189,8 +200,8 @@ def training_loss(model: models.SeqRecModel, tcfg: dict[str, Any], device: torch
     if not tcfg["compile"]:
         return loss
     # fallback_random: inductor calls torch's random ops (native_dropout: the eager kernel, the same generator)
-    options = {"fallback_random": True} if tcfg.get("compile_rng") == "eager" else None
-    compiled, batch_size = torch.compile(loss, options=options), tcfg.get("batch_size")
+    options = {**INDUCTOR_WORKAROUNDS, **({"fallback_random": True} if tcfg.get("compile_rng") == "eager" else {})}
+    compiled, batch_size = torch.compile(loss, options=options or None), tcfg.get("batch_size")
 
     def full_batches_compiled(*args):
         # an epoch's last, partial batch runs eagerly: compiling its shape as well would double the first
@@ -229,14 +240,24 @@ def _fingerprint(model_name: str, ds: Any, model_config: dict, train_config: dic
                       sort_keys=True, default=str)
 
 
+def _effective_train_config(tc: dict) -> dict:
+    """A fingerprint's train config as the run behaves: keys it predates at what runs did then (``BEFORE_KEY``,
+    else the default), ``compile_rng`` dropped where nothing is compiled (it changes nothing there)."""
+    filled = {**{k: v for k, v in TRAIN_DEFAULTS.items() if k not in RESUMABLE_CHANGES}, **BEFORE_KEY, **tc}
+    if not filled.get("compile"):
+        filled.pop("compile_rng", None)
+    return filled
+
+
 def _same_run(stored: str, current: str) -> bool:
-    """Whether a checkpoint's fingerprint is this run's. A train-config key the checkpoint predates counts as
-    its default (a checkpoint written before ``compile_rng`` existed resumes a run that keeps the default)."""
+    """Whether a checkpoint's fingerprint is this run's: equal, or equal in how the run behaves
+    (``_effective_train_config``: an eager checkpoint resumes whatever ``compile_rng`` says; one written before
+    ``compile_rng`` existed resumes a run with inductor's generator, what it ran with)."""
     if stored == current:
         return True
     old, new = json.loads(stored), json.loads(current)
-    old["train_config"] = {**{k: v for k, v in TRAIN_DEFAULTS.items() if k not in RESUMABLE_CHANGES},
-                           **old.get("train_config", {})}
+    for fp in (old, new):
+        fp["train_config"] = _effective_train_config(fp.get("train_config", {}))
     return old == new
 
 

@@ -36,10 +36,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", action="store_true", default=None,
                    help="torch.compile the loss; our kernels enter as custom ops (first steps compile; with "
                         "--cuda-graph the compiled step is captured)")
-    p.add_argument("--compile-rng", choices=["inductor", "eager"], default=None,
-                   help="with --compile, whose random numbers dropout draws: inductor's own (default, fused into "
-                        "its kernels; other masks than eager for the same seed) or eager's (torch's dropout "
-                        "kernels called from the graph: the same masks as the eager run)")
+    p.add_argument("--compile-rng", choices=["eager", "inductor"], default=None,
+                   help="with --compile, whose random numbers dropout draws: eager's (default: torch's dropout "
+                        "kernels called from the graph, the same masks as the eager run) or inductor's own (fused "
+                        "into its kernels; other masks than eager for the same seed)")
     p.add_argument("--amp", choices=["bf16"], default=None,
                    help="autocast the loss's forward to bfloat16 (weights, Adam and evaluation stay fp32)")
     p.add_argument("--seed", type=int, default=0)

@@ -252,18 +252,43 @@ def test_checkpoint_of_another_run_is_refused(fake_models, tiny_ds, tmp_path):
     assert result["epochs_run"] == 5 and result["resumed_from_epoch"] == 1
 
 
-def test_checkpoint_predating_a_train_key_resumes_at_its_default(fake_models, tiny_ds, tmp_path):
+@pytest.mark.parametrize("stored_rng", ["inductor", None])  # None: written before the key existed
+def test_eager_checkpoint_resumes_whatever_compile_rng_says(fake_models, tiny_ds, tmp_path, stored_rng):
+    """compile_rng changes nothing in an eager run: its checkpoint resumes under either value or the default
+    (part 7's ml-1m checkpoints were written with compile_rng "inductor", the default then)."""
     out = _interrupted_after_one_epoch(tiny_ds, tmp_path)
     ckpt_file = out.with_name(out.name + ".ckpt")
     ckpt = load_checkpoint(ckpt_file)
     stored = json.loads(ckpt["fingerprint"])
-    del stored["train_config"]["compile_rng"]  # as written before the key existed
+    assert stored["train_config"]["compile"] is False
+    if stored_rng is None:
+        del stored["train_config"]["compile_rng"]
+    else:
+        stored["train_config"]["compile_rng"] = stored_rng
     ckpt["fingerprint"] = json.dumps(stored, sort_keys=True)
     save_checkpoint(ckpt_file, ckpt)
-    with pytest.raises(TrainSetupError, match="different run"):  # the key at another value is another run
-        _fake_train(tiny_ds, tmp_path, out=out, train_config={"compile_rng": "eager"})
+    with pytest.raises(TrainSetupError, match="different run"):  # a key that changes the run still counts
+        _fake_train(tiny_ds, tmp_path, out=out, train_config={"lr": 0.5})
     result = _fake_train(tiny_ds, tmp_path, out=out, train_config={"epochs": 3, "patience": 0})
     assert result["resumed_from_epoch"] == 1 and result["epochs_run"] == 3
+
+
+def test_compiled_checkpoint_resumes_only_with_its_dropout_generator():
+    """A compiled run's checkpoint resumes only with the compile_rng it ran with; one written before the key
+    existed ran with inductor's generator (the behaviour then), not today's default."""
+    from seqrec.train import TRAIN_DEFAULTS, _same_run
+
+    def fp(**tc):
+        return json.dumps({"model": "m", "seed": 0, "train_config": tc}, sort_keys=True)
+
+    assert TRAIN_DEFAULTS["compile_rng"] == "eager"
+    base = {k: v for k, v in TRAIN_DEFAULTS.items() if k not in ("epochs", "patience", "compile_rng")}
+    compiled = {**base, "compile": True}
+    assert _same_run(fp(**compiled), fp(**compiled, compile_rng="inductor"))
+    assert not _same_run(fp(**compiled), fp(**compiled, compile_rng="eager"))
+    assert not _same_run(fp(**compiled, compile_rng="inductor"), fp(**compiled, compile_rng="eager"))
+    assert _same_run(fp(**base, compile_rng="inductor"), fp(**base, compile_rng="eager"))
+    assert not _same_run(fp(**base), fp(**compiled, compile_rng="inductor"))
 
 
 def test_compile_rng_must_be_known():
@@ -315,6 +340,36 @@ def test_compiled_loss_with_eager_rng_draws_eager_dropout_masks(name, device):
         for g, r in zip(grads, ref_grads, strict=True):
             torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-6)
     assert all(not torch.allclose(a[0], b[0]) for a, b in zip(runs["inductor"], eager, strict=True))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_compiled_tim4rec_loss_at_ml1m_shape_matches_eager():
+    """TiM4Rec's compiled loss at ml-1m's shape (B = 2048, L = 200), our kernels, no dropout: eager's loss and
+    gradients. On torch 2.11 inductor failed to generate this graph without INDUCTOR_WORKAROUNDS (part 8)."""
+    from seqrec.train import training_loss
+    from seqrec.workloads import build_for_workload, synthetic_batch
+
+    torch.manual_seed(0)
+    model = build_for_workload("tim4rec", 64, 200, 3706, "cuda", backend="auto")
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    model.train()
+    batch = synthetic_batch(2048, 200, 3706, "cuda")
+    args = (batch.item_seq, batch.seq_len, batch.time_seq, batch.target)
+    torch._dynamo.reset()
+    runs = []
+    for fn in (model.loss, training_loss(model, {"compile": True, "compile_rng": "eager", "amp": None,
+                                                  "batch_size": 2048}, torch.device("cuda"))):
+        model.zero_grad(set_to_none=True)
+        loss = fn(*args)
+        loss.backward()
+        runs.append((loss.detach(), [p.grad.clone() for p in model.parameters()]))
+    (ref_loss, ref_grads), (loss, grads) = runs
+    torch.testing.assert_close(loss, ref_loss, rtol=1e-4, atol=1e-5)
+    for g, r in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(g, r, rtol=1e-3, atol=1e-5)
 
 
 def test_early_stopping_restores_best_weights(fake_models, tiny_ds, tmp_path):
