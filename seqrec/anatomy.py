@@ -22,6 +22,7 @@ our Triton kernels are not aten ops, so the byte table leaves them out and the p
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -135,10 +136,12 @@ def by_op(records: list[OpRecord], top: int = 15, bandwidth: float = H200_BANDWI
 
 
 def profile_train_step(model: torch.nn.Module, batch, steps: int = 10, top: int | None = 25,
-                       compiled: bool = False, amp: str | None = None) -> tuple[float, pd.DataFrame]:
-    """(device ms per step, table of the ``top`` kernels by device time: calls and ms per step) of the training
-    step on CUDA (eager, or with the loss through torch.compile; under bf16 autocast with ``amp="bf16"``), from
-    torch.profiler, after warm-up steps (compilation, autotuning, Adam state)."""
+                       compiled: bool = False, amp: str | None = None) -> tuple[float, pd.DataFrame, dict]:
+    """(device ms per step, table of the ``top`` kernels by device time: calls and ms per step, the first step)
+    of the training step on CUDA (eager, or with the loss through torch.compile; under bf16 autocast with
+    ``amp="bf16"``), from torch.profiler, after warm-up steps (compilation, autotuning, Adam state). The first
+    step: its wall seconds (our kernels' Triton compilation, and with ``compiled`` inductor's, where their caches
+    are cold) and, compiled, torch's compile phases of 0.05 s or more (``torch._dynamo.utils.compile_times``)."""
     from torch.profiler import ProfilerActivity, profile
 
     from seqrec.train import training_loss
@@ -146,7 +149,17 @@ def profile_train_step(model: torch.nn.Module, batch, steps: int = 10, top: int 
 
     device = next(model.parameters()).device
     step = train_step_fn(model, batch, loss_fn=training_loss(model, {"compile": compiled, "amp": amp}, device))
-    for _ in range(3):
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    step()
+    torch.cuda.synchronize()
+    first = {"seconds": time.perf_counter() - start}
+    if compiled:
+        from torch._dynamo.utils import compile_times
+
+        names, values = compile_times(repr="csv", aggregate=True)
+        first["compile_phases"] = {n: float(v) for n, v in zip(names, values, strict=True) if float(v) >= 0.05}
+    for _ in range(2):
         step()
     torch.cuda.synchronize()
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
@@ -156,7 +169,7 @@ def profile_train_step(model: torch.nn.Module, batch, steps: int = 10, top: int 
     rows = [{"kernel": e.key[:90], "calls": e.count / steps, "ms": e.self_device_time_total / 1e3 / steps}
             for e in prof.key_averages() if e.self_device_time_total > 0]
     table = pd.DataFrame(rows).sort_values("ms", ascending=False, ignore_index=True)
-    return float(table["ms"].sum()), table if top is None else table.head(top)
+    return float(table["ms"].sum()), table if top is None else table.head(top), first
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -197,9 +210,12 @@ def run(args: argparse.Namespace) -> int:
     if args.profile:
         if not str(args.device).startswith("cuda"):
             raise SystemExit("seqrec anatomy: --profile needs --device cuda")
-        ms, table = profile_train_step(model, batch, steps=args.profile, top=None, compiled=args.compile,
-                                       amp=args.amp)
+        ms, table, first = profile_train_step(model, batch, steps=args.profile, top=None, compiled=args.compile,
+                                              amp=args.amp)
         how = ("compiled" if args.compile else "eager") + (f", {args.amp} autocast" if args.amp else "")
+        print(f"\nfirst step {first['seconds']:.2f} s (compilation where caches are cold)")
+        for name, sec in sorted(first.get("compile_phases", {}).items(), key=lambda kv: -kv[1]):
+            print(f"  {sec:8.2f} s  {name}")
         print(f"\nprofiled {args.profile} {how} steps on {torch.cuda.get_device_name()}: {ms:.2f} ms of kernels "
               "per step\n")
         print(table.head(25).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
@@ -208,6 +224,6 @@ def run(args: argparse.Namespace) -> int:
 
             setup = {"model": args.model, "batch": args.batch, "seq_len": args.seq_len, "hidden": args.hidden,
                      "n_items": args.n_items, "backend": args.backend, "compiled": args.compile, "amp": args.amp,
-                     "steps": args.profile}
+                     "steps": args.profile, "first_step": first}
             print(f"wrote {write_profile(args.out, table, ms, setup, torch.cuda.get_device_name())}")
     return 0

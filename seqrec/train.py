@@ -200,7 +200,8 @@ def training_loss(model: models.SeqRecModel, tcfg: dict[str, Any], device: torch
     if not tcfg["compile"]:
         return loss
     # fallback_random: inductor calls torch's random ops (native_dropout: the eager kernel, the same generator)
-    options = {**INDUCTOR_WORKAROUNDS, **({"fallback_random": True} if tcfg.get("compile_rng") == "eager" else {})}
+    eager_rng = tcfg.get("compile_rng", TRAIN_DEFAULTS["compile_rng"]) == "eager"
+    options = {**INDUCTOR_WORKAROUNDS, **({"fallback_random": True} if eager_rng else {})}
     compiled, batch_size = torch.compile(loss, options=options or None), tcfg.get("batch_size")
 
     def full_batches_compiled(*args):

@@ -62,12 +62,13 @@ def test_profiling_options_are_checked(args, error):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-@pytest.mark.parametrize("amp", [[], ["--amp", "bf16"]], ids=["fp32", "bf16"])
-def test_profile_lists_the_kernels_of_a_step_on_cuda(capsys, amp):
+@pytest.mark.parametrize("how", [[], ["--amp", "bf16"], ["--compile"]], ids=["fp32", "bf16", "compiled"])
+def test_profile_lists_the_kernels_of_a_step_on_cuda(capsys, how):
     assert run_cli("--model", "tim4rec", "--batch", "256", "--seq-len", "50", "--hidden", "64", "--device", "cuda",
-                   "--backend", "auto", "--profile", "3", *amp) == 0
+                   "--backend", "auto", "--profile", "3", *how) == 0
     out = capsys.readouterr().out
-    assert "ms of kernels per step" in out and ("bf16 autocast" in out) == bool(amp)
+    assert "ms of kernels per step" in out and ("bf16 autocast" in out) == ("--amp" in how)
+    assert "first step" in out and ("_compile.compile_inner" in out) == ("--compile" in how)  # compile phases
 
 
 def test_a_profile_becomes_a_result_file_and_a_report_table(tmp_path):
