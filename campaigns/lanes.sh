@@ -35,3 +35,17 @@ lane() {  # lane GPU NAME COMMANDS...: run the commands one after another on one
   setsid bash -c "export CUDA_VISIBLE_DEVICES=$gpu; for c in \"\$@\"; do echo \"=== \$(date -u +%T) \$c\"; \
     eval \"\$c\"; echo \"=== rc=\$? \$(date -u +%T)\"; done" "$name" "$@" >"$ROOT/logs/$name.log" 2>&1 < /dev/null &
 }
+
+pop_line() {  # pop_line FILE: print FILE's first line and remove it, under a lock; fails when FILE is empty
+  flock "$1.lock" bash -c '[ -s "$0" ] && head -n 1 "$0" && sed -i 1d "$0"' "$1"
+}
+export -f pop_line
+
+queue_loop() {  # queue_loop FILE: the command that pops FILE's lines (commands) one at a time and runs them,
+  # logged as a lane's commands, until FILE is empty: lanes sharing FILE take its runs in order, each run once
+  echo "while c=\$(pop_line $1); do echo \"=== \$(date -u +%T) \$c\"; eval \"\$c\"; echo \"=== rc=\$? \$(date -u +%T)\"; done"
+}
+
+queue_lane() {  # queue_lane GPU NAME FILE: a lane that only runs FILE's queue
+  lane "$1" "$2" "$(queue_loop "$3")"
+}

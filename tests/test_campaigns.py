@@ -48,6 +48,28 @@ def test_lanes_run_in_order_log_status_and_collect_packs_only_new_files(tmp_path
     assert names == ["full/accuracy/new.json", "logs/card.txt", "logs/commit.txt", "logs/demo.log"]
 
 
+def test_queue_lanes_share_a_queue_running_each_command_once(tmp_path):
+    work = tmp_path / "repo"
+    (work / "campaigns").mkdir(parents=True)
+    shutil.copy(REPO / "campaigns" / "lanes.sh", work / "campaigns")
+    root = tmp_path / "campaign"
+    root.mkdir()
+    queue = root / "queue.txt"
+    done = root / "done.txt"
+    queue.write_text("".join(f"sleep 0.$((RANDOM % 3)); echo {i} >> {done}\n" for i in range(12)))
+    script = 'source campaigns/lanes.sh "$0"; queue_lane 0 q0 "$1"; queue_lane 1 q1 "$1"'
+    subprocess.run(["bash", "-c", script, str(root), str(queue)], cwd=work, check=True, timeout=60)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(done.read_text().split() if done.exists() else []) < 12:
+        time.sleep(0.2)
+    time.sleep(1)  # a command run twice would show up by now
+    assert sorted(int(x) for x in done.read_text().split()) == list(range(12))
+    assert queue.read_text() == ""
+    logs = [(root / "logs" / f"q{g}.log").read_text() for g in (0, 1)]
+    runs = [[line for line in log.splitlines() if line.startswith("=== ") and "sleep 0." in line] for log in logs]
+    assert all(runs) and sum(map(len, runs)) == 12  # both lanes took runs, each logged with its start
+
+
 def test_collect_packs_checkpoints_three_to_a_file_and_drops_stale_packs(tmp_path):
     root, out = tmp_path / "campaign", tmp_path / "out"
     acc = root / "full" / "accuracy"

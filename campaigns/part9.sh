@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Part 9, on a host of any number of GPUs (ask status which kinds are lent: x2 or x4 H200/H100, or one GPU), after
+# part 8 (results/full/README.md). Every GPU but the first takes ml-1m runs from one queue from the start; GPU 0
+# first measures, then joins the queue. Every run resumes: cases with an ok result file are skipped, and the
+# unfinished ml-1m runs of part 8 (TiM4Rec seed 1, TiSASRec seed 0) go on from their checkpoints (.gpu/resume/).
+#   GPU 0, one thing at a time (its timings are reported):
+#     the GPU tests of the compiled TiM4Rec at ml-1m's shape (inductor failed there on torch 2.11, part 8; now
+#     without persistent reductions) and of anatomy's first-step report;
+#     TiM4Rec's step at B = 2048, L = 50, h64 with every compile cache empty: compiled bf16 (issue #4's path: its
+#     GPU time against part 7's 4.61 ms, now with eager's dropout kernels and no persistent reductions; the cold
+#     first step and torch's compile phases, issue #4's 15 s) and eager fp32 (the first step is then our own
+#     kernels' Triton compilation);
+#     TiM4Rec's compiled step at ml-1m's shape (B = 2048, L = 200), fp32;
+#     the naive interval attention at B = 2048, 1 head, fp32 (issue #5's memory and speed against it; ~65 GB, ~5 min);
+#     then the queue.
+#   The queue (file $ROOT/ml1m-queue.txt, written once): the two resumed runs; ml-1m h64 seeds 1 and 2 of the five
+#   models (#8); the ablation's ml-1m variants over 3 seeds (#9; without the reference, `-k 'not full-'`, which
+#   is the accuracy grid's TiM4Rec run: a lane must not train it while another trains that run); then the rest of
+#   ml-1m's grid (h32, h128, h256), the ablation's h16 backbones, and last the ablation's rows taken from the grid.
+# Usage (repository root, data under .gpu/data):  bash campaigns/part9.sh [ROOT]
+source campaigns/lanes.sh
+ngpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+QUEUE=$ROOT/ml1m-queue.txt
+ACC="$SUITE suites/test_accuracy.py --datasets ml-1m"
+ABL="$SUITE suites/test_ablation.py --datasets ml-1m"
+if [ ! -e "$QUEUE" ]; then
+  {
+    echo "$ACC --hidden 64 --seeds 1 --models tim4rec"
+    echo "$ACC --hidden 64 --seeds 0 --models tisasrec"
+    for s in 1 2; do for m in sasrec mamba4rec tisasrec ssd4rec tim4rec; do
+      echo "$ACC --hidden 64 --seeds $s --models $m"; done; done
+    for s in 0 1 2; do
+      for v in no_time_path no_ffn time_residual_point layers_1 layers_3 time_feature_log_gap \
+               time_feature_user_norm_gap time_feature_none time_dt_init_neutral official official_time_mlp \
+               matched_sasrec matched_tisasrec; do
+        echo "SEQREC_ABLATION_VARIANTS=$v $ABL --seeds $s -k 'not full-'"; done; done
+    for h in 32 128 256; do for s in 0 1 2; do for m in tim4rec ssd4rec mamba4rec sasrec tisasrec; do
+      echo "$ACC --hidden $h --seeds $s --models $m"; done; done; done
+    for s in 0 1 2; do echo "SEQREC_ABLATION_VARIANTS=full,backbone_ssd,backbone_ssm,backbone_attention $ABL --seeds $s \
+      --hidden 16"; done
+    # last: the rows the ablation takes from the accuracy grid's runs (recorded, not trained, once those exist)
+    for s in 0 1 2; do echo "SEQREC_ABLATION_VARIANTS=full,backbone_ssd,backbone_ssm,backbone_attention $ABL --seeds $s \
+      --hidden 32,64,128"; done
+  } > "$QUEUE"
+fi
+ANATOMY="python3 -m seqrec anatomy --model tim4rec --batch 2048 --hidden 64 --device cuda --backend auto --profile 20"
+COLD='TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) TRITON_CACHE_DIR=$(mktemp -d)'
+PROFILE=$ROOT/$timing/profile
+lane 0 gpu0-timing \
+  "timeout 600 python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_train.py -k ml1m_shape tests/test_anatomy.py" \
+  "$COLD $ANATOMY --seq-len 50 --compile --amp bf16 --out $PROFILE/tim4rec-b2048-l50-h64-compiled-bf16.json \
+     > $ROOT/logs/anatomy-l50-compiled-bf16-cold.txt 2>&1" \
+  "$COLD $ANATOMY --seq-len 50 --out $PROFILE/tim4rec-b2048-l50-h64-eager-fp32.json \
+     > $ROOT/logs/anatomy-l50-eager-fp32-cold.txt 2>&1" \
+  "$ANATOMY --seq-len 200 --compile --out $PROFILE/tim4rec-b2048-l200-h64-compiled-fp32.json \
+     > $ROOT/logs/anatomy-l200-compiled-fp32.txt 2>&1" \
+  "python3 suites/bench_interval_attention.py --out $ROOT/$timing/kernels --batches 2048 --heads 1 --dtypes float32 \
+     --naive-max-batch 2048" \
+  "$(queue_loop "$QUEUE")"
+for g in $(seq 1 $((ngpu - 1))); do queue_lane "$g" "gpu$g-ml1m" "$QUEUE"; done
+echo "campaign lanes started under $ROOT on $ngpu GPUs (logs: $ROOT/logs; queue: $QUEUE)"
