@@ -45,7 +45,3 @@ queue_loop() {  # queue_loop FILE: the command that pops FILE's lines (commands)
   # logged as a lane's commands, until FILE is empty: lanes sharing FILE take its runs in order, each run once
   echo "while c=\$(pop_line $1); do echo \"=== \$(date -u +%T) \$c\"; eval \"\$c\"; echo \"=== rc=\$? \$(date -u +%T)\"; done"
 }
-
-queue_lane() {  # queue_lane GPU NAME FILE: a lane that only runs FILE's queue
-  lane "$1" "$2" "$(queue_loop "$3")"
-}

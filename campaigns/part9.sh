@@ -4,12 +4,17 @@
 # first measures, then joins the queue. Every run resumes: cases with an ok result file are skipped, and the
 # unfinished ml-1m runs of part 8 (TiM4Rec seed 1, TiSASRec seed 0) go on from their checkpoints (.gpu/resume/).
 #   GPU 0, one thing at a time (its timings are reported):
-#     the GPU tests of the compiled TiM4Rec at ml-1m's shape (inductor failed there on torch 2.11, part 8; now
-#     without persistent reductions) and of anatomy's first-step report;
-#     TiM4Rec's step at B = 2048, L = 50, h64 with every compile cache empty: compiled bf16 (issue #4's path: its
-#     GPU time against part 7's 4.61 ms, now with eager's dropout kernels and no persistent reductions; the cold
-#     first step and torch's compile phases, issue #4's 15 s) and eager fp32 (the first step is then our own
-#     kernels' Triton compilation);
+#     the conv and SSD kernel tests at full size (the conv backward for K = 4 loads each x shift once now; both
+#     kernels' backward ops return raw partial sums, summed in PyTorch): .kernels-ok when they pass, and every
+#     lane's queue waits for it (a kernel wrong on the GPU must not train the grid);
+#     the custom ops, the compiled TiM4Rec at ml-1m's shape (inductor failed there on torch 2.11, part 8; now
+#     without persistent reductions), the CUDA-graph steps and anatomy's first-step report (.compile-ok);
+#     TiM4Rec's step at B = 2048, L = 50, h64 with every compile cache empty: compiled bf16 (issue #4's path: GPU
+#     time against part 7's 4.61 ms; the cold first step and torch's compile phases, issue #4's 15 s) and eager
+#     fp32 (the cold first step is our own kernels' Triton compilation);
+#     the conv benchmark (the K = 4 backward against its general path: provider triton_general_bwd);
+#     TiM4Rec amazon-beauty h64 seed 0, bf16 + compile + CUDA graph (set full-amp-compile-fused-sums: #4's epoch
+#     at this commit, against full-amp-compile-eager-rng's 0.351 s);
 #     TiM4Rec's compiled step at ml-1m's shape (B = 2048, L = 200), fp32;
 #     the naive interval attention at B = 2048, 1 head, fp32 (issue #5's memory and speed against it; ~65 GB, ~5 min);
 #     then the queue.
@@ -46,16 +51,25 @@ fi
 ANATOMY="python3 -m seqrec anatomy --model tim4rec --batch 2048 --hidden 64 --device cuda --backend auto --profile 20"
 COLD='TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) TRITON_CACHE_DIR=$(mktemp -d)'
 PROFILE=$ROOT/$timing/profile
+KERNELS_OK="while [ ! -e $ROOT/.kernels-tested ]; do sleep 10; done; [ -e $ROOT/.kernels-ok ] &&"
 lane 0 gpu0-timing \
-  "timeout 600 python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_train.py -k ml1m_shape tests/test_anatomy.py" \
+  "timeout 420 python3 -m pytest -q -p no:cacheprovider tests/test_kernels_conv.py tests/test_kernels_ssd.py \
+     -k 'not mamba_ssm' && touch $ROOT/.kernels-ok; touch $ROOT/.kernels-tested" \
+  "timeout 600 python3 -m pytest -q -p no:cacheprovider tests/test_compile_custom_ops.py && timeout 600 python3 -m pytest \
+     -q -p no:cacheprovider -m gpu tests/test_anatomy.py tests/test_train.py \
+     -k 'ml1m_shape or cuda_graph_step_matches_eager or profile_lists' && touch $ROOT/.compile-ok" \
   "$COLD $ANATOMY --seq-len 50 --compile --amp bf16 --out $PROFILE/tim4rec-b2048-l50-h64-compiled-bf16.json \
      > $ROOT/logs/anatomy-l50-compiled-bf16-cold.txt 2>&1" \
   "$COLD $ANATOMY --seq-len 50 --out $PROFILE/tim4rec-b2048-l50-h64-eager-fp32.json \
      > $ROOT/logs/anatomy-l50-eager-fp32-cold.txt 2>&1" \
-  "$ANATOMY --seq-len 200 --compile --out $PROFILE/tim4rec-b2048-l200-h64-compiled-fp32.json \
-     > $ROOT/logs/anatomy-l200-compiled-fp32.txt 2>&1" \
+  "python3 suites/bench_conv.py --out $ROOT/$timing/kernels" \
+  "[ -e $ROOT/.compile-ok ] && python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 \
+     --datasets amazon-beauty --hidden 64 --models tim4rec --seeds 0 --compile --cuda-graph --amp bf16 \
+     --out $ROOT/full-amp-compile-fused-sums/accuracy" \
+  "[ -e $ROOT/.compile-ok ] && $ANATOMY --seq-len 200 --compile \
+     --out $PROFILE/tim4rec-b2048-l200-h64-compiled-fp32.json > $ROOT/logs/anatomy-l200-compiled-fp32.txt 2>&1" \
   "python3 suites/bench_interval_attention.py --out $ROOT/$timing/kernels --batches 2048 --heads 1 --dtypes float32 \
      --naive-max-batch 2048" \
-  "$(queue_loop "$QUEUE")"
-for g in $(seq 1 $((ngpu - 1))); do queue_lane "$g" "gpu$g-ml1m" "$QUEUE"; done
+  "$KERNELS_OK $(queue_loop "$QUEUE")"
+for g in $(seq 1 $((ngpu - 1))); do lane "$g" "gpu$g-ml1m" "$KERNELS_OK $(queue_loop "$QUEUE")"; done
 echo "campaign lanes started under $ROOT on $ngpu GPUs (logs: $ROOT/logs; queue: $QUEUE)"

@@ -6,7 +6,9 @@ kernels there), at the shapes the models train with (K = 4).
 
 Writes one result file (kind "kernel") per case: median ms (triton.testing.do_bench after warm-up) and peak
 GPU memory above the inputs, with the card's name. The bytes floor of one call is reading x and writing y
-(forward), reading x and dy and writing dx (backward): 5 * B * L * C elements.
+(forward), reading x and dy and writing dx (backward): 5 * B * L * C elements. With SiLU and K = 4 the provider
+``triton_general_bwd`` times our kernel with the backward's general path (``kernels.conv.fused.BWD_SHARED_X``
+off: each pre-activation recomputed from its own K loads of x).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def main(argv=None) -> int:
     if not torch.cuda.is_available():
         print("bench_conv: needs a CUDA device", file=sys.stderr)
         return 2
-    from kernels.conv import causal_conv1d
+    from kernels.conv import causal_conv1d, fused
 
     card = torch.cuda.get_device_name()
     for case in CASES:
@@ -62,9 +64,14 @@ def main(argv=None) -> int:
                           "activation": act_name, **case, "device_name": card,
                           "min_bytes": 5 * inputs["x"].numel() * inputs["x"].element_size(),
                           "timer": "triton.testing.do_bench median", "impls": {}}
-                for name, backend in (("triton", "triton"), ("torch_ref", "torch")):
+                providers = [("triton", "triton", True), ("torch_ref", "torch", True)]
+                if act == "silu" and case["kernel_size"] == 4:  # the backward's general path, for comparison
+                    providers.insert(1, ("triton_general_bwd", "triton", False))
+                for name, backend, shared_x in providers:
+                    fused.BWD_SHARED_X = shared_x
                     rec = record_provider(lambda backend=backend, inputs=inputs, dout=dout, act=act: measure_fwd_bwd(
                         lambda **kw: causal_conv1d(**kw, activation=act, backend=backend), inputs, dout))
+                    fused.BWD_SHARED_X = True
                     result["impls"][name] = rec
                     print(f"{card} causal_conv1d {case} {dtype_name} {act_name} {name}: {rec}", flush=True)
                 tag = (f"b{case['batch']}-l{case['seqlen']}-c{case['channels']}-k{case['kernel_size']}-{act_name}-"

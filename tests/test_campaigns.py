@@ -57,7 +57,7 @@ def test_queue_lanes_share_a_queue_running_each_command_once(tmp_path):
     queue = root / "queue.txt"
     done = root / "done.txt"
     queue.write_text("".join(f"sleep 0.$((RANDOM % 3)); echo {i} >> {done}\n" for i in range(12)))
-    script = 'source campaigns/lanes.sh "$0"; queue_lane 0 q0 "$1"; queue_lane 1 q1 "$1"'
+    script = 'source campaigns/lanes.sh "$0"; lane 0 q0 "$(queue_loop "$1")"; lane 1 q1 "$(queue_loop "$1")"'
     subprocess.run(["bash", "-c", script, str(root), str(queue)], cwd=work, check=True, timeout=60)
     deadline = time.time() + 120
     while time.time() < deadline and len(done.read_text().split() if done.exists() else []) < 12:

@@ -159,6 +159,20 @@ def test_fused_small_tiles_cross_sequences(activation):
 
 
 @needs_triton
+@pytest.mark.parametrize("shared_x", [True, False])
+def test_fused_backward_k4_silu_both_paths(monkeypatch, shared_x):
+    """K = 4 with SiLU: the backward that loads each x shift once (``BWD_SHARED_X``, the default) and the general
+    one both match the reference, across sequence ends, channel blocks and several tiles per program, fp32 and
+    bf16."""
+    from kernels.conv import fused
+
+    monkeypatch.setattr(fused, "BWD_SHARED_X", shared_x)
+    check_fused(3, 21, 64, 4, "silu", contiguous=False, block_r=16, block_c=16, row_programs=2, seed=11)
+    check_fused(2, 2, 5, 4, "silu", block_r=16, row_programs=1, seed=12)
+    check_fused(3, 50, 192, 4, "silu", dtype=torch.bfloat16, seed=13)
+
+
+@needs_triton
 @pytest.mark.parametrize("K", [1, 3, 5])
 def test_fused_other_kernel_sizes(K):
     """K <= 4 sums dweight elementwise over the tiles, K > 4 reduces per tile: both paths."""

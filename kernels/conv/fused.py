@@ -103,13 +103,80 @@ def _conv_fwd_kernel(
 
 
 @triton.jit
+def _silu_grad(dy, z):
+    """dy * d silu(z) / dz."""
+    sz = tl.sigmoid(z)
+    return dy * sz * (1.0 + z * (1.0 - sz))
+
+
+@triton.jit
+def _conv_bwd_k4_silu(
+    x_ptr, w_ptr, bias_ptr, dy_ptr, dx_ptr, part_ptr, R, L, C,
+    s_xb, s_xl, s_xc, s_db, s_dl, s_dc, s_wc, s_wk,
+    HAS_BIAS: tl.constexpr, TILES_PER_PROG: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
+    """The backward for K = 4 with SiLU: per tile the 7 x shifts t-3..t+3 and the 4 dy shifts t..t+3 are loaded
+    once each (the general path loads x 20 times: K shifts for each of the K pre-activations, K for dweight),
+    z at t..t+3 is formed from them, then dz, dx and the dweight / dbias sums as in ``_conv_bwd_kernel``."""
+    pid_r = tl.program_id(0)
+    offs_c, mask_c, offs_k, W, bias = _channels(w_ptr, bias_ptr, C, s_wc, s_wk, 4, HAS_BIAS, BLOCK_C, BLOCK_K)
+    w0, w1, w2, w3 = _col(W, offs_k, 0)[None, :], _col(W, offs_k, 1)[None, :], _col(W, offs_k, 2)[None, :], \
+        _col(W, offs_k, 3)[None, :]
+    b0 = bias[None, :]
+    x_col = offs_c.to(tl.int64) * s_xc
+    dy_col = offs_c.to(tl.int64) * s_dc
+    zero = tl.zeros([BLOCK_R, BLOCK_C], dtype=tl.float32)
+    a0, a1, a2, a3, adb = zero, zero, zero, zero, zero
+    for i in range(0, TILES_PER_PROG):
+        tile = pid_r * TILES_PER_PROG + i
+        offs_r, mask_r, t, xb = _rows(tile, R, L, s_xb, s_xl, BLOCK_R)
+        db = (offs_r // L).to(tl.int64) * s_db + t.to(tl.int64) * s_dl
+        xm3 = _load_shift(x_ptr, xb, x_col, t, mask_r, mask_c, L, s_xl, -3)
+        xm2 = _load_shift(x_ptr, xb, x_col, t, mask_r, mask_c, L, s_xl, -2)
+        xm1 = _load_shift(x_ptr, xb, x_col, t, mask_r, mask_c, L, s_xl, -1)
+        x0 = _load_shift(x_ptr, xb, x_col, t, mask_r, mask_c, L, s_xl, 0)
+        xp1 = _load_shift(x_ptr, xb, x_col, t, mask_r, mask_c, L, s_xl, 1)
+        xp2 = _load_shift(x_ptr, xb, x_col, t, mask_r, mask_c, L, s_xl, 2)
+        xp3 = _load_shift(x_ptr, xb, x_col, t, mask_r, mask_c, L, s_xl, 3)
+        # dz[t+j] (zero where t+j is outside the sequence: dy is loaded as zero there)
+        dz0 = _silu_grad(_load_shift(dy_ptr, db, dy_col, t, mask_r, mask_c, L, s_dl, 0),
+                         b0 + w0 * xm3 + w1 * xm2 + w2 * xm1 + w3 * x0)
+        dz1 = _silu_grad(_load_shift(dy_ptr, db, dy_col, t, mask_r, mask_c, L, s_dl, 1),
+                         b0 + w0 * xm2 + w1 * xm1 + w2 * x0 + w3 * xp1)
+        dz2 = _silu_grad(_load_shift(dy_ptr, db, dy_col, t, mask_r, mask_c, L, s_dl, 2),
+                         b0 + w0 * xm1 + w1 * x0 + w2 * xp1 + w3 * xp2)
+        dz3 = _silu_grad(_load_shift(dy_ptr, db, dy_col, t, mask_r, mask_c, L, s_dl, 3),
+                         b0 + w0 * x0 + w1 * xp1 + w2 * xp2 + w3 * xp3)
+        dx = w3 * dz0 + w2 * dz1 + w1 * dz2 + w0 * dz3  # dx[t] = sum_j W[:, 3 - j] dz[t + j]
+        a0 += dz0 * xm3
+        a1 += dz0 * xm2
+        a2 += dz0 * xm1
+        a3 += dz0 * x0
+        adb += dz0
+        dx_off = offs_r.to(tl.int64)[:, None] * C + offs_c[None, :]  # dx is contiguous (B, L, C)
+        tl.store(dx_ptr + dx_off, dx.to(dx_ptr.dtype.element_ty), mask=mask_r[:, None] & mask_c[None, :])
+    dw = tl.where(offs_k[None, :] == 0, tl.sum(a0, axis=0)[:, None], 0.0)
+    dw += tl.where(offs_k[None, :] == 1, tl.sum(a1, axis=0)[:, None], 0.0)
+    dw += tl.where(offs_k[None, :] == 2, tl.sum(a2, axis=0)[:, None], 0.0)
+    dw += tl.where(offs_k[None, :] == 3, tl.sum(a3, axis=0)[:, None], 0.0)
+    part_ptr += (pid_r.to(tl.int64) * C + offs_c) * 5
+    tl.store(part_ptr[:, None] + offs_k[None, :], dw, mask=mask_c[:, None] & (offs_k < 4)[None, :])
+    tl.store(part_ptr + 4, tl.sum(adb, axis=0), mask=mask_c)
+
+
+@triton.jit
 def _conv_bwd_kernel(
     x_ptr, w_ptr, bias_ptr, dy_ptr, dx_ptr, part_ptr,
     R, L, C,
     s_xb, s_xl, s_xc, s_db, s_dl, s_dc, s_wc, s_wk,
     K: tl.constexpr, HAS_BIAS: tl.constexpr, SILU: tl.constexpr, TILES_PER_PROG: tl.constexpr,
-    BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_K: tl.constexpr,
+    BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_K: tl.constexpr, SHARED_X: tl.constexpr,
 ):
+    if SHARED_X:  # K = 4 with SiLU, the models' conv: each x shift loaded once per tile
+        _conv_bwd_k4_silu(x_ptr, w_ptr, bias_ptr, dy_ptr, dx_ptr, part_ptr, R, L, C, s_xb, s_xl, s_xc, s_db, s_dl,
+                          s_dc, s_wc, s_wk, HAS_BIAS, TILES_PER_PROG, BLOCK_R, BLOCK_C, BLOCK_K)
+        return
     pid_r = tl.program_id(0)
     offs_c, mask_c, offs_k, W, bias = _channels(w_ptr, bias_ptr, C, s_wc, s_wk, K, HAS_BIAS, BLOCK_C, BLOCK_K)
     x_col = offs_c.to(tl.int64) * s_xc
@@ -129,9 +196,8 @@ def _conv_bwd_kernel(
         for jj in tl.static_range(K):  # row shift j = K - 1 - jj, dz[t+j] meets W[:, jj]
             dz = _load_shift(dy_ptr, dy_base, dy_col, t, mask_r, mask_c, L, s_dl, K - 1 - jj)
             if SILU:
-                z = _preact(x_ptr, x_base, x_col, t, mask_r, mask_c, L, s_xl, W, offs_k, bias, K, K - 1 - jj)
-                sz = tl.sigmoid(z)
-                dz = dz * sz * (1.0 + z * (1.0 - sz))
+                dz = _silu_grad(dz, _preact(x_ptr, x_base, x_col, t, mask_r, mask_c, L, s_xl, W, offs_k, bias, K,
+                                            K - 1 - jj))
             dx += _col(W, offs_k, jj)[None, :] * dz
         # dz (zero outside the valid rows and channels) is now dz[t]; the x loads below repeat those of z[t]
         adb += dz
@@ -166,6 +232,9 @@ BWD_BLOCK_R = 16  # rows per backward tile (more live tiles in registers: dx, dz
 MAX_BLOCK_C = 64  # channels per program: 256 B of fp32 per row, C in 64..640 split in 1..10 blocks
 NUM_WARPS = 4
 PROGRAMS_PER_SM = 16  # backward row programs x channel blocks ~ this many per SM; each walks several tiles
+# K = 4 with SiLU (the models' conv): the backward loads each x shift once per tile (``_conv_bwd_k4_silu``); False:
+# the general path, which recomputes each pre-activation from its own K loads (suites/bench_conv.py times both)
+BWD_SHARED_X = True
 
 
 def _block_c(C: int, block_c: int | None) -> int:
@@ -203,29 +272,58 @@ def causal_conv1d_fused_fwd(x, weight, bias, silu, block_r=None, block_c=None):
     return y
 
 
-def causal_conv1d_fused_bwd(dy, x, weight, bias, silu, block_r=None, block_c=None, row_programs=None):
-    """(dx, dweight, dbias | None) of the forward above for the output gradient dy (any strides)."""
+def _bwd_launch(x: torch.Tensor, K: int, block_r=None, block_c=None, row_programs=None) -> dict:
+    """The backward's grid and blocks for x (B, L, C): row programs (the partial sums' first dimension), tiles per
+    program, channel blocks, BLOCK_R, BLOCK_C."""
     b, L, C = x.shape
-    K = weight.shape[1]
     R = b * L
-    dx = torch.empty((b, L, C), device=x.device, dtype=x.dtype)
     br, bc = _block_r(R, BWD_BLOCK_R, block_r), _block_c(C, block_c)
     n_cblocks = triton.cdiv(C, bc) if C else 0
     n_prog, tiles_per_prog = _row_programs(triton.cdiv(R, br), max(n_cblocks, 1), x.device, row_programs)
     if R == 0 or C == 0:
-        part = torch.zeros(1, C, K + 1, device=x.device, dtype=torch.float32)
-    else:
-        part = torch.empty(n_prog, C, K + 1, device=x.device, dtype=torch.float32)
-        _conv_bwd_kernel[(n_prog, n_cblocks)](
-            x, weight, bias if bias is not None else weight, dy, dx, part,
-            R, L, C, *x.stride(), *dy.stride(), *weight.stride(),
-            K=K, HAS_BIAS=bias is not None, SILU=silu, TILES_PER_PROG=tiles_per_prog,
-            BLOCK_R=br, BLOCK_C=bc, BLOCK_K=triton.next_power_of_2(K), num_warps=NUM_WARPS,
-        )
-    part = part.sum(0)  # one reduction for both
-    dweight = part[:, :K].contiguous().to(weight.dtype)
-    dbias = part[:, K].contiguous().to(bias.dtype) if bias is not None else None
-    return dx, dweight, dbias
+        n_prog = 1
+    return dict(n_prog=n_prog, tiles_per_prog=tiles_per_prog, n_cblocks=n_cblocks, block_r=br, block_c=bc)
+
+
+def conv_partials_shape(x: torch.Tensor, weight: torch.Tensor) -> tuple[int, int, int]:
+    """Shape of ``causal_conv1d_fused_bwd_raw``'s partial sums at the default launch: (row programs, C, K + 1)."""
+    K = weight.shape[1]
+    return _bwd_launch(x, K)["n_prog"], x.shape[2], K + 1
+
+
+def causal_conv1d_fused_bwd_raw(dy, x, weight, bias, silu, block_r=None, block_c=None, row_programs=None):
+    """(dx (B, L, C) in x's dtype, partial sums (row programs, C, K + 1) fp32: each row program's dweight in
+    columns :K and dbias in column K), for the output gradient dy (any strides). ``conv_grads`` sums them: in
+    PyTorch, so that under torch.compile inductor fuses that sum and the casts (the custom op returns these)."""
+    b, L, C = x.shape
+    K = weight.shape[1]
+    dx = torch.empty((b, L, C), device=x.device, dtype=x.dtype)
+    g = _bwd_launch(x, K, block_r, block_c, row_programs)
+    if b * L == 0 or C == 0:
+        return dx, torch.zeros(1, C, K + 1, device=x.device, dtype=torch.float32)
+    part = torch.empty(g["n_prog"], C, K + 1, device=x.device, dtype=torch.float32)
+    _conv_bwd_kernel[(g["n_prog"], g["n_cblocks"])](
+        x, weight, bias if bias is not None else weight, dy, dx, part,
+        b * L, L, C, *x.stride(), *dy.stride(), *weight.stride(),
+        K=K, HAS_BIAS=bias is not None, SILU=silu, TILES_PER_PROG=g["tiles_per_prog"],
+        BLOCK_R=g["block_r"], BLOCK_C=g["block_c"], BLOCK_K=triton.next_power_of_2(K), num_warps=NUM_WARPS,
+        SHARED_X=BWD_SHARED_X and K == 4 and silu,
+    )
+    return dx, part
+
+
+def conv_grads(part: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
+    """(dweight (C, K), dbias (C,) | None) in the parameters' dtypes from the backward's partial sums."""
+    total = part.sum(0)  # one reduction for both
+    K = weight.shape[1]
+    return (total[:, :K].contiguous().to(weight.dtype),
+            total[:, K].contiguous().to(bias.dtype) if bias is not None else None)
+
+
+def causal_conv1d_fused_bwd(dy, x, weight, bias, silu, block_r=None, block_c=None, row_programs=None):
+    """(dx, dweight, dbias | None) of the forward above for the output gradient dy (any strides)."""
+    dx, part = causal_conv1d_fused_bwd_raw(dy, x, weight, bias, silu, block_r, block_c, row_programs)
+    return (dx, *conv_grads(part, weight, bias))
 
 
 def dense_bias(bias: torch.Tensor | None) -> torch.Tensor | None:

@@ -1,15 +1,22 @@
 """The fused causal conv kernels as torch.library custom ops, the form ``causal_conv1d`` takes under
 ``torch.compile``: one graph with the ops around it, not one per stretch between kernel calls (see
 ``kernels.ssd.op``). Forward ``seqrec::causal_conv1d_fwd``: y (B, L, C). Backward
-``seqrec::causal_conv1d_bwd``: (dx (B, L, C), dweight (C, K), dbias (C,), size 0 when there is no bias).
+``seqrec::causal_conv1d_bwd``: dx (B, L, C) and the kernel's partial sums of dweight and dbias, which the
+autograd formula sums in PyTorch (inductor fuses that sum and the casts with the ops around them).
 """
 
 from __future__ import annotations
 
 import torch
 
-from kernels.conv.fused import causal_conv1d_fused_bwd, causal_conv1d_fused_fwd, dense_bias
-from kernels.custom_ops import fake_like, none_where_absent, or_empty
+from kernels.conv.fused import (
+    causal_conv1d_fused_bwd_raw,
+    causal_conv1d_fused_fwd,
+    conv_grads,
+    conv_partials_shape,
+    dense_bias,
+)
+from kernels.custom_ops import fake_like
 
 
 @torch.library.custom_op("seqrec::causal_conv1d_fwd", mutates_args=())
@@ -25,18 +32,15 @@ def _fwd_fake(x, weight, bias, silu):
 
 @torch.library.custom_op("seqrec::causal_conv1d_bwd", mutates_args=())
 def causal_conv1d_bwd(dy: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                      silu: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(dx, dweight, dbias); dbias has size 0 when bias is None."""
-    dx, dweight, dbias = causal_conv1d_fused_bwd(dy, x, weight, dense_bias(bias), silu)
-    # both are slices of one (C, K + 1) sum, views of it where C = 1: outputs may not share storage
-    if dbias is not None and dbias.untyped_storage().data_ptr() == dweight.untyped_storage().data_ptr():
-        dbias = dbias.clone()
-    return dx, dweight, or_empty(dbias, x)
+                      silu: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(dx, partial sums (row programs, C, K + 1) fp32); the autograd formula sums the partials
+    (``conv_grads``), where inductor fuses the sum and the casts."""
+    return causal_conv1d_fused_bwd_raw(dy, x, weight, dense_bias(bias), silu)
 
 
 @causal_conv1d_bwd.register_fake
 def _bwd_fake(dy, x, weight, bias, silu):
-    return tuple(fake_like(t, x) for t in (x, weight, bias))
+    return fake_like(x, x), x.new_empty(conv_partials_shape(x, weight), dtype=torch.float32)
 
 
 def _setup_context(ctx, inputs, output):
@@ -47,7 +51,8 @@ def _setup_context(ctx, inputs, output):
 
 def _backward(ctx, dy):
     x, weight, bias = ctx.saved_tensors
-    return (*none_where_absent(causal_conv1d_bwd(dy, x, weight, bias, ctx.silu), (x, weight, bias)), None)
+    dx, part = causal_conv1d_bwd(dy, x, weight, bias, ctx.silu)
+    return (dx, *conv_grads(part, weight, bias), None)
 
 
 causal_conv1d_fwd.register_autograd(_backward, setup_context=_setup_context)

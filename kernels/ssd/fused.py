@@ -352,15 +352,24 @@ def ssd_fused_fwd(x, dt, A, B, C, D, dt_bias, time_dt, dt_softplus, block_q=None
     return y
 
 
-def ssd_fused_bwd(dy, x, dt, A, B, C, D, dt_bias, time_dt, dt_softplus, block_q=None):
-    """Gradients (dx, ddt, dA, dB, dC, dD, ddt_bias, dtime_dt); None where the input is None."""
+def bc_grad_groups(H: int, G: int) -> int:
+    """The third dimension of the backward kernel's raw dB, dC: H (each head's own rows, ``BC_PER_HEAD``) where
+    a group has several heads, else G."""
+    return H if BC_PER_HEAD and H // G > 1 else G
+
+
+def ssd_fused_bwd_raw(dy, x, dt, A, B, C, D, dt_bias, time_dt, dt_softplus, block_q=None):
+    """The backward kernel's outputs: (dx, ddt, red, dB_raw, dC_raw, dtime_dt or None). ``red`` (3, B, H) fp32:
+    each sequence's dA, dD, ddt_bias per head; dB_raw, dC_raw (B, L, ``bc_grad_groups``, N) fp32. ``ssd_grads``
+    sums them into the parameters' gradients: in PyTorch, so that under torch.compile inductor fuses those sums
+    and casts with the ops around them (the custom op returns the raw outputs)."""
     b, L, H, P = x.shape
     G, N = B.shape[2], B.shape[3]
     dy = _last_dim_contiguous(dy)
     dx = torch.empty_like(x, memory_format=torch.contiguous_format)
     ddt = torch.empty_like(dt, memory_format=torch.contiguous_format)
     dtd = torch.empty_like(time_dt, memory_format=torch.contiguous_format) if time_dt is not None else None
-    per_head = BC_PER_HEAD and H // G > 1
+    per_head = bc_grad_groups(H, G) != G
     atomic = H // G > 1 and not per_head
     alloc = torch.zeros if atomic else torch.empty
     dB = alloc(b, L, H if per_head else G, N, device=x.device, dtype=torch.float32)
@@ -389,13 +398,27 @@ def ssd_fused_bwd(dy, x, dt, A, B, C, D, dt_bias, time_dt, dt_softplus, block_q=
         red.zero_()
         dB.zero_()
         dC.zero_()
-    if per_head:  # heads of one group are adjacent (head h is in group h // (H // G))
-        dB, dC = (t.view(b, L, G, H // G, N).sum(3) for t in (dB, dC))
-    sums = red.view(3, b, H).sum(1)
-    dA = sums[0].to(A.dtype)
+    return dx, ddt, red.view(3, b, H), dB, dC, dtd
+
+
+def ssd_grads(red, dB_raw, dC_raw, A, B, C, D, dt_bias):
+    """(dA, dB, dC, dD, ddt_bias) from ``ssd_fused_bwd_raw``'s sums, in the parameters' dtypes; None where the
+    input is None. Heads of one group are adjacent (head h is in group h // (H // G))."""
+    b, L, G, N = B.shape
+    if dB_raw.shape[2] != G:
+        dB_raw, dC_raw = (t.view(b, L, G, -1, N).sum(3) for t in (dB_raw, dC_raw))
+    sums = red.sum(1)
     dD = sums[1].to(D.dtype) if D is not None else None
     dbias = sums[2].to(dt_bias.dtype) if dt_bias is not None else None
-    return dx, ddt, dA, dB.to(B.dtype), dC.to(C.dtype), dD, dbias, dtd
+    return sums[0].to(A.dtype), dB_raw.to(B.dtype), dC_raw.to(C.dtype), dD, dbias
+
+
+def ssd_fused_bwd(dy, x, dt, A, B, C, D, dt_bias, time_dt, dt_softplus, block_q=None):
+    """Gradients (dx, ddt, dA, dB, dC, dD, ddt_bias, dtime_dt); None where the input is None."""
+    dx, ddt, red, dB_raw, dC_raw, dtd = ssd_fused_bwd_raw(dy, x, dt, A, B, C, D, dt_bias, time_dt, dt_softplus,
+                                                          block_q)
+    dA, dB, dC, dD, dbias = ssd_grads(red, dB_raw, dC_raw, A, B, C, D, dt_bias)
+    return dx, ddt, dA, dB, dC, dD, dbias, dtd
 
 
 class SSDFused(torch.autograd.Function):
