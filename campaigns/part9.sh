@@ -18,7 +18,10 @@
 #     TiM4Rec's compiled step at ml-1m's shape (B = 2048, L = 200), fp32;
 #     the naive interval attention at B = 2048, 1 head, fp32 (issue #5's memory and speed against it; ~65 GB, ~5 min);
 #     then the queue.
-#   The queue (file $ROOT/ml1m-queue.txt, written once): the two resumed runs; ml-1m h64 seeds 1 and 2 of the five
+#   The queue (file $ROOT/ml1m-queue.txt, written once): TiSASRec amazon-beauty h64 seeds 0-2 eager and with the
+#   CUDA graph (sets full-seeds-eager, full-seeds-cuda-graph: does the graph train TiSASRec as eager does, seed for
+#   seed, as it does the other models? then its ml-1m runs, at batch 256 and launch-bound, about 47 s an epoch
+#   eager, could take the graph, about 4x faster); the two resumed runs; ml-1m h64 seeds 1 and 2 of the five
 #   models (#8); the ablation's ml-1m variants over 3 seeds (#9; without the reference, `-k 'not full-'`, which
 #   is the accuracy grid's TiM4Rec run: a lane must not train it while another trains that run); then the rest of
 #   ml-1m's grid (h32, h128, h256), the ablation's h16 backbones, and last the ablation's rows taken from the grid.
@@ -29,7 +32,11 @@ QUEUE=$ROOT/ml1m-queue.txt
 ACC="$SUITE suites/test_accuracy.py --datasets ml-1m"
 ABL="$SUITE suites/test_ablation.py --datasets ml-1m"
 if [ ! -e "$QUEUE" ]; then
+  BEAUTY="python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets amazon-beauty --hidden 64 \
+    --models tisasrec --seeds 0,1,2"
   {
+    echo "$BEAUTY --out $ROOT/full-seeds-eager/accuracy"
+    echo "$BEAUTY --cuda-graph --out $ROOT/full-seeds-cuda-graph/accuracy"
     echo "$ACC --hidden 64 --seeds 1 --models tim4rec"
     echo "$ACC --hidden 64 --seeds 0 --models tisasrec"
     for s in 1 2; do for m in sasrec mamba4rec tisasrec ssd4rec tim4rec; do
