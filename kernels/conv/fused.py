@@ -48,6 +48,13 @@ def _rows(tile, R, L, s_b, s_l, BLOCK_R: tl.constexpr):
 
 
 @triton.jit
+def _bwd_rows(tile, R, L, s_xb, s_xl, s_db, s_dl, BLOCK_R: tl.constexpr):
+    """``_rows`` of one backward tile, with the int64 offsets of its rows in dy too."""
+    offs_r, mask_r, t, x_base = _rows(tile, R, L, s_xb, s_xl, BLOCK_R)
+    return offs_r, mask_r, t, x_base, (offs_r // L).to(tl.int64) * s_db + t.to(tl.int64) * s_dl
+
+
+@triton.jit
 def _load_shift(ptr, base, col, t, mask_r, mask_c, L, s_l, d: tl.constexpr):
     """fp32 (BLOCK_R, BLOCK_C) tile at rows t + d of the same sequences; zero where t + d is outside [0, L)."""
     td = t + d
@@ -103,6 +110,20 @@ def _conv_fwd_kernel(
 
 
 @triton.jit
+def _store_partials(part_ptr, pid_r, C, offs_c, mask_c, offs_k, dw, a0, a1, a2, a3, adb, K: tl.constexpr):
+    """This program's partial sums: part[pid_r, c, :K] = dweight (``dw``, plus for K <= 4 the row sums of the
+    elementwise accumulators a0..a3), part[pid_r, c, K] = dbias (row sum of ``adb``)."""
+    if K <= 4:
+        dw += tl.where(offs_k[None, :] == 0, tl.sum(a0, axis=0)[:, None], 0.0)
+        dw += tl.where(offs_k[None, :] == 1, tl.sum(a1, axis=0)[:, None], 0.0)
+        dw += tl.where(offs_k[None, :] == 2, tl.sum(a2, axis=0)[:, None], 0.0)
+        dw += tl.where(offs_k[None, :] == 3, tl.sum(a3, axis=0)[:, None], 0.0)
+    part_ptr += (pid_r.to(tl.int64) * C + offs_c) * (K + 1)
+    tl.store(part_ptr[:, None] + offs_k[None, :], dw, mask=mask_c[:, None] & (offs_k < K)[None, :])
+    tl.store(part_ptr + K, tl.sum(adb, axis=0), mask=mask_c)
+
+
+@triton.jit
 def _silu_grad(dy, z):
     """dy * d silu(z) / dz."""
     sz = tl.sigmoid(z)
@@ -130,8 +151,7 @@ def _conv_bwd_k4_silu(
     a0, a1, a2, a3, adb = zero, zero, zero, zero, zero
     for i in range(0, TILES_PER_PROG):
         tile = pid_r * TILES_PER_PROG + i
-        offs_r, mask_r, t, xb = _rows(tile, R, L, s_xb, s_xl, BLOCK_R)
-        db = (offs_r // L).to(tl.int64) * s_db + t.to(tl.int64) * s_dl
+        offs_r, mask_r, t, xb, db = _bwd_rows(tile, R, L, s_xb, s_xl, s_db, s_dl, BLOCK_R)
         xm3 = _load_shift(x_ptr, xb, x_col, t, mask_r, mask_c, L, s_xl, -3)
         xm2 = _load_shift(x_ptr, xb, x_col, t, mask_r, mask_c, L, s_xl, -2)
         xm1 = _load_shift(x_ptr, xb, x_col, t, mask_r, mask_c, L, s_xl, -1)
@@ -156,13 +176,8 @@ def _conv_bwd_k4_silu(
         adb += dz0
         dx_off = offs_r.to(tl.int64)[:, None] * C + offs_c[None, :]  # dx is contiguous (B, L, C)
         tl.store(dx_ptr + dx_off, dx.to(dx_ptr.dtype.element_ty), mask=mask_r[:, None] & mask_c[None, :])
-    dw = tl.where(offs_k[None, :] == 0, tl.sum(a0, axis=0)[:, None], 0.0)
-    dw += tl.where(offs_k[None, :] == 1, tl.sum(a1, axis=0)[:, None], 0.0)
-    dw += tl.where(offs_k[None, :] == 2, tl.sum(a2, axis=0)[:, None], 0.0)
-    dw += tl.where(offs_k[None, :] == 3, tl.sum(a3, axis=0)[:, None], 0.0)
-    part_ptr += (pid_r.to(tl.int64) * C + offs_c) * 5
-    tl.store(part_ptr[:, None] + offs_k[None, :], dw, mask=mask_c[:, None] & (offs_k < 4)[None, :])
-    tl.store(part_ptr + 4, tl.sum(adb, axis=0), mask=mask_c)
+    _store_partials(part_ptr, pid_r, C, offs_c, mask_c, offs_k, tl.zeros([BLOCK_C, BLOCK_K], dtype=tl.float32),
+                    a0, a1, a2, a3, adb, 4)
 
 
 @triton.jit
@@ -188,8 +203,7 @@ def _conv_bwd_kernel(
     a0, a1, a2, a3, adb = zero, zero, zero, zero, zero
     for i in range(0, TILES_PER_PROG):
         tile = pid_r * TILES_PER_PROG + i
-        offs_r, mask_r, t, x_base = _rows(tile, R, L, s_xb, s_xl, BLOCK_R)
-        dy_base = (offs_r // L).to(tl.int64) * s_db + t.to(tl.int64) * s_dl
+        offs_r, mask_r, t, x_base, dy_base = _bwd_rows(tile, R, L, s_xb, s_xl, s_db, s_dl, BLOCK_R)
         # dx[t] = sum_j W[:, K-1-j] dz[t+j]; j runs down to 0 so that dz[t] is what the loop leaves behind
         dx = zero
         dz = zero
@@ -215,15 +229,7 @@ def _conv_bwd_kernel(
                 dw += tl.where(offs_k[None, :] == k, tl.sum(dz * xk, axis=0)[:, None], 0.0)
         dx_off = offs_r.to(tl.int64)[:, None] * C + offs_c[None, :]  # dx is contiguous (B, L, C)
         tl.store(dx_ptr + dx_off, dx.to(dx_ptr.dtype.element_ty), mask=mask_r[:, None] & mask_c[None, :])
-    if K <= 4:
-        dw += tl.where(offs_k[None, :] == 0, tl.sum(a0, axis=0)[:, None], 0.0)
-        dw += tl.where(offs_k[None, :] == 1, tl.sum(a1, axis=0)[:, None], 0.0)
-        dw += tl.where(offs_k[None, :] == 2, tl.sum(a2, axis=0)[:, None], 0.0)
-        dw += tl.where(offs_k[None, :] == 3, tl.sum(a3, axis=0)[:, None], 0.0)
-    # this program's partial sums: part[pid_r, c, :K] = dweight, part[pid_r, c, K] = dbias
-    part_ptr += (pid_r.to(tl.int64) * C + offs_c) * (K + 1)
-    tl.store(part_ptr[:, None] + offs_k[None, :], dw, mask=mask_c[:, None] & (offs_k < K)[None, :])
-    tl.store(part_ptr + K, tl.sum(adb, axis=0), mask=mask_c)
+    _store_partials(part_ptr, pid_r, C, offs_c, mask_c, offs_k, dw, a0, a1, a2, a3, adb, K)
 
 
 # Launch settings (fixed heuristics, no autotune: CUDA-graph capture and compile time stay cheap).
