@@ -12,7 +12,9 @@
 #     TiM4Rec's step at B = 2048, L = 50, h64 with every compile cache empty: compiled bf16 (issue #4's path: GPU
 #     time against part 7's 4.61 ms; the cold first step and torch's compile phases, issue #4's 15 s) and eager
 #     fp32 (the cold first step is our own kernels' Triton compilation);
-#     the conv benchmark (the K = 4 backward against its general path: provider triton_general_bwd);
+#     the conv benchmark (the K = 4 backward against its general path: provider triton_general_bwd) and its
+#     backward over row tiles x warps (ptxas -v for sm_90 puts the backward at 128-255 registers a thread: few warps
+#     per SM; logs/conv-bwd-grid.txt);
 #     TiM4Rec amazon-beauty h64 seed 0, bf16 + compile + CUDA graph (set full-amp-compile-fused-sums: #4's epoch
 #     at this commit, against full-amp-compile-eager-rng's 0.351 s);
 #     TiM4Rec's compiled step at ml-1m's shape (B = 2048, L = 200), fp32;
@@ -69,7 +71,8 @@ lane 0 gpu0-timing \
      > $ROOT/logs/anatomy-l50-compiled-bf16-cold.txt 2>&1" \
   "$COLD $ANATOMY --seq-len 50 --out $PROFILE/tim4rec-b2048-l50-h64-eager-fp32.json \
      > $ROOT/logs/anatomy-l50-eager-fp32-cold.txt 2>&1" \
-  "python3 suites/bench_conv.py --out $ROOT/$timing/kernels" \
+  "python3 suites/bench_conv.py --out $ROOT/$timing/kernels && python3 suites/bench_conv.py --out /tmp --bwd-grid \
+     > $ROOT/logs/conv-bwd-grid.txt 2>&1" \
   "[ -e $ROOT/.compile-ok ] && python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 \
      --datasets amazon-beauty --hidden 64 --models tim4rec --seeds 0 --compile --cuda-graph --amp bf16 \
      --out $ROOT/full-amp-compile-fused-sums/accuracy" \

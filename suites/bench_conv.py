@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -46,11 +47,18 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, type=Path, help="directory for the result files")
     ap.add_argument("--dtypes", default="float32,bfloat16")
     ap.add_argument("--activations", default="silu,none")
+    ap.add_argument("--bwd-grid", action="store_true",
+                    help="instead: time our kernel (SiLU, fwd+bwd) at the first case over backward row tiles x warps x "
+                         "BWD_SHARED_X, printed (the backward kernels hold 128-255 registers a thread at the "
+                         "defaults, ptxas -v for sm_90: few warps per SM)")
     args = ap.parse_args(argv)
     if not torch.cuda.is_available():
         print("bench_conv: needs a CUDA device", file=sys.stderr)
         return 2
     from kernels.conv import causal_conv1d, fused
+
+    if args.bwd_grid:
+        return bwd_grid(args.dtypes.split(","))
 
     card = torch.cuda.get_device_name()
     for case in CASES:
@@ -77,6 +85,30 @@ def main(argv=None) -> int:
                 tag = (f"b{case['batch']}-l{case['seqlen']}-c{case['channels']}-k{case['kernel_size']}-{act_name}-"
                        f"{dtype_name}")
                 write_result(args.out / f"kernel-causal_conv1d-{tag}.json", result)
+    return 0
+
+
+def bwd_grid(dtypes: list[str]) -> int:
+    """Print fwd+bwd ms of our kernel (SiLU) at CASES[0] for each backward row tile, warp count and
+    BWD_SHARED_X; the module's settings are restored after."""
+    from kernels.conv import causal_conv1d, fused
+
+    saved = fused.BWD_BLOCK_R, fused.NUM_WARPS, fused.BWD_SHARED_X
+    card = torch.cuda.get_device_name()
+    try:
+        for dtype_name in dtypes:
+            inputs = make_inputs(**CASES[0], dtype=getattr(torch, dtype_name))
+            dout = torch.randn(inputs["x"].shape, device="cuda", dtype=inputs["x"].dtype)
+            for shared in (True, False):
+                for block_r in (16, 32):
+                    for warps in (2, 4, 8):
+                        fused.BWD_SHARED_X, fused.BWD_BLOCK_R, fused.NUM_WARPS = shared, block_r, warps
+                        rec = record_provider(partial(measure_fwd_bwd, lambda **kw: causal_conv1d(
+                            **kw, activation="silu", backend="triton"), inputs, dout))
+                        print(f"{card} causal_conv1d {CASES[0]} {dtype_name} silu shared_x={shared} "
+                              f"bwd_block_r={block_r} num_warps={warps}: {rec}", flush=True)
+    finally:
+        fused.BWD_BLOCK_R, fused.NUM_WARPS, fused.BWD_SHARED_X = saved
     return 0
 
 
