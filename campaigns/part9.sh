@@ -4,15 +4,15 @@
 # first measures, then joins the queue. Every run resumes: cases with an ok result file are skipped, and the
 # unfinished ml-1m runs of part 8 (TiM4Rec seed 1, TiSASRec seed 0) go on from their checkpoints (.gpu/resume/).
 #   GPU 0, one thing at a time (its timings are reported):
-#     the conv and SSD kernel tests at full size (the conv backward for K = 4 loads each x shift once now; both
-#     kernels' backward ops return raw partial sums, summed in PyTorch): .kernels-ok when they pass, and every
+#     the conv and SSD kernel tests at full size (both kernels' backward ops return raw partial sums now, summed in
+#     PyTorch; a second conv backward path for K = 4 loads each x shift once): .kernels-ok when they pass, and every
 #     lane's queue waits for it (a kernel wrong on the GPU must not train the grid);
 #     the custom ops, the compiled TiM4Rec at ml-1m's shape (inductor failed there on torch 2.11, part 8; now
 #     without persistent reductions), the CUDA-graph steps and anatomy's first-step report (.compile-ok);
 #     TiM4Rec's step at B = 2048, L = 50, h64 with every compile cache empty: compiled bf16 (issue #4's path: GPU
 #     time against part 7's 4.61 ms; the cold first step and torch's compile phases, issue #4's 15 s) and eager
 #     fp32 (the cold first step is our own kernels' Triton compilation);
-#     the conv benchmark (the K = 4 backward against its general path: provider triton_general_bwd) and its
+#     the conv benchmark (the K = 4 backward's two paths: provider triton_shared_x_bwd) and its
 #     backward over row tiles x warps (ptxas -v for sm_90 puts the backward at 128-255 registers a thread: few warps
 #     per SM; logs/conv-bwd-grid.txt);
 #     TiM4Rec amazon-beauty h64 seed 0, bf16 + compile + CUDA graph (set full-amp-compile-fused-sums: #4's epoch

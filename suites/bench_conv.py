@@ -6,9 +6,10 @@ kernels there), at the shapes the models train with (K = 4).
 
 Writes one result file (kind "kernel") per case: median ms (triton.testing.do_bench after warm-up) and peak
 GPU memory above the inputs, with the card's name. The bytes floor of one call is reading x and writing y
-(forward), reading x and dy and writing dx (backward): 5 * B * L * C elements. With SiLU and K = 4 the provider
-``triton_general_bwd`` times our kernel with the backward's general path (``kernels.conv.fused.BWD_SHARED_X``
-off: each pre-activation recomputed from its own K loads of x).
+(forward), reading x and dy and writing dx (backward): 5 * B * L * C elements. With SiLU and K = 4 a third
+provider times our kernel with the backward's other path (``kernels.conv.fused.BWD_SHARED_X``):
+``triton_shared_x_bwd`` (each x shift loaded once per tile) while the general path is the default, else
+``triton_general_bwd``.
 """
 
 from __future__ import annotations
@@ -72,14 +73,16 @@ def main(argv=None) -> int:
                           "activation": act_name, **case, "device_name": card,
                           "min_bytes": 5 * inputs["x"].numel() * inputs["x"].element_size(),
                           "timer": "triton.testing.do_bench median", "impls": {}}
-                providers = [("triton", "triton", True), ("torch_ref", "torch", True)]
-                if act == "silu" and case["kernel_size"] == 4:  # the backward's general path, for comparison
-                    providers.insert(1, ("triton_general_bwd", "triton", False))
+                default = fused.BWD_SHARED_X
+                providers = [("triton", "triton", default), ("torch_ref", "torch", default)]
+                if act == "silu" and case["kernel_size"] == 4:  # the backward's other path, for comparison
+                    providers.insert(1, ("triton_general_bwd" if default else "triton_shared_x_bwd", "triton",
+                                         not default))
                 for name, backend, shared_x in providers:
                     fused.BWD_SHARED_X = shared_x
                     rec = record_provider(lambda backend=backend, inputs=inputs, dout=dout, act=act: measure_fwd_bwd(
                         lambda **kw: causal_conv1d(**kw, activation=act, backend=backend), inputs, dout))
-                    fused.BWD_SHARED_X = True
+                    fused.BWD_SHARED_X = default
                     result["impls"][name] = rec
                     print(f"{card} causal_conv1d {case} {dtype_name} {act_name} {name}: {rec}", flush=True)
                 tag = (f"b{case['batch']}-l{case['seqlen']}-c{case['channels']}-k{case['kernel_size']}-{act_name}-"

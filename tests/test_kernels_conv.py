@@ -161,9 +161,9 @@ def test_fused_small_tiles_cross_sequences(activation):
 @needs_triton
 @pytest.mark.parametrize("shared_x", [True, False])
 def test_fused_backward_k4_silu_both_paths(monkeypatch, shared_x):
-    """K = 4 with SiLU: the backward that loads each x shift once (``BWD_SHARED_X``, the default) and the general
-    one both match the reference, across sequence ends, channel blocks and several tiles per program, fp32 and
-    bf16."""
+    """K = 4 with SiLU: the backward that loads each x shift once (``BWD_SHARED_X``) and the general one (the
+    default) both match the reference, across sequence ends, channel blocks and several tiles per program, fp32
+    and bf16."""
     from kernels.conv import fused
 
     monkeypatch.setattr(fused, "BWD_SHARED_X", shared_x)

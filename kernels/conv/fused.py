@@ -238,9 +238,12 @@ BWD_BLOCK_R = 16  # rows per backward tile (more live tiles in registers: dx, dz
 MAX_BLOCK_C = 64  # channels per program: 256 B of fp32 per row, C in 64..640 split in 1..10 blocks
 NUM_WARPS = 4
 PROGRAMS_PER_SM = 16  # backward row programs x channel blocks ~ this many per SM; each walks several tiles
-# K = 4 with SiLU (the models' conv): the backward loads each x shift once per tile (``_conv_bwd_k4_silu``); False:
-# the general path, which recomputes each pre-activation from its own K loads (suites/bench_conv.py times both)
-BWD_SHARED_X = True
+# K = 4 with SiLU (the models' conv): True, the backward loads each x shift once per tile (``_conv_bwd_k4_silu``: 7
+# loads, not 20); False, the general path, which recomputes each pre-activation from its own K loads. The general
+# path stays the default until a GPU says otherwise: for sm_90 ptxas gives the shared path more registers a thread
+# (bf16 h64, B=2048: 255 against 241; Mamba4Rec's 40 bytes of spills against none; results/ptxas/), and the loads
+# it saves are L1 hits. suites/bench_conv.py times both (provider triton_shared_x_bwd; --bwd-grid).
+BWD_SHARED_X = False
 
 
 def _block_c(C: int, block_c: int | None) -> int:
