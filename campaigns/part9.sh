@@ -11,7 +11,9 @@
 #     without persistent reductions), the CUDA-graph steps and anatomy's first-step report (.compile-ok);
 #     TiM4Rec's step at B = 2048, L = 50, h64 with every compile cache empty: compiled bf16 (issue #4's path: GPU
 #     time against part 7's 4.61 ms; the cold first step and torch's compile phases, issue #4's 15 s) and eager
-#     fp32 (the cold first step is our own kernels' Triton compilation);
+#     fp32 (the cold first step is our own kernels' Triton compilation); on a card other than part 8's H200, the
+#     compiled bf16 step also without the persistent-reduction workaround and at part 8's commit (.gpu/old-a1f1603),
+#     the comparisons on one card;
 #     the conv benchmark (the K = 4 backward's two paths: provider triton_shared_x_bwd) and its
 #     backward over row tiles x warps (ptxas -v for sm_90 puts the backward at 128-255 registers a thread: few warps
 #     per SM; logs/conv-bwd-grid.txt);
@@ -57,6 +59,9 @@ if [ ! -e "$QUEUE" ]; then
       --hidden 32,64,128"; done
   } > "$QUEUE"
 fi
+# part 8's code (git archive a1f1603 into .gpu/old-a1f1603): its compiled bf16 step on this card, against this
+# commit's with and without INDUCTOR_WORKAROUNDS (no persistent reductions, which L = 200 needs on torch 2.11)
+OLD=a1f1603f9c1a5027dddba6da29fd4f863e37af64
 ANATOMY="python3 -m seqrec anatomy --model tim4rec --batch 2048 --hidden 64 --device cuda --backend auto --profile 20"
 COLD='TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) TRITON_CACHE_DIR=$(mktemp -d)'
 PROFILE=$ROOT/$timing/profile
@@ -69,6 +74,11 @@ lane 0 gpu0-timing \
      -k 'ml1m_shape or cuda_graph_step_matches_eager or profile_lists' && touch $ROOT/.compile-ok" \
   "$COLD $ANATOMY --seq-len 50 --compile --amp bf16 --out $PROFILE/tim4rec-b2048-l50-h64-compiled-bf16.json \
      > $ROOT/logs/anatomy-l50-compiled-bf16-cold.txt 2>&1" \
+  "python3 -c 'import sys, seqrec.train as t; t.INDUCTOR_WORKAROUNDS.clear(); from seqrec.cli import main; \
+     sys.exit(main(sys.argv[1:]))' ${ANATOMY#python3 -m seqrec } --seq-len 50 --compile --amp bf16 \
+     --out $PROFILE/tim4rec-b2048-l50-h64-compiled-bf16-persistent.json > $ROOT/logs/anatomy-l50-compiled-bf16-persistent.txt 2>&1" \
+  "(cd .gpu/old-a1f1603 && SEQREC_GIT_COMMIT=$OLD PYTHONPATH=. $ANATOMY --seq-len 50 --compile --amp bf16 \
+     --out $PROFILE/tim4rec-b2048-l50-h64-compiled-bf16-a1f1603.json) > $ROOT/logs/anatomy-l50-compiled-bf16-a1f1603.txt 2>&1" \
   "$COLD $ANATOMY --seq-len 50 --out $PROFILE/tim4rec-b2048-l50-h64-eager-fp32.json \
      > $ROOT/logs/anatomy-l50-eager-fp32-cold.txt 2>&1" \
   "python3 suites/bench_conv.py --out $ROOT/$timing/kernels && python3 suites/bench_conv.py --out /tmp --bwd-grid \
