@@ -294,7 +294,7 @@ def test_split_tf32_gives_a_tf32_exact_high_part():
         tl.store(hi_ptr + offs, hi, mask=offs < n)
         tl.store(lo_ptr + offs, lo, mask=offs < n)
 
-    a = torch.randn(100, generator=torch.Generator().manual_seed(0), device=TINY_DEVICE) * 1e3
+    a = (torch.randn(100, generator=torch.Generator().manual_seed(0)) * 1e3).to(TINY_DEVICE)
     hi, lo = torch.empty_like(a), torch.empty_like(a)
     split[(1,)](a, hi, lo, a.numel(), BLOCK=128)
     assert (hi.view(torch.int32) & 0x1FFF).eq(0).all()
