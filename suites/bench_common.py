@@ -12,9 +12,11 @@ from seqrec.runtime import release_error_memory
 
 
 def measure_fwd_bwd(fn: Callable[..., torch.Tensor], inputs: dict[str, torch.Tensor], dout: torch.Tensor,
-                    warmup: int = 25, rep: int = 200) -> tuple[float, int]:
+                    warmup: int = 25, rep: int = 200, steps: int | None = None) -> tuple[float, int]:
     """(median ms of ``fn(**inputs).backward(dout)``, peak bytes above the inputs) on CUDA: the floating inputs
-    are leaves that take gradients; triton.testing.do_bench after a warm-up call (compilation, autotuning)."""
+    are leaves that take gradients; triton.testing.do_bench after a warm-up call (compilation, autotuning).
+    ``steps``: instead of do_bench (which first runs 5 calls to size its loop), the median of that many calls,
+    each timed with CUDA events: for steps of tens of seconds."""
     import triton.testing
 
     leaves = {k: (v.detach().requires_grad_(True) if v.is_floating_point() else v) for k, v in inputs.items()}
@@ -33,8 +35,19 @@ def measure_fwd_bwd(fn: Callable[..., torch.Tensor], inputs: dict[str, torch.Ten
     step()
     torch.cuda.synchronize()
     peak = torch.cuda.max_memory_allocated() - base
-    ms = triton.testing.do_bench(step, warmup=warmup, rep=rep, grad_to_none=grads, return_mode="median")
-    return ms, peak
+    if steps is None:
+        return triton.testing.do_bench(step, warmup=warmup, rep=rep, grad_to_none=grads, return_mode="median"), peak
+    times = []
+    for _ in range(steps):
+        for v in grads:
+            v.grad = None
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        step()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return float(torch.tensor(times).median()), peak
 
 
 def print_kernel_profile(fn: Callable[..., torch.Tensor], inputs: dict[str, torch.Tensor], dout: torch.Tensor,

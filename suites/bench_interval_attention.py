@@ -46,6 +46,8 @@ def main(argv=None) -> int:
     ap.add_argument("--dtypes", default="float32,bfloat16")
     ap.add_argument("--dropout", type=float, default=0.2, help="attention dropout during the timed training step")
     ap.add_argument("--naive-max-batch", type=int, default=256)
+    ap.add_argument("--slow-steps", type=int, default=3,
+                    help="calls timed for the naive reference beyond batch 256 (seconds each; no do_bench)")
     ap.add_argument("--heads", default="1,2", help="comma list of head counts")
     ap.add_argument("--batches", default="256,2048", help="comma list of batch sizes")
     ap.add_argument("--profile", type=int, default=0, metavar="STEPS",
@@ -79,7 +81,12 @@ def main(argv=None) -> int:
                     result["impls"][name] = rec
                     print(f"{card} interval_attention {case} {dtype_name} {name}: {rec}", flush=True)
                     continue
-                rec.update(record_provider(partial(measure_fwd_bwd, fn, inputs, dout, warmup=5, rep=100)))
+                # the naive reference beyond batch 256: seconds a step, timed over --slow-steps calls
+                slow = name == "naive_ref" and case["batch"] > 256
+                rec.update(record_provider(partial(measure_fwd_bwd, fn, inputs, dout, warmup=5, rep=100,
+                                                   steps=args.slow_steps if slow else None)))
+                if slow:
+                    rec["timer"] = f"median of {args.slow_steps} calls, CUDA events"
                 if args.profile and rec["status"] == "ok":
                     print_kernel_profile(fn, inputs, dout, f"{name} {case} {dtype_name}", steps=args.profile)
                 result["impls"][name] = rec

@@ -45,7 +45,9 @@ def test_a_failed_provider_does_not_keep_its_tensors_alive():
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_measure_times_forward_and_backward_and_frees_the_gradients():
+@pytest.mark.parametrize("steps", [None, 2])
+def test_measure_times_forward_and_backward_and_frees_the_gradients(steps):
     inputs = {"a": torch.randn(256, 256, device="cuda"), "idx": torch.arange(4, device="cuda")}
-    ms, peak = measure_fwd_bwd(lambda a, idx: (a @ a)[idx], inputs, torch.ones(4, 256, device="cuda"), 2, 10)
+    ms, peak = measure_fwd_bwd(lambda a, idx: (a @ a)[idx], inputs, torch.ones(4, 256, device="cuda"), 2, 10,
+                               steps=steps)
     assert ms > 0 and peak > 0
