@@ -23,6 +23,7 @@ pack() {  # both packs, each written aside and renamed, so that the one there is
   done < <(cd "$root" && find . -type f -name '*.ckpt' -path "${CKPT_MATCH:-*ml-1m*}" | sort | head -18 | paste -d' ' - - -)
   rm -f $(ls "$dest"/ckpt-*.tgz 2>/dev/null | awk -v n=$i -F'ckpt-|[.]tgz' '$2 > n')  # packs of runs since finished
 }
+[ -d "$root" ] || { echo "collect: no campaign under $root (a fresh machine?)" >&2; exit 1; }
 while :; do
   n=$(find "$root" -name '*.json' -path '*/full*' 2>/dev/null | wc -l)
   echo "--- $(date -u +%T) result files: $n; running lanes: $(pgrep -fc 'seqrec|pytest' || true)"
