@@ -64,8 +64,13 @@ COMPILE_RNGS = ("inductor", "eager")
 INDUCTOR_WORKAROUNDS = ({"triton.persistent_reductions": False}
                         if torch.torch_version.TorchVersion(torch.__version__) < (2, 13) else {})
 EARLY_STOP_METRIC = "ndcg@10"
+# How a step runs, not what it computes: a CUDA graph replays the eager step's kernels with the same dropout
+# draws (seed for seed the same runs: results/full-seeds-cuda-graph/, 10 seeds of TiM4Rec; GPU tests of the
+# step for SASRec, TiM4Rec, TiSASRec), so a run may resume with or without it, and a suite may reuse a run made
+# either way.
+EXECUTION_ONLY = ("cuda_graph",)
 # Train-config entries that may change between an interrupted run and its resumption.
-RESUMABLE_CHANGES = ("epochs", "patience")
+RESUMABLE_CHANGES = ("epochs", "patience", *EXECUTION_ONLY)
 # What runs did before a train-config key existed, where that differs from the key's default now: a checkpoint
 # written before the key resumes as such a run.
 BEFORE_KEY = {"compile_rng": "inductor"}
@@ -243,8 +248,9 @@ def _fingerprint(model_name: str, ds: Any, model_config: dict, train_config: dic
 
 def _effective_train_config(tc: dict) -> dict:
     """A fingerprint's train config as the run behaves: keys it predates at what runs did then (``BEFORE_KEY``,
-    else the default), ``compile_rng`` dropped where nothing is compiled (it changes nothing there)."""
-    filled = {**{k: v for k, v in TRAIN_DEFAULTS.items() if k not in RESUMABLE_CHANGES}, **BEFORE_KEY, **tc}
+    else the default), ``compile_rng`` dropped where nothing is compiled (it changes nothing there), and the
+    ``RESUMABLE_CHANGES`` dropped (fingerprints written before ``cuda_graph`` was one still hold it)."""
+    filled = {k: v for k, v in {**TRAIN_DEFAULTS, **BEFORE_KEY, **tc}.items() if k not in RESUMABLE_CHANGES}
     if not filled.get("compile"):
         filled.pop("compile_rng", None)
     return filled
@@ -260,6 +266,18 @@ def _same_run(stored: str, current: str) -> bool:
     for fp in (old, new):
         fp["train_config"] = _effective_train_config(fp.get("train_config", {}))
     return old == new
+
+
+def set_capturable(optimizer: torch.optim.Optimizer, capturable: bool) -> None:
+    """Make a loaded Adam ``capturable`` or not, whatever the checkpoint's was (load_state_dict restores its
+    flag): the flag in every param group, and the step counters on the parameters' device (capturable, for a
+    CUDA graph) or the CPU (what torch keeps them on otherwise)."""
+    for group in optimizer.param_groups:
+        group["capturable"] = capturable
+        for p in group["params"]:
+            state = optimizer.state.get(p, {})
+            if torch.is_tensor(state.get("step")):
+                state["step"] = state["step"].to(device=p.device if capturable else "cpu", dtype=torch.float32)
 
 
 def _state_copy(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -339,6 +357,7 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
         if ckpt is not None:
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
+            set_capturable(optimizer, graphed)  # the checkpoint may come from a run with(out) the CUDA graph
             best_state = {k: v.to(dev) for k, v in ckpt["best_state"].items()}
             epochs_done, best_epoch, best_metric, stale = (ckpt["epochs_done"], ckpt["best_epoch"],
                                                            ckpt["best_metric"], ckpt["stale"])

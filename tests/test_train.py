@@ -273,6 +273,71 @@ def test_eager_checkpoint_resumes_whatever_compile_rng_says(fake_models, tiny_ds
     assert result["resumed_from_epoch"] == 1 and result["epochs_run"] == 3
 
 
+def test_checkpoint_written_with_cuda_graph_in_its_fingerprint_resumes(fake_models, tiny_ds, tmp_path):
+    """cuda_graph is how a step runs (EXECUTION_ONLY): a checkpoint whose fingerprint holds it, as those written
+    before it was, resumes a run that leaves it out; other keys still make another run."""
+    from seqrec.train import EXECUTION_ONLY, RESUMABLE_CHANGES, _same_run
+
+    assert "cuda_graph" in EXECUTION_ONLY and set(EXECUTION_ONLY) <= set(RESUMABLE_CHANGES)
+    out = _interrupted_after_one_epoch(tiny_ds, tmp_path)
+    ckpt_file = out.with_name(out.name + ".ckpt")
+    ckpt = load_checkpoint(ckpt_file)
+    stored = json.loads(ckpt["fingerprint"])
+    assert "cuda_graph" not in stored["train_config"]
+    for graphed in (False, True):
+        old = {**stored, "train_config": {**stored["train_config"], "cuda_graph": graphed}}
+        assert _same_run(json.dumps(old, sort_keys=True), ckpt["fingerprint"])
+        changed = {**old, "train_config": {**old["train_config"], "lr": 0.5}}
+        assert not _same_run(json.dumps(changed, sort_keys=True), ckpt["fingerprint"])
+    ckpt["fingerprint"] = json.dumps({**stored, "train_config": {**stored["train_config"], "cuda_graph": False}},
+                                     sort_keys=True)
+    save_checkpoint(ckpt_file, ckpt)
+    result = _fake_train(tiny_ds, tmp_path, out=out, train_config={"epochs": 3, "patience": 0})
+    assert result["resumed_from_epoch"] == 1 and result["epochs_run"] == 3
+
+
+@pytest.mark.parametrize("saved,wanted", [(False, True), (True, False)])
+def test_set_capturable_overrides_what_the_checkpoint_restored(saved, wanted):
+    """Adam's load_state_dict restores the saved ``capturable``; a run resumed with(out) the CUDA graph needs its
+    own, and the step counters where that mode keeps them."""
+    from seqrec.train import set_capturable
+
+    w = torch.nn.Parameter(torch.randn(3))
+    opt = torch.optim.Adam([w], lr=0.1)
+    w.grad = torch.randn(3)
+    opt.step()
+    state = opt.state_dict()
+    state["param_groups"][0]["capturable"] = saved
+    fresh = torch.optim.Adam([w], lr=0.1, capturable=wanted)
+    fresh.load_state_dict(state)
+    assert fresh.param_groups[0]["capturable"] is saved  # what makes set_capturable necessary
+    set_capturable(fresh, wanted)
+    assert fresh.param_groups[0]["capturable"] is wanted
+    step = fresh.state[w]["step"]
+    assert step.dtype == torch.float32 and step.device == (w.device if wanted else torch.device("cpu"))
+    assert float(step) == 1.0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_eager_checkpoint_resumes_as_a_cuda_graph_run(tmp_path):
+    """An eager run interrupted after one epoch goes on as a CUDA-graph run, and the other way round."""
+    ds = consecutive_dataset(n_users=40, n_items=60, max_len=8)
+    kw = dict(config={"hidden_size": 16, "max_len": 8}, seed=0, progress=False, device="cuda")
+    for first, then in (({}, {"cuda_graph": True}), ({"cuda_graph": True}, {})):
+        out = tmp_path / f"r{len(first)}.json"
+
+        def crash(record):
+            raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            train("sasrec", ds, out=out, train_config={**first, "batch_size": 16}, on_epoch_end=crash, **kw)
+        result = train("sasrec", ds, out=out, train_config={**then, "batch_size": 16, "epochs": 3, "patience": 0},
+                       **kw)
+        assert result["resumed_from_epoch"] == 1 and result["epochs_run"] == 3
+        assert result["train_config"]["cuda_graph"] is bool(then)
+
+
 def test_compiled_checkpoint_resumes_only_with_its_dropout_generator():
     """A compiled run's checkpoint resumes only with the compile_rng it ran with; one written before the key
     existed ran with inductor's generator (the behaviour then), not today's default."""
