@@ -36,6 +36,7 @@ from typing import Any
 import torch
 
 import models
+from seqrec.train import EXECUTION_ONLY
 
 REFERENCE = "full"
 EVAL_LEN_FACTORS = (0.5, 2.0)
@@ -180,8 +181,9 @@ def reusable_accuracy_result(case: AblationCase, accuracy_dir: Path, train_confi
 
     A variant that is a model exactly as configured (SSD4Rec or SASRec as the backbone rows) at a hidden size of
     the accuracy grid trains what the accuracy suite trained: same model, resolved config, dataset, max_len,
-    seed, epochs, patience, batch size and steps. The suite then records that run (``reused_from``) instead of
-    training it twice. Variants with overrides, extra evaluations or matched parameters are never reused."""
+    seed, epochs, patience, batch size and steps, with or without a CUDA graph (``EXECUTION_ONLY``). The suite then
+    records that run (``reused_from``) instead of training it twice. Variants with overrides, extra evaluations or
+    matched parameters are never reused."""
     spec = VARIANTS[case.variant]
     if spec.get("config") or case.dataset_options or case.eval_len_factors or case.param_match is not None:
         return None
@@ -195,7 +197,8 @@ def reusable_accuracy_result(case: AblationCase, accuracy_dir: Path, train_confi
     same = (r.get("status") == "ok" and r.get("kind") == "train" and r.get("model") == case.model
             and not r.get("variant") and r.get("seed") == case.seed and ds.get("name") == case.dataset
             and all(config.get(k) == v for k, v in want.items())
-            and all(tc.get(k) == v for k, v in train_config.items()) and tc.get("max_steps_per_epoch") == max_steps
+            and all(tc.get(k) == v for k, v in train_config.items() if k not in EXECUTION_ONLY)
+            and tc.get("max_steps_per_epoch") == max_steps
             and (max_len is None or ds.get("max_len") == max_len))
     return (path, r) if same else None
 

@@ -86,6 +86,9 @@ def pytest_addoption(parser):
     group.addoption("--results-dir", default=None, help="where result files go (default results/<profile>)")
     group.addoption("--rerun", action="store_true", help="run cases whose result files already exist")
     group.addoption("--device", default=None, help="cpu | cuda (default: cuda when available)")
+    group.addoption("--cuda-graph", action="store_true",
+                    help="train the accuracy and ablation cases' steps as CUDA graphs ($SEQREC_CUDA_GRAPH=1): the "
+                         "same runs as eager, with less host time a step (seqrec.train.EXECUTION_ONLY)")
     for key in _NARROW:
         group.addoption(f"--{key}", default=None, help=f"comma list narrowing the profile's {key}")
 
@@ -134,6 +137,21 @@ def profile(pytestconfig) -> Profile:
 @pytest.fixture(scope="session")
 def device(pytestconfig) -> str:
     return device_of(pytestconfig)
+
+
+def execution_of(config, device: str) -> dict[str, Any]:
+    """Train-config entries of how the training cases run, not what they compute (``EXECUTION_ONLY``):
+    ``{"cuda_graph": True}`` with ``--cuda-graph`` or ``SEQREC_CUDA_GRAPH=1``, else nothing."""
+    if not (config.getoption("--cuda-graph") or os.environ.get("SEQREC_CUDA_GRAPH") == "1"):
+        return {}
+    if not device.startswith("cuda"):
+        raise pytest.UsageError(f"--cuda-graph (SEQREC_CUDA_GRAPH) needs the cuda device, not {device!r}")
+    return {"cuda_graph": True}
+
+
+@pytest.fixture(scope="session")
+def execution(pytestconfig, device) -> dict[str, Any]:
+    return execution_of(pytestconfig, device)
 
 
 @pytest.fixture(scope="session")

@@ -105,7 +105,7 @@ def _evaluate_at_lengths(case: AblationCase, result: dict[str, Any], ds, weights
     return out
 
 
-def test_ablation(benchmark, ablation_case: AblationCase, profile, device, results_dir, rerun):
+def test_ablation(benchmark, ablation_case: AblationCase, profile, device, execution, results_dir, rerun):
     case = ablation_case
     out = results_dir / "ablation" / f"{case.id}.json"
     if already_done(out, rerun):
@@ -124,7 +124,7 @@ def test_ablation(benchmark, ablation_case: AblationCase, profile, device, resul
     epochs = min(profile.epochs, grid.epochs or profile.epochs)
     steps = min(x for x in (profile.max_steps_per_epoch, grid.max_steps_per_epoch) if x) if (
         profile.max_steps_per_epoch or grid.max_steps_per_epoch) else None
-    train_config = {"epochs": epochs, "patience": profile.patience}
+    train_config = {"epochs": epochs, "patience": profile.patience, **execution}
     if profile.batch_size:
         train_config["batch_size"] = profile.batch_size
         train_config["eval_batch_size"] = max(profile.batch_size, 1024)

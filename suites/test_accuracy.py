@@ -14,13 +14,13 @@ from seqrec.train import train
 from conftest import already_done
 
 
-def test_accuracy(benchmark, accuracy_case, profile, device, results_dir, rerun):
+def test_accuracy(benchmark, accuracy_case, profile, device, execution, results_dir, rerun):
     model, dataset, hidden, seed = accuracy_case
     out = results_dir / "accuracy" / f"{model}-{dataset}-h{hidden}-s{seed}.json"
     if already_done(out, rerun):
         pytest.skip(f"done: {out} (use --rerun to train again)")
     config = {"hidden_size": hidden}
-    train_config = {"epochs": profile.epochs, "patience": profile.patience}
+    train_config = {"epochs": profile.epochs, "patience": profile.patience, **execution}
     if profile.batch_size:
         train_config["batch_size"] = profile.batch_size
         train_config["eval_batch_size"] = max(profile.batch_size, 1024)

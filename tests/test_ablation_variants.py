@@ -184,6 +184,13 @@ def test_a_backbone_case_reuses_the_accuracy_suites_identical_run(tmp_path):
         write("ssd4rec", **change)
         assert av.reusable_accuracy_result(ssd, tmp_path, train_config, None, None) is None, change
     assert av.reusable_accuracy_result(ssd, tmp_path, train_config, None, 40) is None  # another max_len
+    # a CUDA graph changes how the steps ran, not the run (seqrec.train.EXECUTION_ONLY): reused either way
+    write("ssd4rec", train_config={"cuda_graph": True})
+    assert av.reusable_accuracy_result(ssd, tmp_path, train_config, None, None) is not None
+    write("ssd4rec", train_config={"cuda_graph": False})
+    assert av.reusable_accuracy_result(ssd, tmp_path, {**train_config, "cuda_graph": True}, None, None) is not None
+    write("ssd4rec", train_config={"cuda_graph": True, "lr": 0.1})
+    assert av.reusable_accuracy_result(ssd, tmp_path, {**train_config, "lr": 0.01}, None, None) is None
     write("mamba4rec")  # the SSM backbone has 2 layers, Mamba4Rec as configured 1: another run
     assert av.reusable_accuracy_result(ssm, tmp_path, train_config, None, None) is None
     write("tim4rec")  # full TiM4Rec is also evaluated at other lengths: it needs its own weights

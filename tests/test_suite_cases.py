@@ -89,3 +89,21 @@ def test_workload_grid_adds_the_graphed_step_on_cuda_only(suite):
     assert [c for c in cuda if c[1] != "train_step_graph"] == cpu  # the other cases (and their files) unchanged
     mamba = {c[0] for c in cpu if c[5] == "mamba_ssm"}
     assert mamba == set(suite.MAMBA_SSM_MODELS)
+
+
+def test_cuda_graph_option_asks_the_training_cases_for_a_cuda_graph_on_cuda_only(suite, monkeypatch):
+    class Config:
+        def __init__(self, flag):
+            self.flag = flag
+
+        def getoption(self, name):
+            assert name == "--cuda-graph"
+            return self.flag
+
+    monkeypatch.delenv("SEQREC_CUDA_GRAPH", raising=False)
+    assert suite.execution_of(Config(False), "cuda") == {}
+    assert suite.execution_of(Config(True), "cuda") == {"cuda_graph": True}
+    monkeypatch.setenv("SEQREC_CUDA_GRAPH", "1")
+    assert suite.execution_of(Config(False), "cuda:1") == {"cuda_graph": True}
+    with pytest.raises(pytest.UsageError, match="needs the cuda device"):
+        suite.execution_of(Config(False), "cpu")
