@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Part 10, on a host of any number of GPUs (ask status which kinds are lent), after part 9 (results/full/README.md),
+# whose queue never ran (a test's own bug stopped it). Every run resumes: cases with an ok result file are skipped;
+# ml-1m TiSASRec seed 0 goes on from its checkpoint (.gpu/resume/).
+#   GPU 0, one thing at a time (its timings are reported):
+#     the CUDA-graph GPU tests (the graphed step against eager for SASRec, TiM4Rec, TiSASRec; a run resumed across
+#     the graph): .graph-ok; then the conv, SSD and interval-attention kernel tests at full size: .kernels-ok, which
+#     every lane's queue waits for; then the compile tests (informational: inductor on torch 2.11 fails at L = 200);
+#     the interval attention at B = 256 and 2048, 1 and 2 heads, fp32 and bf16 (issue #5: its peak memory, now
+#     chunked over the batch, against the naive form at B = 256 and part 9's at 2048);
+#     on an H200 (part 8's card) also issue #4's figures at this commit: TiM4Rec's compiled bf16 step with every
+#     cache empty (the cold first step and torch's compile phases), and its amazon-beauty h64 seed 0, bf16 +
+#     compile + CUDA graph (set full-amp-compile-fused-sums, against full-amp-compile-eager-rng's 0.351 s);
+#     then the queue.
+#   The queue (file $ROOT/queue.txt, written once), part 9's: TiSASRec amazon-beauty h64 seeds 0-2 eager and with
+#   the CUDA graph (does the graph train TiSASRec as eager does, seed for seed?); ml-1m TiSASRec seed 0 (resumed);
+#   ml-1m h64 seeds 1 and 2 of the five models (#8); the ablation's ml-1m variants over 3 seeds (#9, without the
+#   reference row, `-k 'not full-'`: the grid's TiM4Rec run); the rest of ml-1m's grid; the ablation's h16
+#   backbones; last the ablation's rows taken from the grid. TiSASRec's ml-1m runs (batch 256: 49 s an epoch eager,
+#   the same on an H100 as on an H200, so bound by the host) train with the CUDA graph once .graph-ok says the
+#   graphed step matches eager (the accuracy and ablation suites' --cuda-graph; seqrec.train.EXECUTION_ONLY).
+# Usage (repository root, data under .gpu/data):  bash campaigns/part10.sh [ROOT]
+source campaigns/lanes.sh
+ngpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+QUEUE=$ROOT/queue.txt
+ACC="$SUITE suites/test_accuracy.py --datasets ml-1m"
+ABL="$SUITE suites/test_ablation.py --datasets ml-1m"
+GRAPH="\$([ -e $ROOT/.graph-ok ] && echo --cuda-graph)"  # expanded when the line runs
+if [ ! -e "$QUEUE" ]; then
+  BEAUTY="python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets amazon-beauty --hidden 64 \
+    --models tisasrec --seeds 0,1,2"
+  {
+    echo "$BEAUTY --out $ROOT/full-seeds-eager/accuracy"
+    echo "$BEAUTY --cuda-graph --out $ROOT/full-seeds-cuda-graph/accuracy"
+    echo "$ACC --hidden 64 --seeds 0 --models tisasrec $GRAPH"
+    for s in 1 2; do for m in sasrec mamba4rec tisasrec ssd4rec tim4rec; do
+      echo "$ACC --hidden 64 --seeds $s --models $m$([ $m = tisasrec ] && echo " $GRAPH")"; done; done
+    for s in 0 1 2; do
+      for v in no_time_path no_ffn time_residual_point layers_1 layers_3 time_feature_log_gap \
+               time_feature_user_norm_gap time_feature_none time_dt_init_neutral official official_time_mlp \
+               matched_sasrec matched_tisasrec; do
+        echo "SEQREC_ABLATION_VARIANTS=$v $ABL --seeds $s -k 'not full-'$([ $v = matched_tisasrec ] && echo " $GRAPH")"
+      done; done
+    for h in 32 128 256; do for s in 0 1 2; do for m in tim4rec ssd4rec mamba4rec sasrec tisasrec; do
+      echo "$ACC --hidden $h --seeds $s --models $m$([ $m = tisasrec ] && echo " $GRAPH")"; done; done; done
+    for s in 0 1 2; do echo "SEQREC_ABLATION_VARIANTS=full,backbone_ssd,backbone_ssm,backbone_attention $ABL --seeds $s \
+      --hidden 16"; done
+    # last: the rows the ablation takes from the accuracy grid's runs (recorded, not trained, once those exist)
+    for s in 0 1 2; do echo "SEQREC_ABLATION_VARIANTS=full,backbone_ssd,backbone_ssm,backbone_attention $ABL --seeds $s \
+      --hidden 32,64,128"; done
+  } > "$QUEUE"
+fi
+ANATOMY="python3 -m seqrec anatomy --model tim4rec --batch 2048 --hidden 64 --device cuda --backend auto --profile 20"
+COLD='TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) TRITON_CACHE_DIR=$(mktemp -d)'
+PYTEST="python3 -m pytest -q -p no:cacheprovider"
+KERNELS_OK="while [ ! -e $ROOT/.kernels-tested ]; do sleep 10; done; [ -e $ROOT/.kernels-ok ] &&"
+H200_ONLY="[ $timing = full ] &&"  # part 8's card: #4's figures compare with its
+lane 0 gpu0-timing \
+  "timeout 300 $PYTEST -m gpu tests/test_train.py -k 'cuda_graph_step_matches_eager or resumes_as_a_cuda_graph_run' \
+     && touch $ROOT/.graph-ok" \
+  "timeout 480 $PYTEST tests/test_kernels_conv.py tests/test_kernels_ssd.py tests/test_kernels_interval_attention.py \
+     -k 'not mamba_ssm' && touch $ROOT/.kernels-ok; touch $ROOT/.kernels-tested" \
+  "timeout 480 $PYTEST tests/test_compile_custom_ops.py && timeout 480 $PYTEST -m gpu tests/test_anatomy.py \
+     tests/test_train.py -k 'ml1m_shape or profile_lists' && touch $ROOT/.compile-ok" \
+  "python3 suites/bench_interval_attention.py --out $ROOT/$timing/kernels --batches 256,2048 --heads 1,2 \
+     --dtypes float32,bfloat16 --naive-max-batch 256" \
+  "$H200_ONLY $COLD $ANATOMY --seq-len 50 --compile --amp bf16 --out $ROOT/$timing/profile/tim4rec-b2048-l50-h64-compiled-bf16.json \
+     > $ROOT/logs/anatomy-l50-compiled-bf16-cold.txt 2>&1" \
+  "$H200_ONLY python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets amazon-beauty \
+     --hidden 64 --models tim4rec --seeds 0 --compile --cuda-graph --amp bf16 --out $ROOT/full-amp-compile-fused-sums/accuracy" \
+  "$KERNELS_OK $(queue_loop "$QUEUE")"
+for g in $(seq 1 $((ngpu - 1))); do lane "$g" "gpu$g-queue" "$KERNELS_OK $(queue_loop "$QUEUE")"; done
+echo "campaign lanes started under $ROOT on $ngpu GPUs (logs: $ROOT/logs; queue: $QUEUE)"
