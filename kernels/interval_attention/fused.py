@@ -9,8 +9,24 @@ dk/dv kernel, BLOCK_N key columns) against the whole key (query) range at once, 
             fused; P[i, r] = sum_{j: r_ij = r} a_ij is scatter-added (fp32 atomics, rows are owned by one
             program) and out_i = sum_j a_ij v_j + P_i interval_v, all in the kernel;
   backward  the dq kernel recomputes a_ij from the saved log-sum-exp, gathers dE = dout interval_v^T at r_ij,
-            scatters dqE[i, r] = sum_{j: r_ij = r} dlogit_ij and adds dqE_i interval_k to dq; the dk/dv kernel
-            recomputes the transposed tile; d interval_k = dqE^T q and d interval_v = P^T dout are matmuls.
+            scatters dqE[i, r] = sum_{j: r_ij = r} dlogit_ij and adds dqE_i interval_k to dq, and scatters the
+            dropped weights a_ij into P again; the dk/dv kernel recomputes the transposed tile;
+            d interval_k = dqE^T q and d interval_v = P^T dout are matmuls.
+
+Saved for the backward: the (contiguous) inputs, out, the log-sum-exp (B, H, L) and the dropout seed; nothing in
+interval space. P is recomputed in the dq kernel, which already holds the weights a_ij (one more fp32 scatter per
+entry, with the same ``_scatter_bins`` as the forward), rather than by re-running the forward kernel on a scratch
+output (a second q k^T, softmax and P interval_v for every row): saving P would keep an (H, B, L, R) array alive
+from forward to backward (421 MB at B=2048, L=200, R=257).
+
+Memory: every interval-space array is allocated per chunk of the batch, sized so that the chunk's arrays together
+(the forward's qE and P; the backward's qE, dE, dqE and P) fit ``INTERVAL_SPACE_BYTES`` (at least one sequence a
+chunk). Each chunk runs the kernels unchanged on batch slices of the operands (contiguous views), writing into
+slices of out, lse, dq, dk and dv; d interval_k and d interval_v accumulate over the chunks in fp32. When the whole
+batch fits, there is one chunk. Chunk sizes come from the shapes alone (no host synchronisation, CUDA-graph safe),
+and the dropout mask is keyed by the global batch row (each launch gets its chunk's batch offset), so results do
+not depend on the chunking. The peak above the inputs is then out, dq, dk, dv (B, H, L, Dh each) plus the budget
+(plus, for bf16 or H > 1, the chunk's fp32 head-major copies of q and dout).
 """
 
 from __future__ import annotations
@@ -28,6 +44,8 @@ MAX_SEQ_LEN = 256
 # Each program holds a whole row of keys and values: BLOCK_L x BLOCK_D tiles. 256 x 256 asked an H200 for
 # 278,528 bytes of shared memory (limit 232,448); 256 x 64 and 64 x 256 ran. Larger tiles are refused.
 MAX_TILE = 256 * 64
+# Bytes of interval-space arrays (H, b, L, R) fp32 a batch chunk may hold at once, all of them together.
+INTERVAL_SPACE_BYTES = 256 * 2**20
 
 
 def fused_supports(seqlen: int, dh: int) -> str | None:
@@ -72,8 +90,22 @@ def _logits_rows(q_ptr, k_ptr, qe_ptr, t_ptr, bh, hb, b, n_valid, offs_m, offs_l
 
 @triton.jit
 def _keep(seed, bh, seqlen, rows, cols, dropout_p):
-    """Dropout keep mask for entries (rows, cols) of head bh: the same bits in every kernel."""
+    """Dropout keep mask for entries (rows, cols) of head bh = b * H + h, b the global batch row (a kernel on a
+    batch chunk passes its offset): the same bits in every kernel, whatever the chunking."""
     return tl.rand(seed, (bh * seqlen + rows) * seqlen + cols) >= dropout_p
+
+
+@triton.jit
+def _dropped(x, keep, dropout_p):
+    """x where kept, scaled by 1 / (1 - dropout_p); 0 where dropped."""
+    return tl.where(keep, x / (1.0 - dropout_p), 0.0)
+
+
+@triton.jit
+def _scatter_bins(rows_ptr, r, x, valid):
+    """rows_ptr[i, r_ij] += x_ij over the valid entries: x (BLOCK_M, BLOCK_L) summed into its interval bins of
+    the program's rows (fp32 atomics: several j share a bin; no other program writes these rows)."""
+    tl.atomic_add(rows_ptr + r, x, mask=valid)
 
 
 @triton.jit
@@ -95,7 +127,7 @@ def _program_tile(len_ptr, heads, BLOCK_M: tl.constexpr, BLOCK_L: tl.constexpr, 
 @triton.jit
 def _interval_attn_fwd_kernel(
     q_ptr, k_ptr, v_ptr, iv_ptr, qe_ptr, t_ptr, len_ptr, out_ptr, lse_ptr, p_ptr,
-    seqlen, heads, dh, num_r, scale, dropout_p, seed_ptr,
+    seqlen, heads, dh, num_r, scale, dropout_p, seed_ptr, b_off,
     DROPOUT: tl.constexpr, UPCAST: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_D: tl.constexpr,
     BLOCK_R: tl.constexpr, R_CHUNKS: tl.constexpr,
 ):
@@ -110,15 +142,15 @@ def _interval_attn_fwd_kernel(
     lse = tl.where(row_ok, m + tl.log(tl.where(row_ok, denom, 1.0)), 0.0)
     a = p / tl.where(row_ok, denom, 1.0)[:, None]
     if DROPOUT:
-        keep = _keep(tl.load(seed_ptr), bh, seqlen, offs_m[:, None], offs_l[None, :], dropout_p)
-        a = tl.where(keep, a / (1.0 - dropout_p), 0.0)
+        keep = _keep(tl.load(seed_ptr), b_off * heads + bh, seqlen, offs_m[:, None], offs_l[None, :], dropout_p)
+        a = _dropped(a, keep, dropout_p)
     mask_l = offs_l < seqlen
     mask_ld = mask_l[:, None] & (offs_d[None, :] < dh)
     v = _ld(v_ptr + (bh * seqlen + offs_l[:, None]) * dh + offs_d[None, :], mask_ld, UPCAST)
     acc = tl.dot(a.to(v.dtype), v)
     # interval values: scatter the weights into their interval bins, then P_i interval_v
     p_rows = p_ptr + (hb * seqlen + offs_m[:, None]) * num_r
-    tl.atomic_add(p_rows + r, a, mask=valid)
+    _scatter_bins(p_rows, r, a, valid)
     tl.debug_barrier()
     mask_m = offs_m < seqlen
     offs_r = tl.arange(0, BLOCK_R)
@@ -138,7 +170,7 @@ def _interval_attn_fwd_kernel(
 @triton.jit
 def _interval_attn_bwd_dq_kernel(
     q_ptr, k_ptr, v_ptr, ik_ptr, qe_ptr, de_ptr, t_ptr, len_ptr, dout_ptr, lse_ptr, dlt_ptr, dq_ptr, dqe_ptr,
-    seqlen, heads, dh, num_r, scale, dropout_p, seed_ptr,
+    p_ptr, seqlen, heads, dh, num_r, scale, dropout_p, seed_ptr, b_off,
     DROPOUT: tl.constexpr, UPCAST: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_D: tl.constexpr,
     BLOCK_R: tl.constexpr, R_CHUNKS: tl.constexpr,
 ):
@@ -154,14 +186,17 @@ def _interval_attn_bwd_dq_kernel(
     v = _ld(v_ptr + (bh * seqlen + offs_l[:, None]) * dh + offs_d[None, :], mask_ld, UPCAST)
     rows = (hb * seqlen + offs_m[:, None]) * num_r
     dp = tl.dot(dout, tl.trans(v)) + tl.load(de_ptr + rows + r, mask=valid, other=0.0)
+    a = p
     if DROPOUT:
-        keep = _keep(tl.load(seed_ptr), bh, seqlen, offs_m[:, None], offs_l[None, :], dropout_p)
-        dp = tl.where(keep, dp / (1.0 - dropout_p), 0.0)
+        keep = _keep(tl.load(seed_ptr), b_off * heads + bh, seqlen, offs_m[:, None], offs_l[None, :], dropout_p)
+        a = _dropped(p, keep, dropout_p)
+        dp = _dropped(dp, keep, dropout_p)
+    _scatter_bins(p_ptr + rows, r, a, valid)  # P, as the forward summed it, for d interval_v
     dlt = tl.load(dlt_ptr + bh * seqlen + offs_m, mask=mask_m, other=0.0)
     ds = tl.where(valid, p * (dp - dlt[:, None]), 0.0) * scale
     k = _ld(k_ptr + (bh * seqlen + offs_l[:, None]) * dh + offs_d[None, :], mask_ld, UPCAST)
     dq = tl.dot(ds.to(k.dtype), k)
-    tl.atomic_add(dqe_ptr + rows + r, ds, mask=valid)
+    _scatter_bins(dqe_ptr + rows, r, ds, valid)
     tl.debug_barrier()
     offs_r = tl.arange(0, BLOCK_R)
     for rc in range(0, R_CHUNKS):
@@ -178,7 +213,7 @@ def _interval_attn_bwd_dq_kernel(
 @triton.jit
 def _interval_attn_bwd_dkdv_kernel(
     q_ptr, k_ptr, v_ptr, qe_ptr, de_ptr, t_ptr, len_ptr, dout_ptr, lse_ptr, dlt_ptr, dk_ptr, dv_ptr,
-    seqlen, heads, dh, num_r, scale, dropout_p, seed_ptr,
+    seqlen, heads, dh, num_r, scale, dropout_p, seed_ptr, b_off,
     DROPOUT: tl.constexpr, UPCAST: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
     # offs_n: keys j (rows of the transposed tile); offs_l: queries i
@@ -202,9 +237,9 @@ def _interval_attn_bwd_dkdv_kernel(
     dp = tl.dot(v, tl.trans(dout)) + tl.load(de_ptr + cols, mask=valid, other=0.0)
     pd = p
     if DROPOUT:
-        keep = _keep(tl.load(seed_ptr), bh, seqlen, offs_l[None, :], offs_n[:, None], dropout_p)
-        pd = tl.where(keep, p / (1.0 - dropout_p), 0.0)
-        dp = tl.where(keep, dp / (1.0 - dropout_p), 0.0)
+        keep = _keep(tl.load(seed_ptr), b_off * heads + bh, seqlen, offs_l[None, :], offs_n[:, None], dropout_p)
+        pd = _dropped(p, keep, dropout_p)
+        dp = _dropped(dp, keep, dropout_p)
     dlt = tl.load(dlt_ptr + bh * seqlen + offs_l, mask=mask_l, other=0.0)
     ds = p * (dp - dlt[None, :]) * scale
     dv = tl.dot(pd.to(dout.dtype), dout)
@@ -238,13 +273,20 @@ def interval_space(x_hm: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     return torch.bmm(x_hm, table.float().permute(1, 2, 0))
 
 
-def interval_grad(rows: torch.Tensor, x_hm: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """rows (H, B, L, R), x_hm (H, B * L, Dh) -> (R, H, Dh) in ``dtype``: sum over b, i of rows[h, b, i, r] x[h, b, i].
+def interval_grad(rows: torch.Tensor, x_hm: torch.Tensor) -> torch.Tensor:
+    """rows (H, B, L, R), x_hm (H, B * L, Dh) -> (R, H, Dh) fp32: sum over b, i of rows[h, b, i, r] x[h, b, i].
 
     One plain GEMM per head with K = B * L: batched over heads, cuBLAS gets no split over K and, with R x Dh
     tiles this few, took 27 ms a step at B=2048, L=200, 2 heads (H200); the one head's plain GEMMs took 0.4-0.7 ms."""
     heads, n, num_r = rows.shape[0], x_hm.shape[1], rows.shape[-1]
-    return torch.stack([rows[h].view(n, num_r).t() @ x_hm[h] for h in range(heads)], dim=1).to(dtype)
+    return torch.stack([rows[h].view(n, num_r).t() @ x_hm[h] for h in range(heads)], dim=1)
+
+
+def batch_chunks(bsz: int, heads: int, seqlen: int, num_r: int, arrays: int) -> list[tuple[int, int]]:
+    """[(b0, b1), ...] covering range(bsz): chunks whose ``arrays`` interval-space arrays (H, b1 - b0, L, R) fp32
+    fit ``INTERVAL_SPACE_BYTES`` together (at least one sequence a chunk). From the shapes alone."""
+    size = max(1, INTERVAL_SPACE_BYTES // (arrays * heads * seqlen * num_r * 4))
+    return [(b0, min(b0 + size, bsz)) for b0 in range(0, bsz, size)]
 
 
 def kernel_inputs(q, k, v, interval_k, interval_v, times, seq_len):
@@ -262,47 +304,69 @@ def draw_seed(q: torch.Tensor, dropout_p: float, seq_len: torch.Tensor) -> torch
 
 
 def interval_fwd(q, k, v, interval_k, interval_v, times, seq_len, dropout_p, seed):
-    """(out (B, H, L, Dh), lse (B, H, L) fp32, bins (H, B, L, R) fp32: the attention weights summed per interval)
-    for operands as ``kernel_inputs`` gives them."""
+    """(out (B, H, L, Dh), lse (B, H, L) fp32) for operands as ``kernel_inputs`` gives them, over batch chunks
+    (``batch_chunks``, two interval-space arrays: qE and the bins P)."""
     bsz, heads, seqlen, dh = q.shape
     num_r = interval_k.shape[0]
-    qe = interval_space(head_major(q), interval_k)
     out = torch.empty_like(q)
     lse = torch.empty(bsz, heads, seqlen, device=q.device, dtype=torch.float32)
-    bins = torch.zeros(heads, bsz, seqlen, num_r, device=q.device, dtype=torch.float32)
     blk = _blocks(seqlen, dh, num_r)
     block_m = _block_m(blk["BLOCK_L"])
-    grid = (triton.cdiv(seqlen, block_m), bsz * heads)
-    _interval_attn_fwd_kernel[grid](
-        q, k, v, interval_v, qe, times, seq_len, out, lse, bins,
-        seqlen, heads, dh, num_r, 1.0 / math.sqrt(dh), float(dropout_p), seed,
+    for b0, b1 in batch_chunks(bsz, heads, seqlen, num_r, arrays=2):
+        _fwd_chunk(slice(b0, b1), q, k, v, interval_k, interval_v, times, seq_len, out, lse, dropout_p, seed,
+                   blk, block_m)
+    return out, lse
+
+
+def _fwd_chunk(c, q, k, v, interval_k, interval_v, times, seq_len, out, lse, dropout_p, seed, blk, block_m):
+    """The forward on batch rows c (a slice), into out[c] and lse[c]; its interval-space arrays die on return."""
+    bsz, heads, seqlen, dh = q[c].shape
+    qe = interval_space(head_major(q[c]), interval_k)
+    bins = torch.zeros(qe.shape, device=qe.device, dtype=torch.float32)  # qe is bf16 under autocast
+    _interval_attn_fwd_kernel[(triton.cdiv(seqlen, block_m), bsz * heads)](
+        q[c], k[c], v[c], interval_v, qe, times[c], seq_len[c], out[c], lse[c], bins,
+        seqlen, heads, dh, interval_k.shape[0], 1.0 / math.sqrt(dh), float(dropout_p), seed, c.start,
         DROPOUT=dropout_p > 0, UPCAST=triton_interpret(), BLOCK_M=block_m, **blk, num_warps=4)
-    return out, lse, bins
 
 
-def interval_bwd(dout, q, k, v, interval_k, interval_v, times, seq_len, out, lse, bins, dropout_p, seed):
-    """(dq, dk, dv, dinterval_k, dinterval_v) of ``interval_fwd``'s out for the output gradient dout."""
+def interval_bwd(dout, q, k, v, interval_k, interval_v, times, seq_len, out, lse, dropout_p, seed):
+    """(dq, dk, dv, dinterval_k, dinterval_v) of ``interval_fwd``'s out for the output gradient dout, over batch
+    chunks (``batch_chunks``, four interval-space arrays: qE, dE, dqE and the recomputed bins P)."""
     bsz, heads, seqlen, dh = q.shape
     num_r = interval_k.shape[0]
     dout = dout.contiguous()
-    q_hm, dout_hm = head_major(q), head_major(dout)
-    qe = interval_space(q_hm, interval_k)
-    de = interval_space(dout_hm, interval_v)
-    dlt = (dout.float() * out.float()).sum(-1).contiguous()
-    dq = torch.empty_like(q)
-    dk, dv = torch.empty_like(k), torch.empty_like(v)
-    dqe = torch.zeros(heads, bsz, seqlen, num_r, device=q.device, dtype=torch.float32)
+    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     blk = _blocks(seqlen, dh, num_r)
     block_m = _block_m(blk["BLOCK_L"])
-    common = (seqlen, heads, dh, num_r, 1.0 / math.sqrt(dh), float(dropout_p), seed)
-    _interval_attn_bwd_dq_kernel[(triton.cdiv(seqlen, block_m), bsz * heads)](
-        q, k, v, interval_k, qe, de, times, seq_len, dout, lse, dlt, dq, dqe, *common,
-        DROPOUT=dropout_p > 0, UPCAST=triton_interpret(), BLOCK_M=block_m, **blk, num_warps=4)
-    _interval_attn_bwd_dkdv_kernel[(triton.cdiv(seqlen, block_m), bsz * heads)](
-        q, k, v, qe, de, times, seq_len, dout, lse, dlt, dk, dv, *common,
-        DROPOUT=dropout_p > 0, UPCAST=triton_interpret(), BLOCK_N=block_m, BLOCK_L=blk["BLOCK_L"],
-        BLOCK_D=blk["BLOCK_D"], num_warps=4)
-    return dq, dk, dv, interval_grad(dqe, q_hm, interval_k.dtype), interval_grad(bins, dout_hm, interval_v.dtype)
+    dik = div = None
+    for b0, b1 in batch_chunks(bsz, heads, seqlen, num_r, arrays=4):
+        gk, gv = _bwd_chunk(slice(b0, b1), dout, q, k, v, interval_k, interval_v, times, seq_len, out, lse,
+                            dq, dk, dv, dropout_p, seed, blk, block_m)
+        dik, div = (gk, gv) if dik is None else (dik + gk, div + gv)  # fp32
+    return dq, dk, dv, dik.to(interval_k.dtype), div.to(interval_v.dtype)
+
+
+def _bwd_chunk(c, dout, q, k, v, interval_k, interval_v, times, seq_len, out, lse, dq, dk, dv, dropout_p, seed,
+               blk, block_m):
+    """The backward on batch rows c (a slice): writes dq[c], dk[c], dv[c] and returns this chunk's fp32 parts of
+    (d interval_k, d interval_v); its interval-space arrays die on return."""
+    bsz, heads, seqlen, dh = q[c].shape
+    q_hm, dout_hm = head_major(q[c]), head_major(dout[c])
+    qe = interval_space(q_hm, interval_k)
+    de = interval_space(dout_hm, interval_v)
+    dqe, bins = (torch.zeros(qe.shape, device=qe.device, dtype=torch.float32) for _ in range(2))
+    dlt = (dout[c].float() * out[c].float()).sum(-1).contiguous()
+    common = (seqlen, heads, dh, interval_k.shape[0], 1.0 / math.sqrt(dh), float(dropout_p), seed, c.start)
+    flags = dict(DROPOUT=dropout_p > 0, UPCAST=triton_interpret(), BLOCK_L=blk["BLOCK_L"], BLOCK_D=blk["BLOCK_D"],
+                 num_warps=4)
+    grid = (triton.cdiv(seqlen, block_m), bsz * heads)
+    _interval_attn_bwd_dq_kernel[grid](
+        q[c], k[c], v[c], interval_k, qe, de, times[c], seq_len[c], dout[c], lse[c], dlt, dq[c], dqe, bins, *common,
+        BLOCK_M=block_m, BLOCK_R=blk["BLOCK_R"], R_CHUNKS=blk["R_CHUNKS"], **flags)
+    _interval_attn_bwd_dkdv_kernel[grid](
+        q[c], k[c], v[c], qe, de, times[c], seq_len[c], dout[c], lse[c], dlt, dk[c], dv[c], *common,
+        BLOCK_N=block_m, **flags)
+    return interval_grad(dqe, q_hm), interval_grad(bins, dout_hm)
 
 
 class _IntervalAttentionFn(torch.autograd.Function):
@@ -311,16 +375,15 @@ class _IntervalAttentionFn(torch.autograd.Function):
         q, k, v, interval_k, interval_v, times, seq_len = kernel_inputs(q, k, v, interval_k, interval_v, times,
                                                                         seq_len)
         seed = draw_seed(q, dropout_p, seq_len)
-        out, lse, bins = interval_fwd(q, k, v, interval_k, interval_v, times, seq_len, dropout_p, seed)
-        ctx.save_for_backward(q, k, v, interval_k, interval_v, times, seq_len, out, lse, bins, seed)
+        out, lse = interval_fwd(q, k, v, interval_k, interval_v, times, seq_len, dropout_p, seed)
+        ctx.save_for_backward(q, k, v, interval_k, interval_v, times, seq_len, out, lse, seed)
         ctx.dropout_p = dropout_p
         return out
 
     @staticmethod
     def backward(ctx, dout):
-        q, k, v, interval_k, interval_v, times, seq_len, out, lse, bins, seed = ctx.saved_tensors
-        grads = interval_bwd(dout, q, k, v, interval_k, interval_v, times, seq_len, out, lse, bins, ctx.dropout_p,
-                             seed)
+        q, k, v, interval_k, interval_v, times, seq_len, out, lse, seed = ctx.saved_tensors
+        grads = interval_bwd(dout, q, k, v, interval_k, interval_v, times, seq_len, out, lse, ctx.dropout_p, seed)
         return (*grads, None, None, None)
 
 
