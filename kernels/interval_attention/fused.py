@@ -351,11 +351,11 @@ def _bwd_chunk(c, dout, q, k, v, interval_k, interval_v, times, seq_len, out, ls
     """The backward on batch rows c (a slice): writes dq[c], dk[c], dv[c] and returns this chunk's fp32 parts of
     (d interval_k, d interval_v); its interval-space arrays die on return."""
     bsz, heads, seqlen, dh = q[c].shape
+    dlt = (dout[c].float() * out[c].float()).sum(-1).contiguous()  # its (b, H, L, Dh) product dies first
     q_hm, dout_hm = head_major(q[c]), head_major(dout[c])
     qe = interval_space(q_hm, interval_k)
     de = interval_space(dout_hm, interval_v)
     dqe, bins = (torch.zeros(qe.shape, device=qe.device, dtype=torch.float32) for _ in range(2))
-    dlt = (dout[c].float() * out[c].float()).sum(-1).contiguous()
     common = (seqlen, heads, dh, interval_k.shape[0], 1.0 / math.sqrt(dh), float(dropout_p), seed, c.start)
     flags = dict(DROPOUT=dropout_p > 0, UPCAST=triton_interpret(), BLOCK_L=blk["BLOCK_L"], BLOCK_D=blk["BLOCK_D"],
                  num_warps=4)
