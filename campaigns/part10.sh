@@ -4,8 +4,9 @@
 # ml-1m TiSASRec seed 0 goes on from its checkpoint (.gpu/resume/).
 #   GPU 0, one thing at a time (its timings are reported):
 #     the CUDA-graph GPU tests (the graphed step against eager for SASRec, TiM4Rec, TiSASRec; a run resumed across
-#     the graph): .graph-ok; then the conv, SSD and interval-attention kernel tests at full size: .kernels-ok, which
-#     every lane's queue waits for; then the compile tests (informational: inductor on torch 2.11 fails at L = 200);
+#     the graph): .graph-ok; the interval attention's kernel tests: .interval-ok, without which TiSASRec's runs are
+#     dropped from the queue; the conv and SSD kernel tests at full size: .kernels-ok, which every lane's queue waits
+#     for; then the compile tests (informational: inductor on torch 2.11 fails at L = 200);
 #     the interval attention at B = 256 and 2048, 1 and 2 heads, fp32 and bf16 (issue #5: its peak memory, now
 #     chunked over the batch, against the naive form at B = 256 and part 9's at 2048);
 #     on an H200 (part 8's card) also issue #4's figures at this commit: TiM4Rec's compiled bf16 step with every
@@ -26,23 +27,27 @@ QUEUE=$ROOT/queue.txt
 ACC="$SUITE suites/test_accuracy.py --datasets ml-1m"
 ABL="$SUITE suites/test_ablation.py --datasets ml-1m"
 GRAPH="\$([ -e $ROOT/.graph-ok ] && echo --cuda-graph)"  # expanded when the line runs
+TIS="[ -e $ROOT/.interval-ok ] &&"  # TiSASRec's runs: only with the interval attention's GPU tests passed
 if [ ! -e "$QUEUE" ]; then
   BEAUTY="python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets amazon-beauty --hidden 64 \
     --models tisasrec --seeds 0,1,2"
   {
-    echo "$BEAUTY --out $ROOT/full-seeds-eager/accuracy"
-    echo "$BEAUTY --cuda-graph --out $ROOT/full-seeds-cuda-graph/accuracy"
-    echo "$ACC --hidden 64 --seeds 0 --models tisasrec $GRAPH"
+    echo "$TIS $BEAUTY --out $ROOT/full-seeds-eager/accuracy"
+    echo "$TIS $BEAUTY --cuda-graph --out $ROOT/full-seeds-cuda-graph/accuracy"
+    echo "$TIS $ACC --hidden 64 --seeds 0 --models tisasrec $GRAPH"
     for s in 1 2; do for m in sasrec mamba4rec tisasrec ssd4rec tim4rec; do
-      echo "$ACC --hidden 64 --seeds $s --models $m$([ $m = tisasrec ] && echo " $GRAPH")"; done; done
+      echo "$([ $m = tisasrec ] && echo "$TIS ")$ACC --hidden 64 --seeds $s --models $m$([ $m = tisasrec ] && echo " $GRAPH")"
+    done; done
     for s in 0 1 2; do
       for v in no_time_path no_ffn time_residual_point layers_1 layers_3 time_feature_log_gap \
                time_feature_user_norm_gap time_feature_none time_dt_init_neutral official official_time_mlp \
                matched_sasrec matched_tisasrec; do
-        echo "SEQREC_ABLATION_VARIANTS=$v $ABL --seeds $s -k 'not full-'$([ $v = matched_tisasrec ] && echo " $GRAPH")"
+        echo "$([ $v = matched_tisasrec ] && echo "$TIS ")SEQREC_ABLATION_VARIANTS=$v $ABL --seeds $s -k 'not full-'$([ \
+          $v = matched_tisasrec ] && echo " $GRAPH")"
       done; done
     for h in 32 128 256; do for s in 0 1 2; do for m in tim4rec ssd4rec mamba4rec sasrec tisasrec; do
-      echo "$ACC --hidden $h --seeds $s --models $m$([ $m = tisasrec ] && echo " $GRAPH")"; done; done; done
+      echo "$([ $m = tisasrec ] && echo "$TIS ")$ACC --hidden $h --seeds $s --models $m$([ $m = tisasrec ] && echo " $GRAPH")"
+    done; done; done
     for s in 0 1 2; do echo "SEQREC_ABLATION_VARIANTS=full,backbone_ssd,backbone_ssm,backbone_attention $ABL --seeds $s \
       --hidden 16"; done
     # last: the rows the ablation takes from the accuracy grid's runs (recorded, not trained, once those exist)
@@ -58,8 +63,9 @@ H200_ONLY="[ $timing = full ] &&"  # part 8's card: #4's figures compare with it
 lane 0 gpu0-timing \
   "timeout 300 $PYTEST -m gpu tests/test_train.py -k 'cuda_graph_step_matches_eager or resumes_as_a_cuda_graph_run' \
      && touch $ROOT/.graph-ok" \
-  "timeout 480 $PYTEST tests/test_kernels_conv.py tests/test_kernels_ssd.py tests/test_kernels_interval_attention.py \
-     -k 'not mamba_ssm' && touch $ROOT/.kernels-ok; touch $ROOT/.kernels-tested" \
+  "timeout 300 $PYTEST tests/test_kernels_interval_attention.py && touch $ROOT/.interval-ok" \
+  "timeout 480 $PYTEST tests/test_kernels_conv.py tests/test_kernels_ssd.py -k 'not mamba_ssm' && touch $ROOT/.kernels-ok; \
+     touch $ROOT/.kernels-tested" \
   "timeout 480 $PYTEST tests/test_compile_custom_ops.py && timeout 480 $PYTEST -m gpu tests/test_anatomy.py \
      tests/test_train.py -k 'ml1m_shape or profile_lists' && touch $ROOT/.compile-ok" \
   "python3 suites/bench_interval_attention.py --out $ROOT/$timing/kernels --batches 256,2048 --heads 1,2 \
