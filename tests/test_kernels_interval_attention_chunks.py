@@ -83,3 +83,13 @@ def test_chunked_batch_equals_one_chunk_and_reference(monkeypatch, dropout_p):
     for name in NAMES:
         got, ref = grads_chunked[name], grads_ref[name]
         assert close_enough(got, ref, 5e-3), f"{name}: {rel_rms(got, ref)}"
+
+
+def test_interval_space_stays_fp32_under_autocast():
+    """The forward's interval logits (under the loss's autocast) are the ones the backward recomputes (outside)."""
+    from kernels.interval_attention.fused import interval_space
+
+    x, table = torch.randn(2, 6, 4), torch.randn(5, 2, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = interval_space(x, table)
+    assert got.dtype == torch.float32 and torch.equal(got, interval_space(x, table))

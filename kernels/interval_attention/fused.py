@@ -269,8 +269,10 @@ def head_major(x: torch.Tensor) -> torch.Tensor:
 
 def interval_space(x_hm: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     """x_hm (H, B * L, Dh) fp32, table (R, H, Dh) -> (H, B * L, R) fp32: x_i . table[r] for every interval r,
-    one GEMM per head (the kernels index these rows head-major: ((h * B + b) * L + i) * R + r)."""
-    return torch.bmm(x_hm, table.float().permute(1, 2, 0))
+    one GEMM per head (the kernels index these rows head-major: ((h * B + b) * L + i) * R + r). In fp32 under
+    autocast too: the backward recomputes these logits against the forward's saved log-sum-exp."""
+    with torch.autocast(x_hm.device.type, enabled=False):
+        return torch.bmm(x_hm, table.float().permute(1, 2, 0))
 
 
 def interval_grad(rows: torch.Tensor, x_hm: torch.Tensor) -> torch.Tensor:
