@@ -131,6 +131,16 @@ class Stopwatch:
         self.seconds = time.perf_counter() - self._start
 
 
+def cuda_event_ms(fn) -> float:
+    """Milliseconds of one ``fn()`` on the current CUDA stream, timed with CUDA events (waits for it to end)."""
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    fn()
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end)
+
+
 def reset_peak_memory(device: torch.device | str) -> None:
     """Start a fresh peak-memory window on a CUDA device (no-op on CPU)."""
     dev = torch.device(device)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 
 import models
+from seqrec.runtime import cuda_event_ms
 
 
 @dataclass
@@ -125,13 +126,7 @@ def time_fn(fn: Callable[[], None], device: str | torch.device, warmup: int = 3,
     _sync(device)
     times = []
     if device.type == "cuda":
-        for _ in range(reps):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end))
+        times = [cuda_event_ms(fn) for _ in range(reps)]
         timer = "cuda_events"
     else:
         for _ in range(reps):

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 
 from kernels.dispatch import BackendUnavailable
-from seqrec.runtime import release_error_memory
+from seqrec.runtime import cuda_event_ms, release_error_memory
 
 
 def measure_fwd_bwd(fn: Callable[..., torch.Tensor], inputs: dict[str, torch.Tensor], dout: torch.Tensor,
@@ -41,12 +41,7 @@ def measure_fwd_bwd(fn: Callable[..., torch.Tensor], inputs: dict[str, torch.Ten
     for _ in range(steps):
         for v in grads:
             v.grad = None
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        step()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
+        times.append(cuda_event_ms(step))
     return float(torch.tensor(times).median()), peak
 
 
