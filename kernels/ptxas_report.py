@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -65,11 +66,27 @@ class _CompileOnlyDriver:
         return True
 
 
+def launch_signature(name: str, args: tuple, kwargs: dict) -> str:
+    """What a launch's specialization depends on, as text: the kernel; each tensor's dtype and 16-byte alignment;
+    each int's being 1 or a multiple of 16; other values (constexprs, warps) as they are. Equal for launches of
+    one compiled specialization (close enough to share work out between processes: kernels.prewarm)."""
+    def part(v):
+        if isinstance(v, torch.Tensor):
+            return f"{v.dtype}:{v.data_ptr() % 16 == 0}"
+        if isinstance(v, bool) or not isinstance(v, int):
+            return repr(v)
+        return f"int:{v == 1}:{v % 16 == 0}"
+
+    return ";".join([name, *map(part, args), *(f"{k}={part(v)}" for k, v in sorted(kwargs.items()))])
+
+
 @contextmanager
-def compile_only(arch: int = 90, sms: int = 132):
+def compile_only(arch: int = 90, sms: int = 132, cold: bool = True, take: Callable[[str], bool] | None = None):
     """Within: a Triton launch compiles its kernel for sm_``arch`` and returns without running it; our kernels'
-    backend "triton" is allowed on CPU tensors; Triton's cache is an empty folder (every kernel compiles, as on a
-    fresh machine). Yields the list the compiled kernels are appended to."""
+    backend "triton" is allowed on CPU tensors. ``cold``: Triton's cache is an empty folder (every kernel
+    compiles, as on a fresh machine); else the cache in use (``TRITON_CACHE_DIR``), which the compiled kernels
+    fill. ``take(launch_signature)``: whether to compile a launch at all (default every one). Yields the list the
+    compiled kernels are appended to."""
     import triton.runtime.jit as jit
     from triton.runtime.driver import driver
 
@@ -82,6 +99,8 @@ def compile_only(arch: int = 90, sms: int = 132):
     run, interpret, row_programs = jit.JITFunction.run, dispatch.triton_interpret, conv._row_programs
 
     def compile_launch(self, *args, grid, warmup, **kwargs):
+        if take is not None and not take(launch_signature(self.fn.__name__, args, kwargs)):
+            return
         start = time.perf_counter()
         kernel = run(self, *args, grid=grid, warmup=True, **kwargs)
         seconds = time.perf_counter() - start
@@ -96,7 +115,8 @@ def compile_only(arch: int = 90, sms: int = 132):
     active = driver._active  # None until Triton first needs a driver (there is none without a GPU)
     cache = os.environ.get("TRITON_CACHE_DIR")
     tmp = tempfile.TemporaryDirectory()
-    os.environ["TRITON_CACHE_DIR"] = tmp.name  # cold: every kernel compiles here, as on a fresh machine
+    if cold:
+        os.environ["TRITON_CACHE_DIR"] = tmp.name  # every kernel compiles here, as on a fresh machine
     driver.set_active(_CompileOnlyDriver(arch))
     jit.JITFunction.run, dispatch.triton_interpret, conv._row_programs = compile_launch, lambda: True, gpu_row_programs
     try:

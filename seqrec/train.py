@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 import models
+from kernels import prewarm
 from seqrec import runtime
 from seqrec.checkpoint import checkpoint_path, load_checkpoint, remove_checkpoint, save_checkpoint
 from seqrec.results import provenance, write_result
@@ -268,6 +269,16 @@ def _same_run(stored: str, current: str) -> bool:
     return old == new
 
 
+def _batch_sizes(ds: Any, tcfg: dict, max_steps_per_epoch: int | None) -> tuple[list[int], list[int]]:
+    """(training, evaluation) batch sizes a run meets: the full batch and each split's last, partial one."""
+    def sizes(n: int, bs: int, last: bool = True) -> list[int]:
+        return sorted({min(bs, n)} | ({n % bs} if last and n % bs else set()))
+
+    train_sizes = sizes(ds.n_samples("train"), tcfg["batch_size"], max_steps_per_epoch is None)
+    eval_sizes = sorted({b for split in ("valid", "test") for b in sizes(ds.n_samples(split), tcfg["eval_batch_size"])})
+    return train_sizes, eval_sizes
+
+
 def set_capturable(optimizer: torch.optim.Optimizer, capturable: bool) -> None:
     """Make a loaded Adam ``capturable`` or not, whatever the checkpoint's was (load_state_dict restores its
     flag): the flag in every param group, and the step counters on the parameters' device (capturable, for a
@@ -381,6 +392,10 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
             step = eager_step(model, optimizer, loss_fn=loss_fn)
         epochs, patience = tcfg["epochs"], tcfg["patience"]
         stopped = bool(patience) and stale >= patience
+        # our kernels compile in background processes meanwhile (CUDA only; a cold cache's first step waits less)
+        warm = [] if stopped else prewarm.start(model_name, overrides, ds.n_items, ds.max_len,
+                                                *_batch_sizes(ds, tcfg, max_steps_per_epoch), tcfg["amp"], dev,
+                                                dataset=ds.name)
         tty = sys.stderr.isatty()
         bar = _progress_bar(epochs, epochs_done, progress and tty, f"{model_name} {ds.name}")
         try:
@@ -423,6 +438,7 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
                     on_epoch_end(copy.deepcopy(record))
         finally:
             bar.close()
+            prewarm.finish(warm)
 
         # ---- best weights, then test
         model.load_state_dict(best_state)

@@ -1,0 +1,108 @@
+"""kernels.prewarm: a run's Triton kernels compiled ahead of it, in processes that share the work, into the cache
+the run reads."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from kernels import prewarm
+
+REPO = Path(__file__).resolve().parent.parent
+triton = pytest.importorskip("triton")
+PTXAS = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas"
+TINY = {"hidden_size": 16, "max_len": 8, "backend": "auto"}
+ARGS = ["--model", "tim4rec", "--config", json.dumps(TINY), "--n-items", "30", "--seq-len", "8",
+        "--train-batches", "4,3", "--eval-batches", "4"]
+
+
+def run_prewarm(cache: Path, share: str) -> int:
+    """The number of kernel specializations the share compiled (or found in ``cache``)."""
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    done = subprocess.run([sys.executable, "-m", "kernels.prewarm", *ARGS, "--share", share], cwd=REPO,
+                          env={**env, "TRITON_CACHE_DIR": str(cache)}, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return int(re.search(r"(\d+) kernel specializations", done.stdout).group(1))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not PTXAS.exists(), reason="needs the ptxas that Triton ships (Linux x86-64)")
+def test_shares_compile_every_kernel_once_into_the_cache(tmp_path):
+    cache = tmp_path / "cache"
+    first, second = run_prewarm(cache, "0/2"), run_prewarm(cache, "1/2")
+    entries = sorted(os.listdir(cache))
+    assert first > 0 and second > 0  # the work is shared out
+    # one process over everything finds each kernel in the cache: nothing new is written, nothing was left out
+    # (counted by PTX, specializations that compile alike count once in one process, once a share in two)
+    assert 0 < run_prewarm(cache, "0/1") <= first + second
+    assert sorted(os.listdir(cache)) == entries
+
+
+def test_start_launches_nothing_where_nothing_would_use_it(monkeypatch):
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: pytest.fail("no process should start"))
+    assert prewarm.start("tim4rec", TINY, 30, 8, [4], [4], None, torch.device("cpu")) == []
+    assert prewarm.start("tim4rec", {**TINY, "backend": "torch"}, 30, 8, [4], [4], None, cuda) == []
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    assert prewarm.start("tim4rec", TINY, 30, 8, [4], [4], None, cuda) == []
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    monkeypatch.setenv("SEQREC_PREWARM", "0")
+    assert prewarm.start("tim4rec", TINY, 30, 8, [4], [4], None, cuda) == []
+
+
+def test_batch_sizes_are_the_full_and_the_last_batch_of_each_split():
+    from seqrec.train import _batch_sizes
+
+    class Data:
+        def n_samples(self, split):
+            return {"train": 10, "valid": 7, "test": 7}[split]
+
+    assert _batch_sizes(Data(), {"batch_size": 4, "eval_batch_size": 8}, None) == ([2, 4], [7])
+    assert _batch_sizes(Data(), {"batch_size": 4, "eval_batch_size": 3}, 2) == ([4], [1, 3])
+    assert _batch_sizes(Data(), {"batch_size": 16, "eval_batch_size": 7}, None) == ([10], [7])
+
+
+STEP = """
+import json, sys, torch, models
+from seqrec.workloads import synthetic_batch
+model = models.build("tim4rec", json.loads(sys.argv[1]), 30).cuda().train()
+for b in (4, 3):
+    x = synthetic_batch(b, 8, 30, "cuda")
+    model.loss(x.item_seq, x.seq_len, x.time_seq, x.target).backward()
+model.eval()
+with torch.no_grad():
+    x = synthetic_batch(4, 8, 30, "cuda")
+    model.full_scores(x.item_seq, x.seq_len, x.time_seq)
+torch.cuda.synchronize()
+"""
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_prewarmed_step_compiles_nothing_itself(tmp_path, monkeypatch):
+    """The step's own launches (a fresh process) find every kernel the prewarm processes compiled: its cache
+    gains no entry. Without the prewarm, the same step fills an empty cache (the check can fail)."""
+    def step(cache: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+        subprocess.run([sys.executable, "-c", STEP, json.dumps(TINY)], cwd=REPO, check=True, timeout=600,
+                       env={**env, "TRITON_CACHE_DIR": str(cache), "PYTHONPATH": str(REPO)})
+
+    cold = tmp_path / "cold"
+    step(cold)
+    assert len(os.listdir(cold)) > 0
+    warm = tmp_path / "warm"
+    monkeypatch.setenv("TRITON_CACHE_DIR", str(warm))
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    procs = prewarm.start("tim4rec", TINY, 30, 8, [3, 4], [4], None, torch.device("cuda"), processes=2)
+    assert len(procs) == 2
+    assert [p.wait(timeout=600) for p in procs] == [0, 0]
+    before = sorted(os.listdir(warm))
+    step(warm)
+    assert sorted(os.listdir(warm)) == before
