@@ -9,6 +9,9 @@
 #     for; then the compile tests (informational: inductor on torch 2.11 fails at L = 200);
 #     the interval attention at B = 256 and 2048, 1 and 2 heads, fp32 and bf16 (issue #5: its peak memory, now
 #     chunked over the batch, against the naive form at B = 256 and part 9's at 2048);
+#     TiM4Rec's first epoch on amazon-beauty h64 (bf16 + compile + CUDA graph) with every cache empty, with and
+#     without our kernels compiled ahead in background processes (kernels.prewarm; sets <timing>-cold-prewarm-1
+#     and -0: issue #4's first epoch under 15 s, part 8: 37.6 s on an H200);
 #     on an H200 (part 8's card) also issue #4's figures at this commit: TiM4Rec's compiled bf16 step with every
 #     cache empty (the cold first step and torch's compile phases), and its amazon-beauty h64 seed 0, bf16 +
 #     compile + CUDA graph (set full-amp-compile-fused-sums, against full-amp-compile-eager-rng's 0.351 s);
@@ -70,6 +73,9 @@ lane 0 gpu0-timing \
      tests/test_train.py -k 'ml1m_shape or profile_lists' && touch $ROOT/.compile-ok" \
   "python3 suites/bench_interval_attention.py --out $ROOT/$timing/kernels --batches 256,2048 --heads 1,2 \
      --dtypes float32,bfloat16 --naive-max-batch 256" \
+  "for p in 1 0; do SEQREC_PREWARM=\$p $COLD python3 -m seqrec sweep --epochs 1 --patience 0 --device cuda --gpus 0 \
+     --datasets amazon-beauty --hidden 64 --models tim4rec --seeds 0 --compile --cuda-graph --amp bf16 \
+     --out $ROOT/$timing-cold-prewarm-\$p/accuracy; done" \
   "$H200_ONLY $COLD $ANATOMY --seq-len 50 --compile --amp bf16 --out $ROOT/$timing/profile/tim4rec-b2048-l50-h64-compiled-bf16.json \
      > $ROOT/logs/anatomy-l50-compiled-bf16-cold.txt 2>&1" \
   "$H200_ONLY python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets amazon-beauty \
