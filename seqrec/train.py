@@ -30,7 +30,7 @@ import torch
 
 import models
 from kernels import prewarm
-from seqrec import runtime
+from seqrec import inductor_fixes, runtime
 from seqrec.checkpoint import checkpoint_path, load_checkpoint, remove_checkpoint, save_checkpoint
 from seqrec.results import provenance, write_result
 
@@ -57,11 +57,12 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 }
 AMP_DTYPES = {"bf16": torch.bfloat16}
 COMPILE_RNGS = ("inductor", "eager")
-# Inductor before torch 2.13 fails to generate a persistent reduction kept without an x dimension (XBLOCK = 1, for
-# 256 or more elements a row) that loads a broadcast tensor: TypeError in TritonSymbols.get_block_shape, fixed in
-# 2.13. TiM4Rec's compiled step at L = 200 hits it on torch 2.11 (results/full/logs/part8-anatomy-tim4rec-l200-
-# compiled.txt: the weight gradient of a time norm, summed over B * L * 4 elements in row splits of 800, recomputes
-# the standardised features, which load each row's first value). Looped reductions have no such mode.
+# Inductor before torch 2.13 fails to generate a kernel kept without an x dimension that loads a tensor indexed by
+# x only: TypeError in TritonSymbols.get_block_shape (pytorch/pytorch#180221). TiM4Rec's compiled step at L = 200
+# hits it on torch 2.11 twice: a persistent reduction with XBLOCK = 1 (part 8: the weight gradient of a time norm,
+# results/full/logs/part8-anatomy-tim4rec-l200-compiled.txt), avoided by looped reductions here, and a split scan
+# (part 9: the time norm's cumsum over L = 200, logs/part9-gpu0-timing.log), which no option avoids: the upstream
+# fix is applied at run time (seqrec/inductor_fixes.py), and covers the first case too.
 INDUCTOR_WORKAROUNDS = ({"triton.persistent_reductions": False}
                         if torch.torch_version.TorchVersion(torch.__version__) < (2, 13) else {})
 EARLY_STOP_METRIC = "ndcg@10"
@@ -206,6 +207,7 @@ def training_loss(model: models.SeqRecModel, tcfg: dict[str, Any], device: torch
     if not tcfg["compile"]:
         return loss
     # fallback_random: inductor calls torch's random ops (native_dropout: the eager kernel, the same generator)
+    inductor_fixes.block_shape_without_x_dim()  # torch < 2.13: TiM4Rec at L = 200 (seqrec/inductor_fixes.py)
     eager_rng = tcfg.get("compile_rng", TRAIN_DEFAULTS["compile_rng"]) == "eager"
     options = {**INDUCTOR_WORKAROUNDS, **({"fallback_random": True} if eager_rng else {})}
     compiled, batch_size = torch.compile(loss, options=options or None), tcfg.get("batch_size")
@@ -395,7 +397,7 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
         # our kernels compile in background processes meanwhile (CUDA only; a cold cache's first step waits less)
         warm = [] if stopped else prewarm.start(model_name, overrides, ds.n_items, ds.max_len,
                                                 *_batch_sizes(ds, tcfg, max_steps_per_epoch), tcfg["amp"], dev,
-                                                dataset=ds.name)
+                                                dataset=ds.name, hidden_size=int(model_config.get("hidden_size", 64)))
         tty = sys.stderr.isatty()
         bar = _progress_bar(epochs, epochs_done, progress and tty, f"{model_name} {ds.name}")
         try:
