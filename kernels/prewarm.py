@@ -28,6 +28,11 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
+# The dry step runs PyTorch's ops on the CPU at the run's full shapes (a smaller batch changes some kernels'
+# launch parameters, so some specializations), a few GB at amazon-beauty's B = 2048, L = 50, hidden 256 in each
+# process. Beyond that (ml-1m's L = 200 at hidden 128 and up) its CPU time and memory, times the processes of every
+# run a multi-GPU host trains at once, outgrow what it saves: an epoch there takes seconds of kernels anyway.
+MAX_DRY_ELEMENTS = 2**25
 
 
 def dry_run(model_name: str, config: dict, n_items: int, seq_len: int, train_batches: list[int],
@@ -64,12 +69,14 @@ def dry_run(model_name: str, config: dict, n_items: int, seq_len: int, train_bat
 
 def start(model_name: str, config: dict, n_items: int, seq_len: int, train_batches: list[int],
           eval_batches: list[int], amp: str | None, device: torch.device, dataset: str | None = None,
-          processes: int | None = None) -> list[subprocess.Popen]:
+          processes: int | None = None, hidden_size: int = 64) -> list[subprocess.Popen]:
     """Start the prewarm processes for a run on CUDA ``device``: none elsewhere, under the Triton interpreter, for
-    a model whose kernel backend is not ours, or with ``SEQREC_PREWARM=0``. Their output goes to the file
-    ``SEQREC_PREWARM_LOG`` names, else nowhere. Reap them with ``finish``."""
+    a model whose kernel backend is not ours, with ``SEQREC_PREWARM=0``, or for a step larger than
+    ``MAX_DRY_ELEMENTS`` (batch x length x hidden). Their output goes to the file ``SEQREC_PREWARM_LOG`` names,
+    else nowhere. Reap them with ``finish``."""
     if device.type != "cuda" or os.environ.get("TRITON_INTERPRET", "0") not in ("", "0") or \
-            os.environ.get("SEQREC_PREWARM") == "0" or config.get("backend", "auto") not in ("auto", "triton"):
+            os.environ.get("SEQREC_PREWARM") == "0" or config.get("backend", "auto") not in ("auto", "triton") or \
+            max(train_batches, default=0) * seq_len * hidden_size > MAX_DRY_ELEMENTS:
         return []
     n = processes or max(1, min(4, (os.cpu_count() or 1) // 4))
     major, minor = torch.cuda.get_device_capability(device)

@@ -50,6 +50,8 @@ def test_start_launches_nothing_where_nothing_would_use_it(monkeypatch):
     monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: pytest.fail("no process should start"))
     assert prewarm.start("tim4rec", TINY, 30, 8, [4], [4], None, torch.device("cpu")) == []
     assert prewarm.start("tim4rec", {**TINY, "backend": "torch"}, 30, 8, [4], [4], None, cuda) == []
+    big = prewarm.MAX_DRY_ELEMENTS // (8 * 64) + 1  # batch x 8 x 64 just over the limit
+    assert prewarm.start("tim4rec", TINY, 30, 8, [4, big], [4], None, cuda, hidden_size=64) == []
     monkeypatch.setenv("TRITON_INTERPRET", "1")
     assert prewarm.start("tim4rec", TINY, 30, 8, [4], [4], None, cuda) == []
     monkeypatch.setenv("TRITON_INTERPRET", "0")
