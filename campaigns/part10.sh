@@ -6,7 +6,8 @@
 #     the CUDA-graph GPU tests (the graphed step against eager for SASRec, TiM4Rec, TiSASRec; a run resumed across
 #     the graph): .graph-ok; the interval attention's kernel tests: .interval-ok, without which TiSASRec's runs are
 #     dropped from the queue; the conv and SSD kernel tests at full size: .kernels-ok, which every lane's queue waits
-#     for; then the compile tests (informational: inductor on torch 2.11 fails at L = 200);
+#     for; then the compile tests (TiM4Rec at L = 200 with the upstream inductor fix applied at run time,
+#     seqrec/inductor_fixes.py; part 9 failed there);
 #     the interval attention at B = 256 and 2048, 1 and 2 heads, fp32 and bf16 (issue #5: its peak memory, now
 #     chunked over the batch, against the naive form at B = 256 and part 9's at 2048);
 #     TiM4Rec's first epoch on amazon-beauty h64 (bf16 + compile + CUDA graph) with every cache empty, with and
