@@ -81,16 +81,16 @@ def start(model_name: str, config: dict, n_items: int, seq_len: int, train_batch
     n = processes or max(1, min(4, (os.cpu_count() or 1) // 4))
     major, minor = torch.cuda.get_device_capability(device)
     sms = torch.cuda.get_device_properties(device).multi_processor_count
-    log = os.environ.get("SEQREC_PREWARM_LOG")
-    out = open(log, "a") if log else subprocess.DEVNULL  # noqa: SIM115 (the children hold it; ours closes at exit)
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "2", "PYTHONPATH": os.pathsep.join(
         [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
     common = ["--model", model_name, "--config", json.dumps(config), "--n-items", str(n_items),
               "--seq-len", str(seq_len), "--train-batches", ",".join(map(str, train_batches)),
               "--eval-batches", ",".join(map(str, eval_batches)), "--arch", str(major * 10 + minor),
               "--sms", str(sms), *(["--amp", amp] if amp else []), *(["--dataset", dataset] if dataset else [])]
-    return [subprocess.Popen([sys.executable, "-m", "kernels.prewarm", *common, "--share", f"{k}/{n}"],
-                             cwd=REPO, env=env, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+    log = os.environ.get("SEQREC_PREWARM_LOG")
+    return [subprocess.Popen([sys.executable, "-m", "kernels.prewarm", *common, "--share", f"{k}/{n}",
+                              *(["--log", log] if log else [])], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
             for k in range(n)]
 
 
@@ -115,7 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--arch", type=int, default=90, help="compute capability x 10")
     ap.add_argument("--sms", type=int, default=132, help="the GPU's SM count (a launch sizes its grid by it)")
     ap.add_argument("--share", default="0/1", help="K/N: this process compiles the K-th of N shares")
+    ap.add_argument("--log", default=None, help="append this process's output to the file")
     args = ap.parse_args(argv)
+    if args.log:
+        with open(args.log, "a") as f:
+            os.dup2(f.fileno(), 1)
+            os.dup2(f.fileno(), 2)
     k, n = map(int, args.share.split("/"))
     sizes = [[int(b) for b in s.split(",") if b.strip()] for s in (args.train_batches, args.eval_batches)]
     compiled = dry_run(args.model, json.loads(args.config), args.n_items, args.seq_len, *sizes, amp=args.amp,
