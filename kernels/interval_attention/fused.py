@@ -44,8 +44,11 @@ MAX_SEQ_LEN = 256
 # Each program holds a whole row of keys and values: BLOCK_L x BLOCK_D tiles. 256 x 256 asked an H200 for
 # 278,528 bytes of shared memory (limit 232,448); 256 x 64 and 64 x 256 ran. Larger tiles are refused.
 MAX_TILE = 256 * 64
-# Bytes of interval-space arrays (H, b, L, R) fp32 a batch chunk may hold at once, all of them together.
-INTERVAL_SPACE_BYTES = 256 * 2**20
+# Bytes of interval-space arrays (H, b, L, R) fp32 a batch chunk may hold at once, all of them together. At L = 200,
+# h64, 1 head (R = 257; 0.82 MB a sequence in the backward's four arrays) 64 MiB is 81 sequences a chunk: the peak
+# above the inputs is then out, dq, dk, dv plus 67 MB, by arithmetic about 0.12 GB at B = 256 (the naive form: 8.1
+# GB) and 0.49 GB at B = 2048 (64.9 GB), in 4 and 26 chunks of about ten launches each.
+INTERVAL_SPACE_BYTES = 64 * 2**20
 
 
 def fused_supports(seqlen: int, dh: int) -> str | None:
