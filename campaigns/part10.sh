@@ -7,7 +7,7 @@
 #     the graph): .graph-ok; the interval attention's kernel tests: .interval-ok, without which TiSASRec's runs are
 #     dropped from the queue; the conv and SSD kernel tests at full size: .kernels-ok, which every lane's queue waits
 #     for; then the compile tests (TiM4Rec at L = 200 with the upstream inductor fix applied at run time,
-#     seqrec/inductor_fixes.py; part 9 failed there);
+#     seqrec/inductor_fixes.py; part 9 failed there); the prewarm's and the benches' timer's GPU tests;
 #     the interval attention at B = 256 and 2048, 1 and 2 heads, fp32 and bf16 (issue #5: its peak memory, now
 #     chunked over the batch, against the naive form at B = 256 and part 9's at 2048);
 #     TiM4Rec's first epoch on amazon-beauty h64 (bf16 + compile + CUDA graph) with every cache empty, with and
@@ -72,6 +72,7 @@ lane 0 gpu0-timing \
      touch $ROOT/.kernels-tested" \
   "timeout 480 $PYTEST tests/test_compile_custom_ops.py && timeout 480 $PYTEST -m gpu tests/test_anatomy.py \
      tests/test_train.py -k 'ml1m_shape or profile_lists' && touch $ROOT/.compile-ok" \
+  "timeout 300 $PYTEST -m gpu tests/test_prewarm.py tests/test_bench_common.py" \
   "python3 suites/bench_interval_attention.py --out $ROOT/$timing/kernels --batches 256,2048 --heads 1,2 \
      --dtypes float32,bfloat16 --naive-max-batch 256" \
   "for p in 1 0; do SEQREC_PREWARM=\$p $COLD python3 -m seqrec sweep --epochs 1 --patience 0 --device cuda --gpus 0 \
