@@ -9,6 +9,7 @@ import os
 
 os.environ.setdefault("TRITON_INTERPRET", "0" if __import__("torch").cuda.is_available() else "1")
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
@@ -190,6 +191,36 @@ def test_triton_dbc_summed_either_way(monkeypatch, b, L, H, P, G, N, dtype, per_
 def test_triton_bf16(b, L, H, P, G, N, block_q):
     inp = make_inputs(b, L, H, P, G, N, dtype=torch.bfloat16, device=TINY_DEVICE, seed=L)
     check_against_reference(inp, triton_run(block_q), BF16_TOL)
+
+
+def test_triton_bf16_native_dots(monkeypatch):
+    """The kernels as compiled: dots of two bf16 tiles take them as they are (NATIVE). Triton's interpreter
+    multiplies bf16's raw bits in a dot, so here its dot widens bf16 operands to fp32 first."""
+    import triton.language as tl
+    from triton.runtime import interpreter
+
+    from kernels.ssd import fused
+
+    if os.environ.get("TRITON_INTERPRET", "0") in ("", "0"):
+        pytest.skip("compiled: the other bf16 tests run the native dots")
+    real_dot = interpreter.InterpreterBuilder.create_dot
+    bf16_dots = []
+
+    def widened(t):
+        if t.dtype.scalar != tl.bfloat16:
+            return t
+        bf16_dots.append(t.data.shape)
+        return interpreter.TensorHandle(interpreter._convert_float(t.data, tl.bfloat16, tl.float32, None)
+                                        .view(np.float32), tl.float32)
+
+    def create_dot(self, a, b, d, input_precision, max_num_imprecise_acc):
+        return real_dot(self, widened(a), widened(b), d, input_precision, max_num_imprecise_acc)
+
+    monkeypatch.setattr(interpreter.InterpreterBuilder, "create_dot", create_dot)
+    monkeypatch.setattr(fused, "_native_dots", lambda: True)
+    inp = make_inputs(2, 40, 4, 16, 2, 16, dtype=torch.bfloat16, device=TINY_DEVICE, seed=6)
+    check_against_reference(inp, triton_run(16), BF16_TOL)
+    assert bf16_dots  # the native path ran
 
 
 def test_triton_optional_inputs_and_raw_step():

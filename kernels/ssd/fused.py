@@ -38,16 +38,22 @@ def _split_tf32(a):
 
 
 @triton.jit
-def _dot(a, b, PREC: tl.constexpr, A_EXACT: tl.constexpr, B_EXACT: tl.constexpr):
-    """a @ b at about fp32 accuracy. An EXACT operand holds values of a 16-bit float input (bf16/fp16), which TF32
-    represents exactly: exact x exact is one TF32 product (the fp32 accumulation is exact per product); other x
-    exact splits the other operand into hi + lo, two TF32 products instead of 3xTF32's three; else PREC."""
+def _dot(a, b, PREC: tl.constexpr, A_EXACT: tl.constexpr, B_EXACT: tl.constexpr, NATIVE: tl.constexpr = True):
+    """a @ b at about fp32 accuracy. An EXACT operand is a tile of a 16-bit float input (bf16/fp16) in its own
+    dtype, whose values TF32 represents exactly: exact x exact is one 16-bit product with fp32 accumulation (each
+    product exact; NATIVE False: the same as one TF32 product of the fp32 values, for Triton's interpreter, whose
+    bf16 dot multiplies the raw bits); other x exact splits the other operand into hi + lo, two TF32 products
+    instead of 3xTF32's three; else PREC."""
     if A_EXACT and B_EXACT:
-        return tl.dot(a, b, input_precision="tf32")
+        if NATIVE:
+            return tl.dot(a, b, out_dtype=tl.float32)
+        return tl.dot(a.to(tl.float32), b.to(tl.float32), input_precision="tf32")
     elif B_EXACT:
+        b = b.to(tl.float32)
         hi, lo = _split_tf32(a)
         return tl.dot(hi, b, input_precision="tf32") + tl.dot(lo, b, input_precision="tf32")
     elif A_EXACT:
+        a = a.to(tl.float32)
         hi, lo = _split_tf32(b)
         return tl.dot(a, hi, input_precision="tf32") + tl.dot(a, lo, input_precision="tf32")
     else:
@@ -74,9 +80,9 @@ def _chunk_step(dt_ptr, td_ptr, offs_l, mask_l, sdt_l, std_l, bias,
 
 @triton.jit
 def _load_tile(ptr, offs_l, mask_l, s_l, offs_d, dim):
-    """A (Q, BLOCK_D) fp32 tile of rows offs_l (stride s_l) and contiguous columns offs_d < dim."""
+    """A (Q, BLOCK_D) tile of rows offs_l (stride s_l) and contiguous columns offs_d < dim, in the input's dtype."""
     mask = mask_l[:, None] & (offs_d[None, :] < dim)
-    return tl.load(ptr + offs_l[:, None] * s_l + offs_d[None, :], mask=mask, other=0.0).to(tl.float32)
+    return tl.load(ptr + offs_l[:, None] * s_l + offs_d[None, :], mask=mask, other=0.0)
 
 
 @triton.jit
@@ -113,7 +119,7 @@ def _ssd_fwd_kernel(
     sB_b, sB_l, sB_g, sC_b, sC_l, sC_g, sy_b, sy_l, sy_h,
     HAS_TIME: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_D: tl.constexpr, SOFTPLUS: tl.constexpr,
     N_CHUNKS: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, PREC: tl.constexpr,
-    EXACT: tl.constexpr,
+    EXACT: tl.constexpr, NATIVE: tl.constexpr,
 ):
     pid, b, h, g, x_ptr, dt_ptr, td_ptr, B_ptr, C_ptr = _head_inputs(
         x_ptr, dt_ptr, td_ptr, B_ptr, C_ptr, H, HPG, sx_b, sx_h, sdt_b, sdt_h, std_b, std_h, sB_b, sB_g, sC_b, sC_g)
@@ -137,15 +143,15 @@ def _ssd_fwd_kernel(
         Ct = _load_tile(C_ptr, offs_l, mask_l, sC_l, offs_n, N)
 
         decay = tl.exp(tl.where(causal, cs[:, None] - cs[None, :], float("-inf")))
-        scores = _dot(Ct, tl.trans(Bt), PREC, EXACT, EXACT) * decay * step[None, :]
+        scores = _dot(Ct, tl.trans(Bt), PREC, EXACT, EXACT, NATIVE) * decay * step[None, :]
         y = _dot(scores, x, PREC, False, EXACT)
         y += tl.exp(cs)[:, None] * _dot(Ct, tl.trans(S), PREC, EXACT, False)
         if HAS_D:
-            y += Dh * x
+            y += Dh * x.to(tl.float32)
         mask_y = mask_l[:, None] & (offs_p[None, :] < P)
         tl.store(y_ptr + offs_l[:, None] * sy_l + offs_p[None, :], y.to(y_ptr.dtype.element_ty), mask=mask_y)
 
-        xw = x * (step * tl.exp(cs_last - cs))[:, None]
+        xw = x.to(tl.float32) * (step * tl.exp(cs_last - cs))[:, None]
         S = tl.exp(cs_last) * S + _dot(tl.trans(xw), Bt, PREC, False, EXACT)
 
 
@@ -160,7 +166,7 @@ def _ssd_bwd_kernel(
     HAS_TIME: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_D: tl.constexpr, SOFTPLUS: tl.constexpr,
     ATOMIC_BC: tl.constexpr, BC_PER_HEAD: tl.constexpr,
     N_CHUNKS: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, PREC: tl.constexpr,
-    EXACT: tl.constexpr,
+    EXACT: tl.constexpr, NATIVE: tl.constexpr,
 ):
     pid, b, h, g, x_ptr, dt_ptr, td_ptr, B_ptr, C_ptr = _head_inputs(
         x_ptr, dt_ptr, td_ptr, B_ptr, C_ptr, H, HPG, sx_b, sx_h, sdt_b, sdt_h, std_b, std_h, sB_b, sB_g, sC_b, sC_g)
@@ -199,19 +205,19 @@ def _ssd_bwd_kernel(
         Ct = _load_tile(C_ptr, offs_l, mask_l, sC_l, offs_n, N)
 
         decay = tl.exp(tl.where(causal, cs[:, None] - cs[None, :], float("-inf")))
-        W = _dot(dy, tl.trans(x), PREC, EXACT, EXACT) * decay * step[None, :]  # [i, j]
-        G = _dot(Ct, tl.trans(Bt), PREC, EXACT, EXACT)
+        W = _dot(dy, tl.trans(x), PREC, EXACT, EXACT, NATIVE) * decay * step[None, :]  # [i, j]
+        G = _dot(Ct, tl.trans(Bt), PREC, EXACT, EXACT, NATIVE)
         dyS = _dot(dy, S, PREC, EXACT, False)  # (Q, N)
         e = tl.exp(cs)
         dC = _dot(W, Bt, PREC, False, EXACT) + e[:, None] * dyS
-        r = tl.sum(W * G, axis=1) + e * tl.sum(dyS * Ct, axis=1)
+        r = tl.sum(W * G, axis=1) + e * tl.sum(dyS * Ct.to(tl.float32), axis=1)
         tl.store(r_ptr + offs_l, r, mask=mask_l)
         dC_ptrs = dC_ptr + offs_l[:, None] * sdB_l + offs_n[None, :]
         if ATOMIC_BC:
             tl.atomic_add(dC_ptrs, dC, mask=mask_l[:, None] & mask_pn_n)
         else:
             tl.store(dC_ptrs, dC, mask=mask_l[:, None] & mask_pn_n)
-        xw = x * (step * tl.exp(cs_last - cs))[:, None]
+        xw = x.to(tl.float32) * (step * tl.exp(cs_last - cs))[:, None]
         S = tl.exp(cs_last) * S + _dot(tl.trans(xw), Bt, PREC, False, EXACT)
 
     tl.debug_barrier()  # r written above is read back below by other threads of this program
@@ -237,8 +243,8 @@ def _ssd_bwd_kernel(
 
         # transposed masks and products ([j, i]) so that no computed tile needs a transpose
         decay_t = tl.exp(tl.where(anticausal, cs[None, :] - cs[:, None], float("-inf")))  # exp(cs_i - cs_j), i >= j
-        GLt = _dot(Bt, tl.trans(Ct), PREC, EXACT, EXACT) * decay_t  # B_j . C_i
-        VLt = _dot(x, tl.trans(dy), PREC, EXACT, EXACT) * decay_t  # x_j . dy_i
+        GLt = _dot(Bt, tl.trans(Ct), PREC, EXACT, EXACT, NATIVE) * decay_t  # B_j . C_i
+        VLt = _dot(x, tl.trans(dy), PREC, EXACT, EXACT, NATIVE) * decay_t  # x_j . dy_i
         to_end = tl.exp(cs_last - cs)
         # T_j = R_j B_j (P): in-chunk part + the part entering from later chunks
         T = _dot(GLt, dy, PREC, False, EXACT)
@@ -248,9 +254,9 @@ def _ssd_bwd_kernel(
         dB = dB * step[:, None]
         dx = T * step[:, None]
         if HAS_D:
-            dx += Dh * dy
-            dD_acc += tl.sum(tl.sum(dy * x, axis=1), axis=0)
-        gdir = tl.sum(x * T, axis=1)  # direct d step
+            dx += Dh * dy.to(tl.float32)
+            dD_acc += tl.sum(tl.sum(dy.to(tl.float32) * x.to(tl.float32), axis=1), axis=0)
+        gdir = tl.sum(x.to(tl.float32) * T, axis=1)  # direct d step
         dcs = r - step * gdir
         # d(step*A)_t = sum_{k >= t} dcs_k : reverse cumsum inside the chunk plus the later chunks
         ddA = tl.sum(dcs, axis=0) - tl.cumsum(dcs, axis=0) + dcs + carry
@@ -275,7 +281,7 @@ def _ssd_bwd_kernel(
         else:
             tl.store(dB_ptrs, dB, mask=mask_l[:, None] & mask_pn_n)
         # R entering the previous chunk
-        dye = dy * tl.exp(cs)[:, None]
+        dye = dy.to(tl.float32) * tl.exp(cs)[:, None]
         R = tl.exp(cs_last) * R + _dot(tl.trans(dye), Ct, PREC, False, EXACT)
 
     tl.store(red_ptr + pid, dA_acc)
@@ -293,12 +299,19 @@ LAUNCH = {"fp32": {"num_warps": 2, "num_stages": 1}, "lowp": {"num_warps": 1}}
 # follows (no atomics, no zeroing; 4x the bytes written at H=4, G=1). True was faster in the tune above (fp32
 # B=2048, L=50: 1.02 against 1.08 ms; bf16 0.54 against 0.61 ms).
 BC_PER_HEAD = True
-# With bf16/fp16 inputs (x, B, C and, in the backward, dy), their values are exact in TF32: the dots take one TF32
-# product where both operands are such values and two (hi and lo of the other) where one is (``_dot``), instead of
-# 3xTF32's three, at the same accuracy. False: every dot at the precision of ``_precision`` (bf16 B=2048, L=50 fwd+bwd
-# 1.44 ms against 0.54 in the tune above).
+# With bf16/fp16 inputs (x, B, C and, in the backward, dy), their values are exact in TF32: the dots take one 16-bit
+# product of the tiles as loaded where both operands are such values and two TF32 ones (hi and lo of the other) where
+# one is (``_dot``), instead of 3xTF32's three, at the same accuracy (each product exact, fp32 accumulation).
+# False: every dot at the precision of ``_precision`` (bf16 B=2048, L=50 fwd+bwd 1.44 ms against 0.54 in the tune
+# above, when exact x exact was one TF32 product).
 EXACT_LOWP_DOTS = True
 _LOWP = (torch.bfloat16, torch.float16)
+
+
+def _native_dots() -> bool:
+    """Whether dots of two 16-bit tiles take them as they are (``_dot``'s NATIVE): compiled, yes; under Triton's
+    interpreter (TRITON_INTERPRET=1), whose bf16 dot multiplies the raw bits, no."""
+    return os.environ.get("TRITON_INTERPRET", "0") in ("", "0")
 
 
 def _block(n: int) -> int:
@@ -332,7 +345,7 @@ def _meta(L: int, P: int, N: int, block_q: int | None, dtype: torch.dtype, *lowp
     q = block_q if block_q is not None else 32
     exact = EXACT_LOWP_DOTS and all(t.dtype in _LOWP for t in lowp)
     return dict(N_CHUNKS=triton.cdiv(L, q), BLOCK_Q=q, BLOCK_P=_block(P), BLOCK_N=_block(N), PREC=_precision(dtype),
-                EXACT=exact)
+                EXACT=exact, NATIVE=_native_dots())
 
 
 def ssd_fused_fwd(x, dt, A, B, C, D, dt_bias, time_dt, dt_softplus, block_q=None):
