@@ -187,6 +187,7 @@ def _ssd_bwd_kernel(
     offs_n = tl.arange(0, BLOCK_N)
     causal = offs_q[:, None] >= offs_q[None, :]
     anticausal = offs_q[None, :] >= offs_q[:, None]
+    diag = offs_q[None, :] == offs_q[:, None]
     mask_pn_p = offs_p[None, :] < P
     mask_pn_n = offs_n[None, :] < N
 
@@ -235,28 +236,43 @@ def _ssd_bwd_kernel(
         dA = step * A
         cs = tl.cumsum(dA, axis=0)
         cs_last = tl.sum(dA, axis=0)
-        x = _load_tile(x_ptr, offs_l, mask_l, sx_l, offs_p, P)
-        dy = _load_tile(dy_ptr, offs_l, mask_l, sdy_l, offs_p, P)
+        to_end = tl.exp(cs_last - cs)
+        # transposed masks and products ([j, i]) so that no computed tile needs a transpose; each tile is loaded
+        # and computed next to its uses (fewer tiles live at once)
+        decay_t = tl.exp(tl.where(anticausal, cs[None, :] - cs[:, None], float("-inf")))  # exp(cs_i - cs_j), i >= j
         Bt = _load_tile(B_ptr, offs_l, mask_l, sB_l, offs_n, N)
         Ct = _load_tile(C_ptr, offs_l, mask_l, sC_l, offs_n, N)
-        r = tl.load(r_ptr + offs_l, mask=mask_l, other=0.0)
-
-        # transposed masks and products ([j, i]) so that no computed tile needs a transpose
-        decay_t = tl.exp(tl.where(anticausal, cs[None, :] - cs[:, None], float("-inf")))  # exp(cs_i - cs_j), i >= j
         GLt = _dot(Bt, tl.trans(Ct), PREC, EXACT, EXACT, NATIVE) * decay_t  # B_j . C_i
-        VLt = _dot(x, tl.trans(dy), PREC, EXACT, EXACT, NATIVE) * decay_t  # x_j . dy_i
-        to_end = tl.exp(cs_last - cs)
+        dy = _load_tile(dy_ptr, offs_l, mask_l, sdy_l, offs_p, P)
         # T_j = R_j B_j (P): in-chunk part + the part entering from later chunks
         T = _dot(GLt, dy, PREC, False, EXACT)
         T += to_end[:, None] * _dot(Bt, tl.trans(R), PREC, EXACT, False)
-        dB = _dot(VLt, Ct, PREC, False, EXACT)
-        dB += to_end[:, None] * _dot(x, R, PREC, EXACT, False)
-        dB = dB * step[:, None]
+        x = _load_tile(x_ptr, offs_l, mask_l, sx_l, offs_p, P)
+        gdir = tl.sum(x.to(tl.float32) * T, axis=1)  # direct d step
         dx = T * step[:, None]
         if HAS_D:
             dx += Dh * dy.to(tl.float32)
-            dD_acc += tl.sum(tl.sum(dy.to(tl.float32) * x.to(tl.float32), axis=1), axis=0)
-        gdir = tl.sum(x.to(tl.float32) * T, axis=1)  # direct d step
+        mask_xp = mask_l[:, None] & mask_pn_p
+        tl.store(dx_ptr + offs_l[:, None] * sdx_l + offs_p[None, :], dx.to(dx_ptr.dtype.element_ty), mask=mask_xp)
+        VLt = _dot(x, tl.trans(dy), PREC, EXACT, EXACT, NATIVE) * decay_t  # x_j . dy_i
+        if HAS_D:
+            if EXACT:  # sum_j x_j . dy_j is VLt's diagonal (decay 1 there; exact products): no more copies of x, dy
+                dD_acc += tl.sum(tl.sum(tl.where(diag, VLt, 0.0), axis=1), axis=0)
+            else:  # fp32 inputs: VLt's products are TF32 ones where torch allows TF32
+                dD_acc += tl.sum(tl.sum(dy * x, axis=1), axis=0)
+        dB = _dot(VLt, Ct, PREC, False, EXACT)
+        dB += to_end[:, None] * _dot(x, R, PREC, EXACT, False)
+        dB = dB * step[:, None]
+        dB_ptrs = dB_ptr + offs_l[:, None] * sdB_l + offs_n[None, :]
+        if ATOMIC_BC:
+            tl.atomic_add(dB_ptrs, dB, mask=mask_l[:, None] & mask_pn_n)
+        else:
+            tl.store(dB_ptrs, dB, mask=mask_l[:, None] & mask_pn_n)
+        # R entering the previous chunk
+        dye = dy.to(tl.float32) * tl.exp(cs)[:, None]
+        R = tl.exp(cs_last) * R + _dot(tl.trans(dye), Ct, PREC, False, EXACT)
+
+        r = tl.load(r_ptr + offs_l, mask=mask_l, other=0.0)
         dcs = r - step * gdir
         # d(step*A)_t = sum_{k >= t} dcs_k : reverse cumsum inside the chunk plus the later chunks
         ddA = tl.sum(dcs, axis=0) - tl.cumsum(dcs, axis=0) + dcs + carry
@@ -273,16 +289,6 @@ def _ssd_bwd_kernel(
             dt_raw = tl.load(dt_ptr + offs_l * sdt_l, mask=mask_l, other=0.0).to(tl.float32)
             tl.store(dtd_ptr + offs_l * std_l, (dpre * dt_raw).to(dtd_ptr.dtype.element_ty), mask=mask_l)
         tl.store(ddt_ptr + offs_l * sdt_l, (dpre * td).to(ddt_ptr.dtype.element_ty), mask=mask_l)
-        mask_xp = mask_l[:, None] & mask_pn_p
-        tl.store(dx_ptr + offs_l[:, None] * sdx_l + offs_p[None, :], dx.to(dx_ptr.dtype.element_ty), mask=mask_xp)
-        dB_ptrs = dB_ptr + offs_l[:, None] * sdB_l + offs_n[None, :]
-        if ATOMIC_BC:
-            tl.atomic_add(dB_ptrs, dB, mask=mask_l[:, None] & mask_pn_n)
-        else:
-            tl.store(dB_ptrs, dB, mask=mask_l[:, None] & mask_pn_n)
-        # R entering the previous chunk
-        dye = dy.to(tl.float32) * tl.exp(cs)[:, None]
-        R = tl.exp(cs_last) * R + _dot(tl.trans(dye), Ct, PREC, False, EXACT)
 
     tl.store(red_ptr + pid, dA_acc)
     tl.store(red_ptr + BH + pid, dD_acc)
