@@ -6,7 +6,8 @@ Times ``ssd(x, dt, A, B, C, D, dt_bias, time_dt)`` and the gradients of all eigh
 ``triton.testing.do_bench`` (median, after a warm-up that compiles and autotunes), tf32 off. The
 mamba_ssm variant is ``mamba_chunk_scan_combined`` plus the ``dt * time_dt`` product in PyTorch (its
 Triton dots run in TF32 whatever torch's switch says); ``triton`` uses 3xTF32 dots (about fp32 accuracy),
-``triton_tf32`` our kernel with plain TF32 dots.
+``triton_tf32`` our kernel with plain TF32 dots, ``triton_split16`` our kernel with
+``kernels.ssd.fused.SPLIT_BF16_DOTS`` (bf16 inputs: mixed dots as three bf16 products; the same as ``triton`` for fp32).
 Prints the minimal bytes the mixer must move (forward: read the inputs once, write y; backward: read the
 inputs and dy once, write every input gradient) and that traffic's time at the card's bandwidth (measured
 with a large device-to-device copy). Writes ``DIR/bench_ssd-<card>.json`` (kind "kernel").
@@ -26,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from mamba_sdist import default_workdir, unpack_mamba_sdist  # noqa: E402
 
 from kernels import dispatch  # noqa: E402
-from kernels.ssd import ssd  # noqa: E402
+from kernels.ssd import fused, ssd  # noqa: E402
 from seqrec.results import write_result  # noqa: E402
 
 ARGS = ("x", "dt", "A", "B", "C", "D", "dt_bias", "time_dt")
@@ -65,7 +66,8 @@ def copy_bandwidth(do_bench) -> float:
 def variants(names: list[str]) -> dict[str, str | None]:
     """Variant name -> None when available, else the reason it is skipped."""
     triton = None if dispatch.triton_importable() else "triton not importable"
-    status = {"triton": triton, "triton_tf32": triton, "torch": None, "mamba_ssm": dispatch.mamba_ssm_status()}
+    status = {"triton": triton, "triton_tf32": triton, "triton_split16": triton, "torch": None,
+              "mamba_ssm": dispatch.mamba_ssm_status()}
     return {n: status[n] for n in names}
 
 
@@ -76,6 +78,7 @@ def bench_case(b: int, L: int, dtype: torch.dtype, do_bench, bandwidth: float, n
     nbytes = min_bytes(inp)
     floor_ms = {k: v / bandwidth * 1e3 for k, v in nbytes.items()}
     rows = []
+    split16_default = fused.SPLIT_BF16_DOTS
     for name, reason in variants(names).items():
         row = {"batch": b, "seq_len": L, "heads": H, "head_dim": P, "groups": G, "d_state": N, "dtype": str(dtype),
                "variant": name, "min_bytes": nbytes, "floor_ms": floor_ms}
@@ -84,7 +87,8 @@ def bench_case(b: int, L: int, dtype: torch.dtype, do_bench, bandwidth: float, n
             continue
         # triton_tf32: our kernel with torch's tf32 switch on, so its dots use plain TF32 as mamba-ssm's do
         torch.backends.cuda.matmul.allow_tf32 = name == "triton_tf32"
-        backend = "triton" if name == "triton_tf32" else name
+        backend = "triton" if name.startswith("triton") else name
+        fused.SPLIT_BF16_DOTS = name == "triton_split16"
         fwd = lambda: ssd(**inp, chunk_size=CHUNK, backend=backend)  # noqa: B023
         fwd_bwd = lambda: torch.autograd.grad(fwd(), leaves, dy)  # noqa: B023
         try:
@@ -103,6 +107,7 @@ def bench_case(b: int, L: int, dtype: torch.dtype, do_bench, bandwidth: float, n
             continue
         finally:
             torch.backends.cuda.matmul.allow_tf32 = False
+            fused.SPLIT_BF16_DOTS = split16_default
         rows.append({**row, "status": "ok", "forward_ms": fwd_ms, "forward_backward_ms": fb_ms,
                      "peak_memory_bytes": peak, "forward_backward_over_floor": fb_ms / floor_ms["forward_backward"]})
     by_name = {r["variant"]: r for r in rows if r["status"] == "ok"}
@@ -118,14 +123,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cases", default="2048x50,256x200", help="comma list of BATCHxLEN")
     ap.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
     ap.add_argument("--variants", default="triton,triton_tf32,torch,mamba_ssm",
-                    help="comma list of triton, triton_tf32 (our kernel, TF32 dots), torch, mamba_ssm")
+                    help="comma list of triton, triton_tf32 (our kernel, TF32 dots), triton_split16 (our kernel, "
+                         "SPLIT_BF16_DOTS), torch, mamba_ssm")
     ap.add_argument("--mamba-sdist", type=Path, default=None,
                     help="mamba_ssm sdist to import mamba_chunk_scan_combined from (when not installed)")
     args = ap.parse_args(argv)
     if args.mamba_sdist is not None:
         unpack_mamba_sdist(args.mamba_sdist, default_workdir())
     names = [v.strip() for v in args.variants.split(",")]
-    if bad := [v for v in names if v not in ("triton", "triton_tf32", "torch", "mamba_ssm")]:
+    if bad := [v for v in names if v not in ("triton", "triton_tf32", "triton_split16", "torch", "mamba_ssm")]:
         ap.error(f"--variants: unknown {bad}")
     cases = []
     for c in args.cases.split(","):

@@ -16,7 +16,7 @@ import torch  # noqa: E402
 from kernels import ssd  # noqa: E402
 from kernels.dispatch import BackendUnavailable, mamba_ssm_status  # noqa: E402
 from kernels.ssd import ssd_chunked_ref, ssd_quadratic_ref, ssd_step_ref, ssd_step_size_ref  # noqa: E402
-from kernels.ssd.fused import _split_tf32  # noqa: E402  (a global: the test kernel below calls it)
+from kernels.ssd.fused import _split_bf16, _split_tf32  # noqa: E402  (globals: test kernels below call them)
 
 TINY_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # tiny Triton cases: interpreted on CPU
 ARGS = ("x", "dt", "A", "B", "C", "D", "dt_bias", "time_dt")
@@ -193,9 +193,11 @@ def test_triton_bf16(b, L, H, P, G, N, block_q):
     check_against_reference(inp, triton_run(block_q), BF16_TOL)
 
 
-def test_triton_bf16_native_dots(monkeypatch):
-    """The kernels as compiled: dots of two bf16 tiles take them as they are (NATIVE). Triton's interpreter
-    multiplies bf16's raw bits in a dot, so here its dot widens bf16 operands to fp32 first."""
+@pytest.mark.parametrize("split16", [False, True])
+def test_triton_bf16_native_dots(monkeypatch, split16):
+    """The kernels as compiled: dots of two bf16 tiles take them as they are (NATIVE), and with SPLIT_BF16_DOTS
+    the fp32 operand of a mixed dot is three bf16 tiles. Triton's interpreter multiplies bf16's raw bits in a
+    dot, so here its dot widens bf16 operands to fp32 first."""
     import triton.language as tl
     from triton.runtime import interpreter
 
@@ -218,9 +220,43 @@ def test_triton_bf16_native_dots(monkeypatch):
 
     monkeypatch.setattr(interpreter.InterpreterBuilder, "create_dot", create_dot)
     monkeypatch.setattr(fused, "_native_dots", lambda: True)
+    monkeypatch.setattr(fused, "SPLIT_BF16_DOTS", split16)
     inp = make_inputs(2, 40, 4, 16, 2, 16, dtype=torch.bfloat16, device=TINY_DEVICE, seed=6)
     check_against_reference(inp, triton_run(16), BF16_TOL)
     assert bf16_dots  # the native path ran
+
+
+@pytest.mark.parametrize("b,L,H,P,G,N,block_q", [(2, 21, 2, 8, 1, 8, 16), (1, 40, 4, 16, 2, 16, 16)])
+def test_triton_bf16_split_dots(monkeypatch, b, L, H, P, G, N, block_q):
+    """SPLIT_BF16_DOTS: mixed dots as three bf16 products (interpreted: widened to fp32, the same products)."""
+    from kernels.ssd import fused
+
+    monkeypatch.setattr(fused, "SPLIT_BF16_DOTS", True)
+    inp = make_inputs(b, L, H, P, G, N, dtype=torch.bfloat16, device=TINY_DEVICE, seed=L)
+    check_against_reference(inp, triton_run(block_q), BF16_TOL)
+
+
+def test_split_bf16_three_parts():
+    """a1 + a2 + a3 of ``_split_bf16`` (three bf16 tiles) is a to within fp32's own rounding on the GPU."""
+    import triton
+    import triton.language as tl
+
+    @triton.jit
+    def split(a_ptr, out_ptr, n, BLOCK: tl.constexpr):
+        offs = tl.arange(0, BLOCK)
+        a1, a2, a3 = _split_bf16(tl.load(a_ptr + offs, mask=offs < n))
+        tl.store(out_ptr + offs, a1, mask=offs < n)
+        tl.store(out_ptr + BLOCK + offs, a2, mask=offs < n)
+        tl.store(out_ptr + 2 * BLOCK + offs, a3, mask=offs < n)
+
+    a = (torch.randn(100, generator=torch.Generator().manual_seed(0)) * 1e3).to(TINY_DEVICE)
+    parts = torch.zeros(3, 128, dtype=torch.bfloat16, device=TINY_DEVICE)
+    split[(1,)](a, parts, a.numel(), BLOCK=128)
+    a1, a2, a3 = (p[:100].float() for p in parts)
+    # each remainder about a bf16 step of the part before at most; the sum a to 2^-23 with the GPU's rounding to
+    # nearest, 2^-21 with the interpreter's truncation
+    assert (a2.abs() <= a1.abs() * 2.0 ** -6).all() and (a3.abs() <= a2.abs() * 2.0 ** -6).all()
+    assert ((a1 + a2 + a3 - a).abs() <= a.abs() * 2.0 ** (-23 if TINY_DEVICE == "cuda" else -21)).all()
 
 
 def test_triton_optional_inputs_and_raw_step():

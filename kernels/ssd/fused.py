@@ -38,21 +38,46 @@ def _split_tf32(a):
 
 
 @triton.jit
-def _dot(a, b, PREC: tl.constexpr, A_EXACT: tl.constexpr, B_EXACT: tl.constexpr, NATIVE: tl.constexpr = True):
+def _split_bf16(a):
+    """a = a1 + a2 + a3 (fp32 sums, exact to about 2^-27 of a), each a bf16 tile: a1 a rounded, a2 and a3 the
+    rounded remainders (each remainder exact in fp32; bf16 has fp32's exponent range)."""
+    a1 = a.to(tl.bfloat16)
+    r = a - a1.to(tl.float32)
+    a2 = r.to(tl.bfloat16)
+    a3 = (r - a2.to(tl.float32)).to(tl.bfloat16)
+    return a1, a2, a3
+
+
+@triton.jit
+def _dot16(a, b, NATIVE: tl.constexpr, acc):
+    """acc + a @ b of two 16-bit tiles (each product exact, fp32 accumulation); NATIVE False widens them to fp32
+    first (the same products: Triton's interpreter multiplies bf16's raw bits in a dot)."""
+    if NATIVE:
+        return tl.dot(a, b, acc=acc, out_dtype=tl.float32)
+    return tl.dot(a.to(tl.float32), b.to(tl.float32), acc=acc, input_precision="tf32")
+
+
+@triton.jit
+def _dot(a, b, PREC: tl.constexpr, A_EXACT: tl.constexpr, B_EXACT: tl.constexpr, NATIVE: tl.constexpr,
+         SPLIT16: tl.constexpr):
     """a @ b at about fp32 accuracy. An EXACT operand is a tile of a 16-bit float input (bf16/fp16) in its own
-    dtype, whose values TF32 represents exactly: exact x exact is one 16-bit product with fp32 accumulation (each
-    product exact; NATIVE False: the same as one TF32 product of the fp32 values, for Triton's interpreter, whose
-    bf16 dot multiplies the raw bits); other x exact splits the other operand into hi + lo, two TF32 products
-    instead of 3xTF32's three; else PREC."""
+    dtype, whose values TF32 represents exactly: exact x exact is one 16-bit product with fp32 accumulation
+    (``_dot16``); other x exact splits the other operand into hi + lo, two TF32 products instead of 3xTF32's three
+    (SPLIT16, bf16 inputs only: into three bf16 tiles, three bf16 products, no fp32 copy of the exact operand);
+    else PREC."""
     if A_EXACT and B_EXACT:
-        if NATIVE:
-            return tl.dot(a, b, out_dtype=tl.float32)
-        return tl.dot(a.to(tl.float32), b.to(tl.float32), input_precision="tf32")
+        return _dot16(a, b, NATIVE, None)
     elif B_EXACT:
+        if SPLIT16:
+            a1, a2, a3 = _split_bf16(a)
+            return _dot16(a1, b, NATIVE, _dot16(a2, b, NATIVE, _dot16(a3, b, NATIVE, None)))
         b = b.to(tl.float32)
         hi, lo = _split_tf32(a)
         return tl.dot(hi, b, input_precision="tf32") + tl.dot(lo, b, input_precision="tf32")
     elif A_EXACT:
+        if SPLIT16:
+            b1, b2, b3 = _split_bf16(b)
+            return _dot16(a, b1, NATIVE, _dot16(a, b2, NATIVE, _dot16(a, b3, NATIVE, None)))
         a = a.to(tl.float32)
         hi, lo = _split_tf32(b)
         return tl.dot(a, hi, input_precision="tf32") + tl.dot(a, lo, input_precision="tf32")
@@ -119,7 +144,7 @@ def _ssd_fwd_kernel(
     sB_b, sB_l, sB_g, sC_b, sC_l, sC_g, sy_b, sy_l, sy_h,
     HAS_TIME: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_D: tl.constexpr, SOFTPLUS: tl.constexpr,
     N_CHUNKS: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, PREC: tl.constexpr,
-    EXACT: tl.constexpr, NATIVE: tl.constexpr,
+    EXACT: tl.constexpr, NATIVE: tl.constexpr, SPLIT16: tl.constexpr,
 ):
     pid, b, h, g, x_ptr, dt_ptr, td_ptr, B_ptr, C_ptr = _head_inputs(
         x_ptr, dt_ptr, td_ptr, B_ptr, C_ptr, H, HPG, sx_b, sx_h, sdt_b, sdt_h, std_b, std_h, sB_b, sB_g, sC_b, sC_g)
@@ -143,16 +168,16 @@ def _ssd_fwd_kernel(
         Ct = _load_tile(C_ptr, offs_l, mask_l, sC_l, offs_n, N)
 
         decay = tl.exp(tl.where(causal, cs[:, None] - cs[None, :], float("-inf")))
-        scores = _dot(Ct, tl.trans(Bt), PREC, EXACT, EXACT, NATIVE) * decay * step[None, :]
-        y = _dot(scores, x, PREC, False, EXACT)
-        y += tl.exp(cs)[:, None] * _dot(Ct, tl.trans(S), PREC, EXACT, False)
+        scores = _dot(Ct, tl.trans(Bt), PREC, EXACT, EXACT, NATIVE, SPLIT16) * decay * step[None, :]
+        y = _dot(scores, x, PREC, False, EXACT, NATIVE, SPLIT16)
+        y += tl.exp(cs)[:, None] * _dot(Ct, tl.trans(S), PREC, EXACT, False, NATIVE, SPLIT16)
         if HAS_D:
             y += Dh * x.to(tl.float32)
         mask_y = mask_l[:, None] & (offs_p[None, :] < P)
         tl.store(y_ptr + offs_l[:, None] * sy_l + offs_p[None, :], y.to(y_ptr.dtype.element_ty), mask=mask_y)
 
         xw = x.to(tl.float32) * (step * tl.exp(cs_last - cs))[:, None]
-        S = tl.exp(cs_last) * S + _dot(tl.trans(xw), Bt, PREC, False, EXACT)
+        S = tl.exp(cs_last) * S + _dot(tl.trans(xw), Bt, PREC, False, EXACT, NATIVE, SPLIT16)
 
 
 @triton.jit
@@ -166,7 +191,7 @@ def _ssd_bwd_kernel(
     HAS_TIME: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_D: tl.constexpr, SOFTPLUS: tl.constexpr,
     ATOMIC_BC: tl.constexpr, BC_PER_HEAD: tl.constexpr,
     N_CHUNKS: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, PREC: tl.constexpr,
-    EXACT: tl.constexpr, NATIVE: tl.constexpr,
+    EXACT: tl.constexpr, NATIVE: tl.constexpr, SPLIT16: tl.constexpr,
 ):
     pid, b, h, g, x_ptr, dt_ptr, td_ptr, B_ptr, C_ptr = _head_inputs(
         x_ptr, dt_ptr, td_ptr, B_ptr, C_ptr, H, HPG, sx_b, sx_h, sdt_b, sdt_h, std_b, std_h, sB_b, sB_g, sC_b, sC_g)
@@ -206,11 +231,11 @@ def _ssd_bwd_kernel(
         Ct = _load_tile(C_ptr, offs_l, mask_l, sC_l, offs_n, N)
 
         decay = tl.exp(tl.where(causal, cs[:, None] - cs[None, :], float("-inf")))
-        W = _dot(dy, tl.trans(x), PREC, EXACT, EXACT, NATIVE) * decay * step[None, :]  # [i, j]
-        G = _dot(Ct, tl.trans(Bt), PREC, EXACT, EXACT, NATIVE)
-        dyS = _dot(dy, S, PREC, EXACT, False)  # (Q, N)
+        W = _dot(dy, tl.trans(x), PREC, EXACT, EXACT, NATIVE, SPLIT16) * decay * step[None, :]  # [i, j]
+        G = _dot(Ct, tl.trans(Bt), PREC, EXACT, EXACT, NATIVE, SPLIT16)
+        dyS = _dot(dy, S, PREC, EXACT, False, NATIVE, SPLIT16)  # (Q, N)
         e = tl.exp(cs)
-        dC = _dot(W, Bt, PREC, False, EXACT) + e[:, None] * dyS
+        dC = _dot(W, Bt, PREC, False, EXACT, NATIVE, SPLIT16) + e[:, None] * dyS
         r = tl.sum(W * G, axis=1) + e * tl.sum(dyS * Ct.to(tl.float32), axis=1)
         tl.store(r_ptr + offs_l, r, mask=mask_l)
         dC_ptrs = dC_ptr + offs_l[:, None] * sdB_l + offs_n[None, :]
@@ -219,7 +244,7 @@ def _ssd_bwd_kernel(
         else:
             tl.store(dC_ptrs, dC, mask=mask_l[:, None] & mask_pn_n)
         xw = x.to(tl.float32) * (step * tl.exp(cs_last - cs))[:, None]
-        S = tl.exp(cs_last) * S + _dot(tl.trans(xw), Bt, PREC, False, EXACT)
+        S = tl.exp(cs_last) * S + _dot(tl.trans(xw), Bt, PREC, False, EXACT, NATIVE, SPLIT16)
 
     tl.debug_barrier()  # r written above is read back below by other threads of this program
 
@@ -242,11 +267,11 @@ def _ssd_bwd_kernel(
         decay_t = tl.exp(tl.where(anticausal, cs[None, :] - cs[:, None], float("-inf")))  # exp(cs_i - cs_j), i >= j
         Bt = _load_tile(B_ptr, offs_l, mask_l, sB_l, offs_n, N)
         Ct = _load_tile(C_ptr, offs_l, mask_l, sC_l, offs_n, N)
-        GLt = _dot(Bt, tl.trans(Ct), PREC, EXACT, EXACT, NATIVE) * decay_t  # B_j . C_i
+        GLt = _dot(Bt, tl.trans(Ct), PREC, EXACT, EXACT, NATIVE, SPLIT16) * decay_t  # B_j . C_i
         dy = _load_tile(dy_ptr, offs_l, mask_l, sdy_l, offs_p, P)
         # T_j = R_j B_j (P): in-chunk part + the part entering from later chunks
-        T = _dot(GLt, dy, PREC, False, EXACT)
-        T += to_end[:, None] * _dot(Bt, tl.trans(R), PREC, EXACT, False)
+        T = _dot(GLt, dy, PREC, False, EXACT, NATIVE, SPLIT16)
+        T += to_end[:, None] * _dot(Bt, tl.trans(R), PREC, EXACT, False, NATIVE, SPLIT16)
         x = _load_tile(x_ptr, offs_l, mask_l, sx_l, offs_p, P)
         gdir = tl.sum(x.to(tl.float32) * T, axis=1)  # direct d step
         dx = T * step[:, None]
@@ -254,14 +279,14 @@ def _ssd_bwd_kernel(
             dx += Dh * dy.to(tl.float32)
         mask_xp = mask_l[:, None] & mask_pn_p
         tl.store(dx_ptr + offs_l[:, None] * sdx_l + offs_p[None, :], dx.to(dx_ptr.dtype.element_ty), mask=mask_xp)
-        VLt = _dot(x, tl.trans(dy), PREC, EXACT, EXACT, NATIVE) * decay_t  # x_j . dy_i
+        VLt = _dot(x, tl.trans(dy), PREC, EXACT, EXACT, NATIVE, SPLIT16) * decay_t  # x_j . dy_i
         if HAS_D:
             if EXACT:  # sum_j x_j . dy_j is VLt's diagonal (decay 1 there; exact products): no more copies of x, dy
                 dD_acc += tl.sum(tl.sum(tl.where(diag, VLt, 0.0), axis=1), axis=0)
             else:  # fp32 inputs: VLt's products are TF32 ones where torch allows TF32
                 dD_acc += tl.sum(tl.sum(dy * x, axis=1), axis=0)
-        dB = _dot(VLt, Ct, PREC, False, EXACT)
-        dB += to_end[:, None] * _dot(x, R, PREC, EXACT, False)
+        dB = _dot(VLt, Ct, PREC, False, EXACT, NATIVE, SPLIT16)
+        dB += to_end[:, None] * _dot(x, R, PREC, EXACT, False, NATIVE, SPLIT16)
         dB = dB * step[:, None]
         dB_ptrs = dB_ptr + offs_l[:, None] * sdB_l + offs_n[None, :]
         if ATOMIC_BC:
@@ -270,7 +295,7 @@ def _ssd_bwd_kernel(
             tl.store(dB_ptrs, dB, mask=mask_l[:, None] & mask_pn_n)
         # R entering the previous chunk
         dye = dy.to(tl.float32) * tl.exp(cs)[:, None]
-        R = tl.exp(cs_last) * R + _dot(tl.trans(dye), Ct, PREC, False, EXACT)
+        R = tl.exp(cs_last) * R + _dot(tl.trans(dye), Ct, PREC, False, EXACT, NATIVE, SPLIT16)
 
         r = tl.load(r_ptr + offs_l, mask=mask_l, other=0.0)
         dcs = r - step * gdir
@@ -312,6 +337,11 @@ BC_PER_HEAD = True
 # above, when exact x exact was one TF32 product).
 EXACT_LOWP_DOTS = True
 _LOWP = (torch.bfloat16, torch.float16)
+# With bf16 inputs (and EXACT_LOWP_DOTS): True, a dot of a computed fp32 tile and an input tile splits the fp32 one into
+# three bf16 tiles (``_split_bf16``: three bf16 products, each half a TF32 one's MMA instructions, at least as
+# accurate as the two TF32 ones) and takes the input tile as loaded, so that no fp32 copy of an input tile is kept
+# (fewer registers); the split costs more ALU work than TF32's hi/lo. False: the hi/lo TF32 split (``_dot``).
+SPLIT_BF16_DOTS = False
 
 
 def _native_dots() -> bool:
@@ -351,7 +381,8 @@ def _meta(L: int, P: int, N: int, block_q: int | None, dtype: torch.dtype, *lowp
     q = block_q if block_q is not None else 32
     exact = EXACT_LOWP_DOTS and all(t.dtype in _LOWP for t in lowp)
     return dict(N_CHUNKS=triton.cdiv(L, q), BLOCK_Q=q, BLOCK_P=_block(P), BLOCK_N=_block(N), PREC=_precision(dtype),
-                EXACT=exact, NATIVE=_native_dots())
+                EXACT=exact, NATIVE=_native_dots(),
+                SPLIT16=exact and SPLIT_BF16_DOTS and all(t.dtype == torch.bfloat16 for t in lowp))
 
 
 def ssd_fused_fwd(x, dt, A, B, C, D, dt_bias, time_dt, dt_softplus, block_q=None):

@@ -3,7 +3,8 @@
     python -m kernels.ssd.tune [--cases 2048x50,256x200] [--dtype float32]
 
 Coordinate search from the current defaults (``kernels.ssd.fused``: LAUNCH's warps and stages for the dtype,
-the 32-step chunk tile, BC_PER_HEAD, 3xTF32 dots, EXACT_LOWP_DOTS): each knob in turn takes each of its values
+the 32-step chunk tile, BC_PER_HEAD, 3xTF32 dots, EXACT_LOWP_DOTS,
+SPLIT_BF16_DOTS): each knob in turn takes each of its values
 with the others at their best so far, and keeps the value with the least forward+backward time summed over
 the cases (do_bench medians, tf32 off, the shapes of ``suites/bench_ssd.py``: H=4, P=N=32, G=1). Every setting's output
 and gradients are compared with the defaults' (largest relative error over y and the eight gradients) so that a
@@ -25,6 +26,7 @@ KNOBS = {  # knob -> values tried; the search starts from defaults(dtype), which
     "bc_per_head": [True, False],
     "precision": ["tf32x3", "ieee"],
     "exact_lowp_dots": [True, False],  # bf16/fp16 inputs only (see kernels.ssd.fused.EXACT_LOWP_DOTS)
+    "split_bf16_dots": [False, True],  # bf16 inputs only (see kernels.ssd.fused.SPLIT_BF16_DOTS)
 }
 
 
@@ -44,14 +46,17 @@ def settings(cfg: dict):
     from kernels.ssd import fused
 
     launch = {"num_warps": cfg["num_warps"], **({} if cfg["num_stages"] is None else {"num_stages": cfg["num_stages"]})}
-    saved = dict(fused.LAUNCH), fused.BC_PER_HEAD, fused.EXACT_LOWP_DOTS, os.environ.get("SEQREC_SSD_DOT_PRECISION")
+    saved = (dict(fused.LAUNCH), fused.BC_PER_HEAD, fused.EXACT_LOWP_DOTS, os.environ.get("SEQREC_SSD_DOT_PRECISION"),
+             fused.SPLIT_BF16_DOTS)
     fused.LAUNCH = {"fp32": launch, "lowp": launch}
     fused.BC_PER_HEAD, fused.EXACT_LOWP_DOTS = cfg["bc_per_head"], cfg["exact_lowp_dots"]
+    fused.SPLIT_BF16_DOTS = cfg.get("split_bf16_dots", fused.SPLIT_BF16_DOTS)
     os.environ["SEQREC_SSD_DOT_PRECISION"] = cfg["precision"]
     try:
         yield
     finally:
         fused.LAUNCH, fused.BC_PER_HEAD, fused.EXACT_LOWP_DOTS = saved[0], saved[1], saved[2]
+        fused.SPLIT_BF16_DOTS = saved[4]
         if saved[3] is None:
             os.environ.pop("SEQREC_SSD_DOT_PRECISION", None)
         else:
