@@ -6,7 +6,10 @@
 #     the CUDA-graph GPU tests (the graphed step against eager for SASRec, TiM4Rec, TiSASRec; a run resumed across
 #     the graph): .graph-ok; the interval attention's kernel tests: .interval-ok, without which TiSASRec's runs are
 #     dropped from the queue; the conv and SSD kernel tests at full size: .kernels-ok, which every lane's queue waits
-#     for; then the compile tests (TiM4Rec at L = 200 with the upstream inductor fix applied at run time,
+#     for (fp32: the grid's runs are fp32; the bf16 cases apart, .bf16-ok: the SSD kernels' 16-bit tiles now take
+#     bf16 MMAs, first run on a GPU here, and gate the bf16 figures below);
+#     the SSD kernels against the reference path and themselves before this session's register work (67bed1d,
+#     .gpu/old-67bed1d: the same card), fp32 and bf16, and the SPLIT_BF16_DOTS variant (triton_split16); then the compile tests (TiM4Rec at L = 200 with the upstream inductor fix applied at run time,
 #     seqrec/inductor_fixes.py; part 9 failed there); the prewarm's and the benches' timer's GPU tests;
 #     the interval attention at B = 256 and 2048, 1 and 2 heads, fp32 and bf16 (issue #5: its peak memory, now
 #     chunked over the batch, against the naive form at B = 256 and part 9's at 2048);
@@ -62,25 +65,33 @@ fi
 ANATOMY="python3 -m seqrec anatomy --model tim4rec --batch 2048 --hidden 64 --device cuda --backend auto --profile 20"
 COLD='TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) TRITON_CACHE_DIR=$(mktemp -d)'
 PYTEST="python3 -m pytest -q -p no:cacheprovider"
+BEFORE=67bed1db2a429690f98a7a49705592b3312f72d5  # the SSD kernels before this session's register work (.gpu/old-67bed1d)
 KERNELS_OK="while [ ! -e $ROOT/.kernels-tested ]; do sleep 10; done; [ -e $ROOT/.kernels-ok ] &&"
 H200_ONLY="[ $timing = full ] &&"  # part 8's card: #4's figures compare with its
 lane 0 gpu0-timing \
   "timeout 300 $PYTEST -m gpu tests/test_train.py -k 'cuda_graph_step_matches_eager or resumes_as_a_cuda_graph_run' \
      && touch $ROOT/.graph-ok" \
   "timeout 300 $PYTEST tests/test_kernels_interval_attention.py && touch $ROOT/.interval-ok" \
-  "timeout 480 $PYTEST tests/test_kernels_conv.py tests/test_kernels_ssd.py -k 'not mamba_ssm' && touch $ROOT/.kernels-ok; \
-     touch $ROOT/.kernels-tested" \
+  "timeout 480 $PYTEST tests/test_kernels_conv.py tests/test_kernels_ssd.py -k 'not mamba_ssm and not bfloat16' \
+     && touch $ROOT/.kernels-ok; touch $ROOT/.kernels-tested" \
+  "timeout 300 $PYTEST tests/test_kernels_conv.py tests/test_kernels_ssd.py -k 'bfloat16 and not mamba_ssm' \
+     && touch $ROOT/.bf16-ok" \
   "timeout 480 $PYTEST tests/test_compile_custom_ops.py && timeout 480 $PYTEST -m gpu tests/test_anatomy.py \
      tests/test_train.py -k 'ml1m_shape or profile_lists' && touch $ROOT/.compile-ok" \
   "timeout 300 $PYTEST -m gpu tests/test_prewarm.py tests/test_bench_common.py" \
   "python3 suites/bench_interval_attention.py --out $ROOT/$timing/kernels --batches 256,2048 --heads 1,2 \
      --dtypes float32,bfloat16 --naive-max-batch 256" \
-  "for p in 1 0; do SEQREC_PREWARM=\$p $COLD python3 -m seqrec sweep --epochs 1 --patience 0 --device cuda --gpus 0 \
+  "for d in float32 bfloat16; do python3 suites/bench_ssd.py --out $ROOT/$timing/kernels --dtype \$d \
+     --variants triton,triton_split16; done > $ROOT/logs/bench-ssd.txt 2>&1" \
+  "(cd .gpu/old-67bed1d && for d in float32 bfloat16; do SEQREC_GIT_COMMIT=$BEFORE PYTHONPATH=. python3 \
+     suites/bench_ssd.py --out $ROOT/logs/bench-ssd-67bed1d --dtype \$d --variants triton; done) \
+     > $ROOT/logs/bench-ssd-67bed1d.txt 2>&1" \
+  "[ -e $ROOT/.bf16-ok ] && for p in 1 0; do SEQREC_PREWARM=\$p $COLD python3 -m seqrec sweep --epochs 1 --patience 0 --device cuda --gpus 0 \
      --datasets amazon-beauty --hidden 64 --models tim4rec --seeds 0 --compile --cuda-graph --amp bf16 \
      --out $ROOT/$timing-cold-prewarm-\$p/accuracy; done" \
-  "$H200_ONLY $COLD $ANATOMY --seq-len 50 --compile --amp bf16 --out $ROOT/$timing/profile/tim4rec-b2048-l50-h64-compiled-bf16.json \
+  "[ -e $ROOT/.bf16-ok ] && $H200_ONLY $COLD $ANATOMY --seq-len 50 --compile --amp bf16 --out $ROOT/$timing/profile/tim4rec-b2048-l50-h64-compiled-bf16.json \
      > $ROOT/logs/anatomy-l50-compiled-bf16-cold.txt 2>&1" \
-  "$H200_ONLY python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets amazon-beauty \
+  "[ -e $ROOT/.bf16-ok ] && $H200_ONLY python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets amazon-beauty \
      --hidden 64 --models tim4rec --seeds 0 --compile --cuda-graph --amp bf16 --out $ROOT/full-amp-compile-fused-sums/accuracy" \
   "$KERNELS_OK $(queue_loop "$QUEUE")"
 for g in $(seq 1 $((ngpu - 1))); do lane "$g" "gpu$g-queue" "$KERNELS_OK $(queue_loop "$QUEUE")"; done
