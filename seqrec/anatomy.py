@@ -22,7 +22,6 @@ our Triton kernels are not aten ops, so the byte table leaves them out and the p
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -144,16 +143,15 @@ def profile_train_step(model: torch.nn.Module, batch, steps: int = 10, top: int 
     are cold) and, compiled, torch's compile phases of 0.05 s or more (``torch._dynamo.utils.compile_times``)."""
     from torch.profiler import ProfilerActivity, profile
 
+    from seqrec.runtime import Stopwatch
     from seqrec.train import training_loss
     from seqrec.workloads import train_step_fn
 
     device = next(model.parameters()).device
     step = train_step_fn(model, batch, loss_fn=training_loss(model, {"compile": compiled, "amp": amp}, device))
-    torch.cuda.synchronize()
-    start = time.perf_counter()
-    step()
-    torch.cuda.synchronize()
-    first = {"seconds": time.perf_counter() - start}
+    with Stopwatch(device) as first_step:
+        step()
+    first = {"seconds": first_step.seconds}
     if compiled:
         from torch._dynamo.utils import compile_times
 
