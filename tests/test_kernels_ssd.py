@@ -346,7 +346,9 @@ def test_tune_applies_each_setting_and_restores_the_defaults(monkeypatch):
     assert seen[0] == (4, flipped, "ieee", False) and (f_ms, fb_ms) == (1.0, 1.0)
     assert (fused.LAUNCH, fused.BC_PER_HEAD, fused.EXACT_LOWP_DOTS) == (launch, default["bc_per_head"], True)
     assert "SEQREC_SSD_DOT_PRECISION" not in os.environ
-    assert tune.rel_err(got, ref) < 1e-5
+    # the default's dots are split TF32 on a GPU (three TF32 products), the flipped setting's IEEE fp32: they agree
+    # to about 1e-5 (1.3e-5 on an H200, part 10), exactly under the interpreter
+    assert tune.rel_err(got, ref) < 1e-4
 
 
 def test_split_tf32_gives_a_tf32_exact_high_part():
