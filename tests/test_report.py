@@ -459,3 +459,17 @@ def test_ablation_runs_evaluated_at_other_lengths_get_their_table(tmp_path):
     assert rows[1][2] == mean_std_text([values[0, "full"], values[1, "full"]]) and rows[1][3] == "0.5000 ± 0.0000"
     assert rows[2][2] == mean_std_text([values[0, "official"], values[1, "official"]]) and rows[2][3] == "cannot run"
     assert rows[1][4] == rows[2][4] == "2"
+
+
+def test_result_files_under_a_logs_folder_are_not_report_input(tmp_path):
+    """A campaign keeps diagnostic benches beside its logs (results/<set>/logs/...): the report draws no table for
+    them, while the same file in a kind folder does get one."""
+    from seqrec.results import write_result
+
+    rec = {"kind": "kernel", "op": "causal_conv1d", "batch": 8, "seqlen": 50, "channels": 16, "dtype": "float32",
+           "provenance": {"device": "cuda", "device_name": "Card X", "git_commit": "a" * 40, "command": "bench"},
+           "impls": {"triton": {"status": "ok", "median_ms": random.uniform(1, 2), "peak_memory_bytes": 2**20}}}
+    write_result(tmp_path / "r" / "gpu" / "logs" / "part1-bisect" / "conv.json", rec)
+    assert collect_results(tmp_path / "r").kernels.empty
+    write_result(tmp_path / "r" / "gpu" / "kernels" / "conv.json", rec)
+    assert list(collect_results(tmp_path / "r").kernels["set"]) == ["gpu"]

@@ -4,6 +4,7 @@ Result files are grouped into *sets*: the directory a file lies in, relative to 
 trailing kind folders (``accuracy``, ``latency``, ``memory``, ``ablation``, ``train``, ``kernels``) removed, so
 ``results/full/accuracy/x.json`` and ``results/full/latency/y.json`` both belong to set ``full`` while
 ``results/baselines/smoke-cpu/...`` is set ``baselines/smoke-cpu``. Sets are never mixed in one figure or table.
+Files under a ``logs`` folder (``results/full/logs/...``: a campaign's diagnostic benches) are not read.
 
 Frames (one row per result file that is used):
   runs       ok ``train`` / ``ablation`` files: set, dataset, hidden, model, variant ("" = none), seed, the
@@ -39,6 +40,7 @@ FULL_VARIANTS = ("", "full")
 KIND_DIRS = {"accuracy", "latency", "memory", "ablation", "train", "kernel", "kernels", "profile"}
 RUN_KINDS = ("train", "ablation")
 WORKLOAD_KINDS = ("latency", "memory")
+LOGS = "logs"  # result files under a folder of this name are a campaign's records, not report input
 RUN_KEYS = ["set", "dataset", "hidden", "model", "variant"]
 WORKLOAD_KEYS = ["set", "kind", "device_name", "model", "phase", "seq_len", "batch_size", "hidden"]
 PROVENANCE_COLUMNS = ["file", "git_commit", "git_dirty", "device", "device_name", "command"]
@@ -313,6 +315,8 @@ def collect_results(root: str | Path) -> Collected:
     for r in results:
         rel = Path(r["_path"]).relative_to(root).as_posix()
         r["_rel"] = rel
+        if LOGS in Path(rel).parts[:-1]:  # a campaign's raw material (diagnostic benches beside its logs)
+            continue
         if r.get("kind") in ("kernel", "profile") and r.get("status", "ok") == "ok":
             where = {"set": result_set(Path(r["_path"]), root), **_provenance(r, rel)}
             where["device_name"] = str(r.get("device_name") or where["device_name"])  # the GPU the file names
