@@ -43,7 +43,8 @@ from seqrec.results import write_result
 TRAIN_FLAGS = {"epochs": "--epochs", "patience": "--patience", "batch_size": "--batch-size", "backend": "--backend",
                "device": "--device", "data_dir": "--data-dir", "max_steps_per_epoch": "--max-steps-per-epoch",
                "max_len": "--max-len", "eval_batch_size": "--eval-batch-size", "lr": "--lr",
-               "cuda_graph": "--cuda-graph", "compile": "--compile",  # booleans are bare flags: given when true
+               "cuda_graph": "--cuda-graph", "compile": "--compile", "compile_ahead": "--compile-ahead",
+               # booleans are bare flags: given when true
                "amp": "--amp", "compile_rng": "--compile-rng"}
 
 
@@ -267,6 +268,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="capture each run's training step as a CUDA graph (seqrec/cuda_graph.py)")
     parser.add_argument("--compile", dest="compile", action="store_true", default=None,
                         help="torch.compile each run's loss (our kernels enter as custom ops)")
+    parser.add_argument("--compile-ahead", dest="compile_ahead", action="store_true", default=None,
+                        help="with --compile, each run trains eagerly until a background process has compiled its "
+                             "loss (train --compile-ahead)")
     parser.add_argument("--amp", choices=["bf16"], help="autocast each run's loss to bfloat16 (train --amp)")
     parser.add_argument("--compile-rng", dest="compile_rng", choices=["eager", "inductor"],
                         help="with --compile, whose random numbers dropout draws (train --compile-rng)")

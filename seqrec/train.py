@@ -30,7 +30,7 @@ import torch
 
 import models
 from kernels import prewarm
-from seqrec import inductor_fixes, runtime
+from seqrec import compile_ahead, inductor_fixes, runtime
 from seqrec.checkpoint import checkpoint_path, load_checkpoint, remove_checkpoint, save_checkpoint
 from seqrec.results import provenance, write_result
 
@@ -52,6 +52,9 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     # called from the compiled graph: eager's masks, so a compiled run follows its eager run seed for seed; on an
     # H200 at no cost in epoch time, results/full-compile-eager-rng/) or "inductor" (its own generator, fused into
     # its kernels: other masks than eager's; TiM4Rec scored 1.7% under eager over 10 seeds that way)
+    "compile_ahead": False,  # with compile: train eagerly while a background process compiles the loss into
+    # inductor's caches, then compiled from the first epoch boundary after it finished (seqrec/compile_ahead.py;
+    # each epoch record says whether it ran compiled)
     "amp": None,  # None (fp32) or "bf16": the loss's forward under torch.autocast to bfloat16 (matmuls and our
     # kernels' inputs in bf16, accumulation fp32); weights, gradients, Adam and evaluation stay fp32
 }
@@ -72,7 +75,7 @@ EARLY_STOP_METRIC = "ndcg@10"
 # either way.
 EXECUTION_ONLY = ("cuda_graph",)
 # Train-config entries that may change between an interrupted run and its resumption.
-RESUMABLE_CHANGES = ("epochs", "patience", *EXECUTION_ONLY)
+RESUMABLE_CHANGES = ("epochs", "patience", "compile_ahead", *EXECUTION_ONLY)
 # What runs did before a train-config key existed, where that differs from the key's default now: a checkpoint
 # written before the key resumes as such a run.
 BEFORE_KEY = {"compile_rng": "inductor"}
@@ -105,6 +108,9 @@ def resolve_train_config(model_name: str, dataset_name: str | None,
     if cfg["compile_rng"] not in COMPILE_RNGS:
         raise TrainSetupError(f"train config compile_rng must be one of {list(COMPILE_RNGS)}, "
                               f"got {cfg['compile_rng']!r}")
+    if not isinstance(cfg["compile_ahead"], bool) or (cfg["compile_ahead"] and not cfg["compile"]):
+        raise TrainSetupError(f"train config compile_ahead must be true or false, and true only with compile; got "
+                              f"compile_ahead={cfg['compile_ahead']!r}, compile={cfg['compile']!r}")
     if cfg["patience"] is not None and (not isinstance(cfg["patience"], int) or cfg["patience"] < 0):
         raise TrainSetupError(f"train config patience must be a non-negative integer or None, got {cfg['patience']!r}")
     return cfg
@@ -382,18 +388,27 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
             if progress:
                 print(f"resuming {run_name} after epoch {epochs_done} from {ckpt_path}", file=sys.stderr, flush=True)
 
-        loss_fn = training_loss(model, tcfg, dev)
-        if graphed:
+        def make_step(compiled: bool):
+            loss_fn = training_loss(model, {**tcfg, "compile": compiled}, dev)
+            if not graphed:
+                return eager_step(model, optimizer, loss_fn=loss_fn)
             from seqrec.cuda_graph import GraphedTrainStep
 
             try:
-                step = GraphedTrainStep(model, optimizer, tcfg["batch_size"], loss_fn=loss_fn)
+                return GraphedTrainStep(model, optimizer, tcfg["batch_size"], loss_fn=loss_fn)
             except ValueError as e:
                 raise TrainSetupError(f"{model_name}: {e}") from e
-        else:
-            step = eager_step(model, optimizer, loss_fn=loss_fn)
+
         epochs, patience = tcfg["epochs"], tcfg["patience"]
         stopped = bool(patience) and stale >= patience
+        ahead = None  # with compile_ahead: the background compilation (seqrec/compile_ahead.py) until it is used
+        if tcfg["compile_ahead"] and not stopped:
+            first = next(ds.train_batches(tcfg["batch_size"], seed, epochs_done))
+            if first.target.numel() == tcfg["batch_size"]:  # else no batch is full and nothing would be compiled
+                ahead = compile_ahead.start(model_name, overrides, ds.n_items, ds.name, tcfg, dev, first)
+            del first
+        compiled = tcfg["compile"] and ahead is None
+        step = make_step(compiled)
         # our kernels compile in background processes meanwhile (CUDA only; a cold cache's first step waits less)
         warm = [] if stopped else prewarm.start(model_name, overrides, ds.n_items, ds.max_len,
                                                 *_batch_sizes(ds, tcfg, max_steps_per_epoch), tcfg["amp"], dev,
@@ -412,7 +427,8 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
                 with runtime.Stopwatch(dev) as eval_sw:
                     valid = evaluate(model, ds, "valid", tcfg["eval_batch_size"], tcfg["mask_history"])
                 record = {"epoch": epoch, "train_loss": loss, "train_steps": steps,
-                          "train_seconds": train_sw.seconds, "eval_seconds": eval_sw.seconds, "valid": valid}
+                          "train_seconds": train_sw.seconds, "eval_seconds": eval_sw.seconds, "valid": valid,
+                          **({"compiled": compiled} if tcfg["compile"] else {})}
                 history.append(record)
                 epochs_done = epoch
                 if valid[EARLY_STOP_METRIC] > best_metric:
@@ -436,11 +452,20 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
                     print(f"epoch {epoch}/{epochs} loss {loss:.4f} valid ndcg@10 {valid[EARLY_STOP_METRIC]:.4f} "
                           f"(best {best_epoch}) train {train_sw.seconds:.1f}s eval {eval_sw.seconds:.1f}s",
                           file=sys.stderr, flush=True)
+                if ahead is not None and (done := ahead.ready()) is not None:  # compiled from the next epoch on
+                    if not done:
+                        print(f"{run_name}: the background compilation failed; compiling in this process "
+                              f"instead. Its log:\n{ahead.failure()}", file=sys.stderr, flush=True)
+                    ahead.stop()
+                    ahead, compiled = None, True
+                    step = make_step(compiled)
                 if on_epoch_end is not None:
                     on_epoch_end(copy.deepcopy(record))
         finally:
             bar.close()
             prewarm.finish(warm)
+            if ahead is not None:
+                ahead.stop()
 
         # ---- best weights, then test
         model.load_state_dict(best_state)
@@ -471,6 +496,7 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
         "peak_memory_bytes": peak,
         "n_parameters": runtime.count_parameters(model),
         "resumed_from_epoch": resumed_from,
+        **({"compiled_from_epoch": compiled_from_epoch(history)} if tcfg["compile"] else {}),
         **(extra or {}),
         "provenance": provenance(str(dev)),
     }
@@ -480,6 +506,15 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
     elif ckpt_path is not None:
         remove_checkpoint(ckpt_path)
     return result
+
+
+def compiled_from_epoch(history: list[dict[str, Any]]) -> int | None:
+    """The first epoch of the run's last stretch of compiled epochs (records without the flag, written before it
+    existed, ran compiled from the start); None when the last epoch ran eagerly."""
+    first = None
+    for record in history:
+        first = (first or record["epoch"]) if record.get("compiled", True) else None
+    return first
 
 
 def default_out(model_name: str, dataset_name: str, hidden: int, seed: int, variant: str | None = None,

@@ -36,6 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", action="store_true", default=None,
                    help="torch.compile the loss; our kernels enter as custom ops (first steps compile; with "
                         "--cuda-graph the compiled step is captured)")
+    p.add_argument("--compile-ahead", action="store_true", default=None,
+                   help="with --compile: train eagerly while a background process compiles the loss, compiled from "
+                        "the epoch after it finished (a short first epoch; seqrec/compile_ahead.py)")
     p.add_argument("--compile-rng", choices=["eager", "inductor"], default=None,
                    help="with --compile, whose random numbers dropout draws: eager's (default: torch's dropout "
                         "kernels called from the graph, the same masks as the eager run) or inductor's own (fused "
@@ -98,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
                                       ("batch_size", args.batch_size), ("eval_batch_size", args.eval_batch_size),
                                       ("lr", args.lr), ("mask_history", args.mask_history),
                                       ("cuda_graph", args.cuda_graph), ("compile", args.compile),
+                                      ("compile_ahead", args.compile_ahead),
                                       ("amp", args.amp), ("compile_rng", args.compile_rng)) if v is not None}
     hidden = config.get("hidden_size", defaults.get("hidden_size"))
     out = args.out or default_out(args.model, args.dataset, hidden, args.seed, args.variant)

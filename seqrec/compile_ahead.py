@@ -1,0 +1,105 @@
+"""The training loss compiled in a background process while the run trains eagerly (``train_config
+["compile_ahead"]``, ``--compile-ahead``).
+
+With ``compile`` alone a run's first step waits for inductor: part 10's TiM4Rec first epoch took 32 s on an H200
+with every cache empty, 10.8 s of its first step in ``compile_fx_inner`` (results/full/README.md), while an eager
+first epoch, our Triton kernels compiling, took 7-9 s (results/full, results/full-amp). Here a second process
+builds the same model, runs the compiled loss forward and backward once on the run's first full batch (saved to a
+file: the same shapes, dtypes and layout) and exits; its compilation lands in inductor's on-disk caches
+(``TORCHINDUCTOR_CACHE_DIR``, shared through the environment). Meanwhile the run trains eagerly; at the first
+epoch boundary after the process has finished, it compiles its loss, now mostly a cache hit, and trains compiled
+from the next epoch on. If the process failed, the run compiles itself there all the same (its log says why).
+
+Which epoch the switch comes at depends on timing, so a run's epochs are not bitwise those of another run of the
+same seed: compiled and eager steps agree to rounding (``compile_rng`` "eager": the same dropout masks; 10 seeds
+of TiM4Rec stopped at the same epochs, results/full-compile-eager-rng/). Each epoch record says whether it ran
+compiled (``"compiled"``), and the result file gives ``compiled_from_epoch``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class CompileAhead:
+    """The background process and its files; ``ready()`` polls, ``stop()`` ends it and removes its files."""
+
+    def __init__(self, proc: subprocess.Popen, workdir: Path):
+        self.proc, self.workdir = proc, workdir
+        self.log = workdir / "compile-ahead.log"
+
+    def ready(self) -> bool | None:
+        """None while the process runs; then whether it compiled (exit status 0)."""
+        rc = self.proc.poll()
+        return None if rc is None else rc == 0
+
+    def failure(self) -> str:
+        """The end of the process's log (for a run's warning)."""
+        try:
+            return self.log.read_text()[-2000:]
+        except OSError:
+            return "(no log)"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for f in self.workdir.iterdir():
+            f.unlink()
+        self.workdir.rmdir()
+
+
+def start(model_name: str, overrides: dict[str, Any], n_items: int, dataset: str | None, train_config: dict[str, Any],
+          device: torch.device, batch: Any) -> CompileAhead:
+    """Start compiling ``training_loss`` for ``train_config`` (compile on) in a background process, on ``batch``
+    (a full training batch: item_seq, seq_len, time_seq (B, L) and target (B,) as the run's loader yields them)."""
+    workdir = Path(tempfile.mkdtemp(prefix="seqrec-compile-ahead-"))
+    torch.save({"args": [t.detach().cpu() for t in (batch.item_seq, batch.seq_len, batch.time_seq, batch.target)],
+                "model": model_name, "overrides": overrides, "n_items": int(n_items), "dataset": dataset,
+                "train_config": train_config, "device": str(device)}, workdir / "job.pt")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    with open(workdir / "compile-ahead.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "seqrec.compile_ahead", str(workdir / "job.pt")], cwd=REPO,
+                                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return CompileAhead(proc, workdir)
+
+
+def compile_job(job: dict[str, Any]) -> None:
+    """Build the job's model and run its compiled loss forward and backward once (what fills the caches)."""
+    import models
+    from seqrec import runtime
+    from seqrec.train import training_loss
+
+    device = torch.device(job["device"])
+    with runtime.deterministic(device.type == "cpu"):  # as train() runs: the setting is part of inductor's key
+        model = models.build(job["model"], job["overrides"], job["n_items"], dataset=job["dataset"])
+        model.to(device).train()
+        loss_fn = training_loss(model, {**job["train_config"], "compile": True}, device)
+        loss = loss_fn(*(t.to(device) for t in job["args"]))
+        loss.backward()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="compile a run's training loss into inductor's caches (internal)")
+    ap.add_argument("job", type=Path, help="the job file compile_ahead.start wrote")
+    args = ap.parse_args(argv)
+    job = torch.load(args.job, weights_only=False)
+    compile_job(job)
+    print(json.dumps({"compiled": job["model"], "batch": list(job["args"][0].shape)}))
+
+
+if __name__ == "__main__":
+    main()
