@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Part 11, on a host of any number of GPUs (ask status which kinds are lent), after part 10 (results/full/README.md),
+# whose queue again never ran (a test's own tolerance stopped it; fixed in 0c88f9d). The kernels are part 10's,
+# whose full-size GPU tests passed on an H200 then (fp32 and bf16), so the queue no longer waits for them; every
+# lane but GPU 0's starts on the queue at once. Every run resumes: cases with an ok result file are skipped; ml-1m
+# TiSASRec seed 0 goes on from its checkpoint (.gpu/resume/).
+#   GPU 0, one thing at a time (its timings are reported):
+#     the interval attention's kernel tests (its chunk budget is now 256 MiB): .interval-ok; TiSASRec's queue lines
+#     wait for them (.interval-tested) and are dropped if they failed;
+#     the CUDA-graph GPU tests (the graphed step against eager; train.py's step is now built by make_step):
+#     .graph-ok, without which TiSASRec's ml-1m runs train eagerly;
+#     issue #4's first epoch with every cache empty, TiM4Rec amazon-beauty h64, bf16 + compile + CUDA graph, now
+#     with --compile-ahead (seqrec/compile_ahead.py: eager epochs while a background process compiles), the whole
+#     run (set <timing>-cold-compile-ahead: its first epoch, compiled_from_epoch, the compiled epochs' time, and its
+#     accuracy against full-amp-compile-fused-sums; part 10 without it: 32.2 s);
+#     issue #5's interval attention at B = 256 and 2048, 1 and 2 heads, fp32 and bf16, at the 256 MiB default,
+#     against the naive form at B = 256 (part 10: 64 MiB chunks, set full-interval-chunks-64mib);
+#     then the queue.
+#   The queue (file $ROOT/queue.txt, written once): part 10's, unchanged.
+# Usage (repository root, data under .gpu/data):  bash campaigns/part11.sh [ROOT]
+source campaigns/lanes.sh
+ngpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+QUEUE=$ROOT/queue.txt
+ACC="$SUITE suites/test_accuracy.py --datasets ml-1m"
+ABL="$SUITE suites/test_ablation.py --datasets ml-1m"
+GRAPH="\$([ -e $ROOT/.graph-ok ] && echo --cuda-graph)"  # expanded when the line runs
+TIS="while [ ! -e $ROOT/.interval-tested ]; do sleep 5; done; [ -e $ROOT/.interval-ok ] &&"  # TiSASRec: its tests passed
+if [ ! -e "$QUEUE" ]; then
+  BEAUTY="python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets amazon-beauty --hidden 64 \
+    --models tisasrec --seeds 0,1,2"
+  {
+    echo "$TIS $BEAUTY --out $ROOT/full-seeds-eager/accuracy"
+    echo "$TIS $BEAUTY --cuda-graph --out $ROOT/full-seeds-cuda-graph/accuracy"
+    echo "$TIS $ACC --hidden 64 --seeds 0 --models tisasrec $GRAPH"
+    for s in 1 2; do for m in sasrec mamba4rec tisasrec ssd4rec tim4rec; do
+      echo "$([ $m = tisasrec ] && echo "$TIS ")$ACC --hidden 64 --seeds $s --models $m$([ $m = tisasrec ] && echo " $GRAPH")"
+    done; done
+    for s in 0 1 2; do
+      for v in no_time_path no_ffn time_residual_point layers_1 layers_3 time_feature_log_gap \
+               time_feature_user_norm_gap time_feature_none time_dt_init_neutral official official_time_mlp \
+               matched_sasrec matched_tisasrec; do
+        echo "$([ $v = matched_tisasrec ] && echo "$TIS ")SEQREC_ABLATION_VARIANTS=$v $ABL --seeds $s -k 'not full-'$([ \
+          $v = matched_tisasrec ] && echo " $GRAPH")"
+      done; done
+    for h in 32 128 256; do for s in 0 1 2; do for m in tim4rec ssd4rec mamba4rec sasrec tisasrec; do
+      echo "$([ $m = tisasrec ] && echo "$TIS ")$ACC --hidden $h --seeds $s --models $m$([ $m = tisasrec ] && echo " $GRAPH")"
+    done; done; done
+    for s in 0 1 2; do echo "SEQREC_ABLATION_VARIANTS=full,backbone_ssd,backbone_ssm,backbone_attention $ABL --seeds $s \
+      --hidden 16"; done
+    # last: the rows the ablation takes from the accuracy grid's runs (recorded, not trained, once those exist)
+    for s in 0 1 2; do echo "SEQREC_ABLATION_VARIANTS=full,backbone_ssd,backbone_ssm,backbone_attention $ABL --seeds $s \
+      --hidden 32,64,128"; done
+  } > "$QUEUE"
+fi
+COLD='TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) TRITON_CACHE_DIR=$(mktemp -d)'
+PYTEST="python3 -m pytest -q -p no:cacheprovider"
+lane 0 gpu0-timing \
+  "timeout 300 $PYTEST tests/test_kernels_interval_attention.py tests/test_kernels_interval_attention_chunks.py \
+     && touch $ROOT/.interval-ok; touch $ROOT/.interval-tested" \
+  "timeout 300 $PYTEST -m gpu tests/test_train.py -k 'cuda_graph_step_matches_eager or resumes_as_a_cuda_graph_run' \
+     && touch $ROOT/.graph-ok" \
+  "$COLD python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets amazon-beauty \
+     --hidden 64 --models tim4rec --seeds 0 --compile --compile-ahead --cuda-graph --amp bf16 \
+     --out $ROOT/$timing-cold-compile-ahead/accuracy" \
+  "python3 suites/bench_interval_attention.py --out $ROOT/$timing/kernels --batches 256,2048 --heads 1,2 \
+     --dtypes float32,bfloat16 --naive-max-batch 256" \
+  "$(queue_loop "$QUEUE")"
+for g in $(seq 1 $((ngpu - 1))); do lane "$g" "gpu$g-queue" "$(queue_loop "$QUEUE")"; done
+echo "campaign lanes started under $ROOT on $ngpu GPUs (logs: $ROOT/logs; queue: $QUEUE)"
