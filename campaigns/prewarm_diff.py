@@ -50,6 +50,7 @@ def main() -> None:
     warm = Path(tempfile.mkdtemp()) / "warm"
     os.environ["TRITON_CACHE_DIR"] = str(warm)
     os.environ.pop("TRITON_INTERPRET", None)
+    os.environ["SEQREC_PREWARM"] = "1"
     procs = prewarm.start("tim4rec", TINY, 30, 8, [3, 4], [4], None, torch.device("cuda"), processes=2)
     print("prewarm exit codes:", [p.wait(timeout=600) for p in procs])
     before = entries(warm)

@@ -11,6 +11,10 @@ with inductor, its kernels are being compiled beside it, and its first launch of
 kernel in the cache. A kernel the processes have not reached yet is compiled by the training process as before
 (the cache's writes are atomic), so prewarming changes when kernels compile, never what runs.
 
+Off unless ``SEQREC_PREWARM=1``: on an H200 host (part 10, results/full-cold-prewarm-*) TiM4Rec's cold first
+epoch, bf16 + compile + CUDA graph, took 34.4 s with it and 32.2 s without; inductor's compilation, not our
+kernels', holds that epoch (``seqrec/compile_ahead.py`` takes it off the first epoch instead).
+
     python -m kernels.prewarm --model tim4rec --config '{"hidden_size": 64}' --n-items 12101 --seq-len 50 \\
         --train-batches 2048,1234 --eval-batches 4096,1813 [--amp bf16] --arch 90 --sms 132 --share 0/4
 """
@@ -71,11 +75,11 @@ def start(model_name: str, config: dict, n_items: int, seq_len: int, train_batch
           eval_batches: list[int], amp: str | None, device: torch.device, dataset: str | None = None,
           processes: int | None = None, hidden_size: int = 64) -> list[subprocess.Popen]:
     """Start the prewarm processes for a run on CUDA ``device``: none elsewhere, under the Triton interpreter, for
-    a model whose kernel backend is not ours, with ``SEQREC_PREWARM=0``, or for a step larger than
+    a model whose kernel backend is not ours, unless ``SEQREC_PREWARM=1``, or for a step larger than
     ``MAX_DRY_ELEMENTS`` (batch x length x hidden). Their output goes to the file ``SEQREC_PREWARM_LOG`` names,
     else nowhere. Reap them with ``finish``."""
     if device.type != "cuda" or os.environ.get("TRITON_INTERPRET", "0") not in ("", "0") or \
-            os.environ.get("SEQREC_PREWARM") == "0" or config.get("backend", "auto") not in ("auto", "triton") or \
+            os.environ.get("SEQREC_PREWARM") != "1" or config.get("backend", "auto") not in ("auto", "triton") or \
             max(train_batches, default=0) * seq_len * hidden_size > MAX_DRY_ELEMENTS:
         return []
     n = processes or max(1, min(4, (os.cpu_count() or 1) // 4))

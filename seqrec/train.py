@@ -409,7 +409,7 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
             del first
         compiled = tcfg["compile"] and ahead is None
         step = make_step(compiled)
-        # our kernels compile in background processes meanwhile (CUDA only; a cold cache's first step waits less)
+        # with SEQREC_PREWARM=1 our kernels compile in background processes meanwhile (kernels/prewarm.py)
         warm = [] if stopped else prewarm.start(model_name, overrides, ds.n_items, ds.max_len,
                                                 *_batch_sizes(ds, tcfg, max_steps_per_epoch), tcfg["amp"], dev,
                                                 dataset=ds.name, hidden_size=int(model_config.get("hidden_size", 64)))

@@ -47,6 +47,13 @@ def test_shares_compile_every_kernel_once_into_the_cache(tmp_path):
 
 def test_start_launches_nothing_where_nothing_would_use_it(monkeypatch):
     cuda = torch.device("cuda")
+    monkeypatch.setenv("SEQREC_PREWARM", "1")
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None: (9, 0))
+    card = type("Card", (), {"multi_processor_count": 132})
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda d=None: card)
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: "proc")
+    assert prewarm.start("tim4rec", TINY, 30, 8, [4], [4], None, cuda, processes=3) == ["proc"] * 3  # on: it starts
     monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: pytest.fail("no process should start"))
     assert prewarm.start("tim4rec", TINY, 30, 8, [4], [4], None, torch.device("cpu")) == []
     assert prewarm.start("tim4rec", {**TINY, "backend": "torch"}, 30, 8, [4], [4], None, cuda) == []
@@ -56,6 +63,8 @@ def test_start_launches_nothing_where_nothing_would_use_it(monkeypatch):
     assert prewarm.start("tim4rec", TINY, 30, 8, [4], [4], None, cuda) == []
     monkeypatch.setenv("TRITON_INTERPRET", "0")
     monkeypatch.setenv("SEQREC_PREWARM", "0")
+    assert prewarm.start("tim4rec", TINY, 30, 8, [4], [4], None, cuda) == []
+    monkeypatch.delenv("SEQREC_PREWARM")  # off by default (part 10 measured no gain)
     assert prewarm.start("tim4rec", TINY, 30, 8, [4], [4], None, cuda) == []
 
 
@@ -102,6 +111,7 @@ def test_a_prewarmed_step_compiles_nothing_itself(tmp_path, monkeypatch):
     warm = tmp_path / "warm"
     monkeypatch.setenv("TRITON_CACHE_DIR", str(warm))
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    monkeypatch.setenv("SEQREC_PREWARM", "1")
     procs = prewarm.start("tim4rec", TINY, 30, 8, [3, 4], [4], None, torch.device("cuda"), processes=2)
     assert len(procs) == 2
     assert [p.wait(timeout=600) for p in procs] == [0, 0]

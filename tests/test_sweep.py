@@ -79,7 +79,8 @@ def test_boolean_train_options_are_bare_flags():
     assert "True" not in on
     off = Run("tim4rec", "amazon-beauty", 64, 0, train=(("cuda_graph", False),)).command(Path("o"))
     assert "--cuda-graph" not in off and "False" not in off
-    ahead = Run("tim4rec", "amazon-beauty", 64, 0, train=(("compile", True), ("compile_ahead", True))).command(Path("o"))
+    both = (("compile", True), ("compile_ahead", True))
+    ahead = Run("tim4rec", "amazon-beauty", 64, 0, train=both).command(Path("o"))
     assert ahead[-2:] == ["--compile", "--compile-ahead"]
     import argparse
 
