@@ -31,6 +31,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.module_tracker import ModuleTracker
 
+from seqrec.train_choices import AMP_NAMES
+
 H200_BANDWIDTH = 4.25e12  # bytes/s: the copy bandwidth bench_ssd.py measured on an H200 (results/full/kernels)
 FREE_OPS = {"empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided", "detach", "alias",
             "lift_fresh", "_local_scalar_dense", "set_", "resize_", "_unsafe_view"}
@@ -183,7 +185,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", type=int, default=0, metavar="STEPS",
                         help="on CUDA: also profile STEPS eager steps (backend as given) and list the kernels by time")
     parser.add_argument("--compile", action="store_true", help="with --profile: the loss through torch.compile")
-    parser.add_argument("--amp", choices=["bf16"], default=None, help="with --profile: the loss under bf16 autocast")
+    parser.add_argument("--amp", choices=AMP_NAMES, default=None, help="with --profile: the loss under bf16 autocast")
     parser.add_argument("--out", default=None, help="with --profile: also write it as a result file (kind profile)")
 
 

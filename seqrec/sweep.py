@@ -39,6 +39,7 @@ from queue import Queue
 from typing import Any
 
 from seqrec.results import write_result
+from seqrec.train_choices import AMP_NAMES, COMPILE_RNGS
 
 TRAIN_FLAGS = {"epochs": "--epochs", "patience": "--patience", "batch_size": "--batch-size", "backend": "--backend",
                "device": "--device", "data_dir": "--data-dir", "max_steps_per_epoch": "--max-steps-per-epoch",
@@ -271,8 +272,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile-ahead", dest="compile_ahead", action="store_true", default=None,
                         help="with --compile, each run trains eagerly until a background process has compiled its "
                              "loss (train --compile-ahead)")
-    parser.add_argument("--amp", choices=["bf16"], help="autocast each run's loss to bfloat16 (train --amp)")
-    parser.add_argument("--compile-rng", dest="compile_rng", choices=["eager", "inductor"],
+    parser.add_argument("--amp", choices=AMP_NAMES, help="autocast each run's loss to bfloat16 (train --amp)")
+    parser.add_argument("--compile-rng", dest="compile_rng", choices=COMPILE_RNGS,
                         help="with --compile, whose random numbers dropout draws (train --compile-rng)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--data-dir", dest="data_dir")

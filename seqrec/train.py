@@ -33,6 +33,7 @@ from kernels import prewarm
 from seqrec import compile_ahead, inductor_fixes, runtime
 from seqrec.checkpoint import checkpoint_path, load_checkpoint, remove_checkpoint, save_checkpoint
 from seqrec.results import provenance, write_result
+from seqrec.train_choices import AMP_NAMES, COMPILE_RNGS
 
 # Training hyper-parameters and their defaults; models/configs/<name>.toml [train] and ``train_config``
 # override them key by key (RecBole's sequential defaults for the batch sizes).
@@ -59,7 +60,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     # kernels' inputs in bf16, accumulation fp32); weights, gradients, Adam and evaluation stay fp32
 }
 AMP_DTYPES = {"bf16": torch.bfloat16}
-COMPILE_RNGS = ("inductor", "eager")
+assert tuple(AMP_DTYPES) == AMP_NAMES
 # Inductor before torch 2.13 fails to generate a kernel kept without an x dimension that loads a tensor indexed by
 # x only: TypeError in TritonSymbols.get_block_shape (pytorch/pytorch#180221). TiM4Rec's compiled step at L = 200
 # hits it on torch 2.11 twice: a persistent reduction with XBLOCK = 1 (part 8: the weight gradient of a time norm,

@@ -16,6 +16,8 @@ import sys
 import tomllib
 from typing import Any
 
+from seqrec.train_choices import AMP_NAMES, COMPILE_RNGS
+
 BACKENDS = ("auto", "torch", "triton", "mamba_ssm")
 _BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 
@@ -39,11 +41,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile-ahead", action="store_true", default=None,
                    help="with --compile: train eagerly while a background process compiles the loss, compiled from "
                         "the epoch after it finished (a short first epoch; seqrec/compile_ahead.py)")
-    p.add_argument("--compile-rng", choices=["eager", "inductor"], default=None,
+    p.add_argument("--compile-rng", choices=COMPILE_RNGS, default=None,
                    help="with --compile, whose random numbers dropout draws: eager's (default: torch's dropout "
                         "kernels called from the graph, the same masks as the eager run) or inductor's own (fused "
                         "into its kernels; other masks than eager for the same seed)")
-    p.add_argument("--amp", choices=["bf16"], default=None,
+    p.add_argument("--amp", choices=AMP_NAMES, default=None,
                    help="autocast the loss's forward to bfloat16 (weights, Adam and evaluation stay fp32)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="cpu | cuda | cuda:N | auto (default: cuda when available)")
