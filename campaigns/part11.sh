@@ -9,10 +9,14 @@
 #     wait for them (.interval-tested) and are dropped if they failed;
 #     the CUDA-graph GPU tests (the graphed step against eager; train.py's step is now built by make_step):
 #     .graph-ok, without which TiSASRec's ml-1m runs train eagerly;
+#     the compile-ahead GPU tests (SASRec and TiM4Rec: eager CUDA-graph epochs, then compiled ones from the cache
+#     the background process filled): .ahead-ok, which the next runs need;
 #     issue #4's first epoch with every cache empty, TiM4Rec amazon-beauty h64, bf16 + compile + CUDA graph, now
 #     with --compile-ahead (seqrec/compile_ahead.py: eager epochs while a background process compiles), the whole
 #     run (set <timing>-cold-compile-ahead: its first epoch, compiled_from_epoch, the compiled epochs' time, and its
-#     accuracy against full-amp-compile-fused-sums; part 10 without it: 32.2 s);
+#     accuracy against full-amp-compile-fused-sums; part 10 without it: 32.2 s); then the same with the prewarm
+#     (SEQREC_PREWARM=1, set <timing>-cold-compile-ahead-prewarm): the eager first epoch compiles our Triton kernels,
+#     which is what the prewarm does ahead (in part 10's compiled first epoch inductor dominated);
 #     issue #5's interval attention at B = 256 and 2048, 1 and 2 heads, fp32 and bf16, at the 256 MiB default,
 #     against the naive form at B = 256 (part 10: 64 MiB chunks, set full-interval-chunks-64mib);
 #     then the queue.
@@ -59,9 +63,11 @@ lane 0 gpu0-timing \
      && touch $ROOT/.interval-ok; touch $ROOT/.interval-tested" \
   "timeout 300 $PYTEST -m gpu tests/test_train.py -k 'cuda_graph_step_matches_eager or resumes_as_a_cuda_graph_run' \
      && touch $ROOT/.graph-ok" \
-  "$COLD python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets amazon-beauty \
-     --hidden 64 --models tim4rec --seeds 0 --compile --compile-ahead --cuda-graph --amp bf16 \
-     --out $ROOT/$timing-cold-compile-ahead/accuracy" \
+  "timeout 480 $PYTEST -m gpu tests/test_compile_ahead.py && touch $ROOT/.ahead-ok" \
+  "[ -e $ROOT/.ahead-ok ] && for p in 0 1; do SEQREC_PREWARM=\$p $COLD python3 -m seqrec sweep --epochs 200 \
+     --patience 10 --device cuda --gpus 0 --datasets amazon-beauty --hidden 64 --models tim4rec --seeds 0 --compile \
+     --compile-ahead --cuda-graph --amp bf16 --out $ROOT/$timing-cold-compile-ahead\$([ \$p = 1 ] && echo -prewarm)/accuracy; \
+     done" \
   "python3 suites/bench_interval_attention.py --out $ROOT/$timing/kernels --batches 256,2048 --heads 1,2 \
      --dtypes float32,bfloat16 --naive-max-batch 256" \
   "$(queue_loop "$QUEUE")"

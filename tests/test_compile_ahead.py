@@ -31,10 +31,14 @@ def test_compiled_from_epoch_is_the_start_of_the_last_compiled_stretch():
 
 
 @pytest.mark.slow
-def test_run_trains_eagerly_then_compiled_from_the_background_processes_cache(tmp_path, monkeypatch):
+@pytest.mark.parametrize("model,device", [("sasrec", "cpu"), *[pytest.param(m, "cuda", marks=[
+    pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")])
+    for m in ("sasrec", "tim4rec")]])
+def test_run_trains_eagerly_then_compiled_from_the_background_processes_cache(tmp_path, monkeypatch, model, device):
     """The run's epochs before the switch are its eager run's, to the bit; after it, compiled, they agree to
     rounding. Its own compilation then finds the background process's graphs in the (fresh) inductor cache: no
-    miss. A run that compiles in-process from the start, on another fresh cache, misses (the check can fail)."""
+    miss. A run that compiles in-process from the start, on another fresh cache, misses (the check can fail).
+    On CUDA the steps are CUDA graphs (a new graph is captured at the switch)."""
     from torch._dynamo.utils import counters
 
     ds = consecutive_dataset(n_users=48, n_items=60, max_len=8)
@@ -46,15 +50,15 @@ def test_run_trains_eagerly_then_compiled_from_the_background_processes_cache(tm
         if record["epoch"] == 1:
             assert started[0].proc.wait(timeout=600) == 0, started[0].failure()
 
-    kw = dict(config={"hidden_size": 16, "max_len": 8}, device="cpu", progress=False, seed=3)
-    tc = {"batch_size": 16, "epochs": 4, "patience": 0}
-    eager = train("sasrec", ds, train_config=tc, **kw)
+    kw = dict(config={"hidden_size": 16, "max_len": 8}, device=device, progress=False, seed=3)
+    tc = {"batch_size": 16, "epochs": 4, "patience": 0, "cuda_graph": device == "cuda"}
+    eager = train(model, ds, train_config=tc, **kw)
     caches = {}
     for name, extra in (("ahead", {"compile_ahead": True}), ("inline", {})):
         monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / name))
         torch._dynamo.reset()
         counters.clear()
-        run = train("sasrec", ds, train_config={**tc, "compile": True, **extra}, **kw,
+        run = train(model, ds, train_config={**tc, "compile": True, **extra}, **kw,
                     on_epoch_end=wait_for_it if extra else None)
         caches[name] = dict(counters["inductor"])
         if extra:
@@ -62,8 +66,9 @@ def test_run_trains_eagerly_then_compiled_from_the_background_processes_cache(tm
     torch._dynamo.reset()
     assert [r["compiled"] for r in ahead["epochs"]] == [False, False, True, True]
     assert ahead["compiled_from_epoch"] == 3 and len(started) == 1 and not started[0].workdir.exists()
-    assert [r["train_loss"] for r in ahead["epochs"][:2]] == [r["train_loss"] for r in eager["epochs"][:2]]
-    for r, e in zip(ahead["epochs"][2:], eager["epochs"][2:], strict=True):
+    if device == "cpu":  # deterministic there: bitwise
+        assert [r["train_loss"] for r in ahead["epochs"][:2]] == [r["train_loss"] for r in eager["epochs"][:2]]
+    for r, e in zip(ahead["epochs"], eager["epochs"], strict=True):
         assert r["train_loss"] == pytest.approx(e["train_loss"], rel=1e-4)
     assert caches["ahead"].get("fxgraph_cache_hit", 0) >= 1 and caches["ahead"].get("fxgraph_cache_miss", 0) == 0
     assert caches["inline"].get("fxgraph_cache_miss", 0) >= 1
