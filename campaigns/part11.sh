@@ -19,6 +19,9 @@
 #     which is what the prewarm does ahead (in part 10's compiled first epoch inductor dominated);
 #     issue #5's interval attention at B = 256 and 2048, 1 and 2 heads, fp32 and bf16, at the 256 MiB default,
 #     against the naive form at B = 256 (part 10: 64 MiB chunks, set full-interval-chunks-64mib);
+#     the same at 64 MiB chunks (one head, fp32; into logs/attn-64mib) and the SSD mixer, each now with its host
+#     time a call (bench_common.host_ms): part 10 found the 64 MiB chunks and the SSD's B = 256, L = 200 case
+#     bound by the host's launches, not the GPU;
 #     then the queue.
 #   The queue (file $ROOT/queue.txt, written once): part 10's, unchanged.
 # Usage (repository root, data under .gpu/data):  bash campaigns/part11.sh [ROOT]
@@ -68,8 +71,13 @@ lane 0 gpu0-timing \
      --patience 10 --device cuda --gpus 0 --datasets amazon-beauty --hidden 64 --models tim4rec --seeds 0 --compile \
      --compile-ahead --cuda-graph --amp bf16 --out $ROOT/$timing-cold-compile-ahead\$([ \$p = 1 ] && echo -prewarm)/accuracy; \
      done" \
+  "timeout 300 $PYTEST tests/test_bench_common.py" \
   "python3 suites/bench_interval_attention.py --out $ROOT/$timing/kernels --batches 256,2048 --heads 1,2 \
      --dtypes float32,bfloat16 --naive-max-batch 256" \
+  "SEQREC_INTERVAL_SPACE_MIB=64 python3 suites/bench_interval_attention.py --out $ROOT/logs/attn-64mib \
+     --batches 256,2048 --heads 1 --dtypes float32 --naive-max-batch 0" \
+  "for d in float32 bfloat16; do python3 suites/bench_ssd.py --out $ROOT/$timing/kernels --dtype \$d \
+     --variants triton,triton_split16; done > $ROOT/logs/bench-ssd.txt 2>&1" \
   "$(queue_loop "$QUEUE")"
 for g in $(seq 1 $((ngpu - 1))); do lane "$g" "gpu$g-queue" "$(queue_loop "$QUEUE")"; done
 echo "campaign lanes started under $ROOT on $ngpu GPUs (logs: $ROOT/logs; queue: $QUEUE)"

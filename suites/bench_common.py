@@ -45,6 +45,24 @@ def measure_fwd_bwd(fn: Callable[..., torch.Tensor], inputs: dict[str, torch.Ten
     return float(torch.tensor(times).median()), peak
 
 
+def host_ms(step: Callable[[], object], calls: int = 20) -> float:
+    """Host milliseconds a call of ``step``: after one warm-up call, ``calls`` calls issued back to back and timed
+    on the host without waiting for the GPU (CUDA queues their launches), over ``calls``; then the queue drains.
+    Near a step's GPU time it says the step is bound by its launches (the host), not by the GPU's work."""
+    import time
+
+    step()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(calls):
+        step()
+    seconds = time.perf_counter() - start
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return seconds / calls * 1e3
+
+
 def print_kernel_profile(fn: Callable[..., torch.Tensor], inputs: dict[str, torch.Tensor], dout: torch.Tensor,
                          label: str, steps: int = 10, top: int = 12) -> None:
     """Print the ``top`` GPU kernels of ``steps`` calls of ``fn(**inputs).backward(dout)`` by total CUDA time

@@ -24,6 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench_common import host_ms  # noqa: E402
 from mamba_sdist import default_workdir, unpack_mamba_sdist  # noqa: E402
 
 from kernels import dispatch  # noqa: E402
@@ -101,6 +102,7 @@ def bench_case(b: int, L: int, dtype: torch.dtype, do_bench, bandwidth: float, n
             with torch.no_grad():
                 fwd_ms = do_bench(fwd, warmup=25, rep=200, return_mode="median")
             fb_ms = do_bench(fwd_bwd, warmup=25, rep=200, return_mode="median")
+            fb_host_ms = host_ms(fwd_bwd)  # near fb_ms: bound by the host's launches, not the GPU
         except torch.OutOfMemoryError as e:
             rows.append({**row, "status": "skipped", "reason": f"out of memory: {e}"})
             torch.cuda.empty_cache()
@@ -109,6 +111,7 @@ def bench_case(b: int, L: int, dtype: torch.dtype, do_bench, bandwidth: float, n
             torch.backends.cuda.matmul.allow_tf32 = False
             fused.SPLIT_BF16_DOTS = split16_default
         rows.append({**row, "status": "ok", "forward_ms": fwd_ms, "forward_backward_ms": fb_ms,
+                     "forward_backward_host_ms": fb_host_ms,
                      "peak_memory_bytes": peak, "forward_backward_over_floor": fb_ms / floor_ms["forward_backward"]})
     by_name = {r["variant"]: r for r in rows if r["status"] == "ok"}
     if "triton" in by_name:
@@ -166,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {r['variant']:>10}: skipped ({r['reason']})")
                 continue
             print(f"  {r['variant']:>10}: fwd {r['forward_ms'] * 1e3:8.1f} us  fwd+bwd "
-                  f"{r['forward_backward_ms'] * 1e3:8.1f} us  ({r['forward_backward_over_floor']:.1f}x floor, "
+                  f"{r['forward_backward_ms'] * 1e3:8.1f} us (host {r['forward_backward_host_ms'] * 1e3:.0f} us)  "
+                  f"({r['forward_backward_over_floor']:.1f}x floor, "
                   f"triton is {r.get('triton_speedup', 0):.2f}x"
                   f" faster)  peak {r['peak_memory_bytes'] / 2 ** 20:.0f} MiB")
     slug = re.sub(r"[^A-Za-z0-9]+", "-", card).strip("-").lower()

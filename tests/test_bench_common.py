@@ -10,7 +10,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "suites"))
-from bench_common import measure_fwd_bwd, record_provider  # noqa: E402
+from bench_common import host_ms, measure_fwd_bwd, record_provider  # noqa: E402
 
 from kernels.dispatch import BackendUnavailable  # noqa: E402
 
@@ -51,3 +51,11 @@ def test_measure_times_forward_and_backward_and_frees_the_gradients(steps):
     ms, peak = measure_fwd_bwd(lambda a, idx: (a @ a)[idx], inputs, torch.ones(4, 256, device="cuda"), 2, 10,
                                steps=steps)
     assert ms > 0 and peak > 0
+
+
+def test_host_time_a_call_counts_the_hosts_work_only():
+    import time
+
+    calls = []
+    assert host_ms(lambda: calls.append(time.sleep(0.004)), calls=5) >= 4.0 and len(calls) == 6  # warm-up + 5
+    assert host_ms(lambda: None, calls=5) < 1.0
