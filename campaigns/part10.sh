@@ -31,37 +31,10 @@
 source campaigns/lanes.sh
 ngpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
 QUEUE=$ROOT/queue.txt
-ACC="$SUITE suites/test_accuracy.py --datasets ml-1m"
-ABL="$SUITE suites/test_ablation.py --datasets ml-1m"
 GRAPH="\$([ -e $ROOT/.graph-ok ] && echo --cuda-graph)"  # expanded when the line runs
 TIS="[ -e $ROOT/.interval-ok ] &&"  # TiSASRec's runs: only with the interval attention's GPU tests passed
-if [ ! -e "$QUEUE" ]; then
-  BEAUTY="python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets amazon-beauty --hidden 64 \
-    --models tisasrec --seeds 0,1,2"
-  {
-    echo "$TIS $BEAUTY --out $ROOT/full-seeds-eager/accuracy"
-    echo "$TIS $BEAUTY --cuda-graph --out $ROOT/full-seeds-cuda-graph/accuracy"
-    echo "$TIS $ACC --hidden 64 --seeds 0 --models tisasrec $GRAPH"
-    for s in 1 2; do for m in sasrec mamba4rec tisasrec ssd4rec tim4rec; do
-      echo "$([ $m = tisasrec ] && echo "$TIS ")$ACC --hidden 64 --seeds $s --models $m$([ $m = tisasrec ] && echo " $GRAPH")"
-    done; done
-    for s in 0 1 2; do
-      for v in no_time_path no_ffn time_residual_point layers_1 layers_3 time_feature_log_gap \
-               time_feature_user_norm_gap time_feature_none time_dt_init_neutral official official_time_mlp \
-               matched_sasrec matched_tisasrec; do
-        echo "$([ $v = matched_tisasrec ] && echo "$TIS ")SEQREC_ABLATION_VARIANTS=$v $ABL --seeds $s -k 'not full-'$([ \
-          $v = matched_tisasrec ] && echo " $GRAPH")"
-      done; done
-    for h in 32 128 256; do for s in 0 1 2; do for m in tim4rec ssd4rec mamba4rec sasrec tisasrec; do
-      echo "$([ $m = tisasrec ] && echo "$TIS ")$ACC --hidden $h --seeds $s --models $m$([ $m = tisasrec ] && echo " $GRAPH")"
-    done; done; done
-    for s in 0 1 2; do echo "SEQREC_ABLATION_VARIANTS=full,backbone_ssd,backbone_ssm,backbone_attention $ABL --seeds $s \
-      --hidden 16"; done
-    # last: the rows the ablation takes from the accuracy grid's runs (recorded, not trained, once those exist)
-    for s in 0 1 2; do echo "SEQREC_ABLATION_VARIANTS=full,backbone_ssd,backbone_ssm,backbone_attention $ABL --seeds $s \
-      --hidden 32,64,128"; done
-  } > "$QUEUE"
-fi
+source campaigns/ml1m_queue.sh
+write_ml1m_queue "$QUEUE"
 ANATOMY="python3 -m seqrec anatomy --model tim4rec --batch 2048 --hidden 64 --device cuda --backend auto --profile 20"
 COLD='TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) TRITON_CACHE_DIR=$(mktemp -d)'
 PYTEST="python3 -m pytest -q -p no:cacheprovider"

@@ -1,0 +1,37 @@
+# Shared by part10.sh and part11.sh (source it after lanes.sh): write_ml1m_queue FILE writes the queue of runs
+# the campaign's lanes share, once (an existing FILE is kept: a resumed campaign goes on with what is left of it):
+# TiSASRec amazon-beauty h64 seeds 0-2, eager and with the CUDA graph; ml-1m TiSASRec seed 0; ml-1m h64 seeds 1
+# and 2 of the five models (#8); the ablation's ml-1m variants over 3 seeds (#9, without the reference row,
+# `-k 'not full-'`: the grid's TiM4Rec run); the rest of ml-1m's grid; the ablation's h16 backbones; last the
+# ablation's rows taken from the grid. Uses SUITE (lanes.sh), and TIS and GRAPH: the prefix of a TiSASRec line
+# (its GPU tests passed) and the flag TiSASRec's ml-1m runs take (expanded when the line runs).
+write_ml1m_queue() {
+  local QUEUE=$1
+  [ -e "$QUEUE" ] && return
+  local ACC="$SUITE suites/test_accuracy.py --datasets ml-1m" ABL="$SUITE suites/test_ablation.py --datasets ml-1m"
+  local s m v h BEAUTY="python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets amazon-beauty --hidden 64 \
+    --models tisasrec --seeds 0,1,2"
+  {
+    echo "$TIS $BEAUTY --out $ROOT/full-seeds-eager/accuracy"
+    echo "$TIS $BEAUTY --cuda-graph --out $ROOT/full-seeds-cuda-graph/accuracy"
+    echo "$TIS $ACC --hidden 64 --seeds 0 --models tisasrec $GRAPH"
+    for s in 1 2; do for m in sasrec mamba4rec tisasrec ssd4rec tim4rec; do
+      echo "$([ $m = tisasrec ] && echo "$TIS ")$ACC --hidden 64 --seeds $s --models $m$([ $m = tisasrec ] && echo " $GRAPH")"
+    done; done
+    for s in 0 1 2; do
+      for v in no_time_path no_ffn time_residual_point layers_1 layers_3 time_feature_log_gap \
+               time_feature_user_norm_gap time_feature_none time_dt_init_neutral official official_time_mlp \
+               matched_sasrec matched_tisasrec; do
+        echo "$([ $v = matched_tisasrec ] && echo "$TIS ")SEQREC_ABLATION_VARIANTS=$v $ABL --seeds $s -k 'not full-'$([ \
+          $v = matched_tisasrec ] && echo " $GRAPH")"
+      done; done
+    for h in 32 128 256; do for s in 0 1 2; do for m in tim4rec ssd4rec mamba4rec sasrec tisasrec; do
+      echo "$([ $m = tisasrec ] && echo "$TIS ")$ACC --hidden $h --seeds $s --models $m$([ $m = tisasrec ] && echo " $GRAPH")"
+    done; done; done
+    for s in 0 1 2; do echo "SEQREC_ABLATION_VARIANTS=full,backbone_ssd,backbone_ssm,backbone_attention $ABL --seeds $s \
+      --hidden 16"; done
+    # last: the rows the ablation takes from the accuracy grid's runs (recorded, not trained, once those exist)
+    for s in 0 1 2; do echo "SEQREC_ABLATION_VARIANTS=full,backbone_ssd,backbone_ssm,backbone_attention $ABL --seeds $s \
+      --hidden 32,64,128"; done
+  } > "$QUEUE"
+}
