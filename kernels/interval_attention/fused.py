@@ -363,7 +363,8 @@ def interval_bwd(dout, q, k, v, interval_k, interval_v, times, seq_len, out, lse
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     blk = _blocks(seqlen, dh, num_r)
     block_m = _block_m(blk["BLOCK_L"])
-    dik, div = torch.zeros((2, num_r, heads, dh), device=q.device, dtype=torch.float32)  # summed over chunks
+    # summed over the chunks; two allocations, as the op's outputs may not alias one another
+    dik, div = (torch.zeros(num_r, heads, dh, device=q.device, dtype=torch.float32) for _ in range(2))
     for b0, b1 in batch_chunks(bsz, heads, seqlen, num_r, arrays=4):
         _bwd_chunk(slice(b0, b1), dout, q, k, v, interval_k, interval_v, times, seq_len, out, lse, dq, dk, dv, dik,
                    div, dropout_p, seed, blk, block_m)
