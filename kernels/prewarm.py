@@ -31,6 +31,8 @@ from pathlib import Path
 
 import torch
 
+from seqrec.runtime import child_env
+
 REPO = Path(__file__).resolve().parent.parent
 # The dry step runs PyTorch's ops on the CPU at the run's full shapes (a smaller batch changes some kernels'
 # launch parameters, so some specializations), a few GB at amazon-beauty's B = 2048, L = 50, hidden 256 in each
@@ -85,8 +87,7 @@ def start(model_name: str, config: dict, n_items: int, seq_len: int, train_batch
     n = processes or max(1, min(4, (os.cpu_count() or 1) // 4))
     major, minor = torch.cuda.get_device_capability(device)
     sms = torch.cuda.get_device_properties(device).multi_processor_count
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "2", "PYTHONPATH": os.pathsep.join(
-        [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    env = child_env(CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="2")
     common = ["--model", model_name, "--config", json.dumps(config), "--n-items", str(n_items),
               "--seq-len", str(seq_len), "--train-batches", ",".join(map(str, train_batches)),
               "--eval-batches", ",".join(map(str, eval_batches)), "--arch", str(major * 10 + minor),

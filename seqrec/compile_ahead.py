@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from seqrec import runtime
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -68,17 +69,15 @@ def start(model_name: str, overrides: dict[str, Any], n_items: int, dataset: str
     torch.save({"args": [t.detach().cpu() for t in (batch.item_seq, batch.seq_len, batch.time_seq, batch.target)],
                 "model": model_name, "overrides": overrides, "n_items": int(n_items), "dataset": dataset,
                 "train_config": train_config, "device": str(device)}, workdir / "job.pt")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
     with open(workdir / "compile-ahead.log", "w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "seqrec.compile_ahead", str(workdir / "job.pt")], cwd=REPO,
-                                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                env=runtime.child_env(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     return CompileAhead(proc, workdir)
 
 
 def compile_job(job: dict[str, Any]) -> None:
     """Build the job's model and run its compiled loss forward and backward once (what fills the caches)."""
     import models
-    from seqrec import runtime
     from seqrec.train import training_loss
 
     device = torch.device(job["device"])

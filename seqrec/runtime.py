@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import random
 import time
 import traceback
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -129,6 +131,14 @@ class Stopwatch:
     def __exit__(self, *exc: object) -> None:
         synchronize(self.device)
         self.seconds = time.perf_counter() - self._start
+
+
+def child_env(**overrides: str) -> dict[str, str]:
+    """This process's environment for a Python child process started from the repository: the repository first on
+    PYTHONPATH (``python -m seqrec...`` / ``kernels...`` import from any working directory), then ``overrides``."""
+    repo = str(Path(__file__).resolve().parent.parent)
+    path = os.pathsep.join([repo, *filter(None, [os.environ.get("PYTHONPATH")])])
+    return {**os.environ, "PYTHONPATH": path, **overrides}
 
 
 def cuda_event_ms(fn) -> float:

@@ -11,6 +11,11 @@ from kernels.dispatch import BackendUnavailable
 from seqrec.runtime import cuda_event_ms, release_error_memory
 
 
+def grad_leaves(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The inputs with each floating tensor a fresh leaf that takes gradients (the others as they are)."""
+    return {k: (v.detach().requires_grad_(True) if v.is_floating_point() else v) for k, v in inputs.items()}
+
+
 def measure_fwd_bwd(fn: Callable[..., torch.Tensor], inputs: dict[str, torch.Tensor], dout: torch.Tensor,
                     warmup: int = 25, rep: int = 200, steps: int | None = None) -> tuple[float, int]:
     """(median ms of ``fn(**inputs).backward(dout)``, peak bytes above the inputs) on CUDA: the floating inputs
@@ -19,7 +24,7 @@ def measure_fwd_bwd(fn: Callable[..., torch.Tensor], inputs: dict[str, torch.Ten
     each timed with CUDA events: for steps of tens of seconds."""
     import triton.testing
 
-    leaves = {k: (v.detach().requires_grad_(True) if v.is_floating_point() else v) for k, v in inputs.items()}
+    leaves = grad_leaves(inputs)
     grads = [v for v in leaves.values() if v.requires_grad]
 
     def step():
@@ -43,6 +48,12 @@ def measure_fwd_bwd(fn: Callable[..., torch.Tensor], inputs: dict[str, torch.Ten
             v.grad = None
         times.append(cuda_event_ms(step))
     return float(torch.tensor(times).median()), peak
+
+
+def fwd_bwd_host_ms(fn: Callable[..., torch.Tensor], inputs: dict[str, torch.Tensor], dout: torch.Tensor) -> float:
+    """``host_ms`` of ``fn(**inputs).backward(dout)``, the inputs as ``measure_fwd_bwd`` takes them."""
+    leaves = grad_leaves(inputs)
+    return host_ms(lambda: fn(**leaves).backward(dout))
 
 
 def host_ms(step: Callable[[], object], calls: int = 20) -> float:
@@ -69,7 +80,7 @@ def print_kernel_profile(fn: Callable[..., torch.Tensor], inputs: dict[str, torc
     (torch.profiler), after one warm-up call: where a provider's time goes, for a kernel we have not yet tuned."""
     from torch.profiler import ProfilerActivity, profile
 
-    leaves = {k: (v.detach().requires_grad_(True) if v.is_floating_point() else v) for k, v in inputs.items()}
+    leaves = grad_leaves(inputs)
     fn(**leaves).backward(dout)
     torch.cuda.synchronize()
     with profile(activities=[ProfilerActivity.CUDA]) as prof:

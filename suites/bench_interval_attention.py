@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
-from bench_common import host_ms, measure_fwd_bwd, print_kernel_profile, record_provider  # noqa: E402
+from bench_common import fwd_bwd_host_ms, measure_fwd_bwd, print_kernel_profile, record_provider  # noqa: E402
 
 from seqrec.results import write_result  # noqa: E402
 
@@ -88,8 +88,7 @@ def main(argv=None) -> int:
                 if slow:
                     rec["timer"] = f"median of {args.slow_steps} calls, CUDA events"
                 if name == "triton" and rec["status"] == "ok":  # launches and Python: is the step host-bound?
-                    leaves = {k: v.detach().requires_grad_(v.is_floating_point()) for k, v in inputs.items()}
-                    rec["host_ms"] = host_ms(lambda leaves=leaves, fn=fn, dout=dout: fn(**leaves).backward(dout))
+                    rec["host_ms"] = fwd_bwd_host_ms(fn, inputs, dout)
                 if args.profile and rec["status"] == "ok":
                     print_kernel_profile(fn, inputs, dout, f"{name} {case} {dtype_name}", steps=args.profile)
                 result["impls"][name] = rec

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "suites"))
-from bench_common import host_ms, measure_fwd_bwd, record_provider  # noqa: E402
+from bench_common import fwd_bwd_host_ms, grad_leaves, host_ms, measure_fwd_bwd, record_provider  # noqa: E402
 
 from kernels.dispatch import BackendUnavailable  # noqa: E402
 
@@ -59,3 +59,17 @@ def test_host_time_a_call_counts_the_hosts_work_only():
     calls = []
     assert host_ms(lambda: calls.append(time.sleep(0.004)), calls=5) >= 4.0 and len(calls) == 6  # warm-up + 5
     assert host_ms(lambda: None, calls=5) < 1.0
+
+
+def test_forward_backward_host_time_runs_the_backward_on_fresh_leaves():
+    inputs = {"a": torch.randn(4), "idx": torch.arange(2)}
+    leaves = grad_leaves(inputs)
+    assert leaves["a"].requires_grad and leaves["a"] is not inputs["a"] and leaves["idx"] is inputs["idx"]
+    seen = []
+
+    def fn(a, idx):
+        seen.append(a)
+        return a[idx] * 2
+
+    assert fwd_bwd_host_ms(fn, inputs, torch.ones(2)) > 0
+    assert len(seen) == 21 and seen[0].grad is not None and not inputs["a"].requires_grad  # warm-up + 20 calls
