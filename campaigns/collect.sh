@@ -23,13 +23,18 @@ pack() {  # both packs, each written aside and renamed, so that the one there is
   done < <(cd "$root" && find . -type f -name '*.ckpt' -path "${CKPT_MATCH:-*ml-1m*}" | sort | head -18 | paste -d' ' - - -)
   rm -f $(ls "$dest"/ckpt-*.tgz 2>/dev/null | awk -v n=$i -F'ckpt-|[.]tgz' '$2 > n')  # packs of runs since finished
 }
+lanes_running() {  # whether a lane's shell (its pid in $root/.lanes, lanes.sh) still runs
+  local pid
+  while read -r pid; do kill -0 "$pid" 2>/dev/null && return 0; done < <(cat "$root/.lanes" 2>/dev/null)
+  return 1
+}
 [ -d "$root" ] || { echo "collect: no campaign under $root (a fresh machine?)" >&2; exit 1; }
 while :; do
   n=$(find "$root" -name '*.json' -path '*/full*' 2>/dev/null | wc -l)
-  echo "--- $(date -u +%T) result files: $n; running lanes: $(pgrep -fc 'seqrec|pytest' || true)"
+  echo "--- $(date -u +%T) result files: $n; lanes running: $(lanes_running && echo yes || echo no)"
   for f in "$root"/logs/*.log; do [ -f "$f" ] && echo "  $(basename "$f"): $(grep -E '^\[|passed|failed|skipped|^===' "$f" | tail -1)"; done
   [ $SECONDS -ge $end ] && break
-  pgrep -f 'seqrec|pytest' >/dev/null || break
+  lanes_running || break
   pack
   sleep $(( end - SECONDS < 60 ? end - SECONDS : 60 ))
 done

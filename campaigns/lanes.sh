@@ -1,12 +1,15 @@
 # Shared by the campaign scripts (source it from the repository root): ROOT (the first argument, default
 # /tmp/campaign) holds result files in the repository's results/ layout and the logs; `lane GPU NAME CMD...`
 # runs commands one after another on one GPU in the background (setsid: they outlive the command that started
-# them), logging to $ROOT/logs/NAME.log. The committed results/full is copied into $ROOT first, so suites and
-# sweeps resume past what is already committed; campaigns/collect.sh packs only what is newer.
+# them), logging to $ROOT/logs/NAME.log, each lane's pid in $ROOT/.lanes (collect.sh waits while one runs). The
+# committed results/full* sets are copied into $ROOT first, so suites and sweeps resume past what is already
+# committed; campaigns/collect.sh packs only what is newer.
 set -u
 ROOT=${1:-/tmp/campaign}
 mkdir -p "$ROOT/logs"
-[ -d results/full ] && [ ! -d "$ROOT/full" ] && cp -r results/full "$ROOT/full"
+for set in results/full*/; do  # every committed GPU set, so that sweeps writing there resume past its runs
+  set=$(basename "$set"); [ -d "$ROOT/$set" ] || cp -r "results/$set" "$ROOT/$set"
+done
 # checkpoints of runs a former campaign left unfinished (its ckpt.tgz, see collect.sh), in the same layout
 [ -d .gpu/resume ] && [ ! -e "$ROOT/.started" ] && cp -r .gpu/resume/. "$ROOT/"
 [ -e "$ROOT/.started" ] || touch "$ROOT/.started"
@@ -32,7 +35,7 @@ TSUITE="python3 -m pytest -q -p no:cacheprovider --benchmark-only --profile full
 
 lane() {  # lane GPU NAME COMMANDS...: run the commands one after another on one GPU, logging each
   local gpu=$1 name=$2; shift 2
-  setsid bash -c "export CUDA_VISIBLE_DEVICES=$gpu; for c in \"\$@\"; do echo \"=== \$(date -u +%T) \$c\"; \
+  setsid bash -c "echo \$\$ >> $ROOT/.lanes; export CUDA_VISIBLE_DEVICES=$gpu; for c in \"\$@\"; do echo \"=== \$(date -u +%T) \$c\"; \
     eval \"\$c\"; echo \"=== rc=\$? \$(date -u +%T)\"; done" "$name" "$@" >"$ROOT/logs/$name.log" 2>&1 < /dev/null &
 }
 
