@@ -5,8 +5,10 @@ first launch, one after another, on the critical path of the first step: part 9 
 28 s on an H100 host, of which inductor's own compilation was about half. ``start`` launches a few CPU-only
 processes that run the step (forward, loss, backward; then the evaluation's forward) on CPU tensors with every
 Triton launch compiled for the GPU's target and not run (``kernels.ptxas_report.compile_only``, the cache in use
-kept). Each process compiles its share of the launch specializations (``launch_signature``, split by a stable
-hash), into the Triton cache the training process reads: while that process loads data and traces and compiles
+kept), with its C launcher (``kernels.triton_launchers``: built by gcc at a kernel's first real launch, so part 10's
+prewarmed step still wrote 11 cache entries of its own, most likely those). Each process compiles its share of the
+launch specializations (``launch_signature``, split by a stable hash), into the Triton cache the training process
+reads: while that process loads data and traces and compiles
 with inductor, its kernels are being compiled beside it, and its first launch of each finds the compiled
 kernel in the cache. A kernel the processes have not reached yet is compiled by the training process as before
 (the cache's writes are atomic), so prewarming changes when kernels compile, never what runs.
@@ -58,7 +60,7 @@ def dry_run(model_name: str, config: dict, n_items: int, seq_len: int, train_bat
     model = models.build(model_name, cfg, n_items, dataset=dataset)
     set_norm_backend(model, "triton")  # "auto" on CUDA; on CPU it would pick PyTorch's norms
     take = None if n == 1 else (lambda signature: zlib.crc32(signature.encode()) % n == k)
-    with compile_only(arch, sms, cold=False, take=take) as compiled:
+    with compile_only(arch, sms, cold=False, take=take, launchers=True) as compiled:
         model.train()
         for b in train_batches:
             x = synthetic_batch(b, seq_len, n_items, "cpu")

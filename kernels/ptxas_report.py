@@ -81,17 +81,20 @@ def launch_signature(name: str, args: tuple, kwargs: dict) -> str:
 
 
 @contextmanager
-def compile_only(arch: int = 90, sms: int = 132, cold: bool = True, take: Callable[[str], bool] | None = None):
+def compile_only(arch: int = 90, sms: int = 132, cold: bool = True, take: Callable[[str], bool] | None = None,
+                 launchers: bool = False):
     """Within: a Triton launch compiles its kernel for sm_``arch`` and returns without running it; our kernels'
     backend "triton" is allowed on CPU tensors. ``cold``: Triton's cache is an empty folder (every kernel
     compiles, as on a fresh machine); else the cache in use (``TRITON_CACHE_DIR``), which the compiled kernels
-    fill. ``take(launch_signature)``: whether to compile a launch at all (default every one). Yields the list the
-    compiled kernels are appended to."""
+    fill. ``take(launch_signature)``: whether to compile a launch at all (default every one). ``launchers``: also
+    build each compiled kernel's C launcher, and the driver's module, into the cache (``kernels.triton_launchers``;
+    only where libcuda is found). Yields the list the compiled kernels are appended to."""
     import triton.runtime.jit as jit
     from triton.runtime.driver import driver
 
     import kernels.conv.fused as conv
     import kernels.dispatch as dispatch
+    from kernels.triton_launchers import cache_cuda_utils, cache_launcher
 
     if os.environ.get("TRITON_INTERPRET", "0") not in ("", "0"):
         raise RuntimeError("ptxas_report: unset TRITON_INTERPRET (the interpreter replaces the kernels)")
@@ -104,6 +107,8 @@ def compile_only(arch: int = 90, sms: int = 132, cold: bool = True, take: Callab
         start = time.perf_counter()
         kernel = run(self, *args, grid=grid, warmup=True, **kwargs)
         seconds = time.perf_counter() - start
+        if launchers:
+            cache_launcher(kernel)
         sig = "/".join(sorted({v[1:] for v in kernel.src.signature.values() if v.startswith("*")}))
         if not any(c.name == self.fn.__name__ and c.ptx == kernel.asm["ptx"] for c in compiled):
             compiled.append(Compiled(self.fn.__name__, sig, kernel.metadata.num_warps, seconds, kernel.asm["ptx"]))
@@ -118,6 +123,8 @@ def compile_only(arch: int = 90, sms: int = 132, cold: bool = True, take: Callab
     if cold:
         os.environ["TRITON_CACHE_DIR"] = tmp.name  # every kernel compiles here, as on a fresh machine
     driver.set_active(_CompileOnlyDriver(arch))
+    if launchers:
+        cache_cuda_utils()
     jit.JITFunction.run, dispatch.triton_interpret, conv._row_programs = compile_launch, lambda: True, gpu_row_programs
     try:
         yield compiled
