@@ -13,7 +13,8 @@ end=$((SECONDS + secs))
 pack() {  # both packs, each written aside and renamed, so that the one there is always whole
   # only what this campaign wrote (the copied committed results are older than .started), no checkpoints or model
   # weights (they would make the pack too large to come back); logs always
-  (cd "$root" && find . -type f ! -name '*.ckpt' ! -name '*.weights' \( -newer .started -o -path './logs/*' \) -print0 |
+  (cd "$root" && find . -type f ! -name '*.ckpt' ! -name '*.weights' ! -name .lanes \
+      \( -newer .started -o -path './logs/*' \) -print0 |
     tar czf "$dest/.campaign.tgz.part" --null -T -) && mv "$dest/.campaign.tgz.part" "$dest/campaign.tgz"
   local i=0 group
   while read -r group; do
