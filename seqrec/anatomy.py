@@ -142,7 +142,9 @@ def profile_train_step(model: torch.nn.Module, batch, steps: int = 10, top: int 
     of the training step on CUDA (eager, or with the loss through torch.compile; under bf16 autocast with
     ``amp="bf16"``), from torch.profiler, after warm-up steps (compilation, autotuning, Adam state). The first
     step: its wall seconds (our kernels' Triton compilation, and with ``compiled`` inductor's, where their caches
-    are cold) and, compiled, torch's compile phases of 0.05 s or more (``torch._dynamo.utils.compile_times``)."""
+    are cold) and, compiled, torch's compile phases of 0.05 s or more (``torch._dynamo.utils.compile_times``); and
+    ``wall_ms_per_step``, the warm step's wall time without the profiler: far above the kernels' time, the host
+    holds the step."""
     from torch.profiler import ProfilerActivity, profile
 
     from seqrec.runtime import Stopwatch
@@ -162,6 +164,10 @@ def profile_train_step(model: torch.nn.Module, batch, steps: int = 10, top: int 
     for _ in range(2):
         step()
     torch.cuda.synchronize()
+    with Stopwatch(device) as warm:
+        for _ in range(steps):
+            step()
+    first["wall_ms_per_step"] = warm.seconds * 1e3 / steps
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         for _ in range(steps):
             step()
@@ -217,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
         for name, sec in sorted(first.get("compile_phases", {}).items(), key=lambda kv: -kv[1]):
             print(f"  {sec:8.2f} s  {name}")
         print(f"\nprofiled {args.profile} {how} steps on {torch.cuda.get_device_name()}: {ms:.2f} ms of kernels "
-              "per step\n")
+              f"per step, {first['wall_ms_per_step']:.2f} ms wall per step without the profiler\n")
         print(table.head(25).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         if args.out:
             from seqrec.step_profile import write_profile

@@ -68,6 +68,7 @@ def test_profile_lists_the_kernels_of_a_step_on_cuda(capsys, how):
                    "--backend", "auto", "--profile", "3", *how) == 0
     out = capsys.readouterr().out
     assert "ms of kernels per step" in out and ("bf16 autocast" in out) == ("--amp" in how)
+    assert "ms wall per step without the profiler" in out
     assert "first step" in out and ("_compile.compile_inner" in out) == ("--compile" in how)  # compile phases
 
 

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Part 12, on a host of any number of GPUs, after part 11 (results/full/README.md). Every run resumes: cases with
+# an ok result file are skipped; ml-1m TiSASRec seed 0 and SASRec seed 1 go on from part 11's checkpoints
+# (extract its ckpt-1.tgz into .gpu/resume/ first).
+#   GPU 0, one thing at a time (its timings are reported):
+#     the prewarm and anatomy GPU tests (a prewarmed step compiles nothing itself; part 10's failed on 11 cache entries of the
+#     step's own, most likely the C launchers, which the prewarm now builds: kernels/triton_launchers.py);
+#     issue #4's cold first epoch, eager (bf16 + CUDA graph, no compile), with the prewarm (set
+#     <timing>-cold-eager-prewarm; part 11 without it: 20.6 s, <timing>-cold-eager);
+#     the anatomy of that cold first step, eager, and of TiM4Rec's and TiSASRec's warm eager steps, kernel time
+#     against wall time a step (where the first epoch's 20 s go; why TiSASRec's eager step takes 97 ms against its
+#     CUDA graph's 14 ms);
+#     then the queue.
+#   The queue (file $ROOT/queue.txt, written once): part 10's (campaigns/ml1m_queue.sh); sweeps skip the runs the
+#   committed sets hold.
+# Usage (repository root, data under .gpu/data):  bash campaigns/part12.sh [ROOT]
+source campaigns/lanes.sh
+ngpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+QUEUE=$ROOT/queue.txt
+touch "$ROOT/.interval-ok" "$ROOT/.interval-tested" "$ROOT/.graph-ok"  # these GPU tests passed in part 11
+GRAPH="\$([ -e $ROOT/.graph-ok ] && echo --cuda-graph)"  # expanded when the line runs
+TIS="while [ ! -e $ROOT/.interval-tested ]; do sleep 5; done; [ -e $ROOT/.interval-ok ] &&"
+source campaigns/ml1m_queue.sh
+write_ml1m_queue "$QUEUE"
+COLD='TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) TRITON_CACHE_DIR=$(mktemp -d)'
+PYTEST="python3 -m pytest -q -p no:cacheprovider"
+ANATOMY="python3 -m seqrec anatomy --batch 2048 --hidden 64 --device cuda --backend auto --profile 20"
+lane 0 gpu0-timing \
+  "timeout 300 $PYTEST -m gpu tests/test_prewarm.py tests/test_anatomy.py" \
+  "SEQREC_PREWARM=1 $COLD python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 \
+     --datasets amazon-beauty --hidden 64 --models tim4rec --seeds 0 --cuda-graph --amp bf16 \
+     --out $ROOT/$timing-cold-eager-prewarm/accuracy" \
+  "$COLD $ANATOMY --model tim4rec --amp bf16 > $ROOT/logs/anatomy-tim4rec-eager-bf16-cold.txt 2>&1" \
+  "$ANATOMY --model tim4rec --amp bf16 > $ROOT/logs/anatomy-tim4rec-eager-bf16-warm.txt 2>&1" \
+  "$ANATOMY --model tisasrec > $ROOT/logs/anatomy-tisasrec-eager-fp32-warm.txt 2>&1" \
+  "$(queue_loop "$QUEUE")"
+for g in $(seq 1 $((ngpu - 1))); do lane "$g" "gpu$g-queue" "$(queue_loop "$QUEUE")"; done
+echo "campaign lanes started under $ROOT on $ngpu GPUs (logs: $ROOT/logs; queue: $QUEUE)"
