@@ -1,5 +1,6 @@
-# Shared by part10.sh and part11.sh (source it after lanes.sh): write_ml1m_queue FILE writes the queue of runs
-# the campaign's lanes share, once (an existing FILE is kept: a resumed campaign goes on with what is left of it):
+# Shared by part10.sh, part11*.sh and part12.sh (source it after lanes.sh). queue_campaign sets what their lanes
+# use (ngpu; QUEUE, written here once; GRAPH and TIS; COLD, every cache empty; PYTEST). write_ml1m_queue FILE
+# writes the queue of runs the campaign's lanes share, once (an existing FILE is kept: a resumed campaign goes on with what is left of it):
 # TiSASRec amazon-beauty h64 seeds 0-2, eager and with the CUDA graph; ml-1m TiSASRec seed 0; ml-1m h64 seeds 1
 # and 2 of the five models (#8); the ablation's ml-1m variants over 3 seeds (#9, without the reference row,
 # `-k 'not full-'`: the grid's TiM4Rec run); the rest of ml-1m's grid; the ablation's h16 backbones; last the
@@ -34,4 +35,14 @@ write_ml1m_queue() {
     for s in 0 1 2; do echo "SEQREC_ABLATION_VARIANTS=full,backbone_ssd,backbone_ssm,backbone_attention $ABL --seeds $s \
       --hidden 32,64,128"; done
   } > "$QUEUE"
+}
+
+queue_campaign() {  # the parts' common set-up; GRAPH and TIS are expanded when a queue line runs
+  ngpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+  QUEUE=$ROOT/queue.txt
+  GRAPH="\$([ -e $ROOT/.graph-ok ] && echo --cuda-graph)"
+  TIS="while [ ! -e $ROOT/.interval-tested ]; do sleep 5; done; [ -e $ROOT/.interval-ok ] &&"  # its tests passed
+  write_ml1m_queue "$QUEUE"
+  COLD='TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) TRITON_CACHE_DIR=$(mktemp -d)'
+  PYTEST="python3 -m pytest -q -p no:cacheprovider"
 }

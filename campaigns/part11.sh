@@ -26,14 +26,9 @@
 #   The queue (file $ROOT/queue.txt, written once): part 10's, unchanged.
 # Usage (repository root, data under .gpu/data):  bash campaigns/part11.sh [ROOT]
 source campaigns/lanes.sh
-ngpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
-QUEUE=$ROOT/queue.txt
-GRAPH="\$([ -e $ROOT/.graph-ok ] && echo --cuda-graph)"  # expanded when the line runs
-TIS="while [ ! -e $ROOT/.interval-tested ]; do sleep 5; done; [ -e $ROOT/.interval-ok ] &&"  # TiSASRec: its tests passed
 source campaigns/ml1m_queue.sh
-write_ml1m_queue "$QUEUE"
-COLD='TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) TRITON_CACHE_DIR=$(mktemp -d)'
-PYTEST="python3 -m pytest -q -p no:cacheprovider"
+queue_campaign
+source campaigns/kernel_benches.sh
 lane 0 gpu0-timing \
   "timeout 300 $PYTEST tests/test_kernels_interval_attention.py tests/test_kernels_interval_attention_chunks.py \
      && touch $ROOT/.interval-ok; touch $ROOT/.interval-tested" \
@@ -45,12 +40,7 @@ lane 0 gpu0-timing \
      --compile-ahead --cuda-graph --amp bf16 --out $ROOT/$timing-cold-compile-ahead\$([ \$p = 1 ] && echo -prewarm)/accuracy; \
      done" \
   "timeout 300 $PYTEST tests/test_bench_common.py" \
-  "python3 suites/bench_interval_attention.py --out $ROOT/$timing/kernels --batches 256,2048 --heads 1,2 \
-     --dtypes float32,bfloat16 --naive-max-batch 256" \
-  "SEQREC_INTERVAL_SPACE_MIB=64 python3 suites/bench_interval_attention.py --out $ROOT/logs/attn-64mib \
-     --batches 256,2048 --heads 1 --dtypes float32 --naive-max-batch 0" \
-  "for d in float32 bfloat16; do python3 suites/bench_ssd.py --out $ROOT/$timing/kernels --dtype \$d \
-     --variants triton,triton_split16; done > $ROOT/logs/bench-ssd.txt 2>&1" \
+  "${KERNEL_BENCHES[@]}" \
   "$(queue_loop "$QUEUE")"
 for g in $(seq 1 $((ngpu - 1))); do lane "$g" "gpu$g-queue" "$(queue_loop "$QUEUE")"; done
 echo "campaign lanes started under $ROOT on $ngpu GPUs (logs: $ROOT/logs; queue: $QUEUE)"

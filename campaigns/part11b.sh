@@ -16,15 +16,10 @@
 #   committed sets hold (lanes.sh copies every results/full* set).
 # Usage (repository root, data under .gpu/data):  bash campaigns/part11b.sh [ROOT]
 source campaigns/lanes.sh
-ngpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
-QUEUE=$ROOT/queue.txt
-touch "$ROOT/.interval-ok" "$ROOT/.interval-tested" "$ROOT/.graph-ok"  # part 11's GPU tests of these passed
-GRAPH="\$([ -e $ROOT/.graph-ok ] && echo --cuda-graph)"  # expanded when the line runs
-TIS="while [ ! -e $ROOT/.interval-tested ]; do sleep 5; done; [ -e $ROOT/.interval-ok ] &&"  # TiSASRec: its tests passed
 source campaigns/ml1m_queue.sh
-write_ml1m_queue "$QUEUE"
-COLD='TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) TRITON_CACHE_DIR=$(mktemp -d)'
-PYTEST="python3 -m pytest -q -p no:cacheprovider"
+queue_campaign
+source campaigns/kernel_benches.sh
+touch "$ROOT/.interval-ok" "$ROOT/.interval-tested" "$ROOT/.graph-ok"  # part 11's GPU tests of these passed
 TIM="python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets amazon-beauty --hidden 64 \
   --models tim4rec --seeds 0 --cuda-graph --amp bf16"
 lane 0 gpu0-timing \
@@ -32,12 +27,7 @@ lane 0 gpu0-timing \
   "for p in 0 1; do SEQREC_PREWARM=\$p $COLD $TIM --compile --compile-ahead \
      --out $ROOT/$timing-cold-compile-ahead-after-first-step\$([ \$p = 1 ] && echo -prewarm)/accuracy; done" \
   "timeout 480 $PYTEST -m gpu tests/test_compile_ahead.py" \
-  "python3 suites/bench_interval_attention.py --out $ROOT/$timing/kernels --batches 256,2048 --heads 1,2 \
-     --dtypes float32,bfloat16 --naive-max-batch 256" \
-  "SEQREC_INTERVAL_SPACE_MIB=64 python3 suites/bench_interval_attention.py --out $ROOT/logs/attn-64mib \
-     --batches 256,2048 --heads 1 --dtypes float32 --naive-max-batch 0" \
-  "for d in float32 bfloat16; do python3 suites/bench_ssd.py --out $ROOT/$timing/kernels --dtype \$d \
-     --variants triton,triton_split16; done > $ROOT/logs/bench-ssd.txt 2>&1" \
+  "${KERNEL_BENCHES[@]}" \
   "$(queue_loop "$QUEUE")"
 for g in $(seq 1 $((ngpu - 1))); do lane "$g" "gpu$g-queue" "$(queue_loop "$QUEUE")"; done
 echo "campaign lanes started under $ROOT on $ngpu GPUs (logs: $ROOT/logs; queue: $QUEUE)"

@@ -15,15 +15,9 @@
 #   committed sets hold.
 # Usage (repository root, data under .gpu/data):  bash campaigns/part12.sh [ROOT]
 source campaigns/lanes.sh
-ngpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
-QUEUE=$ROOT/queue.txt
-touch "$ROOT/.interval-ok" "$ROOT/.interval-tested" "$ROOT/.graph-ok"  # these GPU tests passed in part 11
-GRAPH="\$([ -e $ROOT/.graph-ok ] && echo --cuda-graph)"  # expanded when the line runs
-TIS="while [ ! -e $ROOT/.interval-tested ]; do sleep 5; done; [ -e $ROOT/.interval-ok ] &&"
 source campaigns/ml1m_queue.sh
-write_ml1m_queue "$QUEUE"
-COLD='TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) TRITON_CACHE_DIR=$(mktemp -d)'
-PYTEST="python3 -m pytest -q -p no:cacheprovider"
+queue_campaign
+touch "$ROOT/.interval-ok" "$ROOT/.interval-tested" "$ROOT/.graph-ok"  # these GPU tests passed in part 11
 ANATOMY="python3 -m seqrec anatomy --batch 2048 --hidden 64 --device cuda --backend auto --profile 20"
 lane 0 gpu0-timing \
   "timeout 300 $PYTEST -m gpu tests/test_prewarm.py tests/test_anatomy.py" \
