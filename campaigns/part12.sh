@@ -10,6 +10,9 @@
 #     the anatomy of that cold first step, eager, and of TiM4Rec's and TiSASRec's warm eager steps, kernel time
 #     against wall time a step (where the first epoch's 20 s go; why TiSASRec's eager step takes 97 ms against its
 #     CUDA graph's 14 ms);
+#     part 11's kernel benches again, now with each case's time as a CUDA graph (bench_common.graph_ms: the kernels
+#     without the host's launches), the naive interval attention left out (measured in part 11), into
+#     logs/kernels-graph (the committed kernels/ keep part 11's records, naive form included);
 #     then the queue.
 #   The queue (file $ROOT/queue.txt, written once): part 10's (campaigns/ml1m_queue.sh); sweeps skip the runs the
 #   committed sets hold.
@@ -17,6 +20,7 @@
 source campaigns/lanes.sh
 source campaigns/ml1m_queue.sh
 queue_campaign
+NAIVE_MAX_BATCH=0 KERNEL_OUT=$ROOT/logs/kernels-graph source campaigns/kernel_benches.sh
 touch "$ROOT/.interval-ok" "$ROOT/.interval-tested" "$ROOT/.graph-ok"  # these GPU tests passed in part 11
 ANATOMY="python3 -m seqrec anatomy --batch 2048 --hidden 64 --device cuda --backend auto --profile 20"
 lane 0 gpu0-timing \
@@ -27,6 +31,8 @@ lane 0 gpu0-timing \
   "$COLD $ANATOMY --model tim4rec --amp bf16 > $ROOT/logs/anatomy-tim4rec-eager-bf16-cold.txt 2>&1" \
   "$ANATOMY --model tim4rec --amp bf16 > $ROOT/logs/anatomy-tim4rec-eager-bf16-warm.txt 2>&1" \
   "$ANATOMY --model tisasrec > $ROOT/logs/anatomy-tisasrec-eager-fp32-warm.txt 2>&1" \
+  "timeout 300 $PYTEST -m gpu tests/test_bench_common.py" \
+  "${KERNEL_BENCHES[@]}" \
   "$(queue_loop "$QUEUE")"
 for g in $(seq 1 $((ngpu - 1))); do lane "$g" "gpu$g-queue" "$(queue_loop "$QUEUE")"; done
 echo "campaign lanes started under $ROOT on $ngpu GPUs (logs: $ROOT/logs; queue: $QUEUE)"

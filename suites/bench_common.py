@@ -56,6 +56,40 @@ def fwd_bwd_host_ms(fn: Callable[..., torch.Tensor], inputs: dict[str, torch.Ten
     return host_ms(lambda: fn(**leaves).backward(dout))
 
 
+def fwd_bwd_graph_ms(fn: Callable[..., torch.Tensor], inputs: dict[str, torch.Tensor], dout: torch.Tensor) -> float:
+    """``graph_ms`` of ``fn(**inputs).backward(dout)``, the inputs as ``measure_fwd_bwd`` takes them (their
+    gradients cleared before each warm-up call and the capture, so the graph writes them, not adds to them)."""
+    leaves = grad_leaves(inputs)
+    grads = [v for v in leaves.values() if v.requires_grad]
+
+    def reset():
+        for v in grads:
+            v.grad = None
+
+    return graph_ms(lambda: fn(**leaves).backward(dout), reset)
+
+
+def graph_ms(step: Callable[[], object], reset: Callable[[], None] = lambda: None) -> float:
+    """Median ms of a replay of ``step`` captured as a CUDA graph (after three warm-up calls on a side stream;
+    ``reset`` runs before each and before the capture): the GPU's time for the step with no host work between its
+    kernels, what a CUDA-graph training step pays for it. Beside ``host_ms`` and do_bench's median it separates a
+    step's launches from its kernels."""
+    import triton.testing
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            reset()
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    reset()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        step()
+    return triton.testing.do_bench(graph.replay, warmup=10, rep=100, return_mode="median")
+
+
 def host_ms(step: Callable[[], object], calls: int = 20) -> float:
     """Host milliseconds a call of ``step``: after one warm-up call, ``calls`` calls issued back to back and timed
     on the host without waiting for the GPU (CUDA queues their launches), over ``calls``; then the queue drains.

@@ -24,12 +24,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_common import host_ms  # noqa: E402
+from bench_common import graph_ms, host_ms  # noqa: E402
 from mamba_sdist import default_workdir, unpack_mamba_sdist  # noqa: E402
 
 from kernels import dispatch  # noqa: E402
 from kernels.ssd import fused, ssd  # noqa: E402
 from seqrec.results import write_result  # noqa: E402
+from seqrec.runtime import release_error_memory  # noqa: E402
 
 ARGS = ("x", "dt", "A", "B", "C", "D", "dt_bias", "time_dt")
 H, P, G, N, CHUNK = 4, 32, 1, 32, 32
@@ -103,6 +104,11 @@ def bench_case(b: int, L: int, dtype: torch.dtype, do_bench, bandwidth: float, n
                 fwd_ms = do_bench(fwd, warmup=25, rep=200, return_mode="median")
             fb_ms = do_bench(fwd_bwd, warmup=25, rep=200, return_mode="median")
             fb_host_ms = host_ms(fwd_bwd)  # near fb_ms: bound by the host's launches, not the GPU
+            try:  # the kernels alone, replayed as a CUDA graph (what a graphed training step pays)
+                graph = {"forward_backward_graph_ms": graph_ms(fwd_bwd)}
+            except RuntimeError as e:
+                graph = {"graph_error": str(e)[:300]}
+                release_error_memory(e)
         except torch.OutOfMemoryError as e:
             rows.append({**row, "status": "skipped", "reason": f"out of memory: {e}"})
             torch.cuda.empty_cache()
@@ -111,7 +117,7 @@ def bench_case(b: int, L: int, dtype: torch.dtype, do_bench, bandwidth: float, n
             torch.backends.cuda.matmul.allow_tf32 = False
             fused.SPLIT_BF16_DOTS = split16_default
         rows.append({**row, "status": "ok", "forward_ms": fwd_ms, "forward_backward_ms": fb_ms,
-                     "forward_backward_host_ms": fb_host_ms,
+                     "forward_backward_host_ms": fb_host_ms, **graph,
                      "peak_memory_bytes": peak, "forward_backward_over_floor": fb_ms / floor_ms["forward_backward"]})
     by_name = {r["variant"]: r for r in rows if r["status"] == "ok"}
     if "triton" in by_name:
@@ -169,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {r['variant']:>10}: skipped ({r['reason']})")
                 continue
             print(f"  {r['variant']:>10}: fwd {r['forward_ms'] * 1e3:8.1f} us  fwd+bwd "
-                  f"{r['forward_backward_ms'] * 1e3:8.1f} us (host {r['forward_backward_host_ms'] * 1e3:.0f} us)  "
+                  f"{r['forward_backward_ms'] * 1e3:8.1f} us (host {r['forward_backward_host_ms'] * 1e3:.0f} us, "
+                  f"graph {r.get('forward_backward_graph_ms', float('nan')) * 1e3:.0f} us)  "
                   f"({r['forward_backward_over_floor']:.1f}x floor, "
                   f"triton is {r.get('triton_speedup', 0):.2f}x"
                   f" faster)  peak {r['peak_memory_bytes'] / 2 ** 20:.0f} MiB")

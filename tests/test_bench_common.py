@@ -10,7 +10,15 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "suites"))
-from bench_common import fwd_bwd_host_ms, grad_leaves, host_ms, measure_fwd_bwd, record_provider  # noqa: E402
+from bench_common import (  # noqa: E402
+    fwd_bwd_graph_ms,
+    fwd_bwd_host_ms,
+    grad_leaves,
+    graph_ms,
+    host_ms,
+    measure_fwd_bwd,
+    record_provider,
+)
 
 from kernels.dispatch import BackendUnavailable  # noqa: E402
 
@@ -73,3 +81,21 @@ def test_forward_backward_host_time_runs_the_backward_on_fresh_leaves():
 
     assert fwd_bwd_host_ms(fn, inputs, torch.ones(2)) > 0
     assert len(seen) == 21 and seen[0].grad is not None and not inputs["a"].requires_grad  # warm-up + 20 calls
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_graph_ms_times_replays_of_the_captured_step():
+    """The captured step's outputs (static tensors the replays rewrite) equal the eager step's; fwd_bwd_graph_ms
+    writes the leaves' gradients rather than adding to them."""
+    x = torch.randn(256, 64, device="cuda", requires_grad=True)
+    w = torch.randn(64, 64, device="cuda")
+    out = {}
+
+    def step():
+        out["grad"] = torch.autograd.grad((x @ w).square().sum(), x)[0]
+
+    assert graph_ms(step) > 0
+    torch.testing.assert_close(out["grad"], 2 * (x @ w) @ w.t())
+    inputs = {"x": x.detach(), "w": w}
+    assert fwd_bwd_graph_ms(lambda x, w: (x @ w).square().sum(), inputs, torch.ones((), device="cuda")) > 0
