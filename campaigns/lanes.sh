@@ -10,8 +10,12 @@ mkdir -p "$ROOT/logs"
 for set in results/full*/; do  # every committed GPU set, so that sweeps writing there resume past its runs
   set=$(basename "$set"); [ -d "$ROOT/$set" ] || cp -r "results/$set" "$ROOT/$set"
 done
-# checkpoints of runs a former campaign left unfinished (its ckpt.tgz, see collect.sh), in the same layout
-[ -d .gpu/resume ] && [ ! -e "$ROOT/.started" ] && cp -r .gpu/resume/. "$ROOT/"
+# checkpoints of runs a former campaign left unfinished (its ckpt-N.tgz, see collect.sh), in the same layout: the
+# committed packs (campaigns/resume/, what a session handed on), then .gpu/resume/ (this checkout's newer ones)
+if [ ! -e "$ROOT/.started" ]; then
+  for pack in campaigns/resume/*.tgz; do [ -f "$pack" ] && tar xzf "$pack" -C "$ROOT"; done
+  [ -d .gpu/resume ] && cp -r .gpu/resume/. "$ROOT/"
+fi
 [ -e "$ROOT/.started" ] || touch "$ROOT/.started"
 export SEQREC_DATA=${SEQREC_DATA:-$PWD/.gpu/data} PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 \
   OMP_NUM_THREADS=8 MPLBACKEND=Agg
