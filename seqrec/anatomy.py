@@ -136,6 +136,21 @@ def by_op(records: list[OpRecord], top: int = 15, bandwidth: float = H200_BANDWI
     return out.sort_values("bytes", ascending=False, ignore_index=True).head(top)[["op", "calls", "MB", "floor_ms"]]
 
 
+def host_profile(step: Callable[[], object], steps: int = 10, top: int = 15) -> pd.DataFrame:
+    """The ``top`` host-side entries by self CPU time over ``steps`` calls of ``step`` (torch.profiler, CPU
+    activity): name, calls and ms per step. Where a step's wall time far exceeds its kernels' time, this says
+    which ops hold the host: many cheap launches, or a few that block (an allocation that frees the cache, a
+    copy or ``item`` that waits for the GPU)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            step()
+    rows = [{"host op": e.key[:90], "calls": e.count / steps, "ms": e.self_cpu_time_total / 1e3 / steps}
+            for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    return pd.DataFrame(rows).sort_values("ms", ascending=False, ignore_index=True).head(top)
+
+
 def profile_train_step(model: torch.nn.Module, batch, steps: int = 10, top: int | None = 25,
                        compiled: bool = False, amp: str | None = None) -> tuple[float, pd.DataFrame, dict]:
     """(device ms per step, table of the ``top`` kernels by device time: calls and ms per step, the first step)
@@ -144,7 +159,7 @@ def profile_train_step(model: torch.nn.Module, batch, steps: int = 10, top: int 
     step: its wall seconds (our kernels' Triton compilation, and with ``compiled`` inductor's, where their caches
     are cold) and, compiled, torch's compile phases of 0.05 s or more (``torch._dynamo.utils.compile_times``); and
     ``wall_ms_per_step``, the warm step's wall time without the profiler: far above the kernels' time, the host
-    holds the step."""
+    holds the step, and ``host``, ``host_profile`` of the step."""
     from torch.profiler import ProfilerActivity, profile
 
     from seqrec.runtime import Stopwatch
@@ -168,6 +183,8 @@ def profile_train_step(model: torch.nn.Module, batch, steps: int = 10, top: int 
         for _ in range(steps):
             step()
     first["wall_ms_per_step"] = warm.seconds * 1e3 / steps
+    first["host"] = host_profile(step, steps)
+    torch.cuda.synchronize()
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         for _ in range(steps):
             step()
@@ -225,6 +242,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nprofiled {args.profile} {how} steps on {torch.cuda.get_device_name()}: {ms:.2f} ms of kernels "
               f"per step, {first['wall_ms_per_step']:.2f} ms wall per step without the profiler\n")
         print(table.head(25).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print("\nthe host's time per step, by op (self CPU time, without waiting for the GPU):\n")
+        print(first.pop("host").to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         if args.out:
             from seqrec.step_profile import write_profile
 

@@ -68,7 +68,7 @@ def test_profile_lists_the_kernels_of_a_step_on_cuda(capsys, how):
                    "--backend", "auto", "--profile", "3", *how) == 0
     out = capsys.readouterr().out
     assert "ms of kernels per step" in out and ("bf16 autocast" in out) == ("--amp" in how)
-    assert "ms wall per step without the profiler" in out
+    assert "ms wall per step without the profiler" in out and "the host's time per step, by op" in out
     assert "first step" in out and ("_compile.compile_inner" in out) == ("--compile" in how)  # compile phases
 
 
@@ -105,3 +105,24 @@ def test_a_profile_becomes_a_result_file_and_a_report_table(tmp_path):
     assert row.startswith("| tim4rec B2048 L50 h64 (eager, bf16) | " + f"{total:.2f} | 1.90 | 1.50 | 0.60 | 0.70 |")
     assert "Card X" in text and (tmp_path / "out" / "gpu" / "figures" / "profile.png").is_file()
 
+
+
+def test_host_profile_names_the_op_that_holds_the_host():
+    """A step whose host time goes to one named region: that region leads the table, at its time per step."""
+    import time
+
+    from torch.profiler import record_function
+
+    from seqrec.anatomy import host_profile
+
+    x = torch.randn(32, 32)
+
+    def step():
+        with record_function("slow_region"):
+            time.sleep(0.02)
+        x @ x
+
+    step()  # the first matmul in a process sets its thread pool up
+    table = host_profile(step, steps=3)
+    assert table.iloc[0]["host op"] == "slow_region" and table.iloc[0]["calls"] == 1
+    assert 19 <= table.iloc[0]["ms"] < 100 and "aten::mm" in set(table["host op"])
