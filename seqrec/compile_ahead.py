@@ -3,14 +3,17 @@
 
 With ``compile`` alone a run's first step waits for inductor: part 10's TiM4Rec first epoch took 32 s on an H200
 with every cache empty, 10.8 s of its first step in ``compile_fx_inner`` (results/full/README.md), while an eager
-first epoch, our Triton kernels compiling, took 7-9 s (results/full, results/full-amp). Here, once the run's first
-eager step has compiled our Triton kernels (into Triton's on-disk cache, where the child finds them; part 11's
-first epoch, the child started beside that step, took 18.4 s), a second process builds the same model, runs the
-compiled loss forward and backward once on the run's first full batch (saved to a file: the same shapes, dtypes
-and layout) and exits; its compilation lands in inductor's on-disk caches
-(``TORCHINDUCTOR_CACHE_DIR``, shared through the environment). Meanwhile the run trains eagerly; at the first
+first epoch, our Triton kernels compiling, took 7-9 s (results/full, results/full-amp). Here a second process,
+started with the run, builds the same model, runs the compiled loss forward and backward once on the run's first
+full batch (saved to a file: the same shapes, dtypes and layout) and exits; its compilation lands in inductor's
+on-disk caches (``TORCHINDUCTOR_CACHE_DIR``, shared through the environment). Meanwhile the run trains eagerly; at the first
 epoch boundary after the process has finished, it compiles its loss, now mostly a cache hit, and trains compiled
 from the next epoch on. If the process failed, the run compiles itself there all the same (its log says why).
+
+On an H200 (part 11, results/full-cold-*): TiM4Rec's cold first epoch took 18.4 s this way against 20.6 s eager
+alone, so the process beside it does not slow it; started after the first step instead (2af2f2d), it took 20.7 s
+and finished too late for any compiled epoch, so it starts with the run again. The eager first epoch, not
+inductor, is then what stands between a cold run and issue #4's 15 s.
 
 Which epoch the switch comes at depends on timing, so a run's epochs are not bitwise those of another run of the
 same seed: compiled and eager steps agree to rounding (``compile_rng`` "eager": the same dropout masks; 10 seeds

@@ -403,24 +403,13 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
         epochs, patience = tcfg["epochs"], tcfg["patience"]
         stopped = bool(patience) and stale >= patience
         ahead = None  # with compile_ahead: the background compilation (seqrec/compile_ahead.py) until it is used
-        ahead_job = None  # its arguments, until the run's first step has compiled our Triton kernels
         if tcfg["compile_ahead"] and not stopped:
             first = next(ds.train_batches(tcfg["batch_size"], seed, epochs_done))
             if first.target.numel() == tcfg["batch_size"]:  # else no batch is full and nothing would be compiled
-                ahead_job = (model_name, overrides, ds.n_items, ds.name, tcfg, dev, first)
+                ahead = compile_ahead.start(model_name, overrides, ds.n_items, ds.name, tcfg, dev, first)
             del first
-        compiled = tcfg["compile"] and ahead_job is None
+        compiled = tcfg["compile"] and ahead is None
         step = make_step(compiled)
-        if ahead_job is not None:
-            eager = step
-
-            def step(batch):  # the first step compiles alone (a process beside it doubled it: part 11), then
-                # the background compilation starts, finding our kernels in Triton's cache
-                nonlocal ahead, ahead_job
-                loss = eager(batch)
-                if ahead_job is not None:
-                    ahead, ahead_job = compile_ahead.start(*ahead_job), None
-                return loss
         # with SEQREC_PREWARM=1 our kernels compile in background processes meanwhile (kernels/prewarm.py)
         warm = [] if stopped else prewarm.start(model_name, overrides, ds.n_items, ds.max_len,
                                                 *_batch_sizes(ds, tcfg, max_steps_per_epoch), tcfg["amp"], dev,
