@@ -6,9 +6,10 @@ with every cache empty, 10.8 s of its first step in ``compile_fx_inner`` (result
 first epoch, our Triton kernels compiling, took 7-9 s (results/full, results/full-amp). Here a second process,
 started with the run, builds the same model, runs the compiled loss forward and backward once on the run's first
 full batch (saved to a file: the same shapes, dtypes and layout) and exits; its compilation lands in inductor's
-on-disk caches (``TORCHINDUCTOR_CACHE_DIR``, shared through the environment). Meanwhile the run trains eagerly; at the first
-epoch boundary after the process has finished, it compiles its loss, now mostly a cache hit, and trains compiled
-from the next epoch on. If the process failed, the run compiles itself there all the same (its log says why).
+on-disk caches (``TORCHINDUCTOR_CACHE_DIR``, shared through the environment). Meanwhile the run trains eagerly;
+at the first epoch boundary after the process has finished, it compiles its loss, now mostly a cache hit, and
+trains compiled from the next epoch on. If the process failed, the run compiles itself there all the same (its log
+says why).
 
 On an H200 (part 11, results/full-cold-*): TiM4Rec's cold first epoch took 18.4 s this way against 20.6 s eager
 alone, so the process beside it does not slow it; started after the first step instead (2af2f2d), it took 20.7 s
