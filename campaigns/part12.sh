@@ -37,8 +37,8 @@ lane 0 gpu0-timing \
   "timeout 300 $PYTEST -m gpu tests/test_bench_common.py" \
   "${KERNEL_BENCHES[@]}" \
   "$(queue_loop "$QUEUE")"
-# two queue lanes on each other GPU (QUEUE_LANES): an ml-1m run eager leaves much of an H100/H200 idle (part 11: 16-21 s
-# an epoch); their epoch times are then shared-GPU times, not reported
+# two queue lanes on each other GPU (QUEUE_LANES): one ml-1m run a GPU took 16-21 s an epoch in part 11, and SASRec's
+# anatomy above says how busy one run keeps the GPU; the lanes' epoch times are shared-GPU times, not reported
 for g in $(seq 1 $((ngpu - 1))); do
   for k in $(seq 1 "${QUEUE_LANES:-2}"); do lane "$g" "gpu$g-queue$k" "$(queue_loop "$QUEUE")"; done
 done
