@@ -1,11 +1,11 @@
 # Shared by part10.sh, part11*.sh and part12.sh (source it after lanes.sh). queue_campaign sets what their lanes
 # use (ngpu; QUEUE, written here once; GRAPH and TIS; COLD, every cache empty; PYTEST). write_ml1m_queue FILE
 # writes the queue of runs the campaign's lanes share, once (an existing FILE is kept: a resumed campaign goes on
-# with what is left of it): TiSASRec amazon-beauty h64 seeds 0-2, eager and with the CUDA graph; ml-1m TiSASRec seed 0; ml-1m h64 seeds 1
-# and 2 of the five models (#8); the ablation's ml-1m variants over 3 seeds (#9, without the reference row,
-# `-k 'not full-'`: the grid's TiM4Rec run); the rest of ml-1m's grid; the ablation's h16 backbones; last the
-# ablation's rows taken from the grid. Uses SUITE (lanes.sh), and TIS and GRAPH: the prefix of a TiSASRec line
-# (its GPU tests passed) and the flag TiSASRec's ml-1m runs take (expanded when the line runs).
+# with what is left of it): TiSASRec amazon-beauty h64 seeds 0-2, eager and with the CUDA graph; ml-1m TiSASRec
+# seed 0; ml-1m h64 seeds 1 and 2 of the five models (#8); the ablation's ml-1m variants over 3 seeds (#9, without
+# the reference row, `-k 'not full-'`: the grid's TiM4Rec run); the rest of ml-1m's grid; the ablation's h16
+# backbones; last the ablation's rows taken from the grid. Uses SUITE (lanes.sh), and TIS and GRAPH: the prefix of
+# a TiSASRec line (its GPU tests passed) and the flag TiSASRec's ml-1m runs take (expanded when the line runs).
 write_ml1m_queue() {
   local QUEUE=$1
   [ -e "$QUEUE" ] && return
