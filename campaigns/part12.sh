@@ -11,7 +11,8 @@
 #     the anatomy of that cold first step, eager, and of the warm eager steps of TiM4Rec and TiSASRec (amazon-beauty's
 #     L = 50) and SASRec (ml-1m's L = 200), kernel time against wall time a step: where the first epoch's 20 s go,
 #     why TiSASRec's eager step takes 97 ms against its CUDA graph's 14 ms, and whether ml-1m's 16 s epochs are
-#     the GPU's;
+#     the GPU's; and of TiM4Rec's compiled bf16 step (#4's path: 4.36 ms of kernels a step in part 10 against
+#     5.2 ms a step in its 0.340 s epochs);
 #     part 11's kernel benches again, now with each case's time as a CUDA graph (bench_common.graph_ms: the kernels
 #     without the host's launches), the naive interval attention left out (measured in part 11), into
 #     logs/kernels-graph (the committed kernels/ keep part 11's records, naive form included);
@@ -32,6 +33,7 @@ lane 0 gpu0-timing \
      --out $ROOT/$timing-cold-eager-prewarm/accuracy" \
   "$COLD $ANATOMY --model tim4rec --amp bf16 > $ROOT/logs/anatomy-tim4rec-eager-bf16-cold.txt 2>&1" \
   "$ANATOMY --model tim4rec --amp bf16 > $ROOT/logs/anatomy-tim4rec-eager-bf16-warm.txt 2>&1" \
+  "$ANATOMY --model tim4rec --amp bf16 --compile > $ROOT/logs/anatomy-tim4rec-compiled-bf16.txt 2>&1" \
   "$ANATOMY --model tisasrec > $ROOT/logs/anatomy-tisasrec-eager-fp32-warm.txt 2>&1" \
   "$ANATOMY --model sasrec --seq-len 200 --n-items 3416 > $ROOT/logs/anatomy-sasrec-ml1m-eager-fp32-warm.txt 2>&1" \
   "timeout 300 $PYTEST -m gpu tests/test_bench_common.py" \
