@@ -7,8 +7,8 @@
 set -u
 ROOT=${1:-/tmp/campaign}
 mkdir -p "$ROOT/logs"
-for set in results/full*/; do  # every committed GPU set, so that sweeps writing there resume past its runs
-  set=$(basename "$set"); [ -d "$ROOT/$set" ] || cp -r "results/$set" "$ROOT/$set"
+for committed in results/full*/; do  # every committed GPU set, so that sweeps writing there resume past its runs
+  set_name=$(basename "$committed"); [ -d "$ROOT/$set_name" ] || cp -r "results/$set_name" "$ROOT/$set_name"
 done
 # checkpoints of runs a former campaign left unfinished (its ckpt-N.tgz, see collect.sh), in the same layout: the
 # committed packs (campaigns/resume/, what a session handed on), then .gpu/resume/ (this checkout's newer ones)
@@ -39,8 +39,9 @@ TSUITE="python3 -m pytest -q -p no:cacheprovider --benchmark-only --profile full
 
 lane() {  # lane GPU NAME COMMANDS...: run the commands one after another on one GPU, logging each
   local gpu=$1 name=$2; shift 2
-  setsid bash -c "echo \$\$ >> $ROOT/.lanes; export CUDA_VISIBLE_DEVICES=$gpu; for c in \"\$@\"; do echo \"=== \$(date -u +%T) \$c\"; \
-    eval \"\$c\"; echo \"=== rc=\$? \$(date -u +%T)\"; done" "$name" "$@" >"$ROOT/logs/$name.log" 2>&1 < /dev/null &
+  setsid bash -c "echo \$\$ >> $ROOT/.lanes; export CUDA_VISIBLE_DEVICES=$gpu; for c in \"\$@\"; do \
+    echo \"=== \$(date -u +%T) \$c\"; eval \"\$c\"; echo \"=== rc=\$? \$(date -u +%T)\"; done" "$name" "$@" \
+    >"$ROOT/logs/$name.log" 2>&1 < /dev/null &
 }
 
 pop_line() {  # pop_line FILE: print FILE's first line and remove it, under a lock; fails when FILE is empty

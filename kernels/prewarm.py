@@ -8,10 +8,10 @@ Triton launch compiled for the GPU's target and not run (``kernels.ptxas_report.
 kept), with its C launcher (``kernels.triton_launchers``: built by gcc at a kernel's first real launch, so part 10's
 prewarmed step still wrote 11 cache entries of its own, most likely those). Each process compiles its share of the
 launch specializations (``launch_signature``, split by a stable hash), into the Triton cache the training process
-reads: while that process loads data and traces and compiles
-with inductor, its kernels are being compiled beside it, and its first launch of each finds the compiled
-kernel in the cache. A kernel the processes have not reached yet is compiled by the training process as before
-(the cache's writes are atomic), so prewarming changes when kernels compile, never what runs.
+reads: while that process loads data and traces and compiles with inductor, its kernels are being compiled beside
+it, and its first launch of each finds the compiled kernel in the cache. A kernel the processes have not reached
+yet is compiled by the training process as before (the cache's writes are atomic), so prewarming changes when
+kernels compile, never what runs.
 
 Off unless ``SEQREC_PREWARM=1``: on an H200 host (part 10, results/full-cold-prewarm-*) TiM4Rec's cold first
 epoch, bf16 + compile + CUDA graph, took 34.4 s with it and 32.2 s without; inductor's compilation, not our

@@ -90,6 +90,16 @@ def graph_ms(step: Callable[[], object], reset: Callable[[], None] = lambda: Non
     return triton.testing.do_bench(graph.replay, warmup=10, rep=100, return_mode="median")
 
 
+def graph_record(key: str, time_it: Callable[[], float]) -> dict:
+    """``{key: time_it()}`` (a ``graph_ms``), or where the capture fails ``{"graph_error": its message}``, its
+    memory released: a case that cannot be captured is recorded and the bench goes on."""
+    try:
+        return {key: time_it()}
+    except RuntimeError as e:
+        release_error_memory(e)
+        return {"graph_error": str(e)[:300]}
+
+
 def host_ms(step: Callable[[], object], calls: int = 20) -> float:
     """Host milliseconds a call of ``step``: after one warm-up call, ``calls`` calls issued back to back and timed
     on the host without waiting for the GPU (CUDA queues their launches), over ``calls``; then the queue drains.

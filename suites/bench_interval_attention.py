@@ -20,13 +20,13 @@ import torch  # noqa: E402
 from bench_common import (  # noqa: E402
     fwd_bwd_graph_ms,
     fwd_bwd_host_ms,
+    graph_record,
     measure_fwd_bwd,
     print_kernel_profile,
     record_provider,
 )
 
 from seqrec.results import write_result  # noqa: E402
-from seqrec.runtime import release_error_memory  # noqa: E402
 
 CASES = [dict(batch=b, heads=h, seqlen=200, hidden=64, num_intervals=257) for b in (256, 2048) for h in (1, 2)]
 
@@ -97,11 +97,7 @@ def main(argv=None) -> int:
                 if name == "triton" and rec["status"] == "ok":  # launches and Python: is the step host-bound?
                     rec["host_ms"] = fwd_bwd_host_ms(fn, inputs, dout)
                 if name in ("triton", "lean_ref") and rec["status"] == "ok":  # its kernels alone, as a graph
-                    try:
-                        rec["graph_ms"] = fwd_bwd_graph_ms(fn, inputs, dout)
-                    except RuntimeError as e:  # a capture that fails is recorded, the bench goes on
-                        rec["graph_error"] = str(e)[:300]
-                        release_error_memory(e)
+                    rec.update(graph_record("graph_ms", partial(fwd_bwd_graph_ms, fn, inputs, dout)))
                 if args.profile and rec["status"] == "ok":
                     print_kernel_profile(fn, inputs, dout, f"{name} {case} {dtype_name}", steps=args.profile)
                 result["impls"][name] = rec

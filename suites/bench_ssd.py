@@ -24,13 +24,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_common import graph_ms, host_ms  # noqa: E402
+from bench_common import graph_ms, graph_record, host_ms  # noqa: E402
 from mamba_sdist import default_workdir, unpack_mamba_sdist  # noqa: E402
 
 from kernels import dispatch  # noqa: E402
 from kernels.ssd import fused, ssd  # noqa: E402
 from seqrec.results import write_result  # noqa: E402
-from seqrec.runtime import release_error_memory  # noqa: E402
 
 ARGS = ("x", "dt", "A", "B", "C", "D", "dt_bias", "time_dt")
 H, P, G, N, CHUNK = 4, 32, 1, 32, 32
@@ -104,11 +103,8 @@ def bench_case(b: int, L: int, dtype: torch.dtype, do_bench, bandwidth: float, n
                 fwd_ms = do_bench(fwd, warmup=25, rep=200, return_mode="median")
             fb_ms = do_bench(fwd_bwd, warmup=25, rep=200, return_mode="median")
             fb_host_ms = host_ms(fwd_bwd)  # near fb_ms: bound by the host's launches, not the GPU
-            try:  # the kernels alone, replayed as a CUDA graph (what a graphed training step pays)
-                graph = {"forward_backward_graph_ms": graph_ms(fwd_bwd)}
-            except RuntimeError as e:
-                graph = {"graph_error": str(e)[:300]}
-                release_error_memory(e)
+            # the kernels alone, replayed as a CUDA graph (what a graphed training step pays)
+            graph = graph_record("forward_backward_graph_ms", lambda: graph_ms(fwd_bwd))  # noqa: B023
         except torch.OutOfMemoryError as e:
             rows.append({**row, "status": "skipped", "reason": f"out of memory: {e}"})
             torch.cuda.empty_cache()
