@@ -2,10 +2,11 @@
 # Wait up to SECONDS while a background campaign runs (progress every minute), packing the result files it
 # wrote and its logs into DEST/campaign.tgz every minute and at the end (the device tool brings back DEST; a call
 # cut off by its time limit brings back the last pack), and the checkpoints of unfinished runs whose path matches
-# $CKPT_MATCH (default: ml-1m's, whose runs outlast a session) into DEST/ckpt-1.tgz, ckpt-2.tgz, ..., three
-# checkpoints a file (an ml-1m h64 checkpoint packs to about 5 MB; the tool brings back at most 8 files of 16 MiB:
-# part 7's one 19.6 MB pack did not come back), at most 6 files. Extracted into .gpu/resume/ before the next
-# campaign, they let those runs go on where they stopped.
+# $CKPT_MATCH (default: ml-1m's, whose runs outlast a session) into DEST/ckpt-1.tgz, ckpt-2.tgz, ..., as many
+# checkpoints a file as fit CKPT_PACK_BYTES (default 15 MiB) uncompressed, at most 6 files: the tool brings back at
+# most 8 files of 16 MiB (part 7's one 19.6 MB pack did not come back), an ml-1m h64 checkpoint is about 5 MB and
+# one at h256 several times that; a checkpoint over the budget alone is named and left out. Committed under
+# campaigns/resume/ (or extracted into .gpu/resume/), they let those runs go on in the next campaign.
 # Usage: bash campaigns/collect.sh SECONDS DEST [ROOT]
 set -u
 secs=$1 dest=$2 root=${3:-/tmp/campaign}
@@ -21,8 +22,17 @@ pack() {  # both packs, each written aside and renamed, so that the one there is
     i=$((i + 1))
     (cd "$root" && echo "$group" | tr ' ' '\n' | grep -v '^$' | tar czf "$dest/.ckpt-$i.tgz.part" -T -) &&
       mv "$dest/.ckpt-$i.tgz.part" "$dest/ckpt-$i.tgz"
-  done < <(cd "$root" && find . -type f -name '*.ckpt' -path "${CKPT_MATCH:-*ml-1m*}" | sort | head -18 | paste -d' ' - - -)
+  done < <(cd "$root" && find . -type f -name '*.ckpt' -path "${CKPT_MATCH:-*ml-1m*}" -printf '%s %p\n' | sort -k2 |
+           checkpoint_groups "${CKPT_PACK_BYTES:-15728640}")
   rm -f $(ls "$dest"/ckpt-*.tgz 2>/dev/null | awk -v n=$i -F'ckpt-|[.]tgz' '$2 > n')  # packs of runs since finished
+}
+checkpoint_groups() {  # "SIZE PATH" lines -> lines of paths, each line's sizes summing to at most $1, 6 lines at most
+  awk -v limit="$1" '
+    $1 > limit { print "collect: " $2 " (" $1 " bytes) is over the pack budget; not packed" > "/dev/stderr"; next }
+    full { next }
+    n == 0 || size + $1 > limit { if (n == 6) { full = 1; next } if (n) print line; n++; line = $2; size = $1; next }
+    { line = line " " $2; size += $1 }
+    END { if (n) print line }'
 }
 lanes_running() {  # whether a lane's shell (its pid in $root/.lanes, lanes.sh) still runs
   local pid

@@ -4,6 +4,7 @@ wrote after it started (not the committed results it copied in to resume from) p
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tarfile
@@ -70,7 +71,7 @@ def test_queue_lanes_share_a_queue_running_each_command_once(tmp_path):
     assert all(runs) and sum(map(len, runs)) == 12  # both lanes took runs, each logged with its start
 
 
-def test_collect_packs_checkpoints_three_to_a_file_and_drops_stale_packs(tmp_path):
+def test_collect_packs_checkpoints_to_a_size_budget_a_file_and_drops_stale_packs(tmp_path):
     root, out = tmp_path / "campaign", tmp_path / "out"
     acc = root / "full" / "accuracy"
     acc.mkdir(parents=True)
@@ -79,16 +80,18 @@ def test_collect_packs_checkpoints_three_to_a_file_and_drops_stale_packs(tmp_pat
     names = [f"{m}-ml-1m-h64-s1.json.ckpt" for m in ("mamba4rec", "sasrec", "ssd4rec", "tim4rec")]
     for n in names + ["tim4rec-amazon-sports-h64-s0.json.ckpt"]:  # not ml-1m: not packed by default
         (acc / n).write_bytes(b"x" * 100)
+    (acc / "tisasrec-ml-1m-h256-s0.json.ckpt").write_bytes(b"x" * 300)  # over the budget alone
     (out / "ckpt-5.tgz").write_bytes(b"stale")  # from a minute when more runs were unfinished
-    subprocess.run(["bash", str(REPO / "campaigns" / "collect.sh"), "0", str(out), str(root)], check=True,
-                   timeout=60, capture_output=True)
+    done = subprocess.run(["bash", str(REPO / "campaigns" / "collect.sh"), "0", str(out), str(root)], check=True,
+                          timeout=60, capture_output=True, text=True, env={**os.environ, "CKPT_PACK_BYTES": "250"})
     packs = sorted(out.glob("ckpt-*.tgz"))
     assert [p.name for p in packs] == ["ckpt-1.tgz", "ckpt-2.tgz"]
     packed = []
     for pack in packs:
         with tarfile.open(pack) as tar:
             packed.append(sorted(Path(n).name for n in tar.getnames()))
-    assert packed == [sorted(names)[:3], sorted(names)[3:]]
+    assert packed == [sorted(names)[:2], sorted(names)[2:]]  # two of 100 bytes fit 250, three do not
+    assert "tisasrec-ml-1m-h256-s0.json.ckpt (300 bytes) is over the pack budget" in done.stderr
 
 
 def test_campaign_scripts_parse():
