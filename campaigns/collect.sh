@@ -4,8 +4,9 @@
 # cut off by its time limit brings back the last pack), and the checkpoints of unfinished runs whose path matches
 # $CKPT_MATCH (default: ml-1m's, whose runs outlast a session) into DEST/ckpt-1.tgz, ckpt-2.tgz, ..., as many
 # checkpoints a file as fit CKPT_PACK_BYTES (default 15 MiB) uncompressed, at most 6 files: the tool brings back at
-# most 8 files of 16 MiB (part 7's one 19.6 MB pack did not come back), an ml-1m h64 checkpoint is about 5 MB and
-# one at h256 several times that; a checkpoint over the budget alone is named and left out. Committed under
+# most 8 files of 16 MiB (part 7's one 19.6 MB pack did not come back). An ml-1m checkpoint (weights, best weights,
+# Adam's two moments, fp32) is 4-5 MiB at h64 and 11-14 MiB at h128; at h256 (27-42 MiB) it cannot come back, so
+# it is named and left out: those runs must finish within one session. Committed under
 # campaigns/resume/ (or extracted into .gpu/resume/), they let those runs go on in the next campaign.
 # Usage: bash campaigns/collect.sh SECONDS DEST [ROOT]
 set -u
