@@ -152,14 +152,15 @@ def host_profile(step: Callable[[], object], steps: int = 10, top: int = 15) -> 
 
 
 def profile_train_step(model: torch.nn.Module, batch, steps: int = 10, top: int | None = 25,
-                       compiled: bool = False, amp: str | None = None) -> tuple[float, pd.DataFrame, dict]:
-    """(device ms per step, table of the ``top`` kernels by device time: calls and ms per step, the first step)
-    of the training step on CUDA (eager, or with the loss through torch.compile; under bf16 autocast with
-    ``amp="bf16"``), from torch.profiler, after warm-up steps (compilation, autotuning, Adam state). The first
-    step: its wall seconds (our kernels' Triton compilation, and with ``compiled`` inductor's, where their caches
-    are cold) and, compiled, torch's compile phases of 0.05 s or more (``torch._dynamo.utils.compile_times``); and
-    ``wall_ms_per_step``, the warm step's wall time without the profiler: far above the kernels' time, the host
-    holds the step, and ``host``, ``host_profile`` of the step."""
+                       compiled: bool = False, amp: str | None = None
+                       ) -> tuple[float, pd.DataFrame, dict, dict]:
+    """(device ms per step, table of the ``top`` kernels by device time: calls and ms per step, the first step,
+    the warm step's host) of the training step on CUDA (eager, or with the loss through torch.compile; under bf16
+    autocast with ``amp="bf16"``), from torch.profiler, after warm-up steps (compilation, autotuning, Adam state).
+    The first step: its wall seconds (our kernels' Triton compilation, and with ``compiled`` inductor's, where their caches
+    are cold) and, compiled, torch's compile phases of 0.05 s or more (``torch._dynamo.utils.compile_times``). The
+    warm step's host: ``wall_ms_per_step``, its wall time without the profiler (far above the kernels' time, the
+    host holds the step), and ``by_op``, its ``host_profile``."""
     from torch.profiler import ProfilerActivity, profile
 
     from seqrec.runtime import Stopwatch
@@ -182,8 +183,7 @@ def profile_train_step(model: torch.nn.Module, batch, steps: int = 10, top: int 
     with Stopwatch(device) as warm:
         for _ in range(steps):
             step()
-    first["wall_ms_per_step"] = warm.seconds * 1e3 / steps
-    first["host"] = host_profile(step, steps)
+    host = {"wall_ms_per_step": warm.seconds * 1e3 / steps, "by_op": host_profile(step, steps)}
     torch.cuda.synchronize()
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         for _ in range(steps):
@@ -192,7 +192,7 @@ def profile_train_step(model: torch.nn.Module, batch, steps: int = 10, top: int 
     rows = [{"kernel": e.key[:90], "calls": e.count / steps, "ms": e.self_device_time_total / 1e3 / steps}
             for e in prof.key_averages() if e.self_device_time_total > 0]
     table = pd.DataFrame(rows).sort_values("ms", ascending=False, ignore_index=True)
-    return float(table["ms"].sum()), table if top is None else table.head(top), first
+    return float(table["ms"].sum()), table if top is None else table.head(top), first, host
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -233,22 +233,22 @@ def run(args: argparse.Namespace) -> int:
     if args.profile:
         if not str(args.device).startswith("cuda"):
             raise SystemExit("seqrec anatomy: --profile needs --device cuda")
-        ms, table, first = profile_train_step(model, batch, steps=args.profile, top=None, compiled=args.compile,
-                                              amp=args.amp)
+        ms, table, first, host = profile_train_step(model, batch, steps=args.profile, top=None,
+                                                    compiled=args.compile, amp=args.amp)
         how = ("compiled" if args.compile else "eager") + (f", {args.amp} autocast" if args.amp else "")
         print(f"\nfirst step {first['seconds']:.2f} s (compilation where caches are cold)")
         for name, sec in sorted(first.get("compile_phases", {}).items(), key=lambda kv: -kv[1]):
             print(f"  {sec:8.2f} s  {name}")
         print(f"\nprofiled {args.profile} {how} steps on {torch.cuda.get_device_name()}: {ms:.2f} ms of kernels "
-              f"per step, {first['wall_ms_per_step']:.2f} ms wall per step without the profiler\n")
+              f"per step, {host['wall_ms_per_step']:.2f} ms wall per step without the profiler\n")
         print(table.head(25).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         print("\nthe host's time per step, by op (self CPU time, without waiting for the GPU):\n")
-        print(first.pop("host").to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print(host["by_op"].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         if args.out:
             from seqrec.step_profile import write_profile
 
             setup = {"model": args.model, "batch": args.batch, "seq_len": args.seq_len, "hidden": args.hidden,
                      "n_items": args.n_items, "backend": args.backend, "compiled": args.compile, "amp": args.amp,
-                     "steps": args.profile, "first_step": first}
+                     "steps": args.profile, "first_step": first, "wall_ms_per_step": host["wall_ms_per_step"]}
             print(f"wrote {write_profile(args.out, table, ms, setup, torch.cuda.get_device_name())}")
     return 0
