@@ -157,9 +157,9 @@ def profile_train_step(model: torch.nn.Module, batch, steps: int = 10, top: int 
     """(device ms per step, table of the ``top`` kernels by device time: calls and ms per step, the first step,
     the warm step's host) of the training step on CUDA (eager, or with the loss through torch.compile; under bf16
     autocast with ``amp="bf16"``), from torch.profiler, after warm-up steps (compilation, autotuning, Adam state).
-    The first step: its wall seconds (our kernels' Triton compilation, and with ``compiled`` inductor's, where their caches
-    are cold) and, compiled, torch's compile phases of 0.05 s or more (``torch._dynamo.utils.compile_times``). The
-    warm step's host: ``wall_ms_per_step``, its wall time without the profiler (far above the kernels' time, the
+    The first step: its wall seconds (our kernels' Triton compilation, and with ``compiled`` inductor's, where their
+    caches are cold) and, compiled, torch's compile phases of 0.05 s or more (``torch._dynamo.utils.compile_times``).
+    The warm step's host: ``wall_ms_per_step``, its wall time without the profiler (far above the kernels' time, the
     host holds the step), and ``by_op``, its ``host_profile``."""
     from torch.profiler import ProfilerActivity, profile
 
