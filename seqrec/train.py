@@ -22,6 +22,7 @@ import json
 import math
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,7 @@ assert tuple(AMP_DTYPES) == AMP_NAMES
 INDUCTOR_WORKAROUNDS = ({"triton.persistent_reductions": False}
                         if torch.torch_version.TorchVersion(torch.__version__) < (2, 13) else {})
 EARLY_STOP_METRIC = "ndcg@10"
+STEP_TIMES_ENV = "SEQREC_STEP_TIMES"
 # How a step runs, not what it computes: a CUDA graph replays the eager step's kernels with the same dropout
 # draws (seed for seed the same runs: results/full-seeds-cuda-graph/, 10 seeds of TiM4Rec; GPU tests of the
 # step for SASRec, TiM4Rec, TiSASRec), so a run may resume with or without it, and a suite may reuse a run made
@@ -228,12 +230,15 @@ def training_loss(model: models.SeqRecModel, tcfg: dict[str, Any], device: torch
 
 
 def _train_one_epoch(model: models.SeqRecModel, step: Callable[[Any], torch.Tensor], batches: Iterator,
-                     max_steps: int | None) -> tuple[float, int]:
-    """(mean training loss per sample, steps taken); the loss is read back from the device once."""
+                     max_steps: int | None, step_seconds: list[float] | None = None) -> tuple[float, int]:
+    """(mean training loss per sample, steps taken); the loss is read back from the device once. With
+    ``step_seconds`` (a list), each step's wall seconds are appended to it, the device synchronised after each."""
     model.train()
     total = None
     n_samples = 0
     steps = 0
+    dev = next(model.parameters()).device
+    last = time.perf_counter()
     for batch in batches:
         if max_steps is not None and steps >= max_steps:
             break
@@ -242,9 +247,29 @@ def _train_one_epoch(model: models.SeqRecModel, step: Callable[[Any], torch.Tens
         total = loss.detach() * b if total is None else total + loss.detach() * b
         n_samples += b
         steps += 1
+        if step_seconds is not None:
+            runtime.synchronize(dev)
+            now = time.perf_counter()
+            step_seconds.append(now - last)
+            last = now
     if total is None:
         raise RuntimeError("the training split yielded no batches")
     return float(total) / n_samples, steps
+
+
+def step_times_epochs() -> int:
+    """``SEQREC_STEP_TIMES``: how many of a run's first epochs record each training step's wall seconds
+    (``step_seconds`` in the epoch's record; the device is synchronised after every step, so those epochs are
+    timed a little slower); 0 (the default) records none. Where a cold first epoch's time goes: compilation at
+    the first step, a CUDA graph's capture, the last partial batch."""
+    raw = os.environ.get(STEP_TIMES_ENV, "0").strip() or "0"
+    try:
+        n = int(raw)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise TrainSetupError(f"{STEP_TIMES_ENV}={raw!r}: expected a whole number of epochs >= 0")
+    return n
 
 
 def _fingerprint(model_name: str, ds: Any, model_config: dict, train_config: dict, seed: int,
@@ -347,6 +372,7 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
         raise TrainSetupError(f"dataset {ds.name!r} has no training samples")
     run_name = f"{model_name}-{ds.name}-h{model_config.get('hidden_size')}-s{seed}" + (f"-{variant}" if variant else "")
     ckpt_path = checkpoint_path(out, checkpoint_dir, run_name)
+    timed_epochs = step_times_epochs()
     fingerprint = _fingerprint(model_name, ds, model_config, tcfg, seed, max_steps_per_epoch)
     ckpt = load_checkpoint(ckpt_path) if ckpt_path is not None else None
     if ckpt is not None and not _same_run(ckpt["fingerprint"], fingerprint):
@@ -419,17 +445,19 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
         try:
             while epochs_done < epochs and not stopped:
                 epoch = epochs_done + 1
+                step_seconds = [] if epoch <= timed_epochs else None
                 with runtime.Stopwatch(dev) as train_sw:
                     loss, steps = _train_one_epoch(model, step,
                                                    ds.train_batches(tcfg["batch_size"], seed, epochs_done),
-                                                   max_steps_per_epoch)
+                                                   max_steps_per_epoch, step_seconds)
                 if not math.isfinite(loss):
                     raise FloatingPointError(f"{model_name} on {ds.name}: training loss is {loss} at epoch {epoch}")
                 with runtime.Stopwatch(dev) as eval_sw:
                     valid = evaluate(model, ds, "valid", tcfg["eval_batch_size"], tcfg["mask_history"])
                 record = {"epoch": epoch, "train_loss": loss, "train_steps": steps,
                           "train_seconds": train_sw.seconds, "eval_seconds": eval_sw.seconds, "valid": valid,
-                          **({"compiled": compiled} if tcfg["compile"] else {})}
+                          **({"compiled": compiled} if tcfg["compile"] else {}),
+                          **({"step_seconds": step_seconds} if step_seconds is not None else {})}
                 history.append(record)
                 epochs_done = epoch
                 if valid[EARLY_STOP_METRIC] > best_metric:

@@ -474,6 +474,25 @@ def test_result_file_schema(fake_models, tiny_ds, tmp_path):
     assert [p.name for p in out.parent.iterdir()] == ["res.json"]  # checkpoint gone, no temp files
 
 
+@pytest.mark.parametrize("timed", [0, 2])
+def test_step_times_record_each_step_of_the_first_epochs(fake_models, tiny_ds, tmp_path, monkeypatch, timed):
+    monkeypatch.setenv("SEQREC_STEP_TIMES", str(timed))
+    result = _fake_train(tiny_ds, tmp_path, train_config={"epochs": 3, "patience": 0})
+    for e in result["epochs"]:
+        if e["epoch"] <= timed:
+            assert len(e["step_seconds"]) == e["train_steps"] > 1
+            assert all(s > 0 for s in e["step_seconds"]) and sum(e["step_seconds"]) <= e["train_seconds"]
+        else:
+            assert "step_seconds" not in e
+
+
+@pytest.mark.parametrize("raw", ["-1", "two"])
+def test_step_times_must_be_a_count_of_epochs(fake_models, tiny_ds, tmp_path, monkeypatch, raw):
+    monkeypatch.setenv("SEQREC_STEP_TIMES", raw)
+    with pytest.raises(TrainSetupError, match=f"SEQREC_STEP_TIMES='{raw}'"):
+        _fake_train(tiny_ds, tmp_path)
+
+
 def test_mask_history_ranks_seen_items_last():
     # user 0: the target is not in the history; user 2: the target repeats a history item
     ds = make_dataset([[1, 2, 3, 1, 4, 5], [2, 3, 4, 5, 6, 7], [1, 2, 3, 2]], n_items=7, max_len=6)
