@@ -29,6 +29,7 @@ import os
 import subprocess
 import sys
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -43,35 +44,48 @@ REPO = Path(__file__).resolve().parent.parent
 MAX_DRY_ELEMENTS = 2**25
 
 
-def dry_run(model_name: str, config: dict, n_items: int, seq_len: int, train_batches: list[int],
-            eval_batches: list[int], amp: str | None = None, dataset: str | None = None, arch: int = 90,
-            sms: int = 132, share: tuple[int, int] = (0, 1)) -> list:
-    """The kernels compiled (``ptxas_report.Compiled``) by one process: the training step at each of
-    ``train_batches`` and the scoring forward at each of ``eval_batches``, (B, seq_len) synthetic batches on CPU,
-    the launches whose signature hashes to ``share[0]`` modulo ``share[1]``."""
+def dry_steps(model_name: str, config: dict, n_items: int, seq_len: int, train_batches: list[int],
+              eval_batches: list[int], amp: str | None = None, dataset: str | None = None) -> Iterator[tuple[str, int]]:
+    """Run a training step (forward, loss, backward) at each of ``train_batches``, then the scoring forward at
+    each of ``eval_batches``, on (B, seq_len) synthetic batches on CPU with our Triton kernels; yields
+    ("train" | "eval", B) after each. Run it inside ``ptxas_report.compile_only`` (or ``specializations``), which
+    turns the Triton launches into compilations."""
     import models
-    from kernels.ptxas_report import compile_only
     from models.common import set_norm_backend
     from seqrec.workloads import synthetic_batch
 
-    k, n = share
-    cfg = {**config, **({"backend": "triton"} if "backend" in config else {})}
+    has_backend = "backend" in models.default_config(model_name, dataset)  # SASRec's kernels are its norms only
+    cfg = {**config, **({"backend": "triton"} if has_backend else {})}
     torch.manual_seed(0)
     model = models.build(model_name, cfg, n_items, dataset=dataset)
     set_norm_backend(model, "triton")  # "auto" on CUDA; on CPU it would pick PyTorch's norms
+    model.train()
+    for b in train_batches:
+        x = synthetic_batch(b, seq_len, n_items, "cpu")
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp == "bf16"):
+            loss = model.loss(x.item_seq, x.seq_len, x.time_seq, x.target)
+        loss.float().backward()
+        yield "train", b
+    model.eval()
+    with torch.no_grad():
+        for b in eval_batches:
+            x = synthetic_batch(b, seq_len, n_items, "cpu")
+            model.full_scores(x.item_seq, x.seq_len, x.time_seq)
+            yield "eval", b
+
+
+def dry_run(model_name: str, config: dict, n_items: int, seq_len: int, train_batches: list[int],
+            eval_batches: list[int], amp: str | None = None, dataset: str | None = None, arch: int = 90,
+            sms: int = 132, share: tuple[int, int] = (0, 1)) -> list:
+    """The kernels compiled (``ptxas_report.Compiled``) by one process: ``dry_steps``'s launches whose signature
+    hashes to ``share[0]`` modulo ``share[1]``."""
+    from kernels.ptxas_report import compile_only
+
+    k, n = share
     take = None if n == 1 else (lambda signature: zlib.crc32(signature.encode()) % n == k)
     with compile_only(arch, sms, cold=False, take=take, launchers=True) as compiled:
-        model.train()
-        for b in train_batches:
-            x = synthetic_batch(b, seq_len, n_items, "cpu")
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp == "bf16"):
-                loss = model.loss(x.item_seq, x.seq_len, x.time_seq, x.target)
-            loss.float().backward()
-        model.eval()
-        with torch.no_grad():
-            for b in eval_batches:
-                x = synthetic_batch(b, seq_len, n_items, "cpu")
-                model.full_scores(x.item_seq, x.seq_len, x.time_seq)
+        for _ in dry_steps(model_name, config, n_items, seq_len, train_batches, eval_batches, amp, dataset):
+            pass
     return compiled
 
 

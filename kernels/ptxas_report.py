@@ -107,6 +107,8 @@ def compile_only(arch: int = 90, sms: int = 132, cold: bool = True, take: Callab
         start = time.perf_counter()
         kernel = run(self, *args, grid=grid, warmup=True, **kwargs)
         seconds = time.perf_counter() - start
+        if kernel is None:  # Triton's jit_cache_hook skipped the compilation (kernels.specializations)
+            return
         if launchers:
             cache_launcher(kernel)
         sig = "/".join(sorted({v[1:] for v in kernel.src.signature.values() if v.startswith("*")}))
