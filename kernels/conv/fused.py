@@ -13,7 +13,7 @@ Forward: grid (R / FWD_BLOCK_R, C / BLOCK_C); a program loads its (BLOCK_R, BLOC
 t-K+1..t (the K-1 older rows are L1/L2 hits: the tile above loaded them), accumulates in fp32, adds the bias,
 applies SiLU and writes y (contiguous, x's dtype). Saved for backward: x, weight, bias only.
 
-Backward: one kernel, grid (row programs, C / BLOCK_C); each row program walks TILES_PER_PROG consecutive
+Backward: one kernel, grid (row programs, C / BLOCK_C); each row program walks tiles_per_prog consecutive
 BWD_BLOCK_R-row tiles. With dz = dy * silu'(z) (or dz = dy):
     dx[t] = sum_j weight[:, K-1-j] * dz[t+j]          (j = 0..K-1, rows of the same sequence)
     dweight[:, k] = sum_{b,t} dz[t] * x[t-K+1+k],   dbias = sum_{b,t} dz[t]
@@ -25,7 +25,9 @@ registers and reduces over rows once at the end (K > 4: a row reduction per tile
 to an fp32 buffer (row programs, C, K + 1) (column K: dbias), reduced by one ``.sum(0)`` (deterministic, no
 atomics). All arithmetic is fp32; x may be fp32/fp16/bf16 (y, dx in x's dtype; dweight, dbias in the
 parameters' dtypes). Block sizes are fixed heuristics (no autotune: CUDA-graph capture and compile time stay
-cheap); TILES_PER_PROG is a power of 2 so that few variants compile over batch sizes.
+cheap). The row count R and tiles_per_prog are runtime arguments Triton does not specialize
+(``do_not_specialize``): one compilation serves every batch size, the epoch's last, partial batch included
+(part 12b, results/full/README.md: recompiling for it took 4.5 s of a cold first epoch on an H200).
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ def _preact(x_ptr, base, col, t, mask_r, mask_c, L, s_l, W, offs_k, bias, K: tl.
     return z
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["R"])  # rows (B*L): a partial batch reuses it
 def _conv_fwd_kernel(
     x_ptr, w_ptr, bias_ptr, y_ptr,
     R, L, C, s_xb, s_xl, s_xc, s_wc, s_wk,
@@ -134,7 +136,7 @@ def _silu_grad(dy, z):
 def _conv_bwd_k4_silu(
     x_ptr, w_ptr, bias_ptr, dy_ptr, dx_ptr, part_ptr, R, L, C,
     s_xb, s_xl, s_xc, s_db, s_dl, s_dc, s_wc, s_wk,
-    HAS_BIAS: tl.constexpr, TILES_PER_PROG: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr,
+    HAS_BIAS: tl.constexpr, tiles_per_prog, BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr,
     BLOCK_K: tl.constexpr,
 ):
     """The backward for K = 4 with SiLU: per tile the 7 x shifts t-3..t+3 and the 4 dy shifts t..t+3 are loaded
@@ -149,8 +151,8 @@ def _conv_bwd_k4_silu(
     dy_col = offs_c.to(tl.int64) * s_dc
     zero = tl.zeros([BLOCK_R, BLOCK_C], dtype=tl.float32)
     a0, a1, a2, a3, adb = zero, zero, zero, zero, zero
-    for i in range(0, TILES_PER_PROG):
-        tile = pid_r * TILES_PER_PROG + i
+    for i in range(0, tiles_per_prog):
+        tile = pid_r * tiles_per_prog + i
         offs_r, mask_r, t, xb, db = _bwd_rows(tile, R, L, s_xb, s_xl, s_db, s_dl, BLOCK_R)
         xm3 = _load_shift(x_ptr, xb, x_col, t, mask_r, mask_c, L, s_xl, -3)
         xm2 = _load_shift(x_ptr, xb, x_col, t, mask_r, mask_c, L, s_xl, -2)
@@ -180,17 +182,17 @@ def _conv_bwd_k4_silu(
                     a0, a1, a2, a3, adb, 4)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["R", "tiles_per_prog"])  # a partial batch reuses it
 def _conv_bwd_kernel(
     x_ptr, w_ptr, bias_ptr, dy_ptr, dx_ptr, part_ptr,
     R, L, C,
     s_xb, s_xl, s_xc, s_db, s_dl, s_dc, s_wc, s_wk,
-    K: tl.constexpr, HAS_BIAS: tl.constexpr, SILU: tl.constexpr, TILES_PER_PROG: tl.constexpr,
+    K: tl.constexpr, HAS_BIAS: tl.constexpr, SILU: tl.constexpr, tiles_per_prog,
     BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_K: tl.constexpr, SHARED_X: tl.constexpr,
 ):
     if SHARED_X:  # K = 4 with SiLU, the models' conv: each x shift loaded once per tile
         _conv_bwd_k4_silu(x_ptr, w_ptr, bias_ptr, dy_ptr, dx_ptr, part_ptr, R, L, C, s_xb, s_xl, s_xc, s_db, s_dl,
-                          s_dc, s_wc, s_wk, HAS_BIAS, TILES_PER_PROG, BLOCK_R, BLOCK_C, BLOCK_K)
+                          s_dc, s_wc, s_wk, HAS_BIAS, tiles_per_prog, BLOCK_R, BLOCK_C, BLOCK_K)
         return
     pid_r = tl.program_id(0)
     offs_c, mask_c, offs_k, W, bias = _channels(w_ptr, bias_ptr, C, s_wc, s_wk, K, HAS_BIAS, BLOCK_C, BLOCK_K)
@@ -201,8 +203,8 @@ def _conv_bwd_kernel(
     # (no cross-warp reduction per tile); larger K reduces per tile into dw
     zero = tl.zeros([BLOCK_R, BLOCK_C], dtype=tl.float32)
     a0, a1, a2, a3, adb = zero, zero, zero, zero, zero
-    for i in range(0, TILES_PER_PROG):
-        tile = pid_r * TILES_PER_PROG + i
+    for i in range(0, tiles_per_prog):
+        tile = pid_r * tiles_per_prog + i
         offs_r, mask_r, t, x_base, dy_base = _bwd_rows(tile, R, L, s_xb, s_xl, s_db, s_dl, BLOCK_R)
         # dx[t] = sum_j W[:, K-1-j] dz[t+j]; j runs down to 0 so that dz[t] is what the loop leaves behind
         dx = zero
@@ -314,7 +316,7 @@ def causal_conv1d_fused_bwd_raw(dy, x, weight, bias, silu, block_r=None, block_c
     _conv_bwd_kernel[(g["n_prog"], g["n_cblocks"])](
         x, weight, bias if bias is not None else weight, dy, dx, part,
         b * L, L, C, *x.stride(), *dy.stride(), *weight.stride(),
-        K=K, HAS_BIAS=bias is not None, SILU=silu, TILES_PER_PROG=g["tiles_per_prog"],
+        K=K, HAS_BIAS=bias is not None, SILU=silu, tiles_per_prog=g["tiles_per_prog"],
         BLOCK_R=g["block_r"], BLOCK_C=g["block_c"], BLOCK_K=triton.next_power_of_2(K), num_warps=NUM_WARPS,
         SHARED_X=BWD_SHARED_X and K == 4 and silu,
     )

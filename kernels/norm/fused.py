@@ -38,7 +38,7 @@ def _tile(x_ptr, tile, R, C, stride_r, BLOCK_R: tl.constexpr, BLOCK_C: tl.conste
     return rows, mask, offs, tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["R"])  # rows (B*L): a partial batch reuses it
 def _ln_fwd_kernel(x_ptr, w_ptr, b_ptr, y_ptr, mean_ptr, rstd_ptr, R, C, eps,
                    HAS_W: tl.constexpr, HAS_B: tl.constexpr, STORE_STATS: tl.constexpr,
                    BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
@@ -58,9 +58,9 @@ def _ln_fwd_kernel(x_ptr, w_ptr, b_ptr, y_ptr, mean_ptr, rstd_ptr, R, C, eps,
         tl.store(rstd_ptr + rows, rstd, mask=rows < R)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["R", "tiles_per_prog"])  # a partial batch reuses it
 def _ln_bwd_kernel(x_ptr, w_ptr, dy_ptr, mean_ptr, rstd_ptr, dx_ptr, part_ptr, R, C,
-                   HAS_W: tl.constexpr, TILES_PER_PROG: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
+                   HAS_W: tl.constexpr, tiles_per_prog, BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
     pid = tl.program_id(0)
     cols = tl.arange(0, BLOCK_C)
     w = tl.full((BLOCK_C,), 1.0, tl.float32)
@@ -68,8 +68,8 @@ def _ln_bwd_kernel(x_ptr, w_ptr, dy_ptr, mean_ptr, rstd_ptr, dx_ptr, part_ptr, R
         w = tl.load(w_ptr + cols, mask=cols < C, other=0.0).to(tl.float32)
     dw = tl.zeros((BLOCK_C,), tl.float32)
     db = tl.zeros((BLOCK_C,), tl.float32)
-    for i in range(0, TILES_PER_PROG):  # consecutive tiles; rows past R are masked
-        rows, mask, offs, x = _tile(x_ptr, pid * TILES_PER_PROG + i, R, C, C, BLOCK_R, BLOCK_C)
+    for i in range(0, tiles_per_prog):  # consecutive tiles; rows past R are masked
+        rows, mask, offs, x = _tile(x_ptr, pid * tiles_per_prog + i, R, C, C, BLOCK_R, BLOCK_C)
         dy = tl.load(dy_ptr + offs, mask=mask, other=0.0).to(tl.float32)
         mean = tl.load(mean_ptr + rows, mask=rows < R, other=0.0)
         rstd = tl.load(rstd_ptr + rows, mask=rows < R, other=0.0)
@@ -145,7 +145,7 @@ class _LayerNormFn(torch.autograd.Function):
         if R > 0:
             _ln_bwd_kernel[(n_progs,)](
                 x2, weight if weight is not None else x2, dy2, mean, rstd, dx, part, R, C,
-                HAS_W=weight is not None, TILES_PER_PROG=tiles_per_prog, BLOCK_R=block_r, BLOCK_C=block_c,
+                HAS_W=weight is not None, tiles_per_prog=tiles_per_prog, BLOCK_R=block_r, BLOCK_C=block_c,
                 num_warps=NUM_WARPS)
         sums = part.sum(0)
         dw = sums[0].to(weight.dtype) if weight is not None else None

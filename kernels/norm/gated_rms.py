@@ -19,7 +19,7 @@ from kernels.norm.fused import NUM_WARPS, _blocks, _tile, as_rows, bwd_programs,
 from kernels.norm.ref import check_gated_rms_norm
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["R"])  # rows (B*L): a partial batch reuses it
 def _gated_rms_fwd_kernel(y_ptr, z_ptr, w_ptr, out_ptr, rstd_ptr, R, C, sz_r, eps, STORE_STATS: tl.constexpr,
                           BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
     rows, mask, offs, y = _tile(y_ptr, tl.program_id(0), R, C, C, BLOCK_R, BLOCK_C)
@@ -33,15 +33,15 @@ def _gated_rms_fwd_kernel(y_ptr, z_ptr, w_ptr, out_ptr, rstd_ptr, R, C, sz_r, ep
         tl.store(rstd_ptr + rows, rstd, mask=rows < R)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["R", "tiles_per_prog"])  # a partial batch reuses it
 def _gated_rms_bwd_kernel(y_ptr, z_ptr, w_ptr, dout_ptr, rstd_ptr, dy_ptr, dz_ptr, part_ptr, R, C, sz_r,
-                          TILES_PER_PROG: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
+                          tiles_per_prog, BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
     pid = tl.program_id(0)
     cols = tl.arange(0, BLOCK_C)
     w = tl.load(w_ptr + cols, mask=cols < C, other=0.0).to(tl.float32)
     dw = tl.zeros((BLOCK_C,), tl.float32)
-    for i in range(0, TILES_PER_PROG):  # consecutive tiles; rows past R are masked
-        tile = pid * TILES_PER_PROG + i
+    for i in range(0, tiles_per_prog):  # consecutive tiles; rows past R are masked
+        tile = pid * tiles_per_prog + i
         rows, mask, offs, y = _tile(y_ptr, tile, R, C, C, BLOCK_R, BLOCK_C)
         _, _, offs_z, z = _tile(z_ptr, tile, R, C, sz_r, BLOCK_R, BLOCK_C)
         dout = tl.load(dout_ptr + offs, mask=mask, other=0.0).to(tl.float32)
@@ -89,7 +89,7 @@ class _GatedRMSNormFn(torch.autograd.Function):
         if R > 0:
             _gated_rms_bwd_kernel[(n_progs,)](
                 y2, z2, weight, dout2, rstd, dy, dz, part, R, C, z2.stride(0),
-                TILES_PER_PROG=tiles_per_prog, BLOCK_R=block_r, BLOCK_C=block_c, num_warps=NUM_WARPS)
+                tiles_per_prog=tiles_per_prog, BLOCK_R=block_r, BLOCK_C=block_c, num_warps=NUM_WARPS)
         return dy.view(y_shape), dz.view(z_shape), part.sum(0).to(weight.dtype), None, None
 
 

@@ -180,7 +180,7 @@ def _ssd_fwd_kernel(
         S = tl.exp(cs_last) * S + _dot(tl.trans(xw), Bt, PREC, False, EXACT, NATIVE, SPLIT16)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["BH"])  # B*H: a partial batch reuses it
 def _ssd_bwd_kernel(
     x_ptr, dt_ptr, td_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, dy_ptr,
     dx_ptr, ddt_ptr, dtd_ptr, dB_ptr, dC_ptr, red_ptr, r_ptr,
