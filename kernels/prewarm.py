@@ -1,24 +1,23 @@
 """Compile the Triton kernels a training run will launch before it launches them, in background processes.
 
 A cold run (empty Triton cache: a fresh machine or container) compiles each of our kernels' specializations at its
-first launch, one after another, on the critical path of the first step: part 9 measured a cold first step of
-28 s on an H100 host, of which inductor's own compilation was about half. ``start`` launches a few CPU-only
-processes that run the step (forward, loss, backward; then the evaluation's forward) on CPU tensors with every
-Triton launch compiled for the GPU's target and not run (``kernels.ptxas_report.compile_only``, the cache in use
-kept), with its C launcher (``kernels.triton_launchers``: built by gcc at a kernel's first real launch, so part 10's
-prewarmed step still wrote 11 cache entries of its own, most likely those). Each process compiles its share of the
-launch specializations (``launch_signature``, split by a stable hash), into the Triton cache the training process
-reads: while that process loads data and traces and compiles with inductor, its kernels are being compiled beside
-it, and its first launch of each finds the compiled kernel in the cache. A kernel the processes have not reached
-yet is compiled by the training process as before (the cache's writes are atomic), so prewarming changes when
-kernels compile, never what runs.
+first launch, one after another, on the critical path of the first step: 9-12 s of TiM4Rec's cold first epoch on
+an H200 (part 12b, results/full/README.md). ``start`` launches a few CPU-only processes that run a dry step
+(forward, loss, backward; then the evaluation's forward) on small CPU batches with every Triton launch compiled
+for the GPU's target and not run (``kernels.ptxas_report.compile_only``, the cache in use kept), with its C
+launcher (``kernels.triton_launchers``: built by gcc at a kernel's first real launch). A kernel's specialization
+does not depend on the batch size (``tests/test_kernel_specializations.py``), so the dry step's batch is
+``dry_batch_size(seq_len)``, a few sequences, and the processes start compiling within their imports. Each process
+compiles its share of the launch specializations (``launch_signature``, split by a stable hash), into the Triton
+cache the training process reads; a kernel the processes have not reached yet is compiled by the training process
+as before (the cache's writes are atomic), so prewarming changes when kernels compile, never what runs.
 
-Off unless ``SEQREC_PREWARM=1``: on an H200 host (part 10, results/full-cold-prewarm-*) TiM4Rec's cold first
-epoch, bf16 + compile + CUDA graph, took 34.4 s with it and 32.2 s without; inductor's compilation, not our
-kernels', holds that epoch (``seqrec/compile_ahead.py`` takes it off the first epoch instead).
+Off unless ``SEQREC_PREWARM=1``. Its former form ran the dry step at the run's full batches, up to 2048 x 50 rows
+scored against every item on the CPU in each process: on an H200 host it made TiM4Rec's first step slower (12.3 s
+against 8.9 s, part 12b). This form is not yet measured on a GPU.
 
     python -m kernels.prewarm --model tim4rec --config '{"hidden_size": 64}' --n-items 12101 --seq-len 50 \\
-        --train-batches 2048,1234 --eval-batches 4096,1813 [--amp bf16] --arch 90 --sms 132 --share 0/4
+        --train-batches 2 --eval-batches 2 [--amp bf16] --arch 90 --sms 132 --share 0/4
 """
 
 from __future__ import annotations
@@ -37,11 +36,12 @@ import torch
 from seqrec.runtime import child_env
 
 REPO = Path(__file__).resolve().parent.parent
-# The dry step runs PyTorch's ops on the CPU at the run's full shapes (a smaller batch changes some kernels'
-# launch parameters, so some specializations), a few GB at amazon-beauty's B = 2048, L = 50, hidden 256 in each
-# process. Beyond that (ml-1m's L = 200 at hidden 128 and up) its CPU time and memory, times the processes of every
-# run a multi-GPU host trains at once, outgrow what it saves: an epoch there takes seconds of kernels anyway.
-MAX_DRY_ELEMENTS = 2**25
+DRY_ROWS = 64  # rows (B x L) of the dry step: past every kernel's smallest block, so its blocks are a full batch's
+
+
+def dry_batch_size(seq_len: int) -> int:
+    """The dry step's batch: the fewest sequences whose rows reach ``DRY_ROWS``."""
+    return max(1, -(-DRY_ROWS // max(seq_len, 1)))
 
 
 def dry_steps(model_name: str, config: dict, n_items: int, seq_len: int, train_batches: list[int],
@@ -89,25 +89,23 @@ def dry_run(model_name: str, config: dict, n_items: int, seq_len: int, train_bat
     return compiled
 
 
-def start(model_name: str, config: dict, n_items: int, seq_len: int, train_batches: list[int],
-          eval_batches: list[int], amp: str | None, device: torch.device, dataset: str | None = None,
-          processes: int | None = None, hidden_size: int = 64) -> list[subprocess.Popen]:
+def start(model_name: str, config: dict, n_items: int, seq_len: int, amp: str | None, device: torch.device,
+          dataset: str | None = None, processes: int | None = None) -> list[subprocess.Popen]:
     """Start the prewarm processes for a run on CUDA ``device``: none elsewhere, under the Triton interpreter, for
-    a model whose kernel backend is not ours, unless ``SEQREC_PREWARM=1``, or for a step larger than
-    ``MAX_DRY_ELEMENTS`` (batch x length x hidden). Their output goes to the file ``SEQREC_PREWARM_LOG`` names,
-    else nowhere. Reap them with ``finish``."""
+    a model whose kernel backend is not ours, or unless ``SEQREC_PREWARM=1``. Their output goes to the file
+    ``SEQREC_PREWARM_LOG`` names, else nowhere. Reap them with ``finish``."""
     if device.type != "cuda" or os.environ.get("TRITON_INTERPRET", "0") not in ("", "0") or \
-            os.environ.get("SEQREC_PREWARM") != "1" or config.get("backend", "auto") not in ("auto", "triton") or \
-            max(train_batches, default=0) * seq_len * hidden_size > MAX_DRY_ELEMENTS:
+            os.environ.get("SEQREC_PREWARM") != "1" or config.get("backend", "auto") not in ("auto", "triton"):
         return []
-    n = processes or max(1, min(4, (os.cpu_count() or 1) // 4))
+    n = processes or max(1, min(8, (os.cpu_count() or 1) // 4))
     major, minor = torch.cuda.get_device_capability(device)
     sms = torch.cuda.get_device_properties(device).multi_processor_count
-    env = child_env(CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="2")
+    env = child_env(CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1")
+    dry = str(dry_batch_size(seq_len))
     common = ["--model", model_name, "--config", json.dumps(config), "--n-items", str(n_items),
-              "--seq-len", str(seq_len), "--train-batches", ",".join(map(str, train_batches)),
-              "--eval-batches", ",".join(map(str, eval_batches)), "--arch", str(major * 10 + minor),
-              "--sms", str(sms), *(["--amp", amp] if amp else []), *(["--dataset", dataset] if dataset else [])]
+              "--seq-len", str(seq_len), "--train-batches", dry, "--eval-batches", dry,
+              "--arch", str(major * 10 + minor), "--sms", str(sms), *(["--amp", amp] if amp else []),
+              *(["--dataset", dataset] if dataset else [])]
     log = os.environ.get("SEQREC_PREWARM_LOG")
     return [subprocess.Popen([sys.executable, "-m", "kernels.prewarm", *common, "--share", f"{k}/{n}",
                               *(["--log", log] if log else [])], cwd=REPO, env=env, stdout=subprocess.DEVNULL,

@@ -303,16 +303,6 @@ def _same_run(stored: str, current: str) -> bool:
     return old == new
 
 
-def _batch_sizes(ds: Any, tcfg: dict, max_steps_per_epoch: int | None) -> tuple[list[int], list[int]]:
-    """(training, evaluation) batch sizes a run meets: the full batch and each split's last, partial one."""
-    def sizes(n: int, bs: int, last: bool = True) -> list[int]:
-        return sorted({min(bs, n)} | ({n % bs} if last and n % bs else set()))
-
-    train_sizes = sizes(ds.n_samples("train"), tcfg["batch_size"], max_steps_per_epoch is None)
-    eval_sizes = sorted({b for split in ("valid", "test") for b in sizes(ds.n_samples(split), tcfg["eval_batch_size"])})
-    return train_sizes, eval_sizes
-
-
 def set_capturable(optimizer: torch.optim.Optimizer, capturable: bool) -> None:
     """Make a loaded Adam ``capturable`` or not, whatever the checkpoint's was (load_state_dict restores its
     flag): the flag in every param group, and the step counters on the parameters' device (capturable, for a
@@ -437,9 +427,8 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
         compiled = tcfg["compile"] and ahead is None
         step = make_step(compiled)
         # with SEQREC_PREWARM=1 our kernels compile in background processes meanwhile (kernels/prewarm.py)
-        warm = [] if stopped else prewarm.start(model_name, overrides, ds.n_items, ds.max_len,
-                                                *_batch_sizes(ds, tcfg, max_steps_per_epoch), tcfg["amp"], dev,
-                                                dataset=ds.name, hidden_size=int(model_config.get("hidden_size", 64)))
+        warm = [] if stopped else prewarm.start(model_name, overrides, ds.n_items, ds.max_len, tcfg["amp"], dev,
+                                                dataset=ds.name)
         tty = sys.stderr.isatty()
         bar = _progress_bar(epochs, epochs_done, progress and tty, f"{model_name} {ds.name}")
         try:

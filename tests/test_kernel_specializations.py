@@ -1,6 +1,7 @@
-"""kernels.specializations: a training epoch's last, partial batch (and the evaluation's) launches only kernel
-specializations that the full batch compiled already, for every model with our kernels, fp32 and bf16; a
-recompilation there cost 4.5 s of a cold first epoch on an H200 (part 12b)."""
+"""kernels.specializations: a kernel's specializations do not depend on the batch size, for every model with our
+kernels, fp32 and bf16: a training epoch's last, partial batch (and the evaluation's) compiles nothing the full batch
+did not (a recompilation there cost 4.5 s of a cold first epoch on an H200, part 12b), and the prewarm's small dry
+batch (``kernels.prewarm.dry_batch_size``) compiles exactly the full batch's kernels."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 pytest.importorskip("triton")
-FULL, PARTIAL, L = 32, (7, 1), 40  # rows B*L: 1280 (a multiple of 16), 280, 40; blocks shrink below 32 rows
+FULL, OTHERS, L = 32, (7, 2, 1), 40  # rows B*L: 1280 (a multiple of 16), 280, 80 (the dry batch), 40
 CASES = [("tim4rec", None), ("tim4rec", "bf16"), ("ssd4rec", "bf16"), ("mamba4rec", None), ("tisasrec", None),
          ("sasrec", None)]
 SCRIPT = """
@@ -32,19 +33,26 @@ print(json.dumps(out))
 @pytest.fixture(scope="module")
 def keys() -> dict:
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}  # real Triton launches, recorded
-    args = [json.dumps(CASES), json.dumps([L, [FULL, *PARTIAL]])]
+    args = [json.dumps(CASES), json.dumps([L, [FULL, *OTHERS]])]
     done = subprocess.run([sys.executable, "-c", SCRIPT, *args], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.splitlines()[-1])
 
 
+def test_the_prewarm_dry_batch_is_among_those_checked():
+    from kernels.prewarm import DRY_ROWS, dry_batch_size
+
+    assert dry_batch_size(L) in OTHERS and FULL * L > DRY_ROWS
+
+
 @pytest.mark.parametrize("model,amp", CASES)
-def test_partial_batches_compile_nothing_beyond_the_full_batch(keys, model, amp):
+def test_every_batch_size_launches_the_full_batch_specializations(keys, model, amp):
     case = keys[f"{model} {amp}"]
     for phase in ("train", "eval"):
         full = set(case[f"{phase} {FULL}"])
         assert full or model == "sasrec" and phase == "eval", f"{phase}: no Triton launch recorded"
-        for b in PARTIAL:
-            extra = sorted(set(case[f"{phase} {b}"]) - full)
-            assert not extra, f"{phase} batch {b} compiles {len(extra)} more: {[k.split(':')[0] for k in extra]}"
+        for b in OTHERS:
+            other = set(case[f"{phase} {b}"])
+            assert other == full, (f"{phase} batch {b}: {len(other - full)} specializations beyond batch {FULL}'s "
+                                   f"{[k.split(':')[0] for k in other - full]}, {len(full - other)} of its missing")

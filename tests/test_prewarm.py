@@ -53,31 +53,22 @@ def test_start_launches_nothing_where_nothing_would_use_it(monkeypatch):
     card = type("Card", (), {"multi_processor_count": 132})
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda d=None: card)
     monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: "proc")
-    assert prewarm.start("tim4rec", TINY, 30, 8, [4], [4], None, cuda, processes=3) == ["proc"] * 3  # on: it starts
+    assert prewarm.start("tim4rec", TINY, 30, 8, None, cuda, processes=3) == ["proc"] * 3  # on: it starts
     monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: pytest.fail("no process should start"))
-    assert prewarm.start("tim4rec", TINY, 30, 8, [4], [4], None, torch.device("cpu")) == []
-    assert prewarm.start("tim4rec", {**TINY, "backend": "torch"}, 30, 8, [4], [4], None, cuda) == []
-    big = prewarm.MAX_DRY_ELEMENTS // (8 * 64) + 1  # batch x 8 x 64 just over the limit
-    assert prewarm.start("tim4rec", TINY, 30, 8, [4, big], [4], None, cuda, hidden_size=64) == []
+    assert prewarm.start("tim4rec", TINY, 30, 8, None, torch.device("cpu")) == []
+    assert prewarm.start("tim4rec", {**TINY, "backend": "torch"}, 30, 8, None, cuda) == []
     monkeypatch.setenv("TRITON_INTERPRET", "1")
-    assert prewarm.start("tim4rec", TINY, 30, 8, [4], [4], None, cuda) == []
+    assert prewarm.start("tim4rec", TINY, 30, 8, None, cuda) == []
     monkeypatch.setenv("TRITON_INTERPRET", "0")
     monkeypatch.setenv("SEQREC_PREWARM", "0")
-    assert prewarm.start("tim4rec", TINY, 30, 8, [4], [4], None, cuda) == []
+    assert prewarm.start("tim4rec", TINY, 30, 8, None, cuda) == []
     monkeypatch.delenv("SEQREC_PREWARM")  # off by default (part 10 measured no gain)
-    assert prewarm.start("tim4rec", TINY, 30, 8, [4], [4], None, cuda) == []
+    assert prewarm.start("tim4rec", TINY, 30, 8, None, cuda) == []
 
 
-def test_batch_sizes_are_the_full_and_the_last_batch_of_each_split():
-    from seqrec.train import _batch_sizes
-
-    class Data:
-        def n_samples(self, split):
-            return {"train": 10, "valid": 7, "test": 7}[split]
-
-    assert _batch_sizes(Data(), {"batch_size": 4, "eval_batch_size": 8}, None) == ([2, 4], [7])
-    assert _batch_sizes(Data(), {"batch_size": 4, "eval_batch_size": 3}, 2) == ([4], [1, 3])
-    assert _batch_sizes(Data(), {"batch_size": 16, "eval_batch_size": 7}, None) == ([10], [7])
+def test_dry_batch_reaches_the_kernels_full_blocks():
+    assert [prewarm.dry_batch_size(L) for L in (8, 50, 64, 200)] == [8, 2, 1, 1]
+    assert all(prewarm.dry_batch_size(L) * L >= prewarm.DRY_ROWS for L in range(1, 300))
 
 
 STEP = """
@@ -112,7 +103,7 @@ def test_a_prewarmed_step_compiles_nothing_itself(tmp_path, monkeypatch):
     monkeypatch.setenv("TRITON_CACHE_DIR", str(warm))
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     monkeypatch.setenv("SEQREC_PREWARM", "1")
-    procs = prewarm.start("tim4rec", TINY, 30, 8, [3, 4], [4], None, torch.device("cuda"), processes=2)
+    procs = prewarm.start("tim4rec", TINY, 30, 8, None, torch.device("cuda"), processes=2)
     assert len(procs) == 2
     assert [p.wait(timeout=600) for p in procs] == [0, 0]
     before = sorted(os.listdir(warm))
