@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Part 13, on a host of any number of GPUs, after part 12b (results/full/README.md). Every run resumes as in part 12
+# (campaigns/resume/ packs; ok result files skipped).
+#   GPU 0, one thing at a time (its timings are reported):
+#     the GPU tests of the kernels whose code changed since part 12 (`8e395ce`: the row counts and the backward's
+#     tiles a program are runtime arguments Triton does not specialize; the prewarm's small dry step, `a4cfd00`);
+#     #4's cold first epoch, eager (bf16 + CUDA graph, no compile), every cache empty, each step of the first epoch
+#     timed (SEQREC_STEP_TIMES=1): prewarm off (set <timing>-cold-eager-unspecialized; part 12b's 13.9 s, of which
+#     4.5 s recompiling the last, partial batch) and on (-prewarm; part 12b's former prewarm: 18.9 s);
+#     the benches of the changed kernels (conv, norms, SSD mixer) into logs/kernels13, against the committed
+#     kernels/ records (the speed of unspecialized row counts);
+#     then the queue, with a second queue lane on GPU 0 once these are done.
+#   Every GPU but 0 runs QUEUE_LANES (default 2) queue lanes at once.
+# Usage (repository root, data under .gpu/data):  bash campaigns/part13.sh [ROOT]
+source campaigns/lanes.sh
+source campaigns/ml1m_queue.sh
+queue_campaign
+touch "$ROOT/.interval-ok" "$ROOT/.interval-tested" "$ROOT/.graph-ok"  # these GPU tests passed in part 11
+COLD_RUN="SEQREC_STEP_TIMES=1 $COLD python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 \
+  --datasets amazon-beauty --hidden 64 --models tim4rec --seeds 0 --cuda-graph --amp bf16"
+K13=$ROOT/logs/kernels13
+lane 0 gpu0-timing \
+  "timeout 420 $PYTEST -m gpu tests/test_kernels_norm.py tests/test_kernels_conv.py tests/test_kernels_ssd.py \
+     tests/test_prewarm.py" \
+  "SEQREC_PREWARM=0 $COLD_RUN --out $ROOT/$timing-cold-eager-unspecialized/accuracy" \
+  "SEQREC_PREWARM=1 $COLD_RUN --out $ROOT/$timing-cold-eager-unspecialized-prewarm/accuracy" \
+  "python3 suites/bench_conv.py --out $K13" \
+  "python3 suites/bench_norm.py --out $K13" \
+  "for d in float32 bfloat16; do python3 suites/bench_ssd.py --out $K13 --dtype \$d --variants triton; done \
+     > $ROOT/logs/bench-ssd13.txt 2>&1" \
+  "touch $ROOT/.timing-done" \
+  "$(queue_loop "$QUEUE")"
+lane 0 gpu0-queue2 "while [ ! -e $ROOT/.timing-done ]; do sleep 5; done" "$(queue_loop "$QUEUE")"
+for g in $(seq 1 $((ngpu - 1))); do
+  for k in $(seq 1 "${QUEUE_LANES:-2}"); do lane "$g" "gpu$g-queue$k" "$(queue_loop "$QUEUE")"; done
+done
+echo "campaign lanes started under $ROOT on $ngpu GPUs (logs: $ROOT/logs; queue: $QUEUE)"
