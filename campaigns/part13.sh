@@ -7,6 +7,8 @@
 #     #4's cold first epoch, eager (bf16 + CUDA graph, no compile), every cache empty, each step of the first epoch
 #     timed (SEQREC_STEP_TIMES=1): prewarm off (set <timing>-cold-eager-unspecialized; part 12b's 13.9 s, of which
 #     4.5 s recompiling the last, partial batch) and on (-prewarm; part 12b's former prewarm: 18.9 s);
+#     the step's kernels compiled one after another on this host's CPU, each one's compile seconds (ptxas_report:
+#     the first step's 9 s on this host against 4.3 s of compilation on the 2-core development machine);
 #     the benches of the changed kernels (conv, norms, SSD mixer) into logs/kernels13, against the committed
 #     kernels/ records (the speed of unspecialized row counts);
 #     then the queue, with a second queue lane on GPU 0 once these are done.
@@ -24,6 +26,8 @@ lane 0 gpu0-timing \
      tests/test_prewarm.py" \
   "SEQREC_PREWARM=0 $COLD_RUN --out $ROOT/$timing-cold-eager-unspecialized/accuracy" \
   "SEQREC_PREWARM=1 $COLD_RUN --out $ROOT/$timing-cold-eager-unspecialized-prewarm/accuracy" \
+  "python3 -m kernels.ptxas_report --model tim4rec --batch 64 --seq-len 50 --hidden 64 --amp bf16 \
+     > $ROOT/logs/ptxas-tim4rec-bf16-host.txt 2>&1" \
   "python3 suites/bench_conv.py --out $K13" \
   "python3 suites/bench_norm.py --out $K13" \
   "for d in float32 bfloat16; do python3 suites/bench_ssd.py --out $K13 --dtype \$d --variants triton; done \
