@@ -1,5 +1,6 @@
-# Shared by part10.sh, part11*.sh and part12.sh (source it after lanes.sh). queue_campaign sets what their lanes
-# use (ngpu; QUEUE, written here once; GRAPH and TIS; COLD, every cache empty; PYTEST). write_ml1m_queue FILE
+# Shared by part10.sh, part11*.sh, part12*.sh and part13.sh (source it after lanes.sh). queue_campaign sets what
+# their lanes use (ngpu; QUEUE, written here once; GRAPH and TIS; COLD, every cache empty; PYTEST); queue_lanes starts
+# the queue lanes that follow GPU 0's own. write_ml1m_queue FILE
 # writes the queue of runs the campaign's lanes share, once (an existing FILE is kept: a resumed campaign goes on
 # with what is left of it): TiSASRec amazon-beauty h64 seeds 0-2, eager and with the CUDA graph; ml-1m TiSASRec
 # seed 0; ml-1m h64 seeds 1 and 2 of the five models (#8); the ablation's ml-1m variants over 3 seeds (#9, without
@@ -45,4 +46,14 @@ queue_campaign() {  # the parts' common set-up; GRAPH and TIS are expanded when 
   write_ml1m_queue "$QUEUE"
   COLD='TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) TRITON_CACHE_DIR=$(mktemp -d)'
   PYTEST="python3 -m pytest -q -p no:cacheprovider"
+}
+
+queue_lanes() {  # after GPU 0's own lane: a second queue lane on GPU 0 once $ROOT/.timing-done exists (GPU 0's lane
+  # touches it when its timed work is done), QUEUE_LANES (default 2) queue lanes on every other GPU
+  lane 0 gpu0-queue2 "while [ ! -e $ROOT/.timing-done ]; do sleep 5; done" "$(queue_loop "$QUEUE")"
+  local g k
+  for g in $(seq 1 $((ngpu - 1))); do
+    for k in $(seq 1 "${QUEUE_LANES:-2}"); do lane "$g" "gpu$g-queue$k" "$(queue_loop "$QUEUE")"; done
+  done
+  echo "campaign lanes started under $ROOT on $ngpu GPUs (logs: $ROOT/logs; queue: $QUEUE)"
 }

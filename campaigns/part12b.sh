@@ -31,8 +31,4 @@ lane 0 gpu0-timing \
   "$(timeline fp32-eager-cold "SEQREC_PREWARM=0 $COLD" "")" \
   "touch $ROOT/.timing-done" \
   "$(queue_loop "$QUEUE")"
-lane 0 gpu0-queue2 "while [ ! -e $ROOT/.timing-done ]; do sleep 5; done" "$(queue_loop "$QUEUE")"
-for g in $(seq 1 $((ngpu - 1))); do
-  for k in $(seq 1 "${QUEUE_LANES:-2}"); do lane "$g" "gpu$g-queue$k" "$(queue_loop "$QUEUE")"; done
-done
-echo "campaign lanes started under $ROOT on $ngpu GPUs (logs: $ROOT/logs; queue: $QUEUE)"
+queue_lanes

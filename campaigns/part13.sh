@@ -34,8 +34,4 @@ lane 0 gpu0-timing \
      > $ROOT/logs/bench-ssd13.txt 2>&1" \
   "touch $ROOT/.timing-done" \
   "$(queue_loop "$QUEUE")"
-lane 0 gpu0-queue2 "while [ ! -e $ROOT/.timing-done ]; do sleep 5; done" "$(queue_loop "$QUEUE")"
-for g in $(seq 1 $((ngpu - 1))); do
-  for k in $(seq 1 "${QUEUE_LANES:-2}"); do lane "$g" "gpu$g-queue$k" "$(queue_loop "$QUEUE")"; done
-done
-echo "campaign lanes started under $ROOT on $ngpu GPUs (logs: $ROOT/logs; queue: $QUEUE)"
+queue_lanes

@@ -121,8 +121,9 @@ def finish(procs: list[subprocess.Popen]) -> None:
         p.wait()
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_dry_step_arguments(ap: argparse.ArgumentParser) -> None:
+    """``dry_steps``'s arguments on a command line: --model, --config, --dataset, --n-items, --seq-len,
+    --train-batches, --eval-batches (comma lists), --amp."""
     ap.add_argument("--model", required=True)
     ap.add_argument("--config", default="{}", help="the model's config overrides, JSON")
     ap.add_argument("--dataset", default=None, help="dataset name (a model's per-dataset config)")
@@ -131,6 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train-batches", dest="train_batches", default="", help="comma list of batch sizes")
     ap.add_argument("--eval-batches", dest="eval_batches", default="", help="comma list of batch sizes")
     ap.add_argument("--amp", choices=["bf16"], default=None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_dry_step_arguments(ap)
     ap.add_argument("--arch", type=int, default=90, help="compute capability x 10")
     ap.add_argument("--sms", type=int, default=132, help="the GPU's SM count (a launch sizes its grid by it)")
     ap.add_argument("--share", default="0/1", help="K/N: this process compiles the K-th of N shares")

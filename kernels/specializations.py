@@ -22,7 +22,7 @@ import json
 import sys
 from contextlib import contextmanager
 
-from kernels.prewarm import dry_steps
+from kernels.prewarm import add_dry_step_arguments, dry_steps
 from kernels.ptxas_report import compile_only
 
 
@@ -62,14 +62,7 @@ def step_specializations(model_name: str, config: dict, n_items: int, seq_len: i
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--config", default="{}", help="the model's config overrides, JSON")
-    ap.add_argument("--dataset", default=None, help="dataset name (a model's per-dataset config)")
-    ap.add_argument("--n-items", dest="n_items", type=int, required=True)
-    ap.add_argument("--seq-len", dest="seq_len", type=int, required=True)
-    ap.add_argument("--train-batches", dest="train_batches", default="", help="comma list; the first is the full one")
-    ap.add_argument("--eval-batches", dest="eval_batches", default="", help="comma list; the first is the full one")
-    ap.add_argument("--amp", choices=["bf16"], default=None)
+    add_dry_step_arguments(ap)  # the first of each batch list is the full batch
     ap.add_argument("--json", action="store_true", help="print every phase's keys as JSON")
     args = ap.parse_args(argv)
     sizes = [[int(b) for b in s.split(",") if b.strip()] for s in (args.train_batches, args.eval_batches)]
