@@ -690,8 +690,9 @@ def test_cuda_graph_needs_cuda_capturable_adam_and_no_host_rng(fake_models, tmp_
 @pytest.mark.parametrize("name", ["sasrec", "tim4rec", "tisasrec"])
 def test_cuda_graph_step_matches_eager(name, amp, compiled, monkeypatch, request):
     """Same batches, dropout 0, the same (capturable) Adam, the same loss (fp32, or under bf16 autocast, eager or
-    compiled): the graphed steps (warm-up, capture, replays, an eager partial batch, a second epoch) leave the
-    same parameters and losses as the eager loop. (Against the
+    compiled): the graphed steps (warm-up, capture, replays; the partial batch of 14 rows eager in the first epoch,
+    captured in the second and replayed in the third) leave the same parameters and losses as the eager loop.
+    (Against the
     non-capturable Adam the losses agreed to 1e-4 but parameters drifted up to 2e-4 over the 2 epochs at lr 1e-2
     on an H200; that Adam takes its bias corrections as host floats, the capturable one as float32 device
     tensors in another order, which likely accounts for it.)"""
@@ -717,14 +718,17 @@ def test_cuda_graph_step_matches_eager(name, amp, compiled, monkeypatch, request
         model.cuda().train()
         opt = torch.optim.Adam(model.parameters(), lr=1e-2, capturable=True)
         torch._dynamo.reset()
-        loss_fn = training_loss(model, {"compile": compiled, "amp": amp, "cuda_graph": graphed, "batch_size": 16},
+        loss_fn = training_loss(model, {"compile": compiled, "amp": amp, "cuda_graph": graphed, "batch_size": 15},
                                 torch.device("cuda"))
-        step = (GraphedTrainStep(model, opt, 16, warmup=2, loss_fn=loss_fn) if graphed
+        step = (GraphedTrainStep(model, opt, 15, warmup=2, loss_fn=loss_fn) if graphed
                 else eager_step(model, opt, loss_fn=loss_fn))
-        losses = [float(step(b)) for epoch in range(2) for b in ds.train_batches(16, seed=0, epoch=epoch)]
+        batches = [b for epoch in range(3) for b in ds.train_batches(15, seed=0, epoch=epoch)]
+        assert [b.target.numel() for b in batches].count(14) == 3  # 224 samples: 14 batches of 15, one of 14
+        losses = [float(step(b)) for b in batches]
         runs[graphed] = (losses, [p.detach().clone() for p in model.parameters()])
         if graphed:
             assert step.graph is not None and step.replays > 0
+            assert list(step.partial_graphs) == [14] and step.partial_replays == 2
     torch.testing.assert_close(runs[True][0], runs[False][0], rtol=1e-4, atol=1e-5)
     for a, b in zip(runs[True][1], runs[False][1], strict=True):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
