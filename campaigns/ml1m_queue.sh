@@ -41,7 +41,7 @@ write_ml1m_queue() {
 queue_campaign() {  # the parts' common set-up; GRAPH and TIS are expanded when a queue line runs
   ngpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
   QUEUE=$ROOT/queue.txt
-  GRAPH="\$([ -e $ROOT/.graph-ok ] && echo --cuda-graph)"
+  GRAPH=${GRAPH:-"\$([ -e $ROOT/.graph-ok ] && echo --cuda-graph)"}  # a part may set its own first
   TIS="while [ ! -e $ROOT/.interval-tested ]; do sleep 5; done; [ -e $ROOT/.interval-ok ] &&"  # its tests passed
   write_ml1m_queue "$QUEUE"
   COLD='TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) TRITON_CACHE_DIR=$(mktemp -d)'

@@ -2,6 +2,8 @@
 # Part 13, on a host of any number of GPUs, after part 12b (results/full/README.md). Every run resumes as in part 12
 # (campaigns/resume/ packs; ok result files skipped).
 #   GPU 0, one thing at a time (its timings are reported):
+#     the CUDA graph's GPU tests: the epoch's partial batch is now a graph of its own (`seqrec/cuda_graph.py`);
+#     the queue's graphed runs wait for them;
 #     the GPU tests of the kernels whose code changed since part 12 (`8e395ce`: the row counts and the backward's
 #     tiles a program are runtime arguments Triton does not specialize; the prewarm's small dry step, `a4cfd00`);
 #     #4's cold first epoch, eager (bf16 + CUDA graph, no compile), every cache empty, each step of the first epoch
@@ -16,12 +18,16 @@
 # Usage (repository root, data under .gpu/data):  bash campaigns/part13.sh [ROOT]
 source campaigns/lanes.sh
 source campaigns/ml1m_queue.sh
+# the queue's graphed runs wait for the CUDA graph's GPU tests (GPU 0's first command): the graph of the partial
+# batch (`seqrec/cuda_graph.py`) is new; they run eagerly if the tests fail
+GRAPH="\$(while [ ! -e $ROOT/.graph-tested ]; do sleep 5; done; [ -e $ROOT/.graph-ok ] && echo --cuda-graph)"
 queue_campaign
-touch "$ROOT/.interval-ok" "$ROOT/.interval-tested" "$ROOT/.graph-ok"  # these GPU tests passed in part 11
+touch "$ROOT/.interval-ok" "$ROOT/.interval-tested"  # these GPU tests passed in part 11
 COLD_RUN="SEQREC_STEP_TIMES=1 $COLD python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 \
   --datasets amazon-beauty --hidden 64 --models tim4rec --seeds 0 --cuda-graph --amp bf16"
 K13=$ROOT/logs/kernels13
 lane 0 gpu0-timing \
+  "timeout 540 $PYTEST -m gpu tests/test_train.py -k cuda_graph && touch $ROOT/.graph-ok; touch $ROOT/.graph-tested" \
   "timeout 420 $PYTEST -m gpu tests/test_kernels_norm.py tests/test_kernels_conv.py tests/test_kernels_ssd.py \
      tests/test_prewarm.py" \
   "SEQREC_PREWARM=0 $COLD_RUN --out $ROOT/$timing-cold-eager-unspecialized/accuracy" \
