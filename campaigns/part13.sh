@@ -11,6 +11,8 @@
 #     4.5 s recompiling the last, partial batch) and on (-prewarm; part 12b's former prewarm: 18.9 s);
 #     the step's kernels compiled one after another on this host's CPU, each one's compile seconds (ptxas_report:
 #     the first step's 9 s on this host against 4.3 s of compilation on the 2-core development machine);
+#     the anatomy of the SSM models' eager step at ml-1m's shape (kernel time against wall time a step: whether the
+#     queue's ml-1m runs would gain from the CUDA graph, as TiSASRec's do; SASRec's is the GPU's, part 12);
 #     the benches of the changed kernels (conv, norms, SSD mixer) into logs/kernels13, against the committed
 #     kernels/ records (the speed of unspecialized row counts);
 #     then the queue, with a second queue lane on GPU 0 once these are done.
@@ -26,6 +28,8 @@ touch "$ROOT/.interval-ok" "$ROOT/.interval-tested"  # these GPU tests passed in
 COLD_RUN="SEQREC_STEP_TIMES=1 $COLD python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 \
   --datasets amazon-beauty --hidden 64 --models tim4rec --seeds 0 --cuda-graph --amp bf16"
 K13=$ROOT/logs/kernels13
+ANATOMY="python3 -m seqrec anatomy --batch 2048 --hidden 64 --seq-len 200 --n-items 3416 --device cuda --backend auto \
+  --profile 20"  # ml-1m's shape, as its grid trains (fp32, eager)
 lane 0 gpu0-timing \
   "timeout 540 $PYTEST -m gpu tests/test_train.py -k cuda_graph && touch $ROOT/.graph-ok; touch $ROOT/.graph-tested" \
   "timeout 420 $PYTEST -m gpu tests/test_kernels_norm.py tests/test_kernels_conv.py tests/test_kernels_ssd.py \
@@ -34,6 +38,9 @@ lane 0 gpu0-timing \
   "SEQREC_PREWARM=1 $COLD_RUN --out $ROOT/$timing-cold-eager-unspecialized-prewarm/accuracy" \
   "python3 -m kernels.ptxas_report --model tim4rec --batch 64 --seq-len 50 --hidden 64 --amp bf16 \
      > $ROOT/logs/ptxas-tim4rec-bf16-host.txt 2>&1" \
+  "$ANATOMY --model tim4rec > $ROOT/logs/anatomy-tim4rec-ml1m-eager-fp32.txt 2>&1" \
+  "$ANATOMY --model mamba4rec > $ROOT/logs/anatomy-mamba4rec-ml1m-eager-fp32.txt 2>&1" \
+  "$ANATOMY --model ssd4rec > $ROOT/logs/anatomy-ssd4rec-ml1m-eager-fp32.txt 2>&1" \
   "python3 suites/bench_conv.py --out $K13" \
   "python3 suites/bench_norm.py --out $K13" \
   "for d in float32 bfloat16; do python3 suites/bench_ssd.py --out $K13 --dtype \$d --variants triton; done \
