@@ -1,25 +1,52 @@
 # Shared by part10.sh, part11*.sh, part12*.sh and part13.sh (source it after lanes.sh). queue_campaign sets what
 # their lanes use (ngpu; QUEUE, written here once; GRAPH and TIS; COLD, every cache empty; PYTEST); queue_lanes starts
-# the queue lanes that follow GPU 0's own. write_ml1m_queue FILE
-# writes the queue of runs the campaign's lanes share, once (an existing FILE is kept: a resumed campaign goes on
-# with what is left of it): TiSASRec amazon-beauty h64 seeds 0-2, eager and with the CUDA graph; ml-1m TiSASRec
-# seed 0; ml-1m h64 seeds 1 and 2 of the five models (#8); the ablation's ml-1m variants over 3 seeds (#9, without
+# the queue lanes that follow GPU 0's own. write_ml1m_queue FILE writes the queue of runs the campaign's lanes share,
+# once (an existing FILE is kept: a resumed campaign goes on with what is left of it). First the runs a checkpoint
+# of an earlier campaign holds (campaigns/resume/, unpacked into ROOT by lanes.sh), so that each goes on where it
+# stopped; then, in this order: TiSASRec amazon-beauty h64 seeds 0-2, eager and with the CUDA graph; ml-1m TiSASRec
+# seed 0; the grid's runs on the cheaper datasets, amazon-sports and ml-100k (1-5 minutes each, against ml-1m's
+# 10-30); ml-1m h64 seeds 1 and 2 of the five models (#8); the ablation's ml-1m variants over 3 seeds (#9, without
 # the reference row, `-k 'not full-'`: the grid's TiM4Rec run); the rest of ml-1m's grid; the ablation's h16
-# backbones; last the ablation's rows taken from the grid. Uses SUITE (lanes.sh), and TIS and GRAPH: the prefix of
-# a TiSASRec line (its GPU tests passed) and the flag TiSASRec's ml-1m runs take (expanded when the line runs).
+# backbones; last the ablation's rows taken from the grid. A grid run whose result file in ROOT is ok gets no line.
+# Uses SUITE (lanes.sh), and TIS and GRAPH: the prefix of a TiSASRec line (its GPU tests passed) and the flag
+# TiSASRec's runs take (expanded when the line runs).
+MODELS="sasrec mamba4rec tisasrec ssd4rec tim4rec"
+
+acc_line() {  # acc_line DATASET HIDDEN SEED MODEL: the accuracy suite's line for one grid run, none if it is done
+  grep -qs '"status": "ok"' "$ROOT/full/accuracy/$4-$1-h$2-s$3.json" && return
+  local pre="" post=""
+  [ "$4" = tisasrec ] && pre="$TIS " post=" $GRAPH"
+  echo "$pre$SUITE suites/test_accuracy.py --datasets $1 --hidden $2 --seeds $3 --models $4$post"
+}
+
+checkpointed_first() {  # checkpointed_first FILE: FILE's lines with a grid run that ROOT holds a checkpoint of first
+  local keys=$1.keys ck name
+  : > "$keys"
+  for ck in "$ROOT"/full/accuracy/*.json.ckpt; do
+    name=$(basename "$ck")
+    [[ $name =~ ^([a-z0-9]+)-(.+)-h([0-9]+)-s([0-9]+)\.json\.ckpt$ ]] || continue  # model-dataset-hH-sS
+    local r=("${BASH_REMATCH[@]}")
+    echo "--datasets ${r[2]} --hidden ${r[3]} --seeds ${r[4]} --models ${r[1]}" >> "$keys"
+  done
+  { grep -F -f "$keys" "$1"; grep -v -F -f "$keys" "$1"; } > "$1.sorted" || true
+  mv "$1.sorted" "$1"
+  rm -f "$keys"
+}
+
 write_ml1m_queue() {
   local QUEUE=$1
   [ -e "$QUEUE" ] && return
-  local ACC="$SUITE suites/test_accuracy.py --datasets ml-1m" ABL="$SUITE suites/test_ablation.py --datasets ml-1m"
-  local s m v h BEAUTY="python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets amazon-beauty --hidden 64 \
+  local ABL="$SUITE suites/test_ablation.py --datasets ml-1m"
+  local s m v h ds BEAUTY="python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets amazon-beauty --hidden 64 \
     --models tisasrec --seeds 0,1,2"
   {
     echo "$TIS $BEAUTY --out $ROOT/full-seeds-eager/accuracy"
     echo "$TIS $BEAUTY --cuda-graph --out $ROOT/full-seeds-cuda-graph/accuracy"
-    echo "$TIS $ACC --hidden 64 --seeds 0 --models tisasrec $GRAPH"
-    for s in 1 2; do for m in sasrec mamba4rec tisasrec ssd4rec tim4rec; do
-      echo "$([ $m = tisasrec ] && echo "$TIS ")$ACC --hidden 64 --seeds $s --models $m$([ $m = tisasrec ] && echo " $GRAPH")"
-    done; done
+    acc_line ml-1m 64 0 tisasrec
+    for ds in amazon-sports ml-100k; do for h in 32 64 128 256; do for s in 0 1 2; do for m in $MODELS; do
+      acc_line $ds $h $s $m
+    done; done; done; done
+    for s in 1 2; do for m in $MODELS; do acc_line ml-1m 64 $s $m; done; done
     for s in 0 1 2; do
       for v in no_time_path no_ffn time_residual_point layers_1 layers_3 time_feature_log_gap \
                time_feature_user_norm_gap time_feature_none time_dt_init_neutral official official_time_mlp \
@@ -28,7 +55,7 @@ write_ml1m_queue() {
           $v = matched_tisasrec ] && echo " $GRAPH")"
       done; done
     for h in 32 128 256; do for s in 0 1 2; do for m in tim4rec ssd4rec mamba4rec sasrec tisasrec; do
-      echo "$([ $m = tisasrec ] && echo "$TIS ")$ACC --hidden $h --seeds $s --models $m$([ $m = tisasrec ] && echo " $GRAPH")"
+      acc_line ml-1m $h $s $m
     done; done; done
     for s in 0 1 2; do echo "SEQREC_ABLATION_VARIANTS=full,backbone_ssd,backbone_ssm,backbone_attention $ABL --seeds $s \
       --hidden 16"; done
@@ -36,6 +63,7 @@ write_ml1m_queue() {
     for s in 0 1 2; do echo "SEQREC_ABLATION_VARIANTS=full,backbone_ssd,backbone_ssm,backbone_attention $ABL --seeds $s \
       --hidden 32,64,128"; done
   } > "$QUEUE"
+  checkpointed_first "$QUEUE"
 }
 
 queue_campaign() {  # the parts' common set-up; GRAPH and TIS are expanded when a queue line runs

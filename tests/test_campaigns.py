@@ -114,3 +114,34 @@ def test_lanes_declare_the_commit_only_for_the_code_it_names(tmp_path):
         out = subprocess.run(["bash", "-c", show, str(tmp_path / f"c{want}")], cwd=work, check=True, timeout=120,
                              capture_output=True, text=True).stdout
         assert f"commit={want}" in out
+
+
+def test_queue_puts_checkpointed_runs_first_then_the_cheap_datasets_and_skips_finished_runs(tmp_path):
+    work = tmp_path / "repo"
+    (work / "campaigns" / "resume").mkdir(parents=True)
+    for script in ("lanes.sh", "ml1m_queue.sh"):
+        shutil.copy(REPO / "campaigns" / script, work / "campaigns")
+    committed = work / "results" / "full" / "accuracy"
+    committed.mkdir(parents=True)
+    (committed / "sasrec-amazon-sports-h32-s0.json").write_text('{"status": "ok"}')  # done: no line
+    (committed / "ssd4rec-amazon-sports-h32-s0.json").write_text('{"status": "failed"}')  # failed: a line
+    pack = tmp_path / "pack"
+    (pack / "full" / "accuracy").mkdir(parents=True)
+    (pack / "full" / "accuracy" / "tisasrec-ml-1m-h128-s2.json.ckpt").write_bytes(b"x")  # from an earlier session
+    with tarfile.open(work / "campaigns" / "resume" / "earlier.tgz", "w:gz") as tar:
+        tar.add(pack / "full", arcname="./full")
+    root = tmp_path / "campaign"
+    script = 'source campaigns/lanes.sh "$0"; source campaigns/ml1m_queue.sh; queue_campaign'
+    subprocess.run(["bash", "-c", script, str(root)], cwd=work, check=True, timeout=60,
+                   env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"})  # no nvidia-smi needed
+    lines = (root / "queue.txt").read_text().splitlines()
+    assert len(lines) == len(set(lines))
+    runs = [line.split("test_accuracy.py ", 1)[1] for line in lines if "test_accuracy.py" in line]
+    assert runs[0].startswith("--datasets ml-1m --hidden 128 --seeds 2 --models tisasrec ")  # resumes first
+    assert sum(r.startswith("--datasets ml-1m --hidden 128 --seeds 2 --models tisasrec") for r in runs) == 1
+    assert "--datasets amazon-sports --hidden 32 --seeds 0 --models sasrec" not in runs
+    assert "--datasets amazon-sports --hidden 32 --seeds 0 --models ssd4rec" in runs
+    assert runs[1].startswith("--datasets ml-1m --hidden 64 --seeds 0 --models tisasrec ")  # part 10's order
+    next_ml1m = next(i for i, r in enumerate(runs[2:], 2) if "ml-1m" in r)
+    assert {r.split()[1] for r in runs[2:next_ml1m]} == {"amazon-sports", "ml-100k"}
+    assert next_ml1m - 2 == 2 * 4 * 3 * 5 - 1  # both datasets' grids but the one finished run
