@@ -56,3 +56,15 @@ def test_every_batch_size_launches_the_full_batch_specializations(keys, model, a
             other = set(case[f"{phase} {b}"])
             assert other == full, (f"{phase} batch {b}: {len(other - full)} specializations beyond batch {FULL}'s "
                                    f"{[k.split(':')[0] for k in other - full]}, {len(full - other)} of its missing")
+
+
+def test_command_line_counts_each_batch_against_the_first():
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    args = ["--model", "ssd4rec", "--config", json.dumps({"hidden_size": 16, "max_len": L}), "--n-items", "30",
+            "--seq-len", str(L), "--train-batches", f"{FULL},7", "--eval-batches", f"{FULL},7"]
+    done = subprocess.run([sys.executable, "-m", "kernels.specializations", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith(f"train {FULL}: ") and int(lines[0].split()[2]) > 0
+    assert f"train 7: 0 beyond train {FULL}'s" in lines and f"eval 7: 0 beyond eval {FULL}'s" in lines
