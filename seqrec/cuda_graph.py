@@ -76,21 +76,10 @@ class GraphedTrainStep:
             torch.cuda.current_stream().wait_stream(side)
             self.warmed += 1
             return loss
-        inputs = _inputs(batch)
-        if self.graph is None:
-            self.static_inputs = tuple(t.clone() for t in inputs)
-            self.optimizer.zero_grad(set_to_none=True)  # the graph allocates the gradients it then overwrites
-            self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph):
-                self.static_loss = self.loss_fn(*self.static_inputs)
-                self.static_loss.backward()
-                self.optimizer.step()
-        else:
-            for static, t in zip(self.static_inputs, inputs, strict=True):
-                static.copy_(t)
-        self.graph.replay()  # capturing recorded the step without running it: the first replay runs it
+        if self.graph is None:  # the graph allocates the gradients it then overwrites
+            self.graph, self.static_inputs, self.static_loss = self._capture(batch, zero_in_graph=False)
         self.replays += 1
-        return self.static_loss
+        return _replay((self.graph, self.static_inputs, self.static_loss), batch)
 
     def _partial(self, batch: Batch, rows: int) -> torch.Tensor:
         """A batch of other than ``batch_size`` rows: eager until the full graph exists and for its size's first
@@ -98,26 +87,41 @@ class GraphedTrainStep:
         if self.graph is None:
             return self._eager_fresh(batch)
         captured = self.partial_graphs.get(rows)
-        inputs = _inputs(batch)
         if captured is None:
             if self.partial_eager.get(rows, 0) < self.partial_warmup:
                 self.partial_eager[rows] = self.partial_eager.get(rows, 0) + 1
                 return self._eager_in_place(batch)
-            static_inputs = tuple(t.clone() for t in inputs)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                self.optimizer.zero_grad(set_to_none=False)  # the full graph's gradient tensors, zeroed in place
-                static_loss = self.loss_fn(*static_inputs)
-                static_loss.backward()  # accumulates into them
-                self.optimizer.step()
-            captured = self.partial_graphs[rows] = (graph, static_inputs, static_loss)
-        else:
-            for static, t in zip(captured[1], inputs, strict=True):
-                static.copy_(t)
-        captured[0].replay()
+            # the full graph's gradient tensors, zeroed in place in the graph, then accumulated into
+            captured = self.partial_graphs[rows] = self._capture(batch, zero_in_graph=True)
         self.partial_replays += 1
-        return captured[2]
+        return _replay(captured, batch)
+
+    def _capture(self, batch: Batch, zero_in_graph: bool) -> tuple[torch.cuda.CUDAGraph, tuple, torch.Tensor]:
+        """(graph, its static inputs, its static loss) of one step on ``batch``'s shapes: the gradients freed
+        before the capture (``zero_in_graph`` False: the graph allocates them) or zeroed in place inside it."""
+        static_inputs = tuple(t.clone() for t in _inputs(batch))
+        if not zero_in_graph:
+            self.optimizer.zero_grad(set_to_none=True)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            if zero_in_graph:
+                self.optimizer.zero_grad(set_to_none=False)
+            static_loss = self.loss_fn(*static_inputs)
+            static_loss.backward()
+            self.optimizer.step()
+        return graph, static_inputs, static_loss
 
 
 def _inputs(batch: Batch) -> tuple[torch.Tensor, ...]:
     return batch.item_seq, batch.seq_len, batch.time_seq, batch.target
+
+
+def _replay(captured: tuple[torch.cuda.CUDAGraph, tuple, torch.Tensor], batch: Batch) -> torch.Tensor:
+    """Copy ``batch`` into a captured step's static inputs, replay it, and return its static loss (capturing
+    recorded the step without running it: the first replay runs it; copying a just-captured batch onto itself is
+    harmless)."""
+    graph, static_inputs, static_loss = captured
+    for static, t in zip(static_inputs, _inputs(batch), strict=True):
+        static.copy_(t)
+    graph.replay()
+    return static_loss
