@@ -17,7 +17,14 @@ if [ ! -e "$ROOT/.started" ]; then
   [ -d .gpu/resume ] && cp -r .gpu/resume/. "$ROOT/"
 fi
 [ -e "$ROOT/.started" ] || touch "$ROOT/.started"
-export SEQREC_DATA=${SEQREC_DATA:-$PWD/.gpu/data} PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 \
+# the data, copied out of the checkout once: the device tool syncs the checkout again at each call, and a call made
+# without carry removes .gpu/ there (part 13b: every ml-100k and ml-1m run started after that call failed, looking
+# for the recbole wheels instead); beside ROOT, not in it, so that collect.sh does not pack it
+if [ -z "${SEQREC_DATA:-}" ]; then
+  [ -d "$ROOT.data" ] || [ ! -d .gpu/data ] || cp -r .gpu/data "$ROOT.data"
+  SEQREC_DATA=$ROOT.data
+fi
+export SEQREC_DATA PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 \
   OMP_NUM_THREADS=8 MPLBACKEND=Agg
 # the commit this tree is, when .gpu/COMMIT names it ("<commit> <source_sha256>", written where git is current) and
 # the code on disk still has that digest: result files then record it although the host's .git copy lags

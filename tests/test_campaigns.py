@@ -145,3 +145,25 @@ def test_queue_puts_checkpointed_runs_first_then_the_cheap_datasets_and_skips_fi
     next_ml1m = next(i for i, r in enumerate(runs[2:], 2) if "ml-1m" in r)
     assert {r.split()[1] for r in runs[2:next_ml1m]} == {"amazon-sports", "ml-100k"}
     assert next_ml1m - 2 == 2 * 4 * 3 * 5 - 1  # both datasets' grids but the one finished run
+
+
+def test_lanes_read_the_data_from_a_copy_that_outlives_the_checkouts_gpu_folder(tmp_path):
+    # the device tool syncs the checkout at every call and removes .gpu/ when a call carries nothing (part 13b)
+    work = tmp_path / "repo"
+    (work / "campaigns").mkdir(parents=True)
+    shutil.copy(REPO / "campaigns" / "lanes.sh", work / "campaigns")
+    (work / ".gpu" / "data" / "ml-1m").mkdir(parents=True)
+    (work / ".gpu" / "data" / "ml-1m" / "ratings.dat").write_text("1::2::5::978300760\n")
+    root = tmp_path / "campaign"
+    env = {k: v for k, v in os.environ.items() if k != "SEQREC_DATA"}
+    script = ('source campaigns/lanes.sh "$0"; '
+              'lane 0 data "rm -rf .gpu; cat \\$SEQREC_DATA/ml-1m/ratings.dat > $ROOT/seen.txt"')
+    subprocess.run(["bash", "-c", script, str(root)], cwd=work, check=True, timeout=60, env=env)
+    log = root / "logs" / "data.log"
+    deadline = time.time() + 60
+    while time.time() < deadline and "=== rc=" not in (log.read_text() if log.exists() else ""):
+        time.sleep(0.2)
+    assert "=== rc=0" in log.read_text()
+    assert (root / "seen.txt").read_text() == "1::2::5::978300760\n"
+    assert not (work / ".gpu").exists()
+    assert not list(root.rglob("ratings.dat"))  # beside the campaign root, not packed with its results
