@@ -4,12 +4,13 @@ kernels there), at the shapes the models train with (K = 4).
 
     python suites/bench_conv.py --out DIR
 
-Writes one result file (kind "kernel") per case: median ms (triton.testing.do_bench after warm-up) and peak
-GPU memory above the inputs, with the card's name. The bytes floor of one call is reading x and writing y
-(forward), reading x and dy and writing dx (backward): 5 * B * L * C elements. With SiLU and K = 4 a third
-provider times our kernel with the backward's other path (``kernels.conv.fused.BWD_SHARED_X``):
-``triton_shared_x_bwd`` (each x shift loaded once per tile) while the general path is the default, else
-``triton_general_bwd``.
+Writes one result file (kind "kernel") per case: median ms (triton.testing.do_bench after warm-up), the
+kernels' own time replayed as a CUDA graph (``graph_ms``: the eager median of these small calls is mostly the
+host's launches, part 13) and peak GPU memory above the inputs, with the card's name.
+The bytes floor of one call is reading x and writing y (forward), reading x and dy and writing dx (backward):
+5 * B * L * C elements. With SiLU and K = 4 a third provider times our kernel with the backward's other path
+(``kernels.conv.fused.BWD_SHARED_X``): ``triton_shared_x_bwd`` (each x shift loaded once per tile) while the
+general path is the default, else ``triton_general_bwd``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
-from bench_common import measure_fwd_bwd, record_provider  # noqa: E402
+from bench_common import fwd_bwd_graph_ms, graph_record, measure_fwd_bwd, record_provider  # noqa: E402
 
 from seqrec.results import write_result  # noqa: E402
 
@@ -80,8 +81,10 @@ def main(argv=None) -> int:
                                          not default))
                 for name, backend, shared_x in providers:
                     fused.BWD_SHARED_X = shared_x
-                    rec = record_provider(lambda backend=backend, inputs=inputs, dout=dout, act=act: measure_fwd_bwd(
-                        lambda **kw: causal_conv1d(**kw, activation=act, backend=backend), inputs, dout))
+                    fn = partial(causal_conv1d, activation=act, backend=backend)
+                    rec = record_provider(partial(measure_fwd_bwd, fn, inputs, dout))
+                    if rec["status"] == "ok":  # its kernels alone, replayed as a CUDA graph (eager: mostly launches)
+                        rec.update(graph_record("graph_ms", partial(fwd_bwd_graph_ms, fn, inputs, dout)))
                     fused.BWD_SHARED_X = default
                     result["impls"][name] = rec
                     print(f"{card} causal_conv1d {case} {dtype_name} {act_name} {name}: {rec}", flush=True)
@@ -106,8 +109,10 @@ def bwd_grid(dtypes: list[str]) -> int:
                 for block_r in (16, 32):
                     for warps in (2, 4, 8):
                         fused.BWD_SHARED_X, fused.BWD_BLOCK_R, fused.NUM_WARPS = shared, block_r, warps
-                        rec = record_provider(partial(measure_fwd_bwd, lambda **kw: causal_conv1d(
-                            **kw, activation="silu", backend="triton"), inputs, dout))
+                        fn = partial(causal_conv1d, activation="silu", backend="triton")
+                        rec = record_provider(partial(measure_fwd_bwd, fn, inputs, dout))
+                        if rec["status"] == "ok":
+                            rec.update(graph_record("graph_ms", partial(fwd_bwd_graph_ms, fn, inputs, dout)))
                         print(f"{card} causal_conv1d {CASES[0]} {dtype_name} silu shared_x={shared} "
                               f"bwd_block_r={block_r} num_warps={warps}: {rec}", flush=True)
     finally:

@@ -4,10 +4,11 @@ shapes they train with.
 
     python suites/bench_norm.py --out DIR
 
-Writes one result file (kind "kernel") per case: median ms (triton.testing.do_bench after warm-up) and peak
-GPU memory above the inputs, with the card's name. The bytes floor of one call: the layer norm reads x and
-writes y (forward), reads x and dy and writes dx (backward), 5 * rows * C elements; the gated norm also reads z
-twice and writes dz, 8 * rows * C.
+Writes one result file (kind "kernel") per case: median ms (triton.testing.do_bench after warm-up), the
+kernels' own time replayed as a CUDA graph (``graph_ms``: the eager median of these small calls is mostly the
+host's launches, part 13) and peak GPU memory above the inputs, with the card's name.
+The bytes floor of one call: the layer norm reads x and writes y (forward), reads x and dy and writes dx
+(backward), 5 * rows * C elements; the gated norm also reads z twice and writes dz, 8 * rows * C.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
-from bench_common import measure_fwd_bwd, record_provider  # noqa: E402
+from bench_common import fwd_bwd_graph_ms, graph_record, measure_fwd_bwd, record_provider  # noqa: E402
 
 from seqrec.results import write_result  # noqa: E402
 
@@ -62,6 +63,9 @@ def main(argv=None) -> int:
             for name, backend in (("triton", "triton"), ("torch_ref", "torch")):
                 fn = ops[op](backend)
                 rec = record_provider(lambda fn=fn, inputs=inputs, dout=dout: measure_fwd_bwd(fn, inputs, dout))
+                if rec["status"] == "ok":  # its kernels alone, replayed as a CUDA graph (eager: mostly launches)
+                    rec.update(graph_record("graph_ms", lambda fn=fn, inputs=inputs, dout=dout: fwd_bwd_graph_ms(
+                        fn, inputs, dout)))
                 result["impls"][name] = rec
                 print(f"{card} {op} {case} {dtype_name} {name}: {rec}", flush=True)
             tag = f"b{case['batch']}-l{case['seqlen']}-c{case['channels']}-{dtype_name}"
