@@ -6,6 +6,7 @@ The Triton kernels run on CPU under TRITON_INTERPRET=1 (set before triton is imp
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("TRITON_INTERPRET", "0" if __import__("torch").cuda.is_available() else "1")
 
@@ -334,21 +335,40 @@ def test_tune_applies_each_setting_and_restores_the_defaults(monkeypatch):
     assert default["num_warps"] == fused.LAUNCH["fp32"]["num_warps"] and tune.defaults(torch.bfloat16)["num_warps"] \
         == fused.LAUNCH["lowp"]["num_warps"]
     launch = dict(fused.LAUNCH)
-    ref, f_ms, fb_ms = tune.run_case(dict(default, block_q=16), inp, dy)
+    ref, f_ms, fb_ms, graph = tune.run_case(dict(default, block_q=16), inp, dy)
     seen = []
     monkeypatch.setattr(fused, "ssd_fused_bwd", lambda *a, _real=fused.ssd_fused_bwd, **k: seen.append(
         (fused._launch(torch.float32)["num_warps"], fused.BC_PER_HEAD, os.environ["SEQREC_SSD_DOT_PRECISION"],
          fused.EXACT_LOWP_DOTS))
         or _real(*a, **k))
     flipped = not default["bc_per_head"]
-    got, _, _ = tune.run_case(dict(default, num_warps=4, block_q=16, bc_per_head=flipped, precision="ieee",
+    got, _, _, _ = tune.run_case(dict(default, num_warps=4, block_q=16, bc_per_head=flipped, precision="ieee",
                                    exact_lowp_dots=False), inp, dy)
-    assert seen[0] == (4, flipped, "ieee", False) and (f_ms, fb_ms) == (1.0, 1.0)
+    assert seen[0] == (4, flipped, "ieee", False) and (f_ms, fb_ms, graph) == (1.0, 1.0, None)  # no graph off CUDA
     assert (fused.LAUNCH, fused.BC_PER_HEAD, fused.EXACT_LOWP_DOTS) == (launch, default["bc_per_head"], True)
     assert "SEQREC_SSD_DOT_PRECISION" not in os.environ
     # the default's dots are split TF32 on a GPU (three TF32 products), the flipped setting's IEEE fp32: they agree
     # to about 1e-5 (1.3e-5 on an H200, part 10), exactly under the interpreter
     assert tune.rel_err(got, ref) < 1e-4
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_tune_times_each_setting_as_a_cuda_graph_too(monkeypatch):
+    """On the GPU the tune ranks by the graph replay's time: it is captured and timed, and leaves the gradients
+    the eager call gave."""
+    import sys
+
+    from kernels.ssd import tune
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "suites"))
+    monkeypatch.delitem(sys.modules, "bench_common", raising=False)
+    inp = make_inputs(64, 50, 4, 32, 1, 32, dtype=torch.bfloat16, device="cuda", seed=5)
+    dy = torch.randn_like(inp["x"])
+    res, f_ms, fb_ms, graph = tune.run_case(tune.defaults(torch.bfloat16), inp, dy)
+    assert 0 < graph < 1e3 and 0 < f_ms <= fb_ms
+    again, _, _, _ = tune.run_case(tune.defaults(torch.bfloat16), inp, dy)
+    assert tune.rel_err(again, res) < 1e-6
 
 
 def test_split_tf32_gives_a_tf32_exact_high_part():
