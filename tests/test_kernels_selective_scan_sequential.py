@@ -121,3 +121,19 @@ def test_sequential_gpu_full_sizes(shape, dtype):
 
     inputs = make_inputs(*shape, dtype=dtype, device="cuda")
     torch.testing.assert_close(selective_scan(**inputs, backend="auto"), sequential(**inputs), rtol=0, atol=0)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_bench_times_the_kernel_as_a_cuda_graph_and_keeps_its_gradients():
+    """``python -m kernels.selective_scan.sequential``'s timer: eager and graph-replay times, and the output and
+    gradients of the eager call, which the graph's replays do not change."""
+    from kernels.selective_scan.sequential import _bench_one, selective_scan_sequential
+
+    inputs = make_inputs(8, 128, 50, 32, dtype=torch.float32, device="cuda")
+    leaves = {k: v.detach().requires_grad_(True) for k, v in inputs.items() if isinstance(v, torch.Tensor)}
+    dout = torch.randn_like(leaves["u"])
+    res, fwd, both, graph = _bench_one(selective_scan_sequential, leaves, dout)
+    assert 0 < fwd <= both and 0 < graph < 1e3
+    again, *_ = _bench_one(selective_scan_sequential, leaves, dout)
+    assert all(torch.allclose(a, b, rtol=1e-5, atol=1e-6) for a, b in zip(again, res, strict=True))

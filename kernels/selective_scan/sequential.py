@@ -403,9 +403,16 @@ def selective_scan_sequential(u, delta, A, B, C, D=None, z=None, delta_bias=None
 
 
 
-def _bench_one(fn, leaves: dict, dout: torch.Tensor) -> tuple[list[torch.Tensor], float, float]:
-    """(output and gradients, forward ms, forward+backward ms) of ``fn`` on CUDA (do_bench medians)."""
+def _bench_one(fn, leaves: dict, dout: torch.Tensor) -> tuple[list[torch.Tensor], float, float, float]:
+    """(output and gradients, forward ms, forward+backward ms, forward+backward ms replayed as a CUDA graph) of
+    ``fn`` on CUDA (do_bench medians; the graph's is the kernels' own time, ``suites/bench_common.graph_ms``)."""
+    import sys
+    from pathlib import Path
+
     from triton.testing import do_bench
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "suites"))
+    from bench_common import graph_ms
 
     for v in leaves.values():
         v.grad = None
@@ -415,14 +422,17 @@ def _bench_one(fn, leaves: dict, dout: torch.Tensor) -> tuple[list[torch.Tensor]
     with torch.no_grad():
         fwd = do_bench(lambda: fn(**leaves), return_mode="median")
     both = do_bench(lambda: fn(**leaves).backward(dout), grad_to_none=list(leaves.values()), return_mode="median")
-    return res, fwd, both
+    graph = graph_ms(lambda: fn(**leaves).backward(dout), reset=lambda: [setattr(v, "grad", None)
+                                                                         for v in leaves.values()])
+    return res, fwd, both, graph
 
 
 def _bench(argv: list[str]) -> None:
     """``python -m kernels.selective_scan.sequential [OVERRIDE_JSON ...]`` on CUDA: median ms of forward and
-    forward+backward, fp32, d_inner 128, d_state 32, at the benchmark's two sizes, for the PyTorch reference and
-    for this kernel under each ``_CONFIG_OVERRIDE`` given (none: the default), with the largest relative error of
-    the output and the gradients against the reference."""
+    forward+backward (eager, and replayed as a CUDA graph), fp32, d_inner 128, d_state 32, at the benchmark's two
+    sizes and ml-1m's training batch (B=2048, L=200: Mamba4Rec's scan backward is 42% of that step, part 13), for
+    the PyTorch reference and for this kernel under each ``_CONFIG_OVERRIDE`` given (none: the default), with the
+    largest relative error of the output and the gradients against the reference."""
     import json
 
     from kernels.selective_scan.ref import selective_scan_ref
@@ -430,7 +440,7 @@ def _bench(argv: list[str]) -> None:
     global _CONFIG_OVERRIDE
     overrides = [json.loads(a) for a in argv] or [None]
     print(torch.cuda.get_device_name())
-    for bsz, seqlen in ((2048, 50), (256, 200)):
+    for bsz, seqlen in ((2048, 50), (256, 200), (2048, 200)):
         gen = torch.Generator(device="cuda").manual_seed(0)
         shapes = dict(u=(bsz, 128, seqlen), delta=(bsz, 128, seqlen), A=(128, 32), B=(bsz, 32, seqlen),
                       C=(bsz, 32, seqlen), D=(128,), z=(bsz, 128, seqlen), delta_bias=(128,))
@@ -439,14 +449,15 @@ def _bench(argv: list[str]) -> None:
         leaves["A"] = -torch.exp(leaves["A"] * 0.5)
         leaves = {k: v.requires_grad_(True) for k, v in leaves.items()}
         dout = torch.randn_like(leaves["u"])
-        ref, fwd, both = _bench_one(selective_scan_ref, leaves, dout)
-        print(f"B={bsz} L={seqlen} reference: fwd {fwd:.3f} ms, fwd+bwd {both:.3f} ms")
+        ref, fwd, both, graph = _bench_one(selective_scan_ref, leaves, dout)
+        print(f"B={bsz} L={seqlen} reference: fwd {fwd:.3f} ms, fwd+bwd {both:.3f} ms, graph {graph:.3f} ms",
+              flush=True)
         for override in overrides:
             _CONFIG_OVERRIDE = override
-            res, fwd, both = _bench_one(selective_scan_sequential, leaves, dout)
+            res, fwd, both, graph = _bench_one(selective_scan_sequential, leaves, dout)
             err = max(((a - b).norm() / b.norm().clamp_min(1e-30)).item() for a, b in zip(res, ref, strict=True))
             print(f"B={bsz} L={seqlen} sequential {override}: fwd {fwd:.3f} ms, fwd+bwd {both:.3f} ms, "
-                  f"max rel err vs reference {err:.1e}")
+                  f"graph {graph:.3f} ms, max rel err vs reference {err:.1e}", flush=True)
         _CONFIG_OVERRIDE = None
 
 
