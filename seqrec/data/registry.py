@@ -205,7 +205,16 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, max_len: 
     if min(min_user_inter, min_item_inter) < 0:
         raise ValueError("min_user_inter and min_item_inter must be >= 0")
     spec = DATASETS[name]
-    source = spec.resolve(paths.data_dir(data_dir))
+    root, origin = paths.data_dir_and_origin(data_dir)
+    try:
+        source = spec.resolve(root)
+    except DataError as e:
+        if origin is None or root.is_dir():
+            raise
+        # a data directory named but absent (a typo, or a folder removed under a campaign, part 13b): say so first,
+        # since the embedded datasets fall back to a download whose failure would hide it (tox names
+        # ../shared/data/raw whether it exists or not, so absence alone is no error)
+        raise DataError(f"the data directory that {origin} names does not exist; then: {e}", root) from e
     options = {"name": name, "min_user": min_user_inter, "min_item": min_item_inter, "v": PIPELINE_VERSION}
     key = hashlib.sha256((_sha256(source.files) + json.dumps(options, sort_keys=True)).encode()).hexdigest()
     path = cache_dir() / "processed" / f"{name}-{key[:16]}.pt"
