@@ -12,6 +12,7 @@
 #     times, into logs/scan-configs14.txt;
 #     the conv and norm benches with graph times into logs/kernels14, and the conv backward's grid of row tiles x
 #     warps x shared x loads (part 13's eager medians of these were the host's launches);
+#     the anatomy of each model's step at ml-1m's shape and h256 (can such a run finish within one session);
 #     then the queue, with a second queue lane on GPU 0 once these are done.
 #   Every GPU but 0 runs QUEUE_LANES (default 2) queue lanes at once.
 # Every call to the device tool must carry .gpu (a call without carry removes it there; the lanes read a copy of
@@ -26,6 +27,10 @@ COMPILED="$COLD python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda
 SCAN_CONFIGS="'{}' '{\"block_d_bwd\": 4, \"warps_bwd\": 1}' '{\"block_d_bwd\": 16, \"warps_bwd\": 4}' \
   '{\"warps_bwd\": 1}' '{\"max_chunk\": 4}' '{\"max_chunk\": 6}'"
 K14=$ROOT/logs/kernels14
+# ml-1m's h256 runs cannot hand a checkpoint to the next session (27-42 MiB against what a call can carry): each
+# must finish within one session. Their step's time at ml-1m's shape, fp32 eager as the grid trains (TiSASRec at
+# its batch, 256; graphed in training), times ml-1m's steps an epoch, says whether one can.
+ANATOMY256="python3 -m seqrec anatomy --hidden 256 --seq-len 200 --n-items 3416 --device cuda --backend auto --profile 10"
 lane 0 gpu0-timing \
   "timeout 300 $PYTEST -m gpu tests/test_kernels_ssd.py tests/test_kernels_selective_scan_sequential.py \
      -k 'tune_times or bench_times'" \
@@ -33,6 +38,9 @@ lane 0 gpu0-timing \
   "python3 -m kernels.ssd.tune --dtype bfloat16 > $ROOT/logs/ssd-tune14-bf16.txt 2>&1" \
   "python3 -m kernels.ssd.tune --dtype float32 > $ROOT/logs/ssd-tune14-fp32.txt 2>&1" \
   "python3 -m kernels.selective_scan.sequential $SCAN_CONFIGS > $ROOT/logs/scan-configs14.txt 2>&1" \
+  "for m in sasrec mamba4rec ssd4rec tim4rec; do $ANATOMY256 --model \$m --batch 2048; done \
+     > $ROOT/logs/anatomy14-ml1m-h256.txt 2>&1" \
+  "$ANATOMY256 --model tisasrec --batch 256 >> $ROOT/logs/anatomy14-ml1m-h256.txt 2>&1" \
   "python3 suites/bench_conv.py --out $K14" \
   "python3 suites/bench_norm.py --out $K14" \
   "python3 suites/bench_conv.py --out $K14 --bwd-grid > $ROOT/logs/conv-bwd-grid14.txt 2>&1" \
