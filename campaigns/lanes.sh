@@ -56,7 +56,13 @@ pop_line() {  # pop_line FILE: print FILE's first line and remove it, under a lo
 }
 export -f pop_line
 
-queue_loop() {  # queue_loop FILE: the command that pops FILE's lines (commands) one at a time and runs them,
-  # logged as a lane's commands, until FILE is empty: lanes sharing FILE take its runs in order, each run once
-  echo "while c=\$(pop_line $1); do echo \"=== \$(date -u +%T) \$c\"; eval \"\$c\"; echo \"=== rc=\$? \$(date -u +%T)\"; done"
+queue_loop() {  # queue_loop FILE [SECONDS]: the command that pops FILE's lines (commands) one at a time and runs
+  # them, logged as a lane's commands, until FILE is empty: lanes sharing FILE take its runs in order, each run once.
+  # SECONDS: pop a line only while the campaign ($ROOT/.started) is younger than that (runs that must finish within
+  # the session they start in)
+  local young=""
+  [ -n "${2:-}" ] && young="[ \$(( \$(date +%s) - \$(stat -c %Y $ROOT/.started) )) -lt $2 ] && "
+  echo "while ${young}c=\$(pop_line $1); do echo \"=== \$(date -u +%T) \$c\"; eval \"\$c\"; \
+echo \"=== rc=\$? \$(date -u +%T)\"; done"
 }
+

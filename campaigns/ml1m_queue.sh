@@ -1,13 +1,14 @@
-# Shared by part10.sh, part11*.sh, part12*.sh and part13.sh (source it after lanes.sh). queue_campaign sets what
-# their lanes use (ngpu; QUEUE, written here once; GRAPH and TIS; COLD, every cache empty; PYTEST); queue_lanes starts
-# the queue lanes that follow GPU 0's own. write_ml1m_queue FILE writes the queue of runs the campaign's lanes share,
-# once (an existing FILE is kept: a resumed campaign goes on with what is left of it). First the runs a checkpoint
-# of an earlier campaign holds (campaigns/resume/, unpacked into ROOT by lanes.sh), so that each goes on where it
-# stopped; then, in this order: TiSASRec amazon-beauty h64 seeds 0-2, eager and with the CUDA graph; ml-1m TiSASRec
-# seed 0; the grid's runs on the cheaper datasets, amazon-sports and ml-100k (1-5 minutes each, against ml-1m's
-# 10-30); ml-1m h64 seeds 1 and 2 of the five models (#8); the ablation's ml-1m variants over 3 seeds (#9, without
-# the reference row, `-k 'not full-'`: the grid's TiM4Rec run); the rest of ml-1m's grid; the ablation's h16
-# backbones; last the ablation's rows taken from the grid. A grid run whose result file in ROOT is ok gets no line.
+# Shared by part10.sh, part11*.sh, part12*.sh, part13*.sh and part14.sh (source it after lanes.sh). queue_campaign
+# sets what their lanes use (ngpu; QUEUE, written here once; GRAPH and TIS; COLD, every cache empty; PYTEST);
+# queue_lanes starts the queue lanes that follow GPU 0's own. write_ml1m_queue FILE writes the queue of runs the
+# campaign's lanes share, once (an existing FILE is kept: a resumed campaign goes on with what is left of it). First
+# the runs a checkpoint of an earlier campaign holds (campaigns/resume/, unpacked into ROOT by lanes.sh), so that each
+# goes on where it stopped; then, in this order: TiSASRec amazon-beauty h64 seeds 0-2, eager and with the CUDA graph;
+# ml-1m TiSASRec seed 0; the grid's runs on the cheaper datasets, amazon-sports and ml-100k (1-5 minutes each, against
+# ml-1m's 10-30); ml-1m h64 seeds 1 and 2 of the five models (#8); the ablation's ml-1m variants over 3 seeds (#9,
+# without the reference row, `-k 'not full-'`: the grid's TiM4Rec run); ml-1m's grid at h32 and h128; the ablation's
+# h16 backbones; last the ablation's rows taken from the grid. A grid run whose result file in ROOT is ok gets no
+# line. ml-1m's h256 runs go to FILE.session (see queue_lanes).
 # Uses SUITE (lanes.sh), and TIS and GRAPH: the prefix of a TiSASRec line (its GPU tests passed) and the flag
 # TiSASRec's runs take (expanded when the line runs).
 MODELS="sasrec mamba4rec tisasrec ssd4rec tim4rec"
@@ -54,7 +55,7 @@ write_ml1m_queue() {
         echo "$([ $v = matched_tisasrec ] && echo "$TIS ")SEQREC_ABLATION_VARIANTS=$v $ABL --seeds $s -k 'not full-'$([ \
           $v = matched_tisasrec ] && echo " $GRAPH")"
       done; done
-    for h in 32 128 256; do for s in 0 1 2; do for m in tim4rec ssd4rec mamba4rec sasrec tisasrec; do
+    for h in 32 128; do for s in 0 1 2; do for m in tim4rec ssd4rec mamba4rec sasrec tisasrec; do
       acc_line ml-1m $h $s $m
     done; done; done
     for s in 0 1 2; do echo "SEQREC_ABLATION_VARIANTS=full,backbone_ssd,backbone_ssm,backbone_attention $ABL --seeds $s \
@@ -64,6 +65,10 @@ write_ml1m_queue() {
       --hidden 32,64,128"; done
   } > "$QUEUE"
   checkpointed_first "$QUEUE"
+  # ml-1m's h256 runs: their checkpoints (27-42 MiB) cannot travel to the next session, so each must finish within
+  # the session it starts in; queue_lanes starts them only early in a campaign (SESSION_BOUND_WINDOW_S)
+  for s in 0 1 2; do for m in sasrec mamba4rec ssd4rec tim4rec tisasrec; do acc_line ml-1m 256 $s $m; done; done \
+    > "$QUEUE.session"
 }
 
 queue_campaign() {  # the parts' common set-up; GRAPH and TIS are expanded when a queue line runs
@@ -77,11 +82,17 @@ queue_campaign() {  # the parts' common set-up; GRAPH and TIS are expanded when 
 }
 
 queue_lanes() {  # after GPU 0's own lane: a second queue lane on GPU 0 once $ROOT/.timing-done exists (GPU 0's lane
-  # touches it when its timed work is done), QUEUE_LANES (default 2) queue lanes on every other GPU
+  # touches it when its timed work is done), QUEUE_LANES (default 2) queue lanes on every other GPU; the first of
+  # them takes session-bound runs ($QUEUE.session) while the campaign is younger than SESSION_BOUND_WINDOW_S
+  # (default 300: a session holds its machine about 28 minutes), then the shared queue
   lane 0 gpu0-queue2 "while [ ! -e $ROOT/.timing-done ]; do sleep 5; done" "$(queue_loop "$QUEUE")"
-  local g k
+  local g k first
   for g in $(seq 1 $((ngpu - 1))); do
-    for k in $(seq 1 "${QUEUE_LANES:-2}"); do lane "$g" "gpu$g-queue$k" "$(queue_loop "$QUEUE")"; done
+    for k in $(seq 1 "${QUEUE_LANES:-2}"); do
+      first=()
+      [ "$k" = 1 ] && first=("$(queue_loop "$QUEUE.session" "${SESSION_BOUND_WINDOW_S:-300}")")
+      lane "$g" "gpu$g-queue$k" "${first[@]}" "$(queue_loop "$QUEUE")"
+    done
   done
   echo "campaign lanes started under $ROOT on $ngpu GPUs (logs: $ROOT/logs; queue: $QUEUE)"
 }

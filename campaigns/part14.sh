@@ -14,7 +14,8 @@
 #     warps x shared x loads (part 13's eager medians of these were the host's launches);
 #     the anatomy of each model's step at ml-1m's shape and h256 (can such a run finish within one session);
 #     then the queue, with a second queue lane on GPU 0 once these are done.
-#   Every GPU but 0 runs QUEUE_LANES (default 2) queue lanes at once.
+#   Every GPU but 0 runs QUEUE_LANES (default 2) queue lanes at once; the first of them starts ml-1m's h256 runs
+#   (queue.txt.session: their checkpoints cannot travel to the next session) in the campaign's first 5 minutes.
 # Every call to the device tool must carry .gpu (a call without carry removes it there; the lanes read a copy of
 # the data since 89f758a, but .gpu/resume is read at the start only).
 # Usage (repository root, data under .gpu/data):  bash campaigns/part14.sh [ROOT]

@@ -145,6 +145,30 @@ def test_queue_puts_checkpointed_runs_first_then_the_cheap_datasets_and_skips_fi
     next_ml1m = next(i for i, r in enumerate(runs[2:], 2) if "ml-1m" in r)
     assert {r.split()[1] for r in runs[2:next_ml1m]} == {"amazon-sports", "ml-100k"}
     assert next_ml1m - 2 == 2 * 4 * 3 * 5 - 1  # both datasets' grids but the one finished run
+    # ml-1m's h256 runs (checkpoints too large to travel between sessions) are queued apart, to start early
+    assert not [r for r in runs if r.startswith("--datasets ml-1m --hidden 256 ")]
+    session = (root / "queue.txt.session").read_text().splitlines()
+    assert len(session) == 15 and all("--datasets ml-1m --hidden 256 " in line for line in session)
+
+
+def test_a_queue_with_a_window_is_taken_only_while_the_campaign_is_young(tmp_path):
+    work = tmp_path / "repo"
+    (work / "campaigns").mkdir(parents=True)
+    shutil.copy(REPO / "campaigns" / "lanes.sh", work / "campaigns")
+    root = tmp_path / "campaign"
+    root.mkdir()
+    for name in ("old", "young"):
+        (root / f"{name}.txt").write_text("".join(f"echo {name}{i} >> {root}/ran.txt\n" for i in range(3)))
+    script = ('source campaigns/lanes.sh "$0"; touch -d "10 minutes ago" $ROOT/.started; '
+              'lane 0 a "$(queue_loop $ROOT/old.txt 300)" "$(queue_loop $ROOT/young.txt 3600)" "echo end >> '
+              '$ROOT/ran.txt"')
+    subprocess.run(["bash", "-c", script, str(root)], cwd=work, check=True, timeout=60)
+    deadline = time.time() + 60
+    ran = root / "ran.txt"
+    while time.time() < deadline and "end" not in (ran.read_text() if ran.exists() else ""):
+        time.sleep(0.2)
+    assert ran.read_text().split() == ["young0", "young1", "young2", "end"]
+    assert len((root / "old.txt").read_text().splitlines()) == 3  # left for a younger campaign
 
 
 def test_lanes_read_the_data_from_a_copy_that_outlives_the_checkouts_gpu_folder(tmp_path):
