@@ -6,13 +6,14 @@
 #     #4's epoch: TiM4Rec amazon-beauty h64, bf16 + compile + CUDA graph, every cache empty (set
 #     <timing>-amp-compile-cuda-graph-partial-graph): part 10's 0.340 s an epoch ran the epoch's last, partial batch
 #     eagerly; since e1564c5 it replays a graph of its own (eager + graph: 0.49 -> 0.45 s an epoch, part 13);
+#     each model's compiled fp32 step at ml-1m's shape, h64 (would compiling shorten ml-1m's runs);
+#     the anatomy of each model's step at ml-1m's shape and h256 (can such a run finish within one session);
 #     the SSD launch settings searched again, ranked by graph replay time (part 5 ranked eager medians, half host
-#     time; the kernels changed since), bf16 and fp32, into logs/ssd-tune14-*.txt;
+#     time; the kernels changed since), bf16, then fp32 further down, into logs/ssd-tune14-*.txt;
 #     the selective scan's block settings at ml-1m's batch (its backward is 42% of Mamba4Rec's step there), graph
 #     times, into logs/scan-configs14.txt;
 #     the conv and norm benches with graph times into logs/kernels14, and the conv backward's grid of row tiles x
 #     warps x shared x loads (part 13's eager medians of these were the host's launches);
-#     the anatomy of each model's step at ml-1m's shape and h256 (can such a run finish within one session);
 #     then the queue, with a second queue lane on GPU 0 once these are done.
 #   Every GPU but 0 runs QUEUE_LANES (default 2) queue lanes at once; the first of them starts ml-1m's h256 runs
 #   (queue.txt.session: their checkpoints cannot travel to the next session) in the campaign's first 5 minutes.
@@ -32,18 +33,28 @@ K14=$ROOT/logs/kernels14
 # must finish within one session. Their step's time at ml-1m's shape, fp32 eager as the grid trains (TiSASRec at
 # its batch, 256; graphed in training), times ml-1m's steps an epoch, says whether one can.
 ANATOMY256="python3 -m seqrec anatomy --hidden 256 --seq-len 200 --n-items 3416 --device cuda --backend auto --profile 10"
+# ml-1m's runs are the GPU's own time (parts 12, 13: kernels = wall a step), about 23 minutes each, some 90 still to
+# run: would torch.compile (eager dropout draws, compile_rng "eager": seed for seed eager's accuracy on 10 seeds,
+# results/full-compile-eager-rng/) shorten their steps? Each model's compiled fp32 step at ml-1m's shape, h64,
+# against part 13's eager anatomies (part 12's for SASRec; TiSASRec's eager one here).
+ANATOMY_ML1M_COMPILED="python3 -m seqrec anatomy --hidden 64 --seq-len 200 --n-items 3416 --device cuda --backend auto \
+  --profile 20 --compile"
 lane 0 gpu0-timing \
   "timeout 300 $PYTEST -m gpu tests/test_kernels_ssd.py tests/test_kernels_selective_scan_sequential.py \
      -k 'tune_times or bench_times'" \
   "$COMPILED --out $ROOT/$timing-amp-compile-cuda-graph-partial-graph/accuracy" \
-  "python3 -m kernels.ssd.tune --dtype bfloat16 > $ROOT/logs/ssd-tune14-bf16.txt 2>&1" \
-  "python3 -m kernels.ssd.tune --dtype float32 > $ROOT/logs/ssd-tune14-fp32.txt 2>&1" \
-  "python3 -m kernels.selective_scan.sequential $SCAN_CONFIGS > $ROOT/logs/scan-configs14.txt 2>&1" \
+  "for m in sasrec mamba4rec ssd4rec tim4rec; do $ANATOMY_ML1M_COMPILED --model \$m --batch 2048; done \
+     > $ROOT/logs/anatomy14-ml1m-compiled-fp32.txt 2>&1" \
+  "$ANATOMY_ML1M_COMPILED --model tisasrec --batch 256 >> $ROOT/logs/anatomy14-ml1m-compiled-fp32.txt 2>&1" \
+  "${ANATOMY_ML1M_COMPILED% --compile} --model tisasrec --batch 256 > $ROOT/logs/anatomy14-ml1m-tisasrec-eager.txt 2>&1" \
   "for m in sasrec mamba4rec ssd4rec tim4rec; do $ANATOMY256 --model \$m --batch 2048; done \
      > $ROOT/logs/anatomy14-ml1m-h256.txt 2>&1" \
   "$ANATOMY256 --model tisasrec --batch 256 >> $ROOT/logs/anatomy14-ml1m-h256.txt 2>&1" \
+  "python3 -m kernels.ssd.tune --dtype bfloat16 > $ROOT/logs/ssd-tune14-bf16.txt 2>&1" \
+  "python3 -m kernels.selective_scan.sequential $SCAN_CONFIGS > $ROOT/logs/scan-configs14.txt 2>&1" \
   "python3 suites/bench_conv.py --out $K14" \
   "python3 suites/bench_norm.py --out $K14" \
+  "python3 -m kernels.ssd.tune --dtype float32 > $ROOT/logs/ssd-tune14-fp32.txt 2>&1" \
   "python3 suites/bench_conv.py --out $K14 --bwd-grid > $ROOT/logs/conv-bwd-grid14.txt 2>&1" \
   "touch $ROOT/.timing-done" \
   "$(queue_loop "$QUEUE")"
