@@ -89,6 +89,11 @@ def pytest_addoption(parser):
     group.addoption("--cuda-graph", action="store_true",
                     help="train the accuracy and ablation cases' steps as CUDA graphs ($SEQREC_CUDA_GRAPH=1): the "
                          "same runs as eager, with less host time a step (seqrec.train.EXECUTION_ONLY)")
+    group.addoption("--compile", action="store_true",
+                    help="train the accuracy and ablation cases' loss through torch.compile with eager's dropout "
+                         "draws ($SEQREC_COMPILE=1; train config compile, compile_rng 'eager', recorded in each "
+                         "result): eager's accuracy seed for seed on 10 seeds up to float rounding "
+                         "(results/full-compile-eager-rng/), fewer kernels a step where the GPU is the bound")
     for key in _NARROW:
         group.addoption(f"--{key}", default=None, help=f"comma list narrowing the profile's {key}")
 
@@ -140,13 +145,17 @@ def device(pytestconfig) -> str:
 
 
 def execution_of(config, device: str) -> dict[str, Any]:
-    """Train-config entries of how the training cases run, not what they compute (``EXECUTION_ONLY``):
-    ``{"cuda_graph": True}`` with ``--cuda-graph`` or ``SEQREC_CUDA_GRAPH=1``, else nothing."""
-    if not (config.getoption("--cuda-graph") or os.environ.get("SEQREC_CUDA_GRAPH") == "1"):
-        return {}
-    if not device.startswith("cuda"):
-        raise pytest.UsageError(f"--cuda-graph (SEQREC_CUDA_GRAPH) needs the cuda device, not {device!r}")
-    return {"cuda_graph": True}
+    """Train-config entries of how the training cases run: ``{"cuda_graph": True}`` with ``--cuda-graph`` or
+    ``SEQREC_CUDA_GRAPH=1`` (the same runs, ``EXECUTION_ONLY``); ``{"compile": True, "compile_rng": "eager"}``
+    with ``--compile`` or ``SEQREC_COMPILE=1`` (the same runs up to float rounding, recorded as such)."""
+    out: dict[str, Any] = {}
+    if config.getoption("--cuda-graph") or os.environ.get("SEQREC_CUDA_GRAPH") == "1":
+        if not device.startswith("cuda"):
+            raise pytest.UsageError(f"--cuda-graph (SEQREC_CUDA_GRAPH) needs the cuda device, not {device!r}")
+        out["cuda_graph"] = True
+    if config.getoption("--compile") or os.environ.get("SEQREC_COMPILE") == "1":
+        out.update(compile=True, compile_rng="eager")
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -91,19 +91,43 @@ def test_workload_grid_adds_the_graphed_step_on_cuda_only(suite):
     assert mamba == set(suite.MAMBA_SSM_MODELS)
 
 
+class _Options:
+    """A pytest config stand-in holding the suites' execution options."""
+
+    def __init__(self, graph=False, compile=False):
+        self.options = {"--cuda-graph": graph, "--compile": compile}
+
+    def getoption(self, name):
+        return self.options[name]
+
+
 def test_cuda_graph_option_asks_the_training_cases_for_a_cuda_graph_on_cuda_only(suite, monkeypatch):
-    class Config:
-        def __init__(self, flag):
-            self.flag = flag
-
-        def getoption(self, name):
-            assert name == "--cuda-graph"
-            return self.flag
-
     monkeypatch.delenv("SEQREC_CUDA_GRAPH", raising=False)
-    assert suite.execution_of(Config(False), "cuda") == {}
-    assert suite.execution_of(Config(True), "cuda") == {"cuda_graph": True}
+    monkeypatch.delenv("SEQREC_COMPILE", raising=False)
+    assert suite.execution_of(_Options(), "cuda") == {}
+    assert suite.execution_of(_Options(graph=True), "cuda") == {"cuda_graph": True}
     monkeypatch.setenv("SEQREC_CUDA_GRAPH", "1")
-    assert suite.execution_of(Config(False), "cuda:1") == {"cuda_graph": True}
+    assert suite.execution_of(_Options(), "cuda:1") == {"cuda_graph": True}
     with pytest.raises(pytest.UsageError, match="needs the cuda device"):
-        suite.execution_of(Config(False), "cpu")
+        suite.execution_of(_Options(), "cpu")
+
+
+def test_compile_option_asks_for_the_compiled_loss_with_eagers_dropout_draws(suite, monkeypatch):
+    monkeypatch.delenv("SEQREC_CUDA_GRAPH", raising=False)
+    monkeypatch.delenv("SEQREC_COMPILE", raising=False)
+    compiled = {"compile": True, "compile_rng": "eager"}
+    assert suite.execution_of(_Options(compile=True), "cpu") == compiled
+    assert suite.execution_of(_Options(graph=True, compile=True), "cuda") == {"cuda_graph": True, **compiled}
+    monkeypatch.setenv("SEQREC_COMPILE", "1")
+    assert suite.execution_of(_Options(), "cuda") == compiled
+
+
+def test_the_suites_train_config_with_compile_is_one_train_accepts():
+    """What ``--compile`` adds passes the trainer's own check of a train config (a key it does not know, or a
+    compile_rng it does not take, would fail every run of a campaign at its start)."""
+    from seqrec.train import resolve_train_config
+
+    for model in ("sasrec", "tisasrec", "mamba4rec", "ssd4rec", "tim4rec"):
+        cfg = resolve_train_config(model, "ml-1m", {"epochs": 1, "patience": 1, "compile": True,
+                                                    "compile_rng": "eager", "cuda_graph": True})
+        assert cfg["compile"] is True and cfg["compile_rng"] == "eager"
