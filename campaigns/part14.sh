@@ -15,13 +15,15 @@
 #     the conv and norm benches with graph times into logs/kernels14, and the conv backward's grid of row tiles x
 #     warps x shared x loads (part 13's eager medians of these were the host's launches);
 #     then the queue, with a second queue lane on GPU 0 once these are done.
-#   Every GPU but 0 runs QUEUE_LANES (default 2) queue lanes at once; the first of them starts ml-1m's h256 runs
-#   (queue.txt.session: their checkpoints cannot travel to the next session) in the campaign's first 5 minutes.
+#   Every GPU but 0 runs QUEUE_LANES (default 2) queue lanes at once. ml-1m's h256 runs (queue.txt.session: their
+#   checkpoints cannot travel to the next session) start in no lane here (SESSION_BOUND_WINDOW_S=0): whether one can
+#   finish within a session is what this part's h256 anatomies say; a later part sets the window.
 # Every call to the device tool must carry .gpu (a call without carry removes it there; the lanes read a copy of
 # the data since 89f758a, but .gpu/resume is read at the start only).
 # Usage (repository root, data under .gpu/data):  bash campaigns/part14.sh [ROOT]
 source campaigns/lanes.sh
 source campaigns/ml1m_queue.sh
+SESSION_BOUND_WINDOW_S=${SESSION_BOUND_WINDOW_S:-0}
 queue_campaign
 touch "$ROOT/.interval-ok" "$ROOT/.interval-tested" "$ROOT/.graph-ok" "$ROOT/.graph-tested"  # passed in part 13
 COMPILED="$COLD python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets amazon-beauty \
