@@ -18,11 +18,28 @@ pytestmark = pytest.mark.skipif(shutil.which("bash") is None or shutil.which("se
                                 reason="needs bash and setsid")
 
 
-def test_lanes_run_in_order_log_status_and_collect_packs_only_new_files(tmp_path):
+def campaign_repo(tmp_path: Path, *scripts: str) -> Path:
+    """A repository folder holding ``campaigns/<script>`` for each script named (copied from this repository)."""
     work = tmp_path / "repo"
     (work / "campaigns").mkdir(parents=True)
-    shutil.copy(REPO / "campaigns" / "lanes.sh", work / "campaigns")
-    shutil.copy(REPO / "campaigns" / "collect.sh", work / "campaigns")
+    for script in scripts:
+        shutil.copy(REPO / "campaigns" / script, work / "campaigns")
+    return work
+
+
+def text_of(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
+def wait_until(done, seconds: float) -> None:
+    """Poll ``done()`` until it holds or ``seconds`` pass (lanes run in the background: setsid)."""
+    deadline = time.time() + seconds
+    while time.time() < deadline and not done():
+        time.sleep(0.2)
+
+
+def test_lanes_run_in_order_log_status_and_collect_packs_only_new_files(tmp_path):
+    work = campaign_repo(tmp_path, "lanes.sh", "collect.sh")
     committed = work / "results" / "full" / "accuracy"
     committed.mkdir(parents=True)
     (committed / "old.json").write_text("{}")
@@ -32,10 +49,8 @@ def test_lanes_run_in_order_log_status_and_collect_packs_only_new_files(tmp_path
               '"echo w > $ROOT/full/accuracy/new.json.weights"')
     subprocess.run(["bash", "-c", script, str(root)], cwd=work, check=True, timeout=60)
     log = root / "logs" / "demo.log"
-    deadline = time.time() + 120
     # the lane runs in the background (setsid): its log may not exist yet when lanes.sh returns
-    while time.time() < deadline and (log.read_text() if log.exists() else "").count("=== rc=") < 4:
-        time.sleep(0.2)
+    wait_until(lambda: text_of(log).count("=== rc=") >= 4, 120)
     text = log.read_text()
     assert text.index("first") < text.index("=== rc=1") < text.rindex("=== rc=0")
     assert (root / "full" / "accuracy" / "old.json").exists()  # committed results copied in, to resume past
@@ -50,9 +65,7 @@ def test_lanes_run_in_order_log_status_and_collect_packs_only_new_files(tmp_path
 
 
 def test_queue_lanes_share_a_queue_running_each_command_once(tmp_path):
-    work = tmp_path / "repo"
-    (work / "campaigns").mkdir(parents=True)
-    shutil.copy(REPO / "campaigns" / "lanes.sh", work / "campaigns")
+    work = campaign_repo(tmp_path, "lanes.sh")
     root = tmp_path / "campaign"
     root.mkdir()
     queue = root / "queue.txt"
@@ -60,9 +73,7 @@ def test_queue_lanes_share_a_queue_running_each_command_once(tmp_path):
     queue.write_text("".join(f"sleep 0.$((RANDOM % 3)); echo {i} >> {done}\n" for i in range(12)))
     script = 'source campaigns/lanes.sh "$0"; lane 0 q0 "$(queue_loop "$1")"; lane 1 q1 "$(queue_loop "$1")"'
     subprocess.run(["bash", "-c", script, str(root), str(queue)], cwd=work, check=True, timeout=60)
-    deadline = time.time() + 120
-    while time.time() < deadline and len(done.read_text().split() if done.exists() else []) < 12:
-        time.sleep(0.2)
+    wait_until(lambda: len(text_of(done).split()) >= 12, 120)
     time.sleep(1)  # a command run twice would show up by now
     assert sorted(int(x) for x in done.read_text().split()) == list(range(12))
     assert queue.read_text() == ""
@@ -117,10 +128,8 @@ def test_lanes_declare_the_commit_only_for_the_code_it_names(tmp_path):
 
 
 def test_queue_puts_checkpointed_runs_first_then_the_cheap_datasets_and_skips_finished_runs(tmp_path):
-    work = tmp_path / "repo"
-    (work / "campaigns" / "resume").mkdir(parents=True)
-    for script in ("lanes.sh", "ml1m_queue.sh"):
-        shutil.copy(REPO / "campaigns" / script, work / "campaigns")
+    work = campaign_repo(tmp_path, "lanes.sh", "ml1m_queue.sh")
+    (work / "campaigns" / "resume").mkdir()
     committed = work / "results" / "full" / "accuracy"
     committed.mkdir(parents=True)
     (committed / "sasrec-amazon-sports-h32-s0.json").write_text('{"status": "ok"}')  # done: no line
@@ -152,9 +161,7 @@ def test_queue_puts_checkpointed_runs_first_then_the_cheap_datasets_and_skips_fi
 
 
 def test_a_queue_with_a_window_is_taken_only_while_the_campaign_is_young(tmp_path):
-    work = tmp_path / "repo"
-    (work / "campaigns").mkdir(parents=True)
-    shutil.copy(REPO / "campaigns" / "lanes.sh", work / "campaigns")
+    work = campaign_repo(tmp_path, "lanes.sh")
     root = tmp_path / "campaign"
     root.mkdir()
     for name in ("old", "young"):
@@ -163,19 +170,15 @@ def test_a_queue_with_a_window_is_taken_only_while_the_campaign_is_young(tmp_pat
               'lane 0 a "$(queue_loop $ROOT/old.txt 300)" "$(queue_loop $ROOT/young.txt 3600)" "echo end >> '
               '$ROOT/ran.txt"')
     subprocess.run(["bash", "-c", script, str(root)], cwd=work, check=True, timeout=60)
-    deadline = time.time() + 60
     ran = root / "ran.txt"
-    while time.time() < deadline and "end" not in (ran.read_text() if ran.exists() else ""):
-        time.sleep(0.2)
+    wait_until(lambda: "end" in text_of(ran), 60)
     assert ran.read_text().split() == ["young0", "young1", "young2", "end"]
     assert len((root / "old.txt").read_text().splitlines()) == 3  # left for a younger campaign
 
 
 def test_lanes_read_the_data_from_a_copy_that_outlives_the_checkouts_gpu_folder(tmp_path):
     # the device tool syncs the checkout at every call and removes .gpu/ when a call carries nothing (part 13b)
-    work = tmp_path / "repo"
-    (work / "campaigns").mkdir(parents=True)
-    shutil.copy(REPO / "campaigns" / "lanes.sh", work / "campaigns")
+    work = campaign_repo(tmp_path, "lanes.sh")
     (work / ".gpu" / "data" / "ml-1m").mkdir(parents=True)
     (work / ".gpu" / "data" / "ml-1m" / "ratings.dat").write_text("1::2::5::978300760\n")
     root = tmp_path / "campaign"
@@ -184,9 +187,7 @@ def test_lanes_read_the_data_from_a_copy_that_outlives_the_checkouts_gpu_folder(
               'lane 0 data "rm -rf .gpu; cat \\$SEQREC_DATA/ml-1m/ratings.dat > $ROOT/seen.txt"')
     subprocess.run(["bash", "-c", script, str(root)], cwd=work, check=True, timeout=60, env=env)
     log = root / "logs" / "data.log"
-    deadline = time.time() + 60
-    while time.time() < deadline and "=== rc=" not in (log.read_text() if log.exists() else ""):
-        time.sleep(0.2)
+    wait_until(lambda: "=== rc=" in text_of(log), 60)
     assert "=== rc=0" in log.read_text()
     assert (root / "seen.txt").read_text() == "1::2::5::978300760\n"
     assert not (work / ".gpu").exists()
