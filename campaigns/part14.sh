@@ -14,6 +14,8 @@
 #     times, into logs/scan-configs14.txt;
 #     the conv and norm benches with graph times into logs/kernels14, and the conv backward's grid of row tiles x
 #     warps x shared x loads (part 13's eager medians of these were the host's launches);
+#     #5: the interval attention at 128 MiB chunks (graph times and peak memory between part 12's 256 MiB default,
+#     31x under the naive form, and 64 MiB, 67x and 14-16% slower), into logs/attn-128mib;
 #     then the queue, with a second queue lane on GPU 0 once these are done.
 #   Every GPU but 0 runs QUEUE_LANES (default 2) queue lanes at once. ml-1m's h256 runs (queue.txt.session: their
 #   checkpoints cannot travel to the next session) start in no lane here (SESSION_BOUND_WINDOW_S=0): whether one can
@@ -58,6 +60,8 @@ lane 0 gpu0-timing \
   "python3 suites/bench_norm.py --out $K14" \
   "python3 -m kernels.ssd.tune --dtype float32 > $ROOT/logs/ssd-tune14-fp32.txt 2>&1" \
   "python3 suites/bench_conv.py --out $K14 --bwd-grid > $ROOT/logs/conv-bwd-grid14.txt 2>&1" \
+  "SEQREC_INTERVAL_SPACE_MIB=128 python3 suites/bench_interval_attention.py --out $ROOT/logs/attn-128mib \
+     --batches 256,2048 --heads 1 --dtypes float32 --naive-max-batch 0" \
   "touch $ROOT/.timing-done" \
   "$(queue_loop "$QUEUE")"
 queue_lanes
