@@ -5,6 +5,7 @@ wrote after it started (not the committed results it copied in to resume from) p
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -192,3 +193,33 @@ def test_lanes_read_the_data_from_a_copy_that_outlives_the_checkouts_gpu_folder(
     assert (root / "seen.txt").read_text() == "1::2::5::978300760\n"
     assert not (work / ".gpu").exists()
     assert not list(root.rglob("ratings.dat"))  # beside the campaign root, not packed with its results
+
+
+def test_prepare_gpu_dir_carries_the_datasets_named_and_says_what_room_is_left(tmp_path):
+    work = campaign_repo(tmp_path, "prepare_gpu_dir.sh")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(work)], check=True)
+    subprocess.run([*git, "-C", str(work), "add", "."], check=True)
+    subprocess.run([*git, "-C", str(work), "commit", "-qm", "x"], check=True)
+    src = tmp_path / "raw"
+    for name in ("ml-1m", "amazon-beauty"):
+        (src / name).mkdir(parents=True)
+        (src / name / "data.txt").write_bytes(b"x" * 1000)
+    fake_python = tmp_path / "py"
+    fake_python.write_text("#!/bin/sh\necho digest\n")
+    fake_python.chmod(0o755)
+
+    def prepare(**env):
+        return subprocess.run(["bash", "campaigns/prepare_gpu_dir.sh", str(fake_python)], cwd=work, timeout=60,
+                              capture_output=True, text=True, env={**os.environ, "SEQREC_DATA": str(src), **env})
+
+    done = prepare()
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (work / ".gpu" / "data").iterdir()) == ["amazon-beauty", "ml-1m"]
+    assert (work / ".gpu" / "COMMIT").read_text().split()[1] == "digest"
+    assert re.search(r"travels: tracked [\d.]+ MiB \+ \.gpu [\d.]+ MiB of 64 MiB; [\d.]+ MiB left", done.stdout)
+    assert prepare(GPU_DATASETS="ml-1m").returncode == 0
+    assert [p.name for p in (work / ".gpu" / "data").iterdir()] == ["ml-1m"]
+    refused = prepare(GPU_DATASETS="ml-1m,nope")
+    assert refused.returncode == 1 and "GPU_DATASETS names nope" in refused.stderr
+    assert [p.name for p in (work / ".gpu" / "data").iterdir()] == ["ml-1m"]  # refused before anything was removed
