@@ -406,14 +406,14 @@ def selective_scan_sequential(u, delta, A, B, C, D=None, z=None, delta_bias=None
 def _bench_one(fn, leaves: dict, dout: torch.Tensor) -> tuple[list[torch.Tensor], float, float, float]:
     """(output and gradients, forward ms, forward+backward ms, forward+backward ms replayed as a CUDA graph, NaN
     where the capture fails) of ``fn`` on CUDA (do_bench medians; the graph's is the kernels' own time,
-    ``suites/bench_common.graph_ms``)."""
+    ``suites/bench_common.fwd_bwd_graph_ms``)."""
     import sys
     from pathlib import Path
 
     from triton.testing import do_bench
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "suites"))
-    from bench_common import graph_ms, graph_record
+    from bench_common import fwd_bwd_graph_ms, graph_record
 
     for v in leaves.values():
         v.grad = None
@@ -423,8 +423,7 @@ def _bench_one(fn, leaves: dict, dout: torch.Tensor) -> tuple[list[torch.Tensor]
     with torch.no_grad():
         fwd = do_bench(lambda: fn(**leaves), return_mode="median")
     both = do_bench(lambda: fn(**leaves).backward(dout), grad_to_none=list(leaves.values()), return_mode="median")
-    graph = graph_record("ms", lambda: graph_ms(lambda: fn(**leaves).backward(dout), reset=lambda: [
-        setattr(v, "grad", None) for v in leaves.values()])).get("ms", float("nan"))  # nan: the capture failed
+    graph = graph_record("ms", lambda: fwd_bwd_graph_ms(fn, leaves, dout)).get("ms", float("nan"))  # nan: failed
     return res, fwd, both, graph
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 from contextlib import contextmanager
+from functools import partial
 
 import torch
 
@@ -66,9 +67,9 @@ def settings(cfg: dict):
 
 def run_case(cfg: dict, inp: dict, dy: torch.Tensor) -> tuple[list[torch.Tensor], float, float, float | None]:
     """(y and the gradients, forward ms, forward+backward ms, forward+backward ms replayed as a CUDA graph or None
-    off CUDA) of the fused SSD under ``cfg``. The graph's time is the kernels' own (``suites/bench_common.graph_ms``):
-    eager, do_bench's median also holds the host's launches, about as long as the kernels here (part 12:
-    bf16 B = 2048, L = 50, 948 us eager against 394 us as a graph)."""
+    off CUDA) of the fused SSD under ``cfg``. The graph's time is the kernels' own
+    (``suites/bench_common.fwd_bwd_graph_ms``): eager, do_bench's median also holds the host's launches, about as
+    long as the kernels here (part 12: bf16 B = 2048, L = 50, 948 us eager against 394 us as a graph)."""
     from triton.testing import do_bench
 
     from kernels.ssd.fused import ssd_fused
@@ -87,10 +88,9 @@ def run_case(cfg: dict, inp: dict, dy: torch.Tensor) -> tuple[list[torch.Tensor]
         fb_ms = do_bench(lambda: fwd().backward(dy), grad_to_none=list(inp.values()), return_mode="median")
         fb_graph_ms = None
         if dy.is_cuda:
-            from bench_common import graph_ms  # suites/, on sys.path (main)
+            from bench_common import fwd_bwd_graph_ms  # suites/, on sys.path (main)
 
-            fb_graph_ms = graph_ms(lambda: fwd().backward(dy), reset=lambda: [setattr(t, "grad", None)
-                                                                               for t in inp.values()])
+            fb_graph_ms = fwd_bwd_graph_ms(partial(ssd_fused, block_q=cfg["block_q"]), inp, dy)
     return res, f_ms, fb_ms, fb_graph_ms
 
 
