@@ -14,10 +14,12 @@ secs=$1 dest=$2 root=${3:-/tmp/campaign}
 end=$((SECONDS + secs))
 pack() {  # both packs, each written aside and renamed, so that the one there is always whole
   # only what this campaign wrote (the copied committed results are older than .started), no checkpoints or model
-  # weights (they would make the pack too large to come back); logs always
-  (cd "$root" && find . -type f ! -name '*.ckpt' ! -name '*.weights' ! -name .lanes \
+  # weights (they would make the pack too large to come back), no files still being written (atomic writes' *.tmp:
+  # part 14's last pack met a 48 MB checkpoint's temporary file and did not come back); logs always. tar's status 1
+  # (a file changed as it was read: a log) still leaves a whole archive
+  (cd "$root" && find . -type f ! -name '*.ckpt' ! -name '*.weights' ! -name '*.tmp' ! -name .lanes \
       \( -newer .started -o -path './logs/*' \) -print0 |
-    tar czf "$dest/.campaign.tgz.part" --null -T -) && mv "$dest/.campaign.tgz.part" "$dest/campaign.tgz"
+    { tar czf "$dest/.campaign.tgz.part" --null -T -; [ $? -le 1 ]; }) && mv "$dest/.campaign.tgz.part" "$dest/campaign.tgz"
   local i=0 group
   while read -r group; do
     i=$((i + 1))

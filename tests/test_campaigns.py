@@ -65,6 +65,26 @@ def test_lanes_run_in_order_log_status_and_collect_packs_only_new_files(tmp_path
     assert names == ["full/accuracy/new.json", "logs/card.txt", "logs/commit.txt", "logs/demo.log"]
 
 
+def test_collect_leaves_out_files_still_being_written(tmp_path):
+    """A checkpoint's temporary file (seqrec.atomic: ``.<name>.<random>.tmp``) is neither a result nor whole: part
+    14's last pack took one of 48 MB and did not come back."""
+    root, out = tmp_path / "campaign", tmp_path / "out"
+    acc = root / "full" / "accuracy"
+    acc.mkdir(parents=True)
+    out.mkdir()
+    (root / ".started").touch()
+    time.sleep(0.05)
+    (acc / "sasrec-ml-100k-h64-s0.json").write_text("{}")
+    (acc / ".sasrec-ml-1m-h256-s0.json.ckpt.b13hkmqw.tmp").write_bytes(b"x" * 1000)
+    (acc / ".tim4rec-ml-1m-h64-s0.json.k2j3.tmp").write_text("{")
+    subprocess.run(["bash", str(REPO / "campaigns" / "collect.sh"), "0", str(out), str(root)], check=True, timeout=60,
+                   capture_output=True)
+    with tarfile.open(out / "campaign.tgz") as tar:
+        names = sorted(n.removeprefix("./") for n in tar.getnames() if not n.endswith("/") and n != ".")
+    assert names == ["full/accuracy/sasrec-ml-100k-h64-s0.json"]
+    assert not list(out.glob("ckpt-*.tgz"))
+
+
 def test_queue_lanes_share_a_queue_running_each_command_once(tmp_path):
     work = campaign_repo(tmp_path, "lanes.sh")
     root = tmp_path / "campaign"
@@ -175,6 +195,25 @@ def test_a_queue_with_a_window_is_taken_only_while_the_campaign_is_young(tmp_pat
     wait_until(lambda: "end" in text_of(ran), 60)
     assert ran.read_text().split() == ["young0", "young1", "young2", "end"]
     assert len((root / "old.txt").read_text().splitlines()) == 3  # left for a younger campaign
+
+
+@pytest.mark.parametrize("lanes, expected", [("1", ["gpu1-queue1"]), ("2", ["gpu0-queue2", "gpu1-queue1",
+                                                                              "gpu1-queue2"])])
+def test_queue_lanes_start_as_many_lanes_a_gpu_as_asked(tmp_path, lanes, expected):
+    """QUEUE_LANES=1 (ml-1m's queue: two of its runs on one H200 took twice as long each) starts no second lane on
+    GPU 0 and one on each other GPU; the default, two."""
+    work = campaign_repo(tmp_path, "lanes.sh", "ml1m_queue.sh")
+    root = tmp_path / "campaign"
+    root.mkdir()
+    (root / "queue.txt").write_text("")
+    (root / "queue.txt.session").write_text("")
+    script = ('source campaigns/lanes.sh "$0"; source campaigns/ml1m_queue.sh; ngpu=2; QUEUE=$ROOT/queue.txt; '
+              'touch $ROOT/.timing-done; queue_lanes')
+    subprocess.run(["bash", "-c", script, str(root)], cwd=work, check=True, timeout=60,
+                   env={**os.environ, "QUEUE_LANES": lanes})
+    wait_until(lambda: len(list((root / "logs").glob("*.log"))) >= len(expected), 30)
+    time.sleep(0.5)
+    assert sorted(p.stem for p in (root / "logs").glob("*.log")) == expected
 
 
 def test_lanes_read_the_data_from_a_copy_that_outlives_the_checkouts_gpu_folder(tmp_path):
