@@ -280,17 +280,20 @@ _CONFIG_OVERRIDE: dict | None = None
 def _config(dim: int, nstate: int, seqlen: int) -> dict:
     """Fixed block sizes (no autotuning). BLOCK_D * BLOCK_N = 512 with 4 warps: 4 state elements a thread.
     CHUNK is at most ``max_chunk`` and splits L evenly (L=50 -> 7 chunks of 8, the last 2 steps wasted;
-    L=200 -> 25 of 8; L=33 -> 5 of 7). The backward holds CHUNK states of 4 registers a thread, plus what
-    ptxas keeps from sweep 1 for sweep 2: at CHUNK=8 it uses 255 registers without spilling (sm_90, N=32),
-    at CHUNK=10 it spills a little. ``block_d_*``/``warps_*``: the two kernels' channel blocks and warps. The
-    backward takes half the channels on 2 warps (the same 4 state elements a thread, twice the programs): on an
-    H200 at N=32 that measured 3.28 / 1.57 ms fwd+bwd at B=2048 L=50 / B=256 L=200 against 3.51 / 1.70 with the
-    forward's blocks, 4.10 / 1.95 with 32 channels on 8 warps, and 4.02 / 2.16 at CHUNK=10
-    (``results/full/logs/part4-sequential-scan-blocks.txt``)."""
+    L=200 -> 25 of 8; L=33 -> 5 of 7). The backward holds CHUNK states of its state elements a thread, plus what
+    ptxas keeps from sweep 1 for sweep 2: on 2 warps (4 elements a thread) at CHUNK=8 it used 255 registers without
+    spilling (sm_90, N=32), at CHUNK=10 it spilled a little. ``block_d_*``/``warps_*``: the two kernels' channel
+    blocks and warps. The backward takes half the channels (twice the programs) on 1 warp, 8 state elements a
+    thread (its registers and spills not measured; its time is what counts here). On an H200 at
+    N=32, d 128, fwd+bwd replayed as a CUDA graph (``results/full/logs/part14-scan-configs.txt``): 2.71 / 1.31 /
+    9.94 ms at B=2048 L=50 / B=256 L=200 / B=2048 L=200, against 3.27 / 1.55 / 11.94 on 2 warps (part 4's choice,
+    ranked by eager medians: ``part4-sequential-scan-blocks.txt``), 3.57 / 1.76 / 13.23 with a quarter of the
+    channels on 1 warp, 3.50 / 1.69 / 12.80 with the forward's blocks on 4 warps, and 3.51 / 1.73 / 13.08 with
+    CHUNK at most 4."""
     block_n = triton.next_power_of_2(max(nstate, 1))
     block_d = max(1, min(triton.next_power_of_2(dim), 512 // block_n))
     block_d_bwd = max(1, min(triton.next_power_of_2(dim), 256 // block_n))
-    cfg = dict(block_n=block_n, max_chunk=8, block_d_fwd=block_d, warps_fwd=4, block_d_bwd=block_d_bwd, warps_bwd=2)
+    cfg = dict(block_n=block_n, max_chunk=8, block_d_fwd=block_d, warps_fwd=4, block_d_bwd=block_d_bwd, warps_bwd=1)
     if _CONFIG_OVERRIDE:
         cfg.update(_CONFIG_OVERRIDE)
     n_chunks = triton.cdiv(max(seqlen, 1), cfg["max_chunk"])

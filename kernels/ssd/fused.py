@@ -321,10 +321,12 @@ def _ssd_bwd_kernel(
 
 
 # Launch settings per input precision (x's dtype: fp32, or bf16/fp16), from ``python -m kernels.ssd.tune`` on an
-# H200 at commit 164adf2 (B=2048, L=50 and B=256, L=200; H=4, P=N=32; logs in results/full/logs/part5-ssd-tune-*):
-# fp32 2 warps, 1 stage (fwd+bwd summed 1.65 ms, Triton's default stages 1.86); bf16 1 warp, default stages (1.18 ms,
-# 2 warps 1.62). 4 warps were 1.4-1.6x slower for both, 64-step chunks spill in the backward.
-LAUNCH = {"fp32": {"num_warps": 2, "num_stages": 1}, "lowp": {"num_warps": 1}}
+# H200 (B=2048, L=50 and B=256, L=200; H=4, P=N=32), fwd+bwd of the SSD kernels summed over the two cases. Part 14
+# (commit efeadba, results/full/logs/part14-ssd-tune-*) ranked CUDA-graph replays: fp32 2 warps, 2 stages 1.377 ms
+# (1 stage, part 5's choice, 1.410; Triton's default 1.516); bf16 1 warp, 2 stages 0.548 ms (Triton's default,
+# part 5's, 0.582; 1 stage 0.595). Part 5 (164adf2, part5-ssd-tune-*) had ranked eager medians, half of them host
+# time. 4 warps were 1.7x (fp32) and 2.3x (bf16) slower; 64-step chunks spill in the backward.
+LAUNCH = {"fp32": {"num_warps": 2, "num_stages": 2}, "lowp": {"num_warps": 1, "num_stages": 2}}
 # How the backward sums dB, dC over the heads of a group (when a group has several): False, fp32 atomics into
 # (b, L, G, N) (zeroed first); True, each head stores its own (b, L, H, N) rows and a sum over the group's heads
 # follows (no atomics, no zeroing; 4x the bytes written at H=4, G=1). True was faster in the tune above (fp32
