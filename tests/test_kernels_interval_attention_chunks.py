@@ -98,7 +98,7 @@ def test_interval_space_stays_fp32_under_autocast():
 def test_chunk_budget_comes_from_the_environment_and_bad_values_name_the_variable():
     from kernels.interval_attention.fused import interval_space_budget
 
-    assert interval_space_budget({}) == 256 * 2**20
+    assert interval_space_budget({}) == 128 * 2**20
     assert interval_space_budget({"SEQREC_INTERVAL_SPACE_MIB": "64"}) == 64 * 2**20
     for bad in ("0", "-4", "1.5", "lots", ""):
         with pytest.raises(ValueError, match="SEQREC_INTERVAL_SPACE_MIB"):

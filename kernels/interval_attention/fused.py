@@ -45,22 +45,22 @@ MAX_SEQ_LEN = 256
 # Each program holds a whole row of keys and values: BLOCK_L x BLOCK_D tiles. 256 x 256 asked an H200 for
 # 278,528 bytes of shared memory (limit 232,448); 256 x 64 and 64 x 256 ran. Larger tiles are refused.
 MAX_TILE = 256 * 64
-# Bytes of interval-space arrays (H, b, L, R) fp32 a batch chunk may hold at once, all of them together: 256 MiB, or
+# Bytes of interval-space arrays (H, b, L, R) fp32 a batch chunk may hold at once, all of them together: 128 MiB, or
 # SEQREC_INTERVAL_SPACE_MIB. At L = 200, h64, 1 head (R = 257; 0.82 MB a sequence in the backward's four arrays)
-# 256 MiB is 326 sequences a chunk. Measured fwd+bwd, fp32, on an H200 (results/full/README.md, part 10b):
-#   budget     B = 256: time, peak above inputs    B = 2048           (naive form: 4,154 ms, 8.1 GB; -, 64.9 GB)
-#   unchunked  1.69 ms, 0.26 GB                    10.8 ms, 2.11 GB
-#   1 GiB      1.82 ms, 0.26 GB                    12.3 ms, 1.50 GB
-#   256 MiB    2.01 ms, 0.26 GB                    13.0 ms, 0.69 GB
-#   64 MiB     5.15 ms, 0.12 GB                    33.5 ms, 0.49 GB
-# Chunks of 81 sequences (64 MiB) left the GPU idle: their kernels took 1.95 ms of part 10b's 5.15 at B = 256, the
-# rest was the host launching each chunk's ten-odd ops. So the default keeps chunks large; 64 suits a card short
-# of memory (67x under the naive form at B = 256, against 31x).
+# 128 MiB is 163 sequences a chunk. Measured fwd+bwd, fp32, on an H200: time as a CUDA-graph replay and eager
+# median, peak memory (results/full/logs/part12-kernels-graph/, part12-attn-64mib/, part14-attn-128mib/):
+#   budget     B = 256: graph, eager, peak      B = 2048: graph, eager, peak   (naive form: 8.11 GB; 64.9 GB)
+#   256 MiB    1.65 ms, 2.01 ms, 0.26 GB (31x)  12.74 ms, 12.90 ms, 0.69 GB (94x)
+#   128 MiB    1.73 ms, 2.11 ms, 0.19 GB (43x)  13.31 ms, 13.50 ms, 0.56 GB (116x)
+#   64 MiB     1.92 ms, 2.90 ms, 0.12 GB (67x)  14.54 ms, 15.50 ms, 0.49 GB (132x)
+# Smaller chunks cost launches (ten-odd ops a chunk) more than kernel time; part 10b (unchunked 1.69 ms, 0.26 GB
+# and 10.8 ms, 2.11 GB eager) had 64 MiB at 5.15 ms eager on a busier host. 128 MiB takes 5% more time than 256
+# for 28% less memory at B = 256; 64 MiB (about the factor d = 64 under the naive form) suits a card short of it.
 
 
 def interval_space_budget(environ: dict) -> int:
     """Bytes of interval-space arrays a chunk may hold: SEQREC_INTERVAL_SPACE_MIB (a positive integer) x 2^20."""
-    raw = environ.get("SEQREC_INTERVAL_SPACE_MIB", "256")
+    raw = environ.get("SEQREC_INTERVAL_SPACE_MIB", "128")
     if not raw.strip().isdigit() or int(raw) < 1:
         raise ValueError(f"SEQREC_INTERVAL_SPACE_MIB={raw!r}: expected a positive whole number of MiB")
     return int(raw) * 2**20
