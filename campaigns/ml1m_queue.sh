@@ -81,11 +81,13 @@ queue_campaign() {  # the parts' common set-up; GRAPH and TIS are expanded when 
   PYTEST="python3 -m pytest -q -p no:cacheprovider"
 }
 
-queue_lanes() {  # after GPU 0's own lane: a second queue lane on GPU 0 once $ROOT/.timing-done exists (GPU 0's lane
-  # touches it when its timed work is done), QUEUE_LANES (default 2) queue lanes on every other GPU; the first of
-  # them takes session-bound runs ($QUEUE.session) while the campaign is younger than SESSION_BOUND_WINDOW_S
-  # (default 300: a session holds its machine about 28 minutes), then the shared queue
-  lane 0 gpu0-queue2 "while [ ! -e $ROOT/.timing-done ]; do sleep 5; done" "$(queue_loop "$QUEUE")"
+queue_lanes() {  # after GPU 0's own lane: with QUEUE_LANES (default 2) of 2 or more, a second queue lane on GPU 0
+  # once $ROOT/.timing-done exists (GPU 0's lane touches it when its timed work is done); QUEUE_LANES queue lanes on
+  # every other GPU; the first of them takes session-bound runs ($QUEUE.session) while the campaign is younger than
+  # SESSION_BOUND_WINDOW_S (default 300: a session holds its machine about 28 minutes), then the shared queue.
+  # QUEUE_LANES=1 where the queue is ml-1m's: two of its runs on one H200 took 27 s an epoch each, one alone 12-16 s
+  [ "${QUEUE_LANES:-2}" -ge 2 ] && lane 0 gpu0-queue2 "while [ ! -e $ROOT/.timing-done ]; do sleep 5; done" \
+    "$(queue_loop "$QUEUE")"
   local g k first
   for g in $(seq 1 $((ngpu - 1))); do
     for k in $(seq 1 "${QUEUE_LANES:-2}"); do
