@@ -85,15 +85,17 @@ queue_lanes() {  # after GPU 0's own lane: with QUEUE_LANES (default 2) of 2 or 
   # once $ROOT/.timing-done exists (GPU 0's lane touches it when its timed work is done); QUEUE_LANES queue lanes on
   # every other GPU; the first of them takes session-bound runs ($QUEUE.session) while the campaign is younger than
   # SESSION_BOUND_WINDOW_S (default 300: a session holds its machine about 28 minutes), then the shared queue.
-  # QUEUE_LANES=1 where the queue is ml-1m's: two of its runs on one H200 took 27 s an epoch each, one alone 12-16 s
+  # QUEUE_LANES=1 where the queue is ml-1m's: two of its runs on one H200 took 27 s an epoch each, one alone 12-16 s.
+  # LANE_GATE, where set: a command every queue lane runs first (a part whose kernels changed waits there for their
+  # GPU tests, and ends the lane when they fail: `exit`)
   [ "${QUEUE_LANES:-2}" -ge 2 ] && lane 0 gpu0-queue2 "while [ ! -e $ROOT/.timing-done ]; do sleep 5; done" \
-    "$(queue_loop "$QUEUE")"
+    ${LANE_GATE:+"$LANE_GATE"} "$(queue_loop "$QUEUE")"
   local g k first
   for g in $(seq 1 $((ngpu - 1))); do
     for k in $(seq 1 "${QUEUE_LANES:-2}"); do
       first=()
       [ "$k" = 1 ] && first=("$(queue_loop "$QUEUE.session" "${SESSION_BOUND_WINDOW_S:-300}")")
-      lane "$g" "gpu$g-queue$k" "${first[@]}" "$(queue_loop "$QUEUE")"
+      lane "$g" "gpu$g-queue$k" ${LANE_GATE:+"$LANE_GATE"} "${first[@]}" "$(queue_loop "$QUEUE")"
     done
   done
   echo "campaign lanes started under $ROOT on $ngpu GPUs (logs: $ROOT/logs; queue: $QUEUE)"

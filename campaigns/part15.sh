@@ -4,7 +4,8 @@
 #   GPU 0, one thing at a time:
 #     the GPU tests of the kernels whose defaults part 14's graph-ranked searches changed (the SSD kernels' 2 stages,
 #     the selective scan's backward on 1 warp, the interval attention's 128 MiB chunks): .interval-ok when the
-#     interval attention's pass (TiSASRec's queue lines wait for it);
+#     interval attention's pass (TiSASRec's queue lines wait for it), .kernels-ok when the SSD's and the scan's do
+#     (every queue lane waits for that first, LANE_GATE, and ends where they failed);
 #     the selective scan's new default against the former one in the same command (logs/scan15.txt);
 #     the SSD mixer's bench, fp32 and bf16 (logs/bench-ssd15.txt, against part 13b's 960 / 448 and 395 / 188 us);
 #     #4's epoch again with the SSD's 2 stages: TiM4Rec amazon-beauty h64, bf16 + compile + CUDA graph, every cache
@@ -25,18 +26,22 @@ SESSION_BOUND_WINDOW_S=${SESSION_BOUND_WINDOW_S:-0}
 export QUEUE_LANES=${QUEUE_LANES:-1}
 queue_campaign
 touch "$ROOT/.graph-ok" "$ROOT/.graph-tested"  # passed in part 13; the interval attention's are run below
+# no run trains on the changed SSD and scan kernels before their GPU tests pass; a lane ends where they fail
+LANE_GATE="while [ ! -e $ROOT/.kernels-tested ]; do sleep 5; done; [ -e $ROOT/.kernels-ok ] || exit 1"
 COMPILED="$COLD python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets amazon-beauty \
   --hidden 64 --models tim4rec --seeds 0 --amp bf16 --compile --cuda-graph"
 K15=$ROOT/logs/kernels15
 lane 0 gpu0-timing \
+  "timeout 420 $PYTEST -m gpu tests/test_kernels_ssd.py tests/test_kernels_selective_scan_sequential.py \
+     && touch $ROOT/.kernels-ok; touch $ROOT/.kernels-tested" \
   "timeout 420 $PYTEST -m gpu tests/test_kernels_interval_attention.py tests/test_kernels_interval_attention_chunks.py \
      && touch $ROOT/.interval-ok; touch $ROOT/.interval-tested" \
-  "timeout 420 $PYTEST -m gpu tests/test_kernels_ssd.py tests/test_kernels_selective_scan_sequential.py" \
   "python3 -m kernels.selective_scan.sequential '{}' '{\"warps_bwd\": 2}' > $ROOT/logs/scan15.txt 2>&1" \
   "for d in float32 bfloat16; do python3 suites/bench_ssd.py --out $K15 --dtype \$d --variants triton; done \
      > $ROOT/logs/bench-ssd15.txt 2>&1" \
   "$COMPILED --out $ROOT/$timing-amp-compile-cuda-graph-ssd-stages2/accuracy" \
   "python3 suites/bench_norm.py --out $K15" \
   "touch $ROOT/.timing-done" \
+  "$LANE_GATE" \
   "$(queue_loop "$QUEUE")"
 queue_lanes

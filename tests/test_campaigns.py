@@ -216,6 +216,28 @@ def test_queue_lanes_start_as_many_lanes_a_gpu_as_asked(tmp_path, lanes, expecte
     assert sorted(p.stem for p in (root / "logs").glob("*.log")) == expected
 
 
+def test_queue_lanes_run_the_gate_first_and_end_where_it_exits(tmp_path):
+    """LANE_GATE (part 15: wait for the changed kernels' GPU tests, exit where they failed) runs before any queue
+    line; a gate that exits leaves the queue untouched."""
+    work = campaign_repo(tmp_path, "lanes.sh", "ml1m_queue.sh")
+    root = tmp_path / "campaign"
+    root.mkdir()
+    (root / "queue.txt").write_text(f"echo ran >> {root}/ran.txt\n")
+    (root / "queue.txt.session").write_text("")
+    script = ('source campaigns/lanes.sh "$0"; source campaigns/ml1m_queue.sh; ngpu=2; QUEUE=$ROOT/queue.txt; '
+              'LANE_GATE="echo gate >> $ROOT/gate.txt; [ -e $ROOT/.ok ] || exit 1"; queue_lanes')
+    env = {**os.environ, "QUEUE_LANES": "1"}
+    subprocess.run(["bash", "-c", script, str(root)], cwd=work, check=True, timeout=60, env=env)
+    wait_until(lambda: "gate" in text_of(root / "gate.txt"), 30)
+    time.sleep(1)
+    assert not (root / "ran.txt").exists() and (root / "queue.txt").read_text().strip()
+    (root / ".ok").touch()
+    (root / "logs" / "gpu1-queue1.log").unlink()
+    subprocess.run(["bash", "-c", script, str(root)], cwd=work, check=True, timeout=60, env=env)
+    wait_until(lambda: "ran" in text_of(root / "ran.txt"), 30)
+    assert text_of(root / "gate.txt").split() == ["gate", "gate"] and (root / "queue.txt").read_text() == ""
+
+
 def test_lanes_read_the_data_from_a_copy_that_outlives_the_checkouts_gpu_folder(tmp_path):
     # the device tool syncs the checkout at every call and removes .gpu/ when a call carries nothing (part 13b)
     work = campaign_repo(tmp_path, "lanes.sh")
