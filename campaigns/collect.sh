@@ -5,8 +5,9 @@
 # $CKPT_MATCH (default: ml-1m's, whose runs outlast a session) into DEST/ckpt-1.tgz, ckpt-2.tgz, ..., as many
 # checkpoints a file as fit CKPT_PACK_BYTES (default 15 MiB) uncompressed, at most 6 files: the tool brings back at
 # most 8 files of 16 MiB (part 7's one 19.6 MB pack did not come back). An ml-1m checkpoint (weights, best weights,
-# Adam's two moments, fp32) is 4-5 MiB at h64 and 11-14 MiB at h128; at h256 (27-42 MiB) it cannot come back, so
-# it is named and left out: those runs must finish within one session. Committed under
+# Adam's two moments, fp32) is 4-5 MiB at h64 and 11-14 MiB at h128, a quarter less when written at the best epoch
+# so far (no copy of the best weights); at h256 (20-42 MiB) it cannot come back, so it is named and left out: those
+# runs must finish within one session. Committed under
 # campaigns/resume/ (or extracted into .gpu/resume/), they let those runs go on in the next campaign.
 # Usage: bash campaigns/collect.sh SECONDS DEST [ROOT]
 set -u

@@ -1,10 +1,10 @@
 """Training checkpoints: one file per run, rewritten atomically after every epoch.
 
-A checkpoint is a dict of tensors and plain Python values (model and optimizer state, best weights,
-early-stopping counters, per-epoch history, RNG states, and a ``fingerprint`` of what the run is), so
-it loads with ``torch.load(weights_only=True)``. It is written to a temporary file in the same folder,
-flushed to disk and moved into place with ``os.replace``: a crash mid-write leaves the previous
-checkpoint intact.
+A checkpoint is a dict of tensors and plain Python values (model and optimizer state, best weights (None where
+they are the model's: ``best_weights``), early-stopping counters, per-epoch history, RNG states, and a
+``fingerprint`` of what the run is), so it loads with ``torch.load(weights_only=True)``. It is written to a
+temporary file in the same folder, flushed to disk and moved into place with ``os.replace``: a crash mid-write
+leaves the previous checkpoint intact.
 """
 
 from __future__ import annotations
@@ -39,6 +39,12 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     with atomic_open(path, "wb") as f:
         torch.save({"format": CHECKPOINT_FORMAT, **state}, f)
     return Path(path)
+
+
+def best_weights(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The best epoch's weights: ``best_state``, or the model's own where the checkpoint was written at the best
+    epoch so far (``best_state`` None, a quarter of the file saved)."""
+    return ckpt["model"] if ckpt["best_state"] is None else ckpt["best_state"]
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any] | None:

@@ -25,7 +25,7 @@ from ablation_variants import GRIDS, VARIANTS, AblationCase, ablation_cases, reu
 
 import models
 from seqrec import runtime
-from seqrec.checkpoint import checkpoint_path, load_checkpoint
+from seqrec.checkpoint import best_weights, checkpoint_path, load_checkpoint
 from seqrec.results import provenance, write_result
 from seqrec.train import evaluate, train
 
@@ -150,7 +150,7 @@ def test_ablation(benchmark, ablation_case: AblationCase, profile, device, execu
         if case.param_match is not None and result["n_parameters"] != case.param_match["parameters"]:
             result["param_match"] = {**case.param_match, "parameters_trained": result["n_parameters"]}
         if case.eval_len_factors:
-            weights = load_checkpoint(keep)["best_state"]
+            weights = best_weights(load_checkpoint(keep))
             result["eval_at_max_len"] = _evaluate_at_lengths(case, result, ds, weights, device)
             keep.unlink(missing_ok=True)
         return {k: v for k, v in result.items() if k not in ("status", "provenance")}

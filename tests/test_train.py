@@ -232,6 +232,31 @@ def test_resume_after_interrupt_equals_uninterrupted(fake_models, tiny_ds, tmp_p
     assert not ckpt.exists() and out.exists()
 
 
+def test_checkpoint_stores_best_weights_only_where_they_are_not_the_models(fake_models, tiny_ds, tmp_path):
+    """A checkpoint written at the best epoch so far holds no copy of the best weights (they are the model's: a
+    quarter of its bytes); one written later holds the copy. A run resumed from either ends as the uninterrupted one."""
+    tc = {"patience": 0, "epochs": 8, "lr": 0.3}
+    full = _fake_train(tiny_ds, tmp_path, out=tmp_path / "full.json", train_config=tc)
+    valid = [e["valid"]["ndcg@10"] for e in full["epochs"]]
+    best_so_far = [max(range(e + 1), key=lambda i: (valid[i], -i)) + 1 for e in range(len(valid))]
+    at_best = next(e for e in range(1, len(valid) + 1) if best_so_far[e - 1] == e)
+    after_best = next(e for e in range(1, len(valid) + 1) if best_so_far[e - 1] < e)  # a stale epoch
+    for stop_after in (at_best, after_best):
+        out = tmp_path / f"stop{stop_after}.json"
+
+        def crash(record, _stop=stop_after):
+            if record["epoch"] == _stop:
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            _fake_train(tiny_ds, tmp_path, out=out, train_config=tc, on_epoch_end=crash)
+        ckpt = load_checkpoint(out.with_name(out.name + ".ckpt"))
+        assert ckpt["best_epoch"] == best_so_far[stop_after - 1]
+        assert (ckpt["best_state"] is None) == (stop_after == at_best)
+        runtime.seed_everything(4321)
+        assert _comparable(_fake_train(tiny_ds, tmp_path, out=out, train_config=tc)) == _comparable(full)
+
+
 def _interrupted_after_one_epoch(tiny_ds, tmp_path) -> Path:
     """The out path of a run stopped after its first epoch (its checkpoint beside it)."""
     def crash(record):
