@@ -9,7 +9,9 @@
 #     the selective scan's new default against the former one in the same command (logs/scan15.txt);
 #     the SSD mixer's bench, fp32 and bf16 (logs/bench-ssd15.txt, against part 13b's 960 / 448 and 395 / 188 us);
 #     #4's epoch again with the SSD's 2 stages: TiM4Rec amazon-beauty h64, bf16 + compile + CUDA graph, every cache
-#     empty (set <timing>-amp-compile-cuda-graph-ssd-stages2; part 14's 0.341 s an epoch);
+#     empty (set <timing>-amp-compile-cuda-graph-ssd-stages2; part 14's 0.341 s an epoch), each step of epochs 1-3
+#     timed (SEQREC_STEP_TIMES=3, the device synchronised after each): 65 steps of part 12's 4.35 ms of kernels are
+#     0.283 s, so where do the other 58 ms of an epoch go (the median is taken over the later, untimed epochs);
 #     the norm benches (part 14's Triton layer norm at width 256 in bf16, 0.346 ms a graph against PyTorch's 0.289
 #     and its own fp32 0.211: again, to tell noise from a slow setting);
 #     then the queue.
@@ -28,7 +30,7 @@ queue_campaign
 touch "$ROOT/.graph-ok" "$ROOT/.graph-tested"  # passed in part 13; the interval attention's are run below
 # no run trains on the changed SSD and scan kernels before their GPU tests pass; a lane ends where they fail
 LANE_GATE="while [ ! -e $ROOT/.kernels-tested ]; do sleep 5; done; [ -e $ROOT/.kernels-ok ] || exit 1"
-COMPILED="$COLD python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets amazon-beauty \
+COMPILED="SEQREC_STEP_TIMES=3 $COLD python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets amazon-beauty \
   --hidden 64 --models tim4rec --seeds 0 --amp bf16 --compile --cuda-graph"
 K15=$ROOT/logs/kernels15
 lane 0 gpu0-timing \
