@@ -14,6 +14,9 @@
 #     0.283 s, so where do the other 58 ms of an epoch go (the median is taken over the later, untimed epochs);
 #     the norm benches (part 14's Triton layer norm at width 256 in bf16, 0.346 ms a graph against PyTorch's 0.289
 #     and its own fp32 0.211: again, to tell noise from a slow setting);
+#     SASRec's attention through each SDPA backend (suites/bench_sdpa.py, logs/bench-sdpa15.txt): in fp32 the
+#     memory-efficient kernel's backward is 10.6 ms of SASRec's 27.5 ms compiled step at ml-1m's shape (part 14);
+#     would the math backend's matmuls be faster there (its dropout draws differ: a choice for later runs only);
 #     then the queue.
 #   Every GPU but 0 runs QUEUE_LANES (here 1) queue lanes: what is left of the queue is ml-1m's, and two of its runs
 #   on one H200 took 27 s an epoch each against 12-16 s alone (part 13). ml-1m's h256 runs start in no lane
@@ -43,6 +46,8 @@ lane 0 gpu0-timing \
      > $ROOT/logs/bench-ssd15.txt 2>&1" \
   "$COMPILED --out $ROOT/$timing-amp-compile-cuda-graph-ssd-stages2/accuracy" \
   "python3 suites/bench_norm.py --out $K15" \
+  "timeout 120 $PYTEST -m gpu tests/test_bench_sdpa.py && python3 suites/bench_sdpa.py --out $K15 \
+     > $ROOT/logs/bench-sdpa15.txt 2>&1" \
   "touch $ROOT/.timing-done" \
   "$LANE_GATE" \
   "$(queue_loop "$QUEUE")"
