@@ -22,7 +22,7 @@
 #   on one H200 took 27 s an epoch each against 12-16 s alone (part 13). ml-1m's h256 runs start in no lane
 #   (SESSION_BOUND_WINDOW_S=0): part 14's anatomies put their steps at 117-162 ms (15 ms for TiSASRec at batch 256),
 #   about 60-80 s an epoch over 480 steps, so none finishes within a session's 28 minutes, and their checkpoints
-#   (27-42 MiB) cannot travel (results/full/README.md, part 14).
+#   (20-42 MiB: a quarter less when written at the best epoch so far) cannot travel (results/full/README.md, part 14).
 # Every call to the device tool must carry .gpu (a call without carry removes it there).
 # Usage (repository root, data under .gpu/data):  bash campaigns/part15.sh [ROOT]
 source campaigns/lanes.sh
