@@ -153,3 +153,13 @@ def record_provider(run: Callable[[], tuple[float, int]]) -> dict:
     finally:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def fwd_bwd_record(fn: Callable[..., torch.Tensor], inputs: dict[str, torch.Tensor], dout: torch.Tensor) -> dict:
+    """``record_provider`` of ``measure_fwd_bwd(fn, inputs, dout)`` and, where that ran, the kernels' own time
+    replayed as a CUDA graph (``graph_record("graph_ms", ...)``: an eager median of small calls is mostly the
+    host's launches)."""
+    rec = record_provider(lambda: measure_fwd_bwd(fn, inputs, dout))
+    if rec["status"] == "ok":
+        rec.update(graph_record("graph_ms", lambda: fwd_bwd_graph_ms(fn, inputs, dout)))
+    return rec

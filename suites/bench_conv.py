@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
-from bench_common import fwd_bwd_graph_ms, graph_record, measure_fwd_bwd, record_provider  # noqa: E402
+from bench_common import fwd_bwd_record  # noqa: E402
 
 from seqrec.results import write_result  # noqa: E402
 
@@ -82,9 +82,7 @@ def main(argv=None) -> int:
                 for name, backend, shared_x in providers:
                     fused.BWD_SHARED_X = shared_x
                     fn = partial(causal_conv1d, activation=act, backend=backend)
-                    rec = record_provider(partial(measure_fwd_bwd, fn, inputs, dout))
-                    if rec["status"] == "ok":  # its kernels alone, replayed as a CUDA graph (eager: mostly launches)
-                        rec.update(graph_record("graph_ms", partial(fwd_bwd_graph_ms, fn, inputs, dout)))
+                    rec = fwd_bwd_record(fn, inputs, dout)
                     fused.BWD_SHARED_X = default
                     result["impls"][name] = rec
                     print(f"{card} causal_conv1d {case} {dtype_name} {act_name} {name}: {rec}", flush=True)
@@ -110,9 +108,7 @@ def bwd_grid(dtypes: list[str]) -> int:
                     for warps in (2, 4, 8):
                         fused.BWD_SHARED_X, fused.BWD_BLOCK_R, fused.NUM_WARPS = shared, block_r, warps
                         fn = partial(causal_conv1d, activation="silu", backend="triton")
-                        rec = record_provider(partial(measure_fwd_bwd, fn, inputs, dout))
-                        if rec["status"] == "ok":
-                            rec.update(graph_record("graph_ms", partial(fwd_bwd_graph_ms, fn, inputs, dout)))
+                        rec = fwd_bwd_record(fn, inputs, dout)
                         print(f"{card} causal_conv1d {CASES[0]} {dtype_name} silu shared_x={shared} "
                               f"bwd_block_r={block_r} num_warps={warps}: {rec}", flush=True)
     finally:

@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
-from bench_common import fwd_bwd_graph_ms, graph_record, measure_fwd_bwd, record_provider  # noqa: E402
+from bench_common import fwd_bwd_record  # noqa: E402
 
 from seqrec.results import write_result  # noqa: E402
 
@@ -62,10 +62,7 @@ def main(argv=None) -> int:
                       "timer": "triton.testing.do_bench median", "impls": {}}
             for name, backend in (("triton", "triton"), ("torch_ref", "torch")):
                 fn = ops[op](backend)
-                rec = record_provider(lambda fn=fn, inputs=inputs, dout=dout: measure_fwd_bwd(fn, inputs, dout))
-                if rec["status"] == "ok":  # its kernels alone, replayed as a CUDA graph (eager: mostly launches)
-                    rec.update(graph_record("graph_ms", lambda fn=fn, inputs=inputs, dout=dout: fwd_bwd_graph_ms(
-                        fn, inputs, dout)))
+                rec = fwd_bwd_record(fn, inputs, dout)
                 result["impls"][name] = rec
                 print(f"{card} {op} {case} {dtype_name} {name}: {rec}", flush=True)
             tag = f"b{case['batch']}-l{case['seqlen']}-c{case['channels']}-{dtype_name}"

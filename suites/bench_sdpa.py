@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from bench_common import fwd_bwd_graph_ms, graph_record, measure_fwd_bwd, record_provider  # noqa: E402
+from bench_common import fwd_bwd_record  # noqa: E402
 
 from models.sasrec import causal_key_mask  # noqa: E402
 from seqrec.results import write_result  # noqa: E402
@@ -80,10 +80,8 @@ def main(argv=None) -> int:
                 ref = attention(backends()["math"], 0.0)(**inputs)
             for name, backend in backends().items():
                 fn = attention(backend, args.dropout)
-                rec = record_provider(lambda fn=fn, inputs=inputs, dout=dout: measure_fwd_bwd(fn, inputs, dout))
+                rec = fwd_bwd_record(fn, inputs, dout)
                 if rec["status"] == "ok":
-                    rec.update(graph_record("graph_ms", lambda fn=fn, inputs=inputs, dout=dout: fwd_bwd_graph_ms(
-                        fn, inputs, dout)))
                     with torch.no_grad():
                         got = attention(backend, 0.0)(**inputs)
                     rec["max_abs_diff_no_dropout"] = float((got.float() - ref.float()).abs().max())

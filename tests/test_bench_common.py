@@ -10,9 +10,11 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "suites"))
+import bench_common  # noqa: E402
 from bench_common import (  # noqa: E402
     fwd_bwd_graph_ms,
     fwd_bwd_host_ms,
+    fwd_bwd_record,
     grad_leaves,
     graph_ms,
     host_ms,
@@ -27,6 +29,19 @@ def _raise(e: BaseException):
     def run():
         raise e
     return run
+
+
+def test_a_fwd_bwd_record_adds_the_graph_time_only_where_the_eager_timing_ran(monkeypatch):
+    graphed = []
+    monkeypatch.setattr(bench_common, "fwd_bwd_graph_ms", lambda fn, inputs, dout: graphed.append(fn) or 0.5)
+    monkeypatch.setattr(bench_common, "measure_fwd_bwd", lambda fn, inputs, dout: (1.5, 1024))
+    assert fwd_bwd_record(abs, {}, None) == {"status": "ok", "median_ms": 1.5, "peak_memory_bytes": 1024,
+                                             "graph_ms": 0.5}
+    assert graphed == [abs]
+    monkeypatch.setattr(bench_common, "measure_fwd_bwd", lambda fn, inputs, dout: _raise(
+        BackendUnavailable("mamba_ssm is not installed"))())
+    assert fwd_bwd_record(abs, {}, None) == {"status": "skipped", "reason": "mamba_ssm is not installed"}
+    assert graphed == [abs]  # no capture of what did not run
 
 
 def test_each_outcome_becomes_a_record():
