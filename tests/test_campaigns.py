@@ -284,3 +284,66 @@ def test_prepare_gpu_dir_carries_the_datasets_named_and_says_what_room_is_left(t
     refused = prepare(GPU_DATASETS="ml-1m,nope")
     assert refused.returncode == 1 and "GPU_DATASETS names nope" in refused.stderr
     assert [p.name for p in (work / ".gpu" / "data").iterdir()] == ["ml-1m"]  # refused before anything was removed
+
+
+def _pack(path: Path, files: dict[str, str]) -> None:
+    """A gzipped tar at ``path`` holding ``files`` (name -> text) under ``./``, as campaigns/collect.sh packs."""
+    src = path.parent / (path.name + ".src")
+    for name, text in files.items():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_text(text)
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(src, arcname=".")
+    shutil.rmtree(src)
+
+
+def test_absorb_takes_ok_results_unfinished_checkpoints_and_markers_into_resume(tmp_path):
+    """Part 15 lost its machine twice between calls; what the last call brought back must seed the next one."""
+    work = campaign_repo(tmp_path, "absorb.sh")
+    files = tmp_path / "call"
+    files.mkdir()
+    ok, failed = '{"status": "ok"}', '{"status": "failed"}'
+    _pack(files / "campaign.tgz", {
+        "full/accuracy/sasrec-ml-1m-h64-s2.json": ok, "full/accuracy/ssd4rec-ml-1m-h64-s0.json": failed,
+        "full/accuracy/mamba4rec-ml-1m-h64-s2.json": ok,  # its checkpoint came with an earlier call
+        "full-amp-compile/accuracy/tim4rec-amazon-beauty-h64-s0.json": ok, ".timing-done": "", ".kernels-ok": "",
+        ".started": "", ".lanes": "1\n", "queue.txt": "x\n", "logs/gpu0-timing.log": "log\n"})
+    _pack(files / "ckpt-1.tgz", {"full/accuracy/sasrec-ml-1m-h64-s2.json.ckpt": "stale",
+                                 "full/accuracy/tisasrec-ml-1m-h64-s2.json.ckpt": "new",
+                                 "full/accuracy/ssd4rec-ml-1m-h64-s0.json.ckpt": "retry"})
+    resume = work / ".gpu" / "resume"
+    (resume / "full" / "accuracy").mkdir(parents=True)
+    (resume / "full" / "accuracy" / "mamba4rec-ml-1m-h64-s2.json.ckpt").write_text("an earlier call's")
+
+    done = subprocess.run(["bash", "campaigns/absorb.sh", str(files)], cwd=work, timeout=60, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    got = sorted(str(p.relative_to(resume)) for p in resume.rglob("*") if p.is_file())
+    assert got == [".kernels-ok", ".timing-done", "full-amp-compile/accuracy/tim4rec-amazon-beauty-h64-s0.json",
+                   "full/accuracy/mamba4rec-ml-1m-h64-s2.json", "full/accuracy/sasrec-ml-1m-h64-s2.json",
+                   "full/accuracy/ssd4rec-ml-1m-h64-s0.json.ckpt", "full/accuracy/tisasrec-ml-1m-h64-s2.json.ckpt"]
+    assert "3 ok result files, 2 checkpoints of unfinished runs" in done.stdout
+    missing = subprocess.run(["bash", "campaigns/absorb.sh", str(tmp_path / "nowhere")], cwd=work, timeout=60,
+                             capture_output=True, text=True)
+    assert missing.returncode == 1 and "no campaign.tgz" in missing.stderr
+
+
+def test_call_starts_the_part_only_where_no_campaign_runs(tmp_path):
+    work = campaign_repo(tmp_path, "call.sh", "collect.sh")
+    part = work / "campaigns" / "part.sh"
+    part.write_text('mkdir -p "$1"; touch "$1/.started"; echo started >> "$1/starts"\n')
+    root, out = tmp_path / "campaign", tmp_path / "out"
+    out.mkdir()
+
+    def call():
+        return subprocess.run(["bash", "campaigns/call.sh", "campaigns/part.sh", "0", str(out), str(root)], cwd=work,
+                              timeout=60, capture_output=True, text=True)
+
+    first, second = call(), call()
+    assert first.returncode == 0 and "a fresh machine" in first.stdout, first.stderr
+    assert second.returncode == 0 and "goes on" in second.stdout, second.stderr
+    assert (root / "starts").read_text() == "started\n"  # started once
+    assert (out / "campaign.tgz").exists()
+    part.write_text("exit 3\n")
+    shutil.rmtree(root)
+    assert call().returncode == 3  # a part that fails to start is no campaign to collect
