@@ -17,6 +17,7 @@ checkpoint is deleted once the result file is written.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -31,7 +32,7 @@ import torch
 
 import models
 from kernels import prewarm
-from seqrec import compile_ahead, inductor_fixes, runtime
+from seqrec import compile_ahead, epoch_profile, inductor_fixes, runtime
 from seqrec.checkpoint import best_weights, checkpoint_path, load_checkpoint, remove_checkpoint, save_checkpoint
 from seqrec.results import provenance, write_result
 from seqrec.train_choices import AMP_NAMES, COMPILE_RNGS
@@ -371,6 +372,10 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
     run_name = f"{model_name}-{ds.name}-h{model_config.get('hidden_size')}-s{seed}" + (f"-{variant}" if variant else "")
     ckpt_path = checkpoint_path(out, checkpoint_dir, run_name)
     timed_epochs = step_times_epochs()
+    try:
+        profiled_epoch = epoch_profile.profile_epoch()
+    except ValueError as e:
+        raise TrainSetupError(str(e)) from e
     fingerprint = _fingerprint(model_name, ds, model_config, tcfg, seed, max_steps_per_epoch)
     ckpt = load_checkpoint(ckpt_path) if ckpt_path is not None else None
     if ckpt is not None and not _same_run(ckpt["fingerprint"], fingerprint):
@@ -443,7 +448,8 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
             while epochs_done < epochs and not stopped:
                 epoch = epochs_done + 1
                 step_seconds = [] if epoch <= timed_epochs else None
-                with runtime.Stopwatch(dev) as train_sw:
+                profiler = epoch_profile.EpochProfiler(dev) if epoch == profiled_epoch else contextlib.nullcontext()
+                with runtime.Stopwatch(dev) as train_sw, profiler:
                     loss, steps = _train_one_epoch(model, step,
                                                    ds.train_batches(tcfg["batch_size"], seed, epochs_done),
                                                    max_steps_per_epoch, step_seconds)
@@ -454,7 +460,8 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
                 record = {"epoch": epoch, "train_loss": loss, "train_steps": steps,
                           "train_seconds": train_sw.seconds, "eval_seconds": eval_sw.seconds, "valid": valid,
                           **({"compiled": compiled} if tcfg["compile"] else {}),
-                          **({"step_seconds": step_seconds} if step_seconds is not None else {})}
+                          **({"step_seconds": step_seconds} if step_seconds is not None else {}),
+                          **({"gpu_profile": profiler.summary} if epoch == profiled_epoch else {})}
                 history.append(record)
                 epochs_done = epoch
                 if valid[EARLY_STOP_METRIC] > best_metric:
