@@ -347,3 +347,33 @@ def test_call_starts_the_part_only_where_no_campaign_runs(tmp_path):
     part.write_text("exit 3\n")
     shutil.rmtree(root)
     assert call().returncode == 3  # a part that fails to start is no campaign to collect
+
+
+def test_part16_skips_gpu0_one_off_work_once_a_call_brought_back_its_marker(tmp_path):
+    """Started again on a fresh machine (campaigns/call.sh), part 16 goes straight to the queue where an earlier
+    call's .timing-done was absorbed into .gpu/resume/ (campaigns/absorb.sh), which lanes.sh copies into ROOT."""
+    work = campaign_repo(tmp_path, "lanes.sh", "ml1m_queue.sh", "part16.sh")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").write_text(f'#!/bin/sh\necho "python3 $*" >> {tmp_path}/calls.txt\n')
+    (bin_dir / "python3").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    for fresh in (True, False):
+        root = tmp_path / f"campaign-{fresh}"
+        root.mkdir()
+        (root / "queue.txt").write_text("")  # kept as it is: no queue line runs
+        resume = work / ".gpu" / "resume"
+        shutil.rmtree(resume, ignore_errors=True)
+        resume.mkdir(parents=True)
+        if not fresh:
+            (resume / ".timing-done").touch()
+        subprocess.run(["bash", "campaigns/part16.sh", str(root)], cwd=work, check=True, timeout=60, env=env,
+                       capture_output=True)
+        logs = root / "logs"
+        if fresh:
+            wait_until(lambda: (root / ".timing-done").exists(), 30)  # noqa: B023
+            log = (logs / "gpu0-timing.log").read_text()
+            assert "tests/test_epoch_profile.py" in log and log.count("SEQREC_PROFILE_EPOCH=5") == 2
+        else:
+            wait_until(lambda: "rc=" in text_of(logs / "gpu0-queue1.log"), 30)  # noqa: B023
+            assert not (logs / "gpu0-timing.log").exists()
