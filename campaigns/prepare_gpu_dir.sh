@@ -25,6 +25,9 @@ else
   cp -r "$src"/. .gpu/data/
 fi
 chmod -R u+w .gpu/data
+# markers of one-off work a call did (campaigns/absorb.sh: .timing-done, .kernels-ok, ...) hold for the commit
+# they ran on: a new commit does that work again
+rm -f .gpu/resume/.[!.]*
 [ -z "$(git status --porcelain --untracked-files=no)" ] || echo "prepare_gpu_dir: uncommitted changes; the digest \
 will not match the commit's code" >&2
 echo "$(git rev-parse HEAD) $("$python" -c 'from seqrec.results import source_digest; print(source_digest())')" \

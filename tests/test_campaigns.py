@@ -274,9 +274,14 @@ def test_prepare_gpu_dir_carries_the_datasets_named_and_says_what_room_is_left(t
         return subprocess.run(["bash", "campaigns/prepare_gpu_dir.sh", str(fake_python)], cwd=work, timeout=60,
                               capture_output=True, text=True, env={**os.environ, "SEQREC_DATA": str(src), **env})
 
+    resume = work / ".gpu" / "resume"
+    resume.mkdir(parents=True)
+    (resume / ".timing-done").touch()
+    (resume / "run.json.ckpt").touch()
     done = prepare()
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in (work / ".gpu" / "data").iterdir()) == ["amazon-beauty", "ml-1m"]
+    assert [p.name for p in resume.iterdir()] == ["run.json.ckpt"]  # the last commit's markers are gone
     assert (work / ".gpu" / "COMMIT").read_text().split()[1] == "digest"
     assert re.search(r"travels: tracked [\d.]+ MiB \+ \.gpu [\d.]+ MiB of 64 MiB; [\d.]+ MiB left", done.stdout)
     assert prepare(GPU_DATASETS="ml-1m").returncode == 0

@@ -194,3 +194,17 @@ def test_models_point_their_norms_at_their_backend(name):
         norms = [m for m in model.modules() if isinstance(m, LayerNorm | GatedRMSNorm)]
         assert len(norms) >= 2 and all(m.backend == want for m in norms), backend
         assert any(isinstance(m, GatedRMSNorm) for m in norms) == (name in ("ssd4rec", "tim4rec"))
+
+
+@needs_triton
+@pytest.mark.parametrize("setting", [{"TILE": 1024, "NUM_WARPS": 2, "MAX_BWD_PROGRAMS": 2},
+                                     {"TILE": 8192, "NUM_WARPS": 16, "MAX_BWD_PROGRAMS": 2048}])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fused_is_right_at_the_launch_grids_corners(setting, dtype, monkeypatch):
+    """Every launch setting suites/bench_norm.py --ln-grid may pick (tile, warps, cap on backward programs: 2 makes
+    each program walk several tiles), at width 256, the models' widest."""
+    from kernels.norm import fused
+
+    for k, v in setting.items():
+        monkeypatch.setattr(fused, k, v)
+    check_fused((9, 5, 256), dtype)
