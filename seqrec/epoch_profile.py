@@ -24,7 +24,7 @@ import torch
 
 PROFILE_EPOCH_ENV = "SEQREC_PROFILE_EPOCH"
 GPU_CATEGORIES = ("kernel", "gpu_memcpy", "gpu_memset")
-GRAPH_LAUNCH = "cudaGraphLaunch"
+GRAPH_LAUNCHES = ("cudaGraphLaunch", "cuGraphLaunch")  # the runtime's and the driver's
 TOP_OUTSIDE = 10  # kernels outside the graph listed by time
 
 
@@ -56,28 +56,24 @@ def summarize_trace(events: list[dict[str, Any]]) -> dict[str, Any]:
     carries) and their kernels; kernels launched outside a graph, their seconds and the longest of them."""
     gpu = [e for e in events if e.get("ph") == "X" and e.get("cat") in GPU_CATEGORIES]
     launches = {e.get("args", {}).get("correlation"): e["name"] for e in events
-                if e.get("ph") == "X" and e.get("cat") == "cuda_runtime"}
+                if e.get("ph") == "X" and e.get("cat") in ("cuda_runtime", "cuda_driver")}
     spans = [(float(e["ts"]), float(e["ts"]) + float(e.get("dur", 0.0))) for e in gpu]
-    out: dict[str, Any] = {"gpu_events": len(gpu), "kernels": sum(e["cat"] == "kernel" for e in gpu)}
-    if not gpu:
-        return {**out, "gpu_span_s": 0.0, "gpu_busy_s": 0.0, "gpu_idle_s": 0.0, "graph_replays": 0,
-                "graph_kernels": 0, "graph_idle_inside_s": 0.0, "outside_graph_kernels": 0,
-                "outside_graph_seconds": 0.0, "outside_graph_top": []}
-    span = (max(e for _, e in spans) - min(s for s, _ in spans)) * 1e-6
+    span = (max((b for _, b in spans), default=0.0) - min((a for a, _ in spans), default=0.0)) * 1e-6
     busy = _union_seconds(spans)
     replays: dict[Any, list[tuple[float, float]]] = defaultdict(list)
     outside: Counter[str] = Counter()
     n_outside = 0
     for e, interval in zip(gpu, spans, strict=True):
         corr = e.get("args", {}).get("correlation")
-        if launches.get(corr) == GRAPH_LAUNCH:
+        if launches.get(corr) in GRAPH_LAUNCHES:
             replays[corr].append(interval)
         else:
             outside[e["name"]] += float(e.get("dur", 0.0)) * 1e-6
             n_outside += 1
     inside_idle = sum((max(b for _, b in r) - min(a for a, _ in r)) * 1e-6 - _union_seconds(r)
                       for r in replays.values())
-    return {**out, "gpu_span_s": span, "gpu_busy_s": busy, "gpu_idle_s": span - busy,
+    return {"gpu_events": len(gpu), "kernels": sum(e["cat"] == "kernel" for e in gpu),
+            "gpu_span_s": span, "gpu_busy_s": busy, "gpu_idle_s": span - busy,
             "graph_replays": len(replays), "graph_kernels": sum(map(len, replays.values())),
             "graph_idle_inside_s": inside_idle, "outside_graph_kernels": n_outside,
             "outside_graph_seconds": sum(outside.values()),

@@ -18,7 +18,7 @@ def _x(cat, name, ts, dur, corr):
 def test_summary_splits_idle_time_inside_and_between_graph_replays():
     events = [
         _x("cuda_runtime", "cudaGraphLaunch", 0, 3, 1), _x("cuda_runtime", "cudaLaunchKernel", 25, 2, 2),
-        _x("cuda_runtime", "cudaGraphLaunch", 30, 3, 3), _x("cpu_op", "aten::mm", 0, 90, 9),
+        _x("cuda_driver", "cuGraphLaunch", 30, 3, 3), _x("cpu_op", "aten::mm", 0, 90, 9),
         _x("kernel", "k_a", 100, 10, 1), _x("kernel", "k_b", 112, 8, 1),  # replay 1: 2 us gap inside
         _x("gpu_memcpy", "Memcpy HtoD", 130, 5, 2),  # outside any graph
         _x("kernel", "k_a", 140, 10, 3), _x("kernel", "k_b", 145, 15, 3),  # replay 2: overlapping, no gap
@@ -32,7 +32,8 @@ def test_summary_splits_idle_time_inside_and_between_graph_replays():
     assert s["graph_idle_inside_s"] == pytest.approx(2e-6)
     assert s["outside_graph_kernels"] == 1 and s["outside_graph_seconds"] == pytest.approx(5e-6)
     assert s["outside_graph_top"] == [["Memcpy HtoD", pytest.approx(5e-6)]]
-    assert summarize_trace([events[3]])["gpu_busy_s"] == 0.0  # host only (a CPU run)
+    host_only = summarize_trace([events[3]])  # a CPU run
+    assert host_only["gpu_events"] == host_only["graph_replays"] == 0 and host_only["gpu_busy_s"] == 0.0
 
 
 def test_the_named_epoch_alone_carries_a_gpu_profile(fake_models, tiny_ds, tmp_path, monkeypatch):  # noqa: F811
