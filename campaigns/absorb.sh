@@ -23,22 +23,18 @@ while IFS= read -r -d '' f; do  # ok result files, in the root's layout
   n_ok=$((n_ok + 1))
 done < <(cd "$tmp" && find . -name '*.json' -path './full*' -print0)
 for f in "$tmp"/.*-ok "$tmp"/.*-tested "$tmp"/.*-done; do [ -f "$f" ] && cp "$f" "$dest/"; done
-while IFS= read -r -d '' f; do  # checkpoints of unfinished runs; a finished run's checkpoint is stale
+while IFS= read -r -d '' f; do  # checkpoints
+  mkdir -p "$dest/$(dirname "$f")" && cp "$tmp/$f" "$dest/$f"
+done < <(cd "$tmp" && find . -name '*.ckpt' -print0)
+while IFS= read -r -d '' f; do  # a finished run's checkpoint (this call's or an earlier one's) is stale
   result=${f%.ckpt}
   if grep -qs '"status": "ok"' "$dest/$result" || grep -qs '"status": "ok"' "results/${result#./}"; then
-    rm -f "$dest/$f"; continue
+    rm -f "$dest/$f"
+  else
+    n_ckpt=$((n_ckpt + 1))
   fi
-  mkdir -p "$dest/$(dirname "$f")" && cp "$tmp/$f" "$dest/$f"
-  n_ckpt=$((n_ckpt + 1))
-done < <(cd "$tmp" && find . -name '*.ckpt' -print0)
-while IFS= read -r -d '' f; do  # checkpoints absorbed earlier whose runs have finished since
-  grep -qs '"status": "ok"' "$dest/${f%.ckpt}" && rm -f "$dest/$f"
 done < <(cd "$dest" && find . -name '*.ckpt' -print0)
-echo "absorb: $n_ok ok result files, $n_ckpt checkpoints of unfinished runs -> $dest"
-if git rev-parse --is-inside-work-tree > /dev/null 2>&1 && [ -d .gpu ]; then
-  tracked=$(git ls-files -z | xargs -0 du -cb 2>/dev/null | tail -1 | cut -f1)
-  gpu=$(du -sb .gpu | cut -f1)
-  left=$((64 * 1048576 - tracked - gpu))
-  echo "absorb: travels: tracked $((tracked / 1048576)) MiB + .gpu $((gpu / 1048576)) MiB of 64 MiB; $((left / 1048576)) MiB left"
-  [ "$left" -ge 0 ] || { echo "absorb: over the 64 MiB a call carries: drop checkpoints from $dest" >&2; exit 1; }
+echo "absorb: $n_ok ok result files; $dest holds $n_ckpt checkpoints of unfinished runs"
+if git rev-parse --is-inside-work-tree > /dev/null 2>&1; then
+  bash campaigns/travels.sh || { echo "absorb: over the 64 MiB a call carries: drop checkpoints from $dest" >&2; exit 1; }
 fi

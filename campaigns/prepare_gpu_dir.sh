@@ -32,9 +32,6 @@ rm -f .gpu/resume/.[!.]*
 will not match the commit's code" >&2
 echo "$(git rev-parse HEAD) $("$python" -c 'from seqrec.results import source_digest; print(source_digest())')" \
   > .gpu/COMMIT
-tracked=$(git ls-files -z | xargs -0 stat -c %s 2>/dev/null | awk '{s += $1} END {print s + 0}')
-carried=$(du -sb .gpu | cut -f1)
 echo "prepared .gpu/ ($(du -sh .gpu | cut -f1)): data from $src ($(ls .gpu/data | tr '\n' ' ')), COMMIT \
 $(cut -c1-12 .gpu/COMMIT)"
-awk -v t="$tracked" -v c="$carried" 'BEGIN { m = 1048576; printf "travels: tracked %.1f MiB + .gpu %.1f MiB of 64 MiB; \
-%.1f MiB left\n", t / m, c / m, 64 - (t + c) / m }'
+bash campaigns/travels.sh || echo "prepare_gpu_dir: over the 64 MiB a call carries: carry fewer datasets" >&2

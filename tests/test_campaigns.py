@@ -257,7 +257,7 @@ def test_lanes_read_the_data_from_a_copy_that_outlives_the_checkouts_gpu_folder(
 
 
 def test_prepare_gpu_dir_carries_the_datasets_named_and_says_what_room_is_left(tmp_path):
-    work = campaign_repo(tmp_path, "prepare_gpu_dir.sh")
+    work = campaign_repo(tmp_path, "prepare_gpu_dir.sh", "travels.sh")
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
     subprocess.run(["git", "init", "-q", str(work)], check=True)
     subprocess.run([*git, "-C", str(work), "add", "."], check=True)
@@ -304,7 +304,7 @@ def _pack(path: Path, files: dict[str, str]) -> None:
 
 def test_absorb_takes_ok_results_unfinished_checkpoints_and_markers_into_resume(tmp_path):
     """Part 15 lost its machine twice between calls; what the last call brought back must seed the next one."""
-    work = campaign_repo(tmp_path, "absorb.sh")
+    work = campaign_repo(tmp_path, "absorb.sh", "travels.sh")
     files = tmp_path / "call"
     files.mkdir()
     ok, failed = '{"status": "ok"}', '{"status": "failed"}'
@@ -327,7 +327,7 @@ def test_absorb_takes_ok_results_unfinished_checkpoints_and_markers_into_resume(
     assert got == [".kernels-ok", ".timing-done", "full-amp-compile/accuracy/tim4rec-amazon-beauty-h64-s0.json",
                    "full/accuracy/mamba4rec-ml-1m-h64-s2.json", "full/accuracy/sasrec-ml-1m-h64-s2.json",
                    "full/accuracy/ssd4rec-ml-1m-h64-s0.json.ckpt", "full/accuracy/tisasrec-ml-1m-h64-s2.json.ckpt"]
-    assert "3 ok result files, 2 checkpoints of unfinished runs" in done.stdout
+    assert "3 ok result files; " in done.stdout and "holds 2 checkpoints of unfinished runs" in done.stdout
     missing = subprocess.run(["bash", "campaigns/absorb.sh", str(tmp_path / "nowhere")], cwd=work, timeout=60,
                              capture_output=True, text=True)
     assert missing.returncode == 1 and "no campaign.tgz" in missing.stderr
@@ -382,3 +382,20 @@ def test_part16_skips_gpu0_one_off_work_once_a_call_brought_back_its_marker(tmp_
         else:
             wait_until(lambda: "rc=" in text_of(logs / "gpu0-queue1.log"), 30)  # noqa: B023
             assert not (logs / "gpu0-timing.log").exists()
+
+
+def test_travels_counts_tracked_files_and_gpu_dir_and_fails_past_64_mib(tmp_path):
+    work = campaign_repo(tmp_path, "travels.sh")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(work)]
+    subprocess.run(["git", "init", "-q", str(work)], check=True)
+    (work / "big.bin").write_bytes(b"x" * 3 * 1048576)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], check=True)
+    (work / ".gpu").mkdir()
+    with open(work / ".gpu" / "ckpt", "wb") as f:
+        f.truncate(62 * 1048576)  # apparent size counts, as on the wire
+    over = subprocess.run(["bash", "campaigns/travels.sh"], cwd=work, capture_output=True, text=True, timeout=30)
+    assert over.returncode == 1 and "tracked 3.0 MiB + .gpu 62.0 MiB of 64 MiB; -" in over.stdout
+    (work / ".gpu" / "ckpt").unlink()
+    fits = subprocess.run(["bash", "campaigns/travels.sh"], cwd=work, capture_output=True, text=True, timeout=30)
+    assert fits.returncode == 0 and "61.0 MiB left" in fits.stdout
