@@ -473,3 +473,35 @@ def test_result_files_under_a_logs_folder_are_not_report_input(tmp_path):
     assert collect_results(tmp_path / "r").kernels.empty
     write_result(tmp_path / "r" / "gpu" / "kernels" / "conv.json", rec)
     assert list(collect_results(tmp_path / "r").kernels["set"]) == ["gpu"]
+
+
+def test_step_times_and_a_profiled_epoch_become_tables_and_a_figure(tmp_path):
+    """epochs[i].step_seconds (SEQREC_STEP_TIMES) and epochs[i].gpu_profile (SEQREC_PROFILE_EPOCH) of a run: a row
+    per timed epoch (first step, median of the steps between, last, sum), the step figure, and a row per profiled
+    epoch with the idle time split inside and between the graph's replays."""
+    src = FIXTURES / "full" / "ablation" / "tim4rec-amazon-beauty-h64-s2-no-time.json"
+    r = json.loads(src.read_text())
+    secs = [[random.uniform(1, 30)] + [random.uniform(0.004, 0.006) for _ in range(7)] + [random.uniform(0.001, 2)]
+            for _ in range(2)]
+    profile = {"gpu_span_s": 0.5, "gpu_busy_s": 0.4, "gpu_idle_s": 0.1, "graph_idle_inside_s": 0.03,
+               "graph_replays": 9, "graph_kernels": 900, "outside_graph_kernels": 27, "outside_graph_seconds": 0.01}
+    r["epochs"] = [{**e, "epoch": i + 1, **({"step_seconds": secs[i]} if i < 2 else {})}
+                   for i, e in enumerate(r["epochs"])]
+    r["epochs"][2] = {**r["epochs"][2], "train_steps": 9, "gpu_profile": profile}
+    dest = tmp_path / "r" / "timed" / "accuracy"
+    dest.mkdir(parents=True)
+    (dest / "run.json").write_text(json.dumps({**r, "variant": None}))
+    build_report(tmp_path / "r", tmp_path / "out")
+    out = tmp_path / "out" / "timed"
+    (steps,) = parse_markdown_tables((out / "tables" / "step-times.md").read_text()).values()
+    assert steps[0] == ["Run", "Epoch", "Steps", "First step s", "Median step ms", "Last step ms", "Sum s"]
+    for row, s in zip(steps[1:], secs, strict=True):
+        assert row[1:] == [str(secs.index(s) + 1), "9", f"{s[0]:.3f}", f"{1e3 * statistics.median(s[1:-1]):.2f}",
+                           f"{1e3 * s[-1]:.2f}", f"{sum(s):.3f}"]
+    assert (out / "figures" / "step-times.png").is_file()
+    (prof,) = parse_markdown_tables((out / "tables" / "gpu-profile.md").read_text()).values()
+    assert prof[1][1:] == ["3", "0.500", "0.400", "0.030", "0.070", f"{400 / 9:.2f}", "9", "900", "27", "0.010"]
+    r["epochs"][0]["step_seconds"] = "slow"
+    (dest / "run.json").write_text(json.dumps({**r, "variant": None}))
+    with pytest.raises(ValueError, match=re.escape("field 'epochs[0].step_seconds' should be a list of seconds")):
+        collect_results(tmp_path / "r")

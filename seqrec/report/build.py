@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from seqrec.report import efficiency, figures, kernels, paper_tables, profiles
+from seqrec.report import efficiency, figures, kernels, paper_tables, profiles, timeline
 from seqrec.report.collect import ablation_runs, collect_results, main_runs
 from seqrec.report.index import Entry, SetSection, cards, render_index, source_line
 from seqrec.report.tables import Table, render_latex, render_markdown
@@ -123,6 +123,14 @@ def build_report(results: str | Path, out: str | Path, results_label: str | None
                    "profile", "Training step by kernel category", prof)
         add_tables(profiles.profile_tables(prof, set_name), "profile", "Training step by kernel category",
                    [profiles.NOTE], prof)
+        timed = runs[runs["step_timeline"].map(bool)] if not runs.empty else runs
+        add_figure(timeline.step_figure(timed, _title("Step times of the first epochs", set_name, timed)),
+                   "step-times", "Step times of the first epochs", timed)
+        add_tables(timeline.step_tables(timed, set_name), "step-times", "Step times of the first epochs",
+                   [timeline.STEP_NOTE], timed)
+        profiled = runs[runs["gpu_profiles"].map(bool)] if not runs.empty else runs
+        add_tables(timeline.profile_tables(profiled, set_name), "gpu-profile", "GPU time of a profiled epoch",
+                   [timeline.PROFILE_NOTE], profiled)
         sections.append(section)
     n_kernel_files = data.kernels["file"].nunique()
     counts = {"files": data.n_files,

@@ -173,11 +173,40 @@ def _run_row(r: dict[str, Any]) -> dict[str, Any]:
             total = _optional_number(r, "train_seconds")
         per_epoch = total / epochs_run if epochs_run and not math.isnan(epochs_run) else math.nan
     row.update(_length_columns(r))
+    row.update(_epoch_timings(r, epochs))
     row.update(train_seconds=total, s_per_epoch=per_epoch,
                eval_s_per_epoch=math.fsum(eval_s) / len(eval_s) if eval_s else math.nan,
                epochs_run=epochs_run, peak_memory_bytes=_optional_number(r, "peak_memory_bytes"),
                n_parameters=_optional_number(r, "n_parameters"))
     return row
+
+
+PROFILE_SECONDS = ("gpu_span_s", "gpu_busy_s", "gpu_idle_s", "graph_idle_inside_s", "outside_graph_seconds")
+PROFILE_COUNTS = ("graph_replays", "graph_kernels", "outside_graph_kernels")
+
+
+def _epoch_timings(r: dict[str, Any], epochs: list) -> dict[str, Any]:
+    """``step_timeline``: [(epoch, [seconds of each step])] of the epochs with ``step_seconds``
+    (SEQREC_STEP_TIMES); ``gpu_profiles``: [(epoch, train_steps, {PROFILE_SECONDS and PROFILE_COUNTS})] of
+    those with ``gpu_profile`` (SEQREC_PROFILE_EPOCH). Both empty for most runs."""
+    steps, profiles = [], []
+    for i, e in enumerate(epochs):
+        if not isinstance(e, dict):
+            continue
+        epoch = int(e.get("epoch", i + 1))
+        if e.get("step_seconds") is not None:
+            secs = e["step_seconds"]
+            if not isinstance(secs, list) or not secs:
+                raise ReportInputError(f"{r['_path']}: field 'epochs[{i}].step_seconds' should be a list of seconds")
+            steps.append((epoch, [_number(r, f"epochs[{i}].step_seconds[{j}]", s) for j, s in enumerate(secs)]))
+        if e.get("gpu_profile") is not None:
+            prof = e["gpu_profile"]
+            if not isinstance(prof, dict):
+                raise ReportInputError(f"{r['_path']}: field 'epochs[{i}].gpu_profile' should be a mapping")
+            fields = {k: _number(r, f"epochs[{i}].gpu_profile.{k}", prof.get(k)) for k in PROFILE_SECONDS}
+            fields.update({k: int(_number(r, f"epochs[{i}].gpu_profile.{k}", prof.get(k))) for k in PROFILE_COUNTS})
+            profiles.append((epoch, int(e.get("train_steps") or 0), fields))
+    return {"step_timeline": steps, "gpu_profiles": profiles}
 
 
 LENGTH_PREFIX = "len"  # "len100:test:ndcg@10": the trained model evaluated with histories cut to 100 steps
