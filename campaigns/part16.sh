@@ -11,6 +11,9 @@
 #     part 15's compiled step takes 5.12 ms replayed against part 12's 4.35 ms of kernels; which side of the graph
 #     launch the other 0.77 ms fall on decides what to fuse next (sets <timing>-amp-cuda-graph-profiled and
 #     <timing>-amp-compile-cuda-graph-profiled);
+#     the same two runs with the batch built inside the graph (--graph-batch, after its GPU tests: the same losses
+#     and parameters bit for bit as the batch built outside), profiled alike (sets <timing>-amp-cuda-graph-batch-
+#     profiled, <timing>-amp-compile-cuda-graph-batch-profiled): about twenty launches a step fewer from the host;
 #     our layer norm's launch grid at (2048, 50, 256), fp32 and bf16 (logs/ln-grid16.txt, after its GPU tests): parts
 #     14 and 15 both timed it at 0.346 ms a graph in bf16 against PyTorch's 0.289 and its own fp32's 0.211.
 #   Every GPU but 0 runs QUEUE_LANES (here 1) queue lanes: what is left of the queue is ml-1m's (part 15). ml-1m's
@@ -33,6 +36,9 @@ else
     "timeout 300 $PYTEST -m gpu tests/test_epoch_profile.py" \
     "$PROFILED --out $ROOT/$timing-amp-cuda-graph-profiled/accuracy" \
     "$PROFILED --compile --out $ROOT/$timing-amp-compile-cuda-graph-profiled/accuracy" \
+    "timeout 300 $PYTEST -m gpu tests/test_train.py -k 'graph_that_builds or run_with_graph_batch' \
+       && $PROFILED --graph-batch --out $ROOT/$timing-amp-cuda-graph-batch-profiled/accuracy \
+       && $PROFILED --graph-batch --compile --out $ROOT/$timing-amp-compile-cuda-graph-batch-profiled/accuracy" \
     "timeout 300 $PYTEST -m gpu tests/test_bench_norm.py tests/test_kernels_norm.py \
        && python3 suites/bench_norm.py --ln-grid > $ROOT/logs/ln-grid16.txt 2>&1" \
     "touch $ROOT/.timing-done" \

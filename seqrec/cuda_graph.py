@@ -15,6 +15,10 @@ where the GPU's own work dominates. ``train_config["cuda_graph"] = True`` turns 
   pool; the gradients zeroed in place and accumulated into, so both graphs share them) and replayed from the next
   epoch on: eagerly it cost about 23 ms of an epoch of 0.49 s (TiM4Rec amazon-beauty, part 12b), the host's
   launches of one step.
+- With ``make_batch`` (train_config ``graph_batch``), a step takes the batch's sample indices (B,) instead
+  (``SeqDataset.train_indices``) and builds the batch inside the graph (``SeqDataset.make_batch``): the
+  gathers that build a batch, about twenty small kernels launched from the host each step, replay with the rest,
+  and one index copy replaces the four input copies. The same batches, the same step.
 - Dropout draws from the device generator, which CUDA graphs advance on every replay (TiSASRec's fused
   attention draws its kernel seed there too). A model that draws a random seed on the host inside its step
   (``host_rng_in_step`` true) would replay one frozen mask, so it is refused.
@@ -34,10 +38,12 @@ from seqrec.train import eager_step
 
 class GraphedTrainStep:
     """``step(batch) -> loss`` (0-dim tensor on the device, valid until the next call) for one model and its
-    capturable Adam; batches (B, L) as ``SeqDataset.train_batches`` yields them."""
+    capturable Adam; batches (B, L) as ``SeqDataset.train_batches`` yields them, or with ``make_batch`` (index
+    (B,) -> Batch) the indices ``SeqDataset.train_indices`` yields."""
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch_size: int, warmup: int = 3,
-                 loss_fn: Callable[..., torch.Tensor] | None = None, partial_warmup: int = 1):
+                 loss_fn: Callable[..., torch.Tensor] | None = None, partial_warmup: int = 1,
+                 make_batch: Callable[[torch.Tensor], Batch] | None = None):
         if not all(g.get("capturable", False) for g in optimizer.param_groups):
             raise ValueError("cuda_graph: the optimizer must be built with capturable=True")
         if getattr(model, "host_rng_in_step", False):
@@ -51,6 +57,7 @@ class GraphedTrainStep:
                              "first step; a shape's first step initialises what its capture must not)")
         self.model, self.optimizer, self.batch_size, self.warmup = model, optimizer, batch_size, warmup
         self.partial_warmup = partial_warmup
+        self.make_batch = make_batch
         self.graph: torch.cuda.CUDAGraph | None = None
         self.static_inputs: tuple[torch.Tensor, ...] = ()
         self.static_loss: torch.Tensor | None = None
@@ -64,64 +71,76 @@ class GraphedTrainStep:
         self._eager_fresh = eager_step(model, optimizer, loss_fn=loss_fn)  # before capture: gradients freed
         self._eager_in_place = eager_step(model, optimizer, set_to_none=False, loss_fn=loss_fn)  # after: kept
 
-    def __call__(self, batch: Batch) -> torch.Tensor:
-        rows = batch.target.numel()
+    def __call__(self, x: Batch | torch.Tensor) -> torch.Tensor:
+        """One step on a batch, or with ``make_batch`` on the indices of one."""
+        rows = x.numel() if self.make_batch is not None else x.target.numel()
         if rows != self.batch_size:
-            return self._partial(batch, rows)
+            return self._partial(x, rows)
         if self.graph is None and self.warmed < self.warmup:
             side = torch.cuda.Stream()
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
-                loss = self._eager_fresh(batch)
+                loss = self._eager_fresh(self._batch(x))
             torch.cuda.current_stream().wait_stream(side)
             self.warmed += 1
             return loss
         if self.graph is None:  # the graph allocates the gradients it then overwrites
-            self.graph, self.static_inputs, self.static_loss = self._capture(batch, zero_in_graph=False)
+            self.graph, self.static_inputs, self.static_loss = self._capture(x, zero_in_graph=False)
         self.replays += 1
-        return _replay((self.graph, self.static_inputs, self.static_loss), batch)
+        return self._replay((self.graph, self.static_inputs, self.static_loss), x)
 
-    def _partial(self, batch: Batch, rows: int) -> torch.Tensor:
+    def _batch(self, x: Batch | torch.Tensor) -> Batch:
+        return self.make_batch(x) if self.make_batch is not None else x
+
+    def _inputs(self, x: Batch | torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The tensors a captured step copies in: the indices with ``make_batch``, else the batch's inputs."""
+        return (x,) if self.make_batch is not None else _inputs(x)
+
+    def _partial(self, batch: Batch | torch.Tensor, rows: int) -> torch.Tensor:
         """A batch of other than ``batch_size`` rows: eager until the full graph exists and for its size's first
         ``partial_warmup`` times after, then captured and replayed."""
         if self.graph is None:
-            return self._eager_fresh(batch)
+            return self._eager_fresh(self._batch(batch))
         captured = self.partial_graphs.get(rows)
         if captured is None:
             if self.partial_eager.get(rows, 0) < self.partial_warmup:
                 self.partial_eager[rows] = self.partial_eager.get(rows, 0) + 1
-                return self._eager_in_place(batch)
+                return self._eager_in_place(self._batch(batch))
             # the full graph's gradient tensors, zeroed in place in the graph, then accumulated into
             captured = self.partial_graphs[rows] = self._capture(batch, zero_in_graph=True)
         self.partial_replays += 1
-        return _replay(captured, batch)
+        return self._replay(captured, batch)
 
-    def _capture(self, batch: Batch, zero_in_graph: bool) -> tuple[torch.cuda.CUDAGraph, tuple, torch.Tensor]:
-        """(graph, its static inputs, its static loss) of one step on ``batch``'s shapes: the gradients freed
-        before the capture (``zero_in_graph`` False: the graph allocates them) or zeroed in place inside it."""
-        static_inputs = tuple(t.clone() for t in _inputs(batch))
+    def _capture(self, x: Batch | torch.Tensor, zero_in_graph: bool) -> tuple[torch.cuda.CUDAGraph, tuple,
+                                                                               torch.Tensor]:
+        """(graph, its static inputs, its static loss) of one step on ``x``'s shapes: the gradients freed
+        before the capture (``zero_in_graph`` False: the graph allocates them) or zeroed in place inside it; with
+        ``make_batch`` the batch is built inside the graph from the static indices."""
+        static_inputs = tuple(t.clone() for t in self._inputs(x))
         if not zero_in_graph:
             self.optimizer.zero_grad(set_to_none=True)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
             if zero_in_graph:
                 self.optimizer.zero_grad(set_to_none=False)
-            static_loss = self.loss_fn(*static_inputs)
+            args = _inputs(self.make_batch(*static_inputs)) if self.make_batch is not None else static_inputs
+            static_loss = self.loss_fn(*args)
             static_loss.backward()
             self.optimizer.step()
         return graph, static_inputs, static_loss
+
+    def _replay(self, captured: tuple[torch.cuda.CUDAGraph, tuple, torch.Tensor],
+                x: Batch | torch.Tensor) -> torch.Tensor:
+        """Copy ``x``'s inputs into a captured step's static inputs, replay it, and return its static loss
+        (capturing recorded the step without running it: the first replay runs it; copying a just-captured batch
+        onto itself is harmless)."""
+        graph, static_inputs, static_loss = captured
+        for static, t in zip(static_inputs, self._inputs(x), strict=True):
+            static.copy_(t)
+        graph.replay()
+        return static_loss
 
 
 def _inputs(batch: Batch) -> tuple[torch.Tensor, ...]:
     return batch.item_seq, batch.seq_len, batch.time_seq, batch.target
 
-
-def _replay(captured: tuple[torch.cuda.CUDAGraph, tuple, torch.Tensor], batch: Batch) -> torch.Tensor:
-    """Copy ``batch`` into a captured step's static inputs, replay it, and return its static loss (capturing
-    recorded the step without running it: the first replay runs it; copying a just-captured batch onto itself is
-    harmless)."""
-    graph, static_inputs, static_loss = captured
-    for static, t in zip(static_inputs, _inputs(batch), strict=True):
-        static.copy_(t)
-    graph.replay()
-    return static_loss

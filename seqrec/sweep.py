@@ -44,7 +44,8 @@ from seqrec.train_choices import AMP_NAMES, COMPILE_RNGS
 TRAIN_FLAGS = {"epochs": "--epochs", "patience": "--patience", "batch_size": "--batch-size", "backend": "--backend",
                "device": "--device", "data_dir": "--data-dir", "max_steps_per_epoch": "--max-steps-per-epoch",
                "max_len": "--max-len", "eval_batch_size": "--eval-batch-size", "lr": "--lr",
-               "cuda_graph": "--cuda-graph", "compile": "--compile", "compile_ahead": "--compile-ahead",
+               "cuda_graph": "--cuda-graph", "graph_batch": "--graph-batch", "compile": "--compile",
+               "compile_ahead": "--compile-ahead",
                # booleans are bare flags: given when true
                "amp": "--amp", "compile_rng": "--compile-rng"}
 
@@ -267,6 +268,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=["auto", "torch", "triton", "mamba_ssm"])
     parser.add_argument("--cuda-graph", dest="cuda_graph", action="store_true", default=None,
                         help="capture each run's training step as a CUDA graph (seqrec/cuda_graph.py)")
+    parser.add_argument("--graph-batch", dest="graph_batch", action="store_true", default=None,
+                        help="with --cuda-graph, each run builds its batches inside the graph (train --graph-batch)")
     parser.add_argument("--compile", dest="compile", action="store_true", default=None,
                         help="torch.compile each run's loss (our kernels enter as custom ops)")
     parser.add_argument("--compile-ahead", dest="compile_ahead", action="store_true", default=None,

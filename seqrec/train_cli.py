@@ -35,6 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="rank the items of each input sequence last at evaluation (default: no masking)")
     p.add_argument("--cuda-graph", action="store_true", default=None,
                    help="capture the training step as a CUDA graph and replay it (CUDA only; seqrec/cuda_graph.py)")
+    p.add_argument("--graph-batch", action="store_true", default=None,
+                   help="with --cuda-graph: build each batch inside the graph from its sample indices (the same run)")
     p.add_argument("--compile", action="store_true", default=None,
                    help="torch.compile the loss; our kernels enter as custom ops (first steps compile; with "
                         "--cuda-graph the compiled step is captured)")
@@ -102,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
     train_config = {k: v for k, v in (("epochs", args.epochs), ("patience", args.patience),
                                       ("batch_size", args.batch_size), ("eval_batch_size", args.eval_batch_size),
                                       ("lr", args.lr), ("mask_history", args.mask_history),
-                                      ("cuda_graph", args.cuda_graph), ("compile", args.compile),
+                                      ("cuda_graph", args.cuda_graph), ("graph_batch", args.graph_batch),
+                                      ("compile", args.compile),
                                       ("compile_ahead", args.compile_ahead),
                                       ("amp", args.amp), ("compile_rng", args.compile_rng)) if v is not None}
     hidden = config.get("hidden_size", defaults.get("hidden_size"))

@@ -90,3 +90,8 @@ def test_boolean_train_options_are_bare_flags():
     add_arguments(parser)
     args = parser.parse_args(["--model", "tim4rec", "--dataset", "x", *ahead[ahead.index("--compile"):]])
     assert args.compile and args.compile_ahead
+    graphed = Run("tim4rec", "amazon-beauty", 64, 0, train=(("cuda_graph", True), ("graph_batch", True)))
+    flags = graphed.command(Path("o"))[-2:]
+    assert flags == ["--cuda-graph", "--graph-batch"]
+    args = parser.parse_args(["--model", "tim4rec", "--dataset", "x", *flags])
+    assert args.cuda_graph and args.graph_batch

@@ -759,6 +759,63 @@ def test_cuda_graph_step_matches_eager(name, amp, compiled, monkeypatch, request
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
 
 
+def test_train_indices_are_the_samples_of_train_batches():
+    ds = consecutive_dataset(n_users=40, n_items=60, max_len=8)
+    batches = list(ds.train_batches(15, seed=3, epoch=1))
+    indices = list(ds.train_indices(15, seed=3, epoch=1))
+    assert [i.numel() for i in indices] == [b.target.numel() for b in batches]
+    for index, batch in zip(indices, batches, strict=True):
+        again = ds.make_batch("train", index)
+        for field in ("user", "item_seq", "time_seq", "seq_len", "target"):
+            assert torch.equal(getattr(again, field), getattr(batch, field)), field
+
+
+@pytest.mark.parametrize("tc", [{"graph_batch": True}, {"graph_batch": 1, "cuda_graph": True}])
+def test_graph_batch_is_a_flag_of_the_graphed_step(tc):
+    from seqrec.train import resolve_train_config
+
+    with pytest.raises(TrainSetupError, match="graph_batch must be true or false, and true only with cuda_graph"):
+        resolve_train_config("sasrec", None, tc)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", ["sasrec", "tisasrec", "tim4rec"])
+def test_a_graph_that_builds_its_batches_takes_the_same_steps(name):
+    """make_batch (train_config graph_batch): the batch gathered inside the graph from its indices; under dropout
+    0.3 (the device generator's draws are the graph's either way) the losses and parameters are the same bits as
+    with the batch built outside, the partial batch's own graph included."""
+    from seqrec.cuda_graph import GraphedTrainStep
+
+    ds = consecutive_dataset(n_users=40, n_items=60, max_len=8).to("cuda")
+    runs = {}
+    for inside in (False, True):
+        model, _ = _model_under_dropout(name, 0.3, "cuda")
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2, capturable=True)
+        step = GraphedTrainStep(model, opt, 15, warmup=2,
+                                make_batch=(lambda i: ds.make_batch("train", i)) if inside else None)
+        torch.manual_seed(7)
+        feed = ds.train_indices if inside else ds.train_batches
+        losses = [float(step(x)) for epoch in range(3) for x in feed(15, seed=0, epoch=epoch)]
+        assert step.replays > 0 and step.partial_replays == 2
+        runs[inside] = (losses, [p.detach().clone() for p in model.parameters()])
+    assert runs[True][0] == runs[False][0]
+    for a, b in zip(runs[True][1], runs[False][1], strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_run_with_graph_batch_is_the_run_without(tmp_path):
+    ds = consecutive_dataset(n_users=40, n_items=60, max_len=8)
+    kw = dict(config={"hidden_size": 16, "max_len": 8}, seed=0, progress=False, device="cuda")
+    tc = {"batch_size": 15, "epochs": 3, "patience": 0, "cuda_graph": True}
+    plain = train("sasrec", ds, out=tmp_path / "a.json", train_config=tc, **kw)
+    inside = train("sasrec", ds, out=tmp_path / "b.json", train_config={**tc, "graph_batch": True}, **kw)
+    assert inside["train_config"]["graph_batch"] is True
+    assert {**_comparable(inside), "train_config": None} == {**_comparable(plain), "train_config": None}
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("name", ["sasrec", "tisasrec", "mamba4rec", "ssd4rec", "tim4rec"])

@@ -98,6 +98,13 @@ class SeqDataset:
 
     def train_batches(self, batch_size: int, seed: int = 0, epoch: int = 0, shuffle: bool = True) -> Iterator[Batch]:
         """Training batches in a seeded order (permutation drawn on CPU from (seed, epoch), then moved)."""
+        for index in self.train_indices(batch_size, seed, epoch, shuffle):
+            yield self.make_batch("train", index)
+
+    def train_indices(self, batch_size: int, seed: int = 0, epoch: int = 0,
+                      shuffle: bool = True) -> Iterator[torch.Tensor]:
+        """The training samples (B,) of each batch ``train_batches`` yields, in its order, on the device: for a
+        step that builds the batch itself (``make_batch("train", index)``, e.g. inside a CUDA graph)."""
         _check_batch_size(batch_size)
         n = self.n_samples("train")
         if shuffle:
@@ -106,7 +113,7 @@ class SeqDataset:
         else:
             order = torch.arange(n, device=self.device)
         for start in range(0, n, batch_size):
-            yield self.make_batch("train", order[start:start + batch_size])
+            yield order[start:start + batch_size]
 
     def eval_batches(self, split: str, batch_size: int) -> Iterator[Batch]:
         """Validation ("valid") or test batches, in user order, built on the device."""
