@@ -378,7 +378,8 @@ def test_part16_skips_gpu0_one_off_work_once_a_call_brought_back_its_marker(tmp_
         if fresh:
             wait_until(lambda: (root / ".timing-done").exists(), 30)  # noqa: B023
             log = (logs / "gpu0-timing.log").read_text()
-            assert "tests/test_epoch_profile.py" in log and log.count("SEQREC_PROFILE_EPOCH=5") == 4 and log.count("--graph-batch") == 2
+            assert "tests/test_epoch_profile.py" in log and log.count("SEQREC_PROFILE_EPOCH=5") == 4
+            assert log.count("--graph-batch") == 2
         else:
             wait_until(lambda: "rc=" in text_of(logs / "gpu0-queue1.log"), 30)  # noqa: B023
             assert not (logs / "gpu0-timing.log").exists()
