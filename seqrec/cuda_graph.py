@@ -32,7 +32,7 @@ from collections.abc import Callable
 
 import torch
 
-from seqrec.data.dataset import Batch
+from seqrec.data.dataset import Batch, batch_rows
 from seqrec.train import eager_step
 
 
@@ -73,7 +73,7 @@ class GraphedTrainStep:
 
     def __call__(self, x: Batch | torch.Tensor) -> torch.Tensor:
         """One step on a batch, or with ``make_batch`` on the indices of one."""
-        rows = x.numel() if self.make_batch is not None else x.target.numel()
+        rows = batch_rows(x)
         if rows != self.batch_size:
             return self._partial(x, rows)
         if self.graph is None and self.warmed < self.warmup:
@@ -96,20 +96,20 @@ class GraphedTrainStep:
         """The tensors a captured step copies in: the indices with ``make_batch``, else the batch's inputs."""
         return (x,) if self.make_batch is not None else _inputs(x)
 
-    def _partial(self, batch: Batch | torch.Tensor, rows: int) -> torch.Tensor:
+    def _partial(self, x: Batch | torch.Tensor, rows: int) -> torch.Tensor:
         """A batch of other than ``batch_size`` rows: eager until the full graph exists and for its size's first
         ``partial_warmup`` times after, then captured and replayed."""
         if self.graph is None:
-            return self._eager_fresh(self._batch(batch))
+            return self._eager_fresh(self._batch(x))
         captured = self.partial_graphs.get(rows)
         if captured is None:
             if self.partial_eager.get(rows, 0) < self.partial_warmup:
                 self.partial_eager[rows] = self.partial_eager.get(rows, 0) + 1
-                return self._eager_in_place(self._batch(batch))
+                return self._eager_in_place(self._batch(x))
             # the full graph's gradient tensors, zeroed in place in the graph, then accumulated into
-            captured = self.partial_graphs[rows] = self._capture(batch, zero_in_graph=True)
+            captured = self.partial_graphs[rows] = self._capture(x, zero_in_graph=True)
         self.partial_replays += 1
-        return self._replay(captured, batch)
+        return self._replay(captured, x)
 
     def _capture(self, x: Batch | torch.Tensor, zero_in_graph: bool) -> tuple[torch.cuda.CUDAGraph, tuple,
                                                                                torch.Tensor]:

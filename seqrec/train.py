@@ -240,6 +240,8 @@ def _train_one_epoch(model: models.SeqRecModel, step: Callable[[Any], torch.Tens
     """(mean training loss per sample, steps taken) over ``batches`` (what ``step`` takes: batches, or with
     graph_batch their sample indices); the loss is read back from the device once. With
     ``step_seconds`` (a list), each step's wall seconds are appended to it, the device synchronised after each."""
+    from seqrec.data.dataset import batch_rows
+
     model.train()
     total = None
     n_samples = 0
@@ -250,7 +252,7 @@ def _train_one_epoch(model: models.SeqRecModel, step: Callable[[Any], torch.Tens
         if max_steps is not None and steps >= max_steps:
             break
         loss = step(batch)
-        b = batch.numel() if isinstance(batch, torch.Tensor) else batch.target.numel()  # indices or a batch
+        b = batch_rows(batch)
         total = loss.detach() * b if total is None else total + loss.detach() * b
         n_samples += b
         steps += 1

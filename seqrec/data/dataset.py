@@ -130,6 +130,11 @@ class SeqDataset:
                 "before_filtering": dict(self.stats_before), "after_filtering": after}
 
 
+def batch_rows(x: Batch | torch.Tensor) -> int:
+    """Rows of a training step's input: a batch, or the sample indices (B,) of one (``train_indices``)."""
+    return x.numel() if isinstance(x, torch.Tensor) else x.target.numel()
+
+
 def _check_batch_size(batch_size: int) -> None:
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")

@@ -68,10 +68,11 @@ def step_figure(runs: pd.DataFrame, title: str) -> Figure | None:
     ax = fig.add_subplot()
     greys = ["0.1", "0.45", "0.7"]
     for i, (label, sub) in enumerate(pd.DataFrame(rows).groupby("label", sort=True)):
-        secs = [s for r in sub.sort_values("epoch")["seconds"] for s in r]
+        sub = sub.sort_values("epoch")
+        secs = [s for r in sub["seconds"] for s in r]
         ax.plot(np.arange(1, len(secs) + 1), 1e3 * np.asarray(secs), color=greys[i % 3], linewidth=0.9,
                 linestyle=["-", "--", ":"][i // 3 % 3], label=label)
-        ends = np.cumsum(sub.sort_values("epoch")["steps"].to_numpy())[:-1]
+        ends = np.cumsum(sub["steps"].to_numpy())[:-1]
         for end in ends:
             ax.axvline(end + 0.5, color="0.6", linestyle=":", linewidth=0.8)
     ax.set_yscale("log")
