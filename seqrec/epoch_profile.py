@@ -7,8 +7,8 @@ that epoch's record as ``gpu_profile`` (that epoch's own ``train_seconds`` then 
     prof.summary   # {"gpu_busy_s": ..., "graph_replays": ..., ...}
     summarize_trace(events)   # events: the chrome trace's "traceEvents" (Kineto), times in us
 
-Issue #4: part 15's compiled, graphed TiM4Rec step takes 5.12 ms a step on average against part 12's 4.35 ms of
-kernels; this says which side of the graph launch the other 0.77 ms fall on.
+Issue #4: part 16 found the compiled, graphed TiM4Rec epoch busy on the GPU 94% of its span (results/full/README.md):
+what shortens it is kernel time, which the categories and the longest kernels break down.
 """
 
 from __future__ import annotations
@@ -22,10 +22,13 @@ from typing import Any
 
 import torch
 
+from seqrec.step_profile import CATEGORIES, OTHER, categorize
+
 PROFILE_EPOCH_ENV = "SEQREC_PROFILE_EPOCH"
 GPU_CATEGORIES = ("kernel", "gpu_memcpy", "gpu_memset")
 GRAPH_LAUNCHES = ("cudaGraphLaunch", "cuGraphLaunch")  # the runtime's and the driver's
 TOP_OUTSIDE = 10  # kernels outside the graph listed by time
+TOP_GPU = 30  # GPU activities (kernels, copies, sets) listed by time, inside the graph or not
 
 
 def profile_epoch() -> int:
@@ -53,7 +56,9 @@ def summarize_trace(events: list[dict[str, Any]]) -> dict[str, Any]:
     """The GPU side of a trace: span (first GPU activity's start to the last one's end), busy (the union of
     kernels, copies and sets), idle (span - busy), split into idle inside graph replays (a replay's span - its busy
     time: gaps between the graph's kernels) and outside them; graph replays (launches whose correlation id GPU work
-    carries) and their kernels; kernels launched outside a graph, their seconds and the longest of them."""
+    carries) and their kernels; kernels launched outside a graph, their seconds and the longest of them; every GPU
+activity's seconds by category (``seqrec.step_profile.categorize``: the anatomy's categories) and the ``TOP_GPU``
+longest by name, with their calls."""
     gpu = [e for e in events if e.get("ph") == "X" and e.get("cat") in GPU_CATEGORIES]
     launches = {e.get("args", {}).get("correlation"): e["name"] for e in events
                 if e.get("ph") == "X" and e.get("cat") in ("cuda_runtime", "cuda_driver")}
@@ -70,6 +75,15 @@ def summarize_trace(events: list[dict[str, Any]]) -> dict[str, Any]:
         else:
             outside[e["name"]] += float(e.get("dur", 0.0)) * 1e-6
             n_outside += 1
+    by_name: Counter[str] = Counter()
+    calls: Counter[str] = Counter()
+    for e in gpu:
+        by_name[e["name"]] += float(e.get("dur", 0.0)) * 1e-6
+        calls[e["name"]] += 1
+    categories: Counter[str] = Counter()
+    for name, seconds in by_name.items():
+        categories[categorize(name)] += seconds
+    order = [c for c, _ in CATEGORIES] + [OTHER]
     inside_idle = sum((max(b for _, b in r) - min(a for a, _ in r)) * 1e-6 - _union_seconds(r)
                       for r in replays.values())
     return {"gpu_events": len(gpu), "kernels": sum(e["cat"] == "kernel" for e in gpu),
@@ -77,7 +91,9 @@ def summarize_trace(events: list[dict[str, Any]]) -> dict[str, Any]:
             "graph_replays": len(replays), "graph_kernels": sum(map(len, replays.values())),
             "graph_idle_inside_s": inside_idle, "outside_graph_kernels": n_outside,
             "outside_graph_seconds": sum(outside.values()),
-            "outside_graph_top": [[name, s] for name, s in outside.most_common(TOP_OUTSIDE)]}
+            "outside_graph_top": [[name, s] for name, s in outside.most_common(TOP_OUTSIDE)],
+            "gpu_categories": {c: categories[c] for c in order if c in categories},
+            "gpu_top": [[name, s, calls[name]] for name, s in by_name.most_common(TOP_GPU)]}
 
 
 class EpochProfiler:

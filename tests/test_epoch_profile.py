@@ -19,9 +19,9 @@ def test_summary_splits_idle_time_inside_and_between_graph_replays():
     events = [
         _x("cuda_runtime", "cudaGraphLaunch", 0, 3, 1), _x("cuda_runtime", "cudaLaunchKernel", 25, 2, 2),
         _x("cuda_driver", "cuGraphLaunch", 30, 3, 3), _x("cpu_op", "aten::mm", 0, 90, 9),
-        _x("kernel", "k_a", 100, 10, 1), _x("kernel", "k_b", 112, 8, 1),  # replay 1: 2 us gap inside
+        _x("kernel", "_ssd_fwd_kernel", 100, 10, 1), _x("kernel", "cutlass_gemm", 112, 8, 1),  # replay 1: a 2 us gap
         _x("gpu_memcpy", "Memcpy HtoD", 130, 5, 2),  # outside any graph
-        _x("kernel", "k_a", 140, 10, 3), _x("kernel", "k_b", 145, 15, 3),  # replay 2: overlapping, no gap
+        _x("kernel", "_ssd_fwd_kernel", 140, 10, 3), _x("kernel", "cutlass_gemm", 145, 15, 3),  # replay 2: no gap
     ]
     s = summarize_trace(events)
     assert s["gpu_events"] == 5 and s["kernels"] == 4
@@ -32,6 +32,11 @@ def test_summary_splits_idle_time_inside_and_between_graph_replays():
     assert s["graph_idle_inside_s"] == pytest.approx(2e-6)
     assert s["outside_graph_kernels"] == 1 and s["outside_graph_seconds"] == pytest.approx(5e-6)
     assert s["outside_graph_top"] == [["Memcpy HtoD", pytest.approx(5e-6)]]
+    assert s["gpu_top"] == [["cutlass_gemm", pytest.approx(23e-6), 2], ["_ssd_fwd_kernel", pytest.approx(20e-6), 2],
+                            ["Memcpy HtoD", pytest.approx(5e-6), 1]]
+    assert s["gpu_categories"] == {"sequence mixer (ours)": pytest.approx(20e-6), "GEMM": pytest.approx(23e-6),
+                                   "other": pytest.approx(5e-6)}
+    assert list(s["gpu_categories"]) == ["sequence mixer (ours)", "GEMM", "other"]  # the anatomy's order
     host_only = summarize_trace([events[3]])  # a CPU run
     assert host_only["gpu_events"] == host_only["graph_replays"] == 0 and host_only["gpu_busy_s"] == 0.0
 
@@ -63,3 +68,5 @@ def test_a_graphed_epoch_is_one_replay_a_step(tmp_path, monkeypatch):
     assert p["graph_replays"] == epoch["train_steps"] and p["graph_kernels"] >= 10 * p["graph_replays"]
     assert 0 < p["gpu_busy_s"] <= p["gpu_span_s"] <= epoch["train_seconds"]
     assert 0 <= p["graph_idle_inside_s"] <= p["gpu_idle_s"]
+    assert sum(p["gpu_categories"].values()) >= p["gpu_busy_s"]  # durations, overlaps counted twice
+    assert "GEMM" in p["gpu_categories"] and len(p["gpu_top"]) > 1

@@ -484,7 +484,8 @@ def test_step_times_and_a_profiled_epoch_become_tables_and_a_figure(tmp_path):
     secs = [[random.uniform(1, 30)] + [random.uniform(0.004, 0.006) for _ in range(7)] + [random.uniform(0.001, 2)]
             for _ in range(2)]
     profile = {"gpu_span_s": 0.5, "gpu_busy_s": 0.4, "gpu_idle_s": 0.1, "graph_idle_inside_s": 0.03,
-               "graph_replays": 9, "graph_kernels": 900, "outside_graph_kernels": 27, "outside_graph_seconds": 0.01}
+               "graph_replays": 9, "graph_kernels": 900, "outside_graph_kernels": 27, "outside_graph_seconds": 0.01,
+               "gpu_categories": {"GEMM": random.uniform(0.05, 0.2), "other": random.uniform(0.001, 0.01)}}
     r["epochs"] = [{**e, "epoch": i + 1, **({"step_seconds": secs[i]} if i < 2 else {})}
                    for i, e in enumerate(r["epochs"])]
     r["epochs"][2] = {**r["epochs"][2], "train_steps": 9, "gpu_profile": profile}
@@ -499,9 +500,16 @@ def test_step_times_and_a_profiled_epoch_become_tables_and_a_figure(tmp_path):
         assert row[1:] == [str(secs.index(s) + 1), "9", f"{s[0]:.3f}", f"{1e3 * statistics.median(s[1:-1]):.2f}",
                            f"{1e3 * s[-1]:.2f}", f"{sum(s):.3f}"]
     assert (out / "figures" / "step-times.png").is_file()
-    (prof,) = parse_markdown_tables((out / "tables" / "gpu-profile.md").read_text()).values()
+    prof, cats = parse_markdown_tables((out / "tables" / "gpu-profile.md").read_text()).values()
     assert prof[1][1:] == ["3", "0.500", "0.400", "0.030", "0.070", f"{400 / 9:.2f}", "9", "900", "27", "0.010"]
+    assert cats == [["Run", "Epoch", "GEMM", "other"],
+                    [prof[1][0], "3"] + [f"{1e3 * profile['gpu_categories'][c] / 9:.3f}" for c in ("GEMM", "other")]]
     r["epochs"][0]["step_seconds"] = "slow"
     (dest / "run.json").write_text(json.dumps({**r, "variant": None}))
     with pytest.raises(ValueError, match=re.escape("field 'epochs[0].step_seconds' should be a list of seconds")):
+        collect_results(tmp_path / "r")
+    r["epochs"][0]["step_seconds"] = secs[0]
+    r["epochs"][2]["gpu_profile"]["gpu_categories"] = ["GEMM"]
+    (dest / "run.json").write_text(json.dumps({**r, "variant": None}))
+    with pytest.raises(ValueError, match=re.escape("'epochs[2].gpu_profile.gpu_categories' should be a mapping")):
         collect_results(tmp_path / "r")

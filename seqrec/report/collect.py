@@ -187,7 +187,8 @@ PROFILE_COUNTS = ("graph_replays", "graph_kernels", "outside_graph_kernels")
 
 def _epoch_timings(r: dict[str, Any], epochs: list) -> dict[str, Any]:
     """``step_timeline``: [(epoch, [seconds of each step])] of the epochs with ``step_seconds``
-    (SEQREC_STEP_TIMES); ``gpu_profiles``: [(epoch, train_steps, {PROFILE_SECONDS and PROFILE_COUNTS})] of
+    (SEQREC_STEP_TIMES); ``gpu_profiles``: [(epoch, train_steps, {PROFILE_SECONDS, PROFILE_COUNTS and
+    categories: {category: seconds}, empty where the file has none})] of
     those with ``gpu_profile`` (SEQREC_PROFILE_EPOCH). Both empty for most runs."""
     steps, profiles = [], []
     for i, e in enumerate(epochs):
@@ -205,6 +206,12 @@ def _epoch_timings(r: dict[str, Any], epochs: list) -> dict[str, Any]:
                 raise ReportInputError(f"{r['_path']}: field 'epochs[{i}].gpu_profile' should be a mapping")
             fields = {k: _number(r, f"epochs[{i}].gpu_profile.{k}", prof.get(k)) for k in PROFILE_SECONDS}
             fields.update({k: int(_number(r, f"epochs[{i}].gpu_profile.{k}", prof.get(k))) for k in PROFILE_COUNTS})
+            cats = prof.get("gpu_categories") or {}  # absent before 2026-11-28's part 16
+            if not isinstance(cats, dict):
+                raise ReportInputError(f"{r['_path']}: field 'epochs[{i}].gpu_profile.gpu_categories' should be a "
+                                       "mapping of category to seconds")
+            fields["categories"] = {k: _number(r, f"epochs[{i}].gpu_profile.gpu_categories.{k}", v)
+                                    for k, v in cats.items()}
             profiles.append((epoch, int(e.get("train_steps") or 0), fields))
     return {"step_timeline": steps, "gpu_profiles": profiles}
 

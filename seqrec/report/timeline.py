@@ -26,7 +26,8 @@ PROFILE_NOTE = ("GPU activity over one profiled epoch (`SEQREC_PROFILE_EPOCH`, t
                 "in that epoch's wall time, not in these figures): busy is the union of kernels, copies and sets; "
                 "idle inside replays is the gaps between a CUDA graph's kernels, idle between is the rest of the span "
                 "(the host's share, and kernels launched outside the graph); per step, the busy time over the "
-                "epoch's steps.")
+                "epoch's steps. By category: each category's kernel durations summed (the anatomy's categories, "
+                "seqrec/step_profile.py) over the epoch's steps; overlapping kernels count in full.")
 
 
 def run_label(r: pd.Series) -> str:
@@ -105,7 +106,17 @@ def profile_tables(runs: pd.DataFrame, set_name: str) -> list[Table]:
               Cell(f"{r['graph_idle_inside_s']:.3f}"), Cell(f"{r['idle_between_s']:.3f}"),
               Cell(f"{r['busy_ms_per_step']:.2f}"), Cell(str(r["graph_replays"])), Cell(str(r["graph_kernels"])),
               Cell(str(r["outside_graph_kernels"])), Cell(f"{r['outside_graph_seconds']:.3f}")] for r in rows]
-    return [Table(title="GPU time of a profiled epoch",
-                  columns=["Run", "Epoch", "Span s", "Busy s", "Idle inside replays s", "Idle between s",
-                           "Busy ms a step", "Replays", "Kernels in replays", "Kernels outside", "Outside s"],
-                  rows=cells, align="l" + "r" * 10, label=f"tab:gpu-profile-{set_name}")]
+    tables = [Table(title="GPU time of a profiled epoch",
+                    columns=["Run", "Epoch", "Span s", "Busy s", "Idle inside replays s", "Idle between s",
+                             "Busy ms a step", "Replays", "Kernels in replays", "Kernels outside", "Outside s"],
+                    rows=cells, align="l" + "r" * 10, label=f"tab:gpu-profile-{set_name}")]
+    with_cats = [r for r in rows if r["categories"]]
+    if with_cats:
+        names = list(dict.fromkeys(c for r in with_cats for c in r["categories"]))
+        cells = [[Cell(r["label"]), Cell(str(r["epoch"]))]
+                 + [Cell(f"{1e3 * r['categories'].get(c, 0.0) / r['steps']:.3f}" if r["steps"] else "nan")
+                    for c in names] for r in with_cats]
+        tables.append(Table(title="GPU ms a step of a profiled epoch, by kernel category",
+                            columns=["Run", "Epoch"] + names, rows=cells, align="ll" + "r" * len(names),
+                            label=f"tab:gpu-profile-categories-{set_name}"))
+    return tables
