@@ -3,7 +3,7 @@
 shapes they train with.
 
     python suites/bench_norm.py --out DIR
-    python suites/bench_norm.py --ln-grid     # our layer norm's launch settings at hidden 256, printed
+    python suites/bench_norm.py --ln-grid [--ln-widths 64,128,256]   # our layer norm's launch settings, printed
 
 Writes one result file (kind "kernel") per case: median ms (triton.testing.do_bench after warm-up), the
 kernels' own time replayed as a CUDA graph (``graph_ms``: the eager median of these small calls is mostly the
@@ -36,13 +36,14 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, help="directory for the result files")
     ap.add_argument("--dtypes", default="float32,bfloat16")
     ap.add_argument("--ln-grid", action="store_true",
-                    help="print fwd+bwd times of our layer norm at (2048, 50, 256) over its launch settings instead")
+                    help="print fwd+bwd times of our layer norm at (2048, 50, width) over its launch settings instead")
+    ap.add_argument("--ln-widths", default="256", help="--ln-grid's widths (hidden sizes), comma-separated")
     args = ap.parse_args(argv)
     if not torch.cuda.is_available():
         print("bench_norm: needs a CUDA device", file=sys.stderr)
         return 2
     if args.ln_grid:
-        return ln_grid(args.dtypes.split(","))
+        return ln_grid(args.dtypes.split(","), [int(w) for w in args.ln_widths.split(",")])
     if args.out is None:
         ap.error("--out is required (except with --ln-grid)")
     from kernels.norm import gated_rms_norm, layer_norm
@@ -80,10 +81,11 @@ def main(argv=None) -> int:
 LN_GRID = {"TILE": (1024, 2048, 4096, 8192), "NUM_WARPS": (2, 4, 8, 16), "MAX_BWD_PROGRAMS": (512, 1024, 2048)}
 
 
-def ln_grid(dtypes: list[str], grid: dict[str, tuple[int, ...]] = LN_GRID) -> int:
-    """Print fwd+bwd times (eager median, graph) of our layer norm at (2048, 50, 256) for each tile size, warp
+def ln_grid(dtypes: list[str], widths: list[int], grid: dict[str, tuple[int, ...]] = LN_GRID) -> int:
+    """Print fwd+bwd times (eager median, graph) of our layer norm at (2048, 50, width) for each tile size, warp
     count and cap on backward programs: parts 14 and 15 timed it at 0.346 ms a graph in bf16 against PyTorch's
-    0.289 and its own fp32 0.211. The module's settings are restored after."""
+    0.289 and its own fp32 0.211 at width 256; part 16's grid there put 2 warps first in both dtypes, which the
+    other widths must confirm before the default moves. The module's settings are restored after."""
     from itertools import product
 
     from kernels.norm import fused, layer_norm
@@ -92,10 +94,10 @@ def ln_grid(dtypes: list[str], grid: dict[str, tuple[int, ...]] = LN_GRID) -> in
     card = torch.cuda.get_device_name()
     g = torch.Generator(device="cuda").manual_seed(0)
     try:
-        for dtype_name in dtypes:
+        for width, dtype_name in product(widths, dtypes):
             dtype = getattr(torch, dtype_name)
             inputs = {k: torch.randn(shape, generator=g, device="cuda").to(dtype)
-                      for k, shape in (("x", (2048, 50, 256)), ("weight", (256,)), ("bias", (256,)))}
+                      for k, shape in (("x", (2048, 50, width)), ("weight", (width,)), ("bias", (width,)))}
             dout = torch.randn(inputs["x"].shape, generator=g, device="cuda").to(dtype)
             for values in product(*grid.values()):
                 setting = dict(zip(grid, values, strict=True))
@@ -103,7 +105,7 @@ def ln_grid(dtypes: list[str], grid: dict[str, tuple[int, ...]] = LN_GRID) -> in
                     setattr(fused, k, v)
                 rec = fwd_bwd_record(lambda x, weight, bias: layer_norm(x, weight, bias, 1e-12, "triton"), inputs,
                                      dout)
-                print(f"{card} layer_norm (2048, 50, 256) {dtype_name} {setting}: {rec}", flush=True)
+                print(f"{card} layer_norm (2048, 50, {width}) {dtype_name} {setting}: {rec}", flush=True)
     finally:
         for k, v in saved.items():
             setattr(fused, k, v)

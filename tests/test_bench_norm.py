@@ -25,8 +25,9 @@ def test_without_cuda_the_grid_says_so(capsys):
 def test_the_grid_times_each_setting_and_restores_the_defaults(capsys):
     defaults = {k: getattr(fused, k) for k in bench_norm.LN_GRID}
     grid = {"TILE": (2048, 8192), "NUM_WARPS": (4,), "MAX_BWD_PROGRAMS": (512,)}
-    assert bench_norm.ln_grid(["bfloat16"], grid) == 0
+    assert bench_norm.ln_grid(["bfloat16"], [64, 256], grid) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if "graph_ms" in line]
-    assert len(lines) == 2 and all("'status': 'ok'" in line for line in lines)
+    assert len(lines) == 4 and all("'status': 'ok'" in line for line in lines)
+    assert sum("(2048, 50, 64)" in line for line in lines) == 2
     assert {k: getattr(fused, k) for k in bench_norm.LN_GRID} == defaults
 
