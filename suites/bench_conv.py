@@ -27,9 +27,10 @@ from bench_common import fwd_bwd_record  # noqa: E402
 
 from seqrec.results import write_result  # noqa: E402
 
-# channels: TiM4Rec/SSD4Rec h64 conv over x, B, C (128 + 2 * 32); Mamba4Rec h64 d_inner; TiM4Rec h256 (512 + 128)
+# channels: TiM4Rec/SSD4Rec h64 conv over x, B, C (128 + 2 * 32); Mamba4Rec h64 d_inner; TiM4Rec h256 (512 + 128);
+# TiM4Rec h64 time convs over its 4 heads (two a layer: a third of the step's conv calls)
 CASES = [dict(batch=b, seqlen=L, channels=c, kernel_size=4)
-         for b, L, c in ((2048, 50, 192), (2048, 50, 128), (256, 200, 192), (256, 200, 640))]
+         for b, L, c in ((2048, 50, 192), (2048, 50, 128), (256, 200, 192), (256, 200, 640), (2048, 50, 4))]
 
 
 def make_inputs(batch, seqlen, channels, kernel_size, dtype, device="cuda"):

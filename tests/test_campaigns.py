@@ -354,10 +354,19 @@ def test_call_starts_the_part_only_where_no_campaign_runs(tmp_path):
     assert call().returncode == 3  # a part that fails to start is no campaign to collect
 
 
-def test_part16_skips_gpu0_one_off_work_once_a_call_brought_back_its_marker(tmp_path):
-    """Started again on a fresh machine (campaigns/call.sh), part 16 goes straight to the queue where an earlier
+GPU0_ONE_OFFS = {  # part: what GPU 0's one-off log must hold, (text, times)
+    "part16.sh": [("tests/test_epoch_profile.py", 1), ("SEQREC_PROFILE_EPOCH=5", 4), ("--graph-batch", 2),
+                  ("--ln-grid", 1)],
+    "part17.sh": [("tests/test_epoch_profile.py", 1), ("SEQREC_PROFILE_EPOCH=5", 1), ("suites/bench_conv.py", 1),
+                  ("--ln-widths 64,128", 1)],
+}
+
+
+@pytest.mark.parametrize("part", sorted(GPU0_ONE_OFFS))
+def test_a_part_skips_gpu0_one_off_work_once_a_call_brought_back_its_marker(tmp_path, part):
+    """Started again on a fresh machine (campaigns/call.sh), the part goes straight to the queue where an earlier
     call's .timing-done was absorbed into .gpu/resume/ (campaigns/absorb.sh), which lanes.sh copies into ROOT."""
-    work = campaign_repo(tmp_path, "lanes.sh", "ml1m_queue.sh", "part16.sh")
+    work = campaign_repo(tmp_path, "lanes.sh", "ml1m_queue.sh", part)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "python3").write_text(f'#!/bin/sh\necho "python3 $*" >> {tmp_path}/calls.txt\n')
@@ -372,14 +381,13 @@ def test_part16_skips_gpu0_one_off_work_once_a_call_brought_back_its_marker(tmp_
         resume.mkdir(parents=True)
         if not fresh:
             (resume / ".timing-done").touch()
-        subprocess.run(["bash", "campaigns/part16.sh", str(root)], cwd=work, check=True, timeout=60, env=env,
+        subprocess.run(["bash", f"campaigns/{part}", str(root)], cwd=work, check=True, timeout=60, env=env,
                        capture_output=True)
         logs = root / "logs"
         if fresh:
             wait_until(lambda: (root / ".timing-done").exists(), 30)  # noqa: B023
             log = (logs / "gpu0-timing.log").read_text()
-            assert "tests/test_epoch_profile.py" in log and log.count("SEQREC_PROFILE_EPOCH=5") == 4
-            assert log.count("--graph-batch") == 2
+            assert [(text, log.count(text)) for text, _ in GPU0_ONE_OFFS[part]] == GPU0_ONE_OFFS[part]
         else:
             wait_until(lambda: "rc=" in text_of(logs / "gpu0-queue1.log"), 30)  # noqa: B023
             assert not (logs / "gpu0-timing.log").exists()

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Part 17, on a host of any number of GPUs, after part 16 (results/full/README.md). Run it through campaigns/call.sh
+# and absorb each call's packs (campaigns/absorb.sh) before the next, as part 16: every run resumes (campaigns/resume/
+# packs, .gpu/resume/; ok result files skipped), and GPU 0's one-off work is skipped once a call has brought back its
+# .timing-done.
+#   GPU 0, one thing at a time, then the queue:
+#     #4's compiled, graphed TiM4Rec amazon-beauty h64 epoch profiled again, now with the kernels' seconds by
+#     category and the 30 longest (epochs[4].gpu_profile.gpu_categories, gpu_top: fa9f7c6). Part 16 found the epoch
+#     93-94% GPU-busy, 4.89 ms of kernels a step against the 4.0 ms that 8x needs: this says which kernels to shrink
+#     (set <timing>-amp-compile-cuda-graph-kernels);
+#     the conv bench, now with TiM4Rec's time convs over its 4 heads (suites/bench_conv.py, (2048, 50, 4)): a third
+#     of the step's conv calls, timed apart from the 192-channel conv for the first time (logs/bench-conv17/);
+#     our layer norm's launch grid at widths 64 and 128 (logs/ln-grid17.txt): part 16's grid at 256 put 2 warps
+#     first in fp32 and bf16; the default moves only if the models' other widths agree.
+#   Every GPU but 0 runs QUEUE_LANES (here 1) queue lanes on ml-1m's queue (the ablation, then the grid's h32 and
+#   h128). ml-1m's h256 runs start in no lane (SESSION_BOUND_WINDOW_S=0; results/full/README.md, part 14).
+# No kernel has changed since e84b215 (part 16, its GPU tests passed there): no LANE_GATE.
+# Every call to the device tool must carry .gpu (a call without carry removes it there).
+# Usage (repository root, data under .gpu/data):  bash campaigns/part17.sh [ROOT]
+source campaigns/lanes.sh
+source campaigns/ml1m_queue.sh
+SESSION_BOUND_WINDOW_S=${SESSION_BOUND_WINDOW_S:-0}
+export QUEUE_LANES=${QUEUE_LANES:-1}
+queue_campaign
+touch "$ROOT/.graph-ok" "$ROOT/.graph-tested" "$ROOT/.interval-ok" "$ROOT/.interval-tested"  # passed in part 15
+PROFILED="SEQREC_PROFILE_EPOCH=5 python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 \
+  --datasets amazon-beauty --hidden 64 --models tim4rec --seeds 0 --amp bf16 --cuda-graph --compile"
+if [ -e "$ROOT/.timing-done" ]; then  # a former call of this session did it (campaigns/absorb.sh)
+  lane 0 gpu0-queue1 "$(queue_loop "$QUEUE")"
+else
+  lane 0 gpu0-timing \
+    "timeout 300 $PYTEST -m gpu tests/test_epoch_profile.py \
+       && $PROFILED --out $ROOT/$timing-amp-compile-cuda-graph-kernels/accuracy" \
+    "python3 suites/bench_conv.py --out $ROOT/logs/bench-conv17 > $ROOT/logs/bench-conv17.txt 2>&1" \
+    "python3 suites/bench_norm.py --ln-grid --ln-widths 64,128 > $ROOT/logs/ln-grid17.txt 2>&1" \
+    "touch $ROOT/.timing-done" \
+    "$(queue_loop "$QUEUE")"
+fi
+queue_lanes
