@@ -11,10 +11,14 @@
 #     the conv bench, now with TiM4Rec's time convs over its 4 heads (suites/bench_conv.py, (2048, 50, 4)): a third
 #     of the step's conv calls, timed apart from the 192-channel conv for the first time (logs/bench-conv17/);
 #     our layer norm's launch grid at widths 64 and 128 (logs/ln-grid17.txt): part 16's grid at 256 put 2 warps
-#     first in fp32 and bf16; the default moves only if the models' other widths agree.
+#     first in fp32 and bf16; the default moves only if the models' other widths agree;
+#     the SSD kernels' tests (all of them, on the GPU), then the SSD mixer's bench in bf16 with the mixed dots as one bf16 product
+#     (variant triton_bf16_product, kernels.ssd.fused.BF16_PRODUCT_DOTS, mamba-ssm's precision) beside ours
+#     (about fp32 accuracy: two TF32 products; logs/bench-ssd17.txt): what that accuracy costs the step. Its dA is
+#     9% off the reference under the interpreter, so it is a measurement, not a candidate default as it stands.
 #   Every GPU but 0 runs QUEUE_LANES (here 1) queue lanes on ml-1m's queue (the ablation, then the grid's h32 and
 #   h128). ml-1m's h256 runs start in no lane (SESSION_BOUND_WINDOW_S=0; results/full/README.md, part 14).
-# No kernel has changed since e84b215 (part 16, its GPU tests passed there): no LANE_GATE.
+# The kernels' default paths are those of e84b215 (part 16; the SSD's new BF16_PRODUCT_DOTS is off): no LANE_GATE.
 # Every call to the device tool must carry .gpu (a call without carry removes it there).
 # Usage (repository root, data under .gpu/data):  bash campaigns/part17.sh [ROOT]
 source campaigns/lanes.sh
@@ -33,6 +37,9 @@ else
        && $PROFILED --out $ROOT/$timing-amp-compile-cuda-graph-kernels/accuracy" \
     "python3 suites/bench_conv.py --out $ROOT/logs/bench-conv17 > $ROOT/logs/bench-conv17.txt 2>&1" \
     "python3 suites/bench_norm.py --ln-grid --ln-widths 64,128 > $ROOT/logs/ln-grid17.txt 2>&1" \
+    "timeout 300 $PYTEST tests/test_kernels_ssd.py > $ROOT/logs/ssd-tests17.txt 2>&1; \
+     python3 suites/bench_ssd.py --out $ROOT/logs/bench-ssd17 --dtype bfloat16 --variants triton,triton_bf16_product \
+       > $ROOT/logs/bench-ssd17.txt 2>&1" \
     "touch $ROOT/.timing-done" \
     "$(queue_loop "$QUEUE")"
 fi

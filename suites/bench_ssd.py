@@ -7,7 +7,9 @@ Times ``ssd(x, dt, A, B, C, D, dt_bias, time_dt)`` and the gradients of all eigh
 mamba_ssm variant is ``mamba_chunk_scan_combined`` plus the ``dt * time_dt`` product in PyTorch (its
 Triton dots run in TF32 whatever torch's switch says); ``triton`` uses 3xTF32 dots (about fp32 accuracy),
 ``triton_tf32`` our kernel with plain TF32 dots, ``triton_split16`` our kernel with
-``kernels.ssd.fused.SPLIT_BF16_DOTS`` (bf16 inputs: mixed dots as three bf16 products; the same as ``triton`` for fp32).
+``kernels.ssd.fused.SPLIT_BF16_DOTS`` (bf16 inputs: mixed dots as three bf16 products; the same as ``triton`` for fp32),
+``triton_bf16_product`` with ``BF16_PRODUCT_DOTS`` (bf16 inputs: mixed dots as one bf16 product, mamba-ssm's
+precision: what our dots' about-fp32 accuracy costs).
 Prints the minimal bytes the mixer must move (forward: read the inputs once, write y; backward: read the
 inputs and dy once, write every input gradient) and that traffic's time at the card's bandwidth (measured
 with a large device-to-device copy). Writes ``DIR/bench_ssd-<card>.json`` (kind "kernel").
@@ -67,7 +69,8 @@ def copy_bandwidth(do_bench) -> float:
 def variants(names: list[str]) -> dict[str, str | None]:
     """Variant name -> None when available, else the reason it is skipped."""
     triton = None if dispatch.triton_importable() else "triton not importable"
-    status = {"triton": triton, "triton_tf32": triton, "triton_split16": triton, "torch": None,
+    status = {"triton": triton, "triton_tf32": triton, "triton_split16": triton, "triton_bf16_product": triton,
+              "torch": None,
               "mamba_ssm": dispatch.mamba_ssm_status()}
     return {n: status[n] for n in names}
 
@@ -79,7 +82,7 @@ def bench_case(b: int, L: int, dtype: torch.dtype, do_bench, bandwidth: float, n
     nbytes = min_bytes(inp)
     floor_ms = {k: v / bandwidth * 1e3 for k, v in nbytes.items()}
     rows = []
-    split16_default = fused.SPLIT_BF16_DOTS
+    split16_default, product_default = fused.SPLIT_BF16_DOTS, fused.BF16_PRODUCT_DOTS
     for name, reason in variants(names).items():
         row = {"batch": b, "seq_len": L, "heads": H, "head_dim": P, "groups": G, "d_state": N, "dtype": str(dtype),
                "variant": name, "min_bytes": nbytes, "floor_ms": floor_ms}
@@ -90,6 +93,7 @@ def bench_case(b: int, L: int, dtype: torch.dtype, do_bench, bandwidth: float, n
         torch.backends.cuda.matmul.allow_tf32 = name == "triton_tf32"
         backend = "triton" if name.startswith("triton") else name
         fused.SPLIT_BF16_DOTS = name == "triton_split16"
+        fused.BF16_PRODUCT_DOTS = name == "triton_bf16_product"
         fwd = lambda: ssd(**inp, chunk_size=CHUNK, backend=backend)  # noqa: B023
         fwd_bwd = lambda: torch.autograd.grad(fwd(), leaves, dy)  # noqa: B023
         try:
@@ -111,7 +115,7 @@ def bench_case(b: int, L: int, dtype: torch.dtype, do_bench, bandwidth: float, n
             continue
         finally:
             torch.backends.cuda.matmul.allow_tf32 = False
-            fused.SPLIT_BF16_DOTS = split16_default
+            fused.SPLIT_BF16_DOTS, fused.BF16_PRODUCT_DOTS = split16_default, product_default
         rows.append({**row, "status": "ok", "forward_ms": fwd_ms, "forward_backward_ms": fb_ms,
                      "forward_backward_host_ms": fb_host_ms, **graph,
                      "peak_memory_bytes": peak, "forward_backward_over_floor": fb_ms / floor_ms["forward_backward"]})
@@ -129,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
     ap.add_argument("--variants", default="triton,triton_tf32,torch,mamba_ssm",
                     help="comma list of triton, triton_tf32 (our kernel, TF32 dots), triton_split16 (our kernel, "
-                         "SPLIT_BF16_DOTS), torch, mamba_ssm")
+                         "SPLIT_BF16_DOTS), triton_bf16_product (our kernel, BF16_PRODUCT_DOTS), torch, mamba_ssm")
     ap.add_argument("--mamba-sdist", type=Path, default=None,
                     help="mamba_ssm sdist to import mamba_chunk_scan_combined from (when not installed)")
     args = ap.parse_args(argv)

@@ -237,6 +237,32 @@ def test_triton_bf16_split_dots(monkeypatch, b, L, H, P, G, N, block_q):
     check_against_reference(inp, triton_run(block_q), BF16_TOL)
 
 
+# computed tiles rounded to bf16 before their dots too (BF16_PRODUCT_DOTS): dA, a sum over the sequence of such
+# products' differences, is the loosest (0.088 here under the interpreter, which truncates to bf16; ddt_bias 0.029;
+# the rest within BF16_TOL): why the variant is an experiment and not the default
+BF16_PRODUCT_TOL = 0.15
+
+
+def output_and_grads(inp, run):
+    y = run(**inp)
+    go = torch.randn(y.shape, generator=torch.Generator().manual_seed(1)).to(y)
+    return {"y": y.detach(), **grads(y, inp, go)}
+
+
+@pytest.mark.parametrize("b,L,H,P,G,N,block_q", [(2, 21, 2, 8, 1, 8, 16), (1, 40, 4, 16, 2, 16, 16)])
+def test_triton_bf16_product_dots(monkeypatch, b, L, H, P, G, N, block_q):
+    """BF16_PRODUCT_DOTS (bench_ssd's triton_bf16_product): mixed dots as one bf16 product, the computed tile rounded
+    to bf16. Within BF16_PRODUCT_TOL of the reference, and not the default path's results: the rounding happens."""
+    from kernels.ssd import fused
+
+    inp = make_inputs(b, L, H, P, G, N, dtype=torch.bfloat16, device=TINY_DEVICE, seed=L)
+    default = output_and_grads(inp, triton_run(block_q))
+    monkeypatch.setattr(fused, "BF16_PRODUCT_DOTS", True)
+    check_against_reference(inp, triton_run(block_q), BF16_PRODUCT_TOL)
+    product = output_and_grads(inp, triton_run(block_q))
+    assert any(not torch.equal(product[k], default[k]) for k in default)
+
+
 def test_split_bf16_three_parts():
     """a1 + a2 + a3 of ``_split_bf16`` (three bf16 tiles) is a to within fp32's own rounding on the GPU."""
     import triton

@@ -59,23 +59,28 @@ def _dot16(a, b, NATIVE: tl.constexpr, acc):
 
 @triton.jit
 def _dot(a, b, PREC: tl.constexpr, A_EXACT: tl.constexpr, B_EXACT: tl.constexpr, NATIVE: tl.constexpr,
-         SPLIT16: tl.constexpr):
+         BF16_TERMS: tl.constexpr):
     """a @ b at about fp32 accuracy. An EXACT operand is a tile of a 16-bit float input (bf16/fp16) in its own
     dtype, whose values TF32 represents exactly: exact x exact is one 16-bit product with fp32 accumulation
     (``_dot16``); other x exact splits the other operand into hi + lo, two TF32 products instead of 3xTF32's three
-    (SPLIT16, bf16 inputs only: into three bf16 tiles, three bf16 products, no fp32 copy of the exact operand);
+    (bf16 inputs only, BF16_TERMS 3: into three bf16 tiles, three bf16 products, no fp32 copy of the exact operand;
+    BF16_TERMS 1: the other operand rounded to bf16, one bf16 product: mamba-ssm's precision, not about fp32's);
     else PREC."""
     if A_EXACT and B_EXACT:
         return _dot16(a, b, NATIVE, None)
     elif B_EXACT:
-        if SPLIT16:
+        if BF16_TERMS == 1:
+            return _dot16(a.to(tl.bfloat16), b, NATIVE, None)
+        if BF16_TERMS == 3:
             a1, a2, a3 = _split_bf16(a)
             return _dot16(a1, b, NATIVE, _dot16(a2, b, NATIVE, _dot16(a3, b, NATIVE, None)))
         b = b.to(tl.float32)
         hi, lo = _split_tf32(a)
         return tl.dot(hi, b, input_precision="tf32") + tl.dot(lo, b, input_precision="tf32")
     elif A_EXACT:
-        if SPLIT16:
+        if BF16_TERMS == 1:
+            return _dot16(a, b.to(tl.bfloat16), NATIVE, None)
+        if BF16_TERMS == 3:
             b1, b2, b3 = _split_bf16(b)
             return _dot16(a, b1, NATIVE, _dot16(a, b2, NATIVE, _dot16(a, b3, NATIVE, None)))
         a = a.to(tl.float32)
@@ -144,7 +149,7 @@ def _ssd_fwd_kernel(
     sB_b, sB_l, sB_g, sC_b, sC_l, sC_g, sy_b, sy_l, sy_h,
     HAS_TIME: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_D: tl.constexpr, SOFTPLUS: tl.constexpr,
     N_CHUNKS: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, PREC: tl.constexpr,
-    EXACT: tl.constexpr, NATIVE: tl.constexpr, SPLIT16: tl.constexpr,
+    EXACT: tl.constexpr, NATIVE: tl.constexpr, BF16_TERMS: tl.constexpr,
 ):
     pid, b, h, g, x_ptr, dt_ptr, td_ptr, B_ptr, C_ptr = _head_inputs(
         x_ptr, dt_ptr, td_ptr, B_ptr, C_ptr, H, HPG, sx_b, sx_h, sdt_b, sdt_h, std_b, std_h, sB_b, sB_g, sC_b, sC_g)
@@ -168,16 +173,16 @@ def _ssd_fwd_kernel(
         Ct = _load_tile(C_ptr, offs_l, mask_l, sC_l, offs_n, N)
 
         decay = tl.exp(tl.where(causal, cs[:, None] - cs[None, :], float("-inf")))
-        scores = _dot(Ct, tl.trans(Bt), PREC, EXACT, EXACT, NATIVE, SPLIT16) * decay * step[None, :]
-        y = _dot(scores, x, PREC, False, EXACT, NATIVE, SPLIT16)
-        y += tl.exp(cs)[:, None] * _dot(Ct, tl.trans(S), PREC, EXACT, False, NATIVE, SPLIT16)
+        scores = _dot(Ct, tl.trans(Bt), PREC, EXACT, EXACT, NATIVE, BF16_TERMS) * decay * step[None, :]
+        y = _dot(scores, x, PREC, False, EXACT, NATIVE, BF16_TERMS)
+        y += tl.exp(cs)[:, None] * _dot(Ct, tl.trans(S), PREC, EXACT, False, NATIVE, BF16_TERMS)
         if HAS_D:
             y += Dh * x.to(tl.float32)
         mask_y = mask_l[:, None] & (offs_p[None, :] < P)
         tl.store(y_ptr + offs_l[:, None] * sy_l + offs_p[None, :], y.to(y_ptr.dtype.element_ty), mask=mask_y)
 
         xw = x.to(tl.float32) * (step * tl.exp(cs_last - cs))[:, None]
-        S = tl.exp(cs_last) * S + _dot(tl.trans(xw), Bt, PREC, False, EXACT, NATIVE, SPLIT16)
+        S = tl.exp(cs_last) * S + _dot(tl.trans(xw), Bt, PREC, False, EXACT, NATIVE, BF16_TERMS)
 
 
 @triton.jit(do_not_specialize=["BH"])  # B*H: a partial batch reuses it
@@ -191,7 +196,7 @@ def _ssd_bwd_kernel(
     HAS_TIME: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_D: tl.constexpr, SOFTPLUS: tl.constexpr,
     ATOMIC_BC: tl.constexpr, BC_PER_HEAD: tl.constexpr,
     N_CHUNKS: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, PREC: tl.constexpr,
-    EXACT: tl.constexpr, NATIVE: tl.constexpr, SPLIT16: tl.constexpr,
+    EXACT: tl.constexpr, NATIVE: tl.constexpr, BF16_TERMS: tl.constexpr,
 ):
     pid, b, h, g, x_ptr, dt_ptr, td_ptr, B_ptr, C_ptr = _head_inputs(
         x_ptr, dt_ptr, td_ptr, B_ptr, C_ptr, H, HPG, sx_b, sx_h, sdt_b, sdt_h, std_b, std_h, sB_b, sB_g, sC_b, sC_g)
@@ -231,11 +236,11 @@ def _ssd_bwd_kernel(
         Ct = _load_tile(C_ptr, offs_l, mask_l, sC_l, offs_n, N)
 
         decay = tl.exp(tl.where(causal, cs[:, None] - cs[None, :], float("-inf")))
-        W = _dot(dy, tl.trans(x), PREC, EXACT, EXACT, NATIVE, SPLIT16) * decay * step[None, :]  # [i, j]
-        G = _dot(Ct, tl.trans(Bt), PREC, EXACT, EXACT, NATIVE, SPLIT16)
-        dyS = _dot(dy, S, PREC, EXACT, False, NATIVE, SPLIT16)  # (Q, N)
+        W = _dot(dy, tl.trans(x), PREC, EXACT, EXACT, NATIVE, BF16_TERMS) * decay * step[None, :]  # [i, j]
+        G = _dot(Ct, tl.trans(Bt), PREC, EXACT, EXACT, NATIVE, BF16_TERMS)
+        dyS = _dot(dy, S, PREC, EXACT, False, NATIVE, BF16_TERMS)  # (Q, N)
         e = tl.exp(cs)
-        dC = _dot(W, Bt, PREC, False, EXACT, NATIVE, SPLIT16) + e[:, None] * dyS
+        dC = _dot(W, Bt, PREC, False, EXACT, NATIVE, BF16_TERMS) + e[:, None] * dyS
         r = tl.sum(W * G, axis=1) + e * tl.sum(dyS * Ct.to(tl.float32), axis=1)
         tl.store(r_ptr + offs_l, r, mask=mask_l)
         dC_ptrs = dC_ptr + offs_l[:, None] * sdB_l + offs_n[None, :]
@@ -244,7 +249,7 @@ def _ssd_bwd_kernel(
         else:
             tl.store(dC_ptrs, dC, mask=mask_l[:, None] & mask_pn_n)
         xw = x.to(tl.float32) * (step * tl.exp(cs_last - cs))[:, None]
-        S = tl.exp(cs_last) * S + _dot(tl.trans(xw), Bt, PREC, False, EXACT, NATIVE, SPLIT16)
+        S = tl.exp(cs_last) * S + _dot(tl.trans(xw), Bt, PREC, False, EXACT, NATIVE, BF16_TERMS)
 
     tl.debug_barrier()  # r written above is read back below by other threads of this program
 
@@ -267,11 +272,11 @@ def _ssd_bwd_kernel(
         decay_t = tl.exp(tl.where(anticausal, cs[None, :] - cs[:, None], float("-inf")))  # exp(cs_i - cs_j), i >= j
         Bt = _load_tile(B_ptr, offs_l, mask_l, sB_l, offs_n, N)
         Ct = _load_tile(C_ptr, offs_l, mask_l, sC_l, offs_n, N)
-        GLt = _dot(Bt, tl.trans(Ct), PREC, EXACT, EXACT, NATIVE, SPLIT16) * decay_t  # B_j . C_i
+        GLt = _dot(Bt, tl.trans(Ct), PREC, EXACT, EXACT, NATIVE, BF16_TERMS) * decay_t  # B_j . C_i
         dy = _load_tile(dy_ptr, offs_l, mask_l, sdy_l, offs_p, P)
         # T_j = R_j B_j (P): in-chunk part + the part entering from later chunks
-        T = _dot(GLt, dy, PREC, False, EXACT, NATIVE, SPLIT16)
-        T += to_end[:, None] * _dot(Bt, tl.trans(R), PREC, EXACT, False, NATIVE, SPLIT16)
+        T = _dot(GLt, dy, PREC, False, EXACT, NATIVE, BF16_TERMS)
+        T += to_end[:, None] * _dot(Bt, tl.trans(R), PREC, EXACT, False, NATIVE, BF16_TERMS)
         x = _load_tile(x_ptr, offs_l, mask_l, sx_l, offs_p, P)
         gdir = tl.sum(x.to(tl.float32) * T, axis=1)  # direct d step
         dx = T * step[:, None]
@@ -279,14 +284,14 @@ def _ssd_bwd_kernel(
             dx += Dh * dy.to(tl.float32)
         mask_xp = mask_l[:, None] & mask_pn_p
         tl.store(dx_ptr + offs_l[:, None] * sdx_l + offs_p[None, :], dx.to(dx_ptr.dtype.element_ty), mask=mask_xp)
-        VLt = _dot(x, tl.trans(dy), PREC, EXACT, EXACT, NATIVE, SPLIT16) * decay_t  # x_j . dy_i
+        VLt = _dot(x, tl.trans(dy), PREC, EXACT, EXACT, NATIVE, BF16_TERMS) * decay_t  # x_j . dy_i
         if HAS_D:
             if EXACT:  # sum_j x_j . dy_j is VLt's diagonal (decay 1 there; exact products): no more copies of x, dy
                 dD_acc += tl.sum(tl.sum(tl.where(diag, VLt, 0.0), axis=1), axis=0)
             else:  # fp32 inputs: VLt's products are TF32 ones where torch allows TF32
                 dD_acc += tl.sum(tl.sum(dy * x, axis=1), axis=0)
-        dB = _dot(VLt, Ct, PREC, False, EXACT, NATIVE, SPLIT16)
-        dB += to_end[:, None] * _dot(x, R, PREC, EXACT, False, NATIVE, SPLIT16)
+        dB = _dot(VLt, Ct, PREC, False, EXACT, NATIVE, BF16_TERMS)
+        dB += to_end[:, None] * _dot(x, R, PREC, EXACT, False, NATIVE, BF16_TERMS)
         dB = dB * step[:, None]
         dB_ptrs = dB_ptr + offs_l[:, None] * sdB_l + offs_n[None, :]
         if ATOMIC_BC:
@@ -295,7 +300,7 @@ def _ssd_bwd_kernel(
             tl.store(dB_ptrs, dB, mask=mask_l[:, None] & mask_pn_n)
         # R entering the previous chunk
         dye = dy.to(tl.float32) * tl.exp(cs)[:, None]
-        R = tl.exp(cs_last) * R + _dot(tl.trans(dye), Ct, PREC, False, EXACT, NATIVE, SPLIT16)
+        R = tl.exp(cs_last) * R + _dot(tl.trans(dye), Ct, PREC, False, EXACT, NATIVE, BF16_TERMS)
 
         r = tl.load(r_ptr + offs_l, mask=mask_l, other=0.0)
         dcs = r - step * gdir
@@ -344,6 +349,11 @@ _LOWP = (torch.bfloat16, torch.float16)
 # accurate as the two TF32 ones) and takes the input tile as loaded, so that no fp32 copy of an input tile is kept
 # (fewer registers); the split costs more ALU work than TF32's hi/lo. False: the hi/lo TF32 split (``_dot``).
 SPLIT_BF16_DOTS = False
+# With bf16 inputs (and EXACT_LOWP_DOTS), for experiments (suites/bench_ssd.py, variant triton_bf16_product): True, a
+# dot of a computed fp32 tile and an input tile rounds the computed one to bf16 and takes one bf16 product, as
+# mamba-ssm's bf16 chunk scan does: the cost of our dots' about-fp32 accuracy, measured. Not the default: d(step)
+# sums differences of such products over the sequence (``_precision``), and the gradients drift by the rounding.
+BF16_PRODUCT_DOTS = False
 
 
 def _native_dots() -> bool:
@@ -384,7 +394,14 @@ def _meta(L: int, P: int, N: int, block_q: int | None, dtype: torch.dtype, *lowp
     exact = EXACT_LOWP_DOTS and all(t.dtype in _LOWP for t in lowp)
     return dict(N_CHUNKS=triton.cdiv(L, q), BLOCK_Q=q, BLOCK_P=_block(P), BLOCK_N=_block(N), PREC=_precision(dtype),
                 EXACT=exact, NATIVE=_native_dots(),
-                SPLIT16=exact and SPLIT_BF16_DOTS and all(t.dtype == torch.bfloat16 for t in lowp))
+                BF16_TERMS=_bf16_terms(exact and all(t.dtype == torch.bfloat16 for t in lowp)))
+
+
+def _bf16_terms(all_bf16: bool) -> int:
+    """``_dot``'s BF16_TERMS: the bf16 tiles a computed operand of a mixed dot becomes (0: TF32 hi/lo instead)."""
+    if not all_bf16:
+        return 0
+    return 1 if BF16_PRODUCT_DOTS else 3 if SPLIT_BF16_DOTS else 0
 
 
 def ssd_fused_fwd(x, dt, A, B, C, D, dt_bias, time_dt, dt_softplus, block_q=None):
