@@ -12,8 +12,8 @@
 #     of the step's conv calls, timed apart from the 192-channel conv for the first time (logs/bench-conv17/);
 #     our layer norm's launch grid at widths 64 and 128 (logs/ln-grid17.txt): part 16's grid at 256 put 2 warps
 #     first in fp32 and bf16; the default moves only if the models' other widths agree;
-#     the SSD kernels' tests (all of them, on the GPU), then the SSD mixer's bench in bf16 with the mixed dots as one bf16 product
-#     (variant triton_bf16_product, kernels.ssd.fused.BF16_PRODUCT_DOTS, mamba-ssm's precision) beside ours
+#     the SSD kernels' tests (all of them, on the GPU), then the SSD mixer's bench in bf16 with the mixed dots as one
+#     bf16 product (variant triton_bf16_product, kernels.ssd.fused.BF16_PRODUCT_DOTS, mamba-ssm's precision) beside ours
 #     (about fp32 accuracy: two TF32 products; logs/bench-ssd17.txt): what that accuracy costs the step. Its dA is
 #     9% off the reference under the interpreter, so it is a measurement, not a candidate default as it stands.
 #   Every GPU but 0 runs QUEUE_LANES (here 1) queue lanes on ml-1m's queue (the ablation, then the grid's h32 and
