@@ -18,7 +18,12 @@
 #     9% off the reference under the interpreter, so it is a measurement, not a candidate default as it stands.
 #   Every GPU but 0 runs QUEUE_LANES (here 1) queue lanes on ml-1m's queue (the ablation, then the grid's h32 and
 #   h128). ml-1m's h256 runs start in no lane (SESSION_BOUND_WINDOW_S=0; results/full/README.md, part 14).
-# The kernels' default paths are those of e84b215 (part 16; the SSD's new BF16_PRODUCT_DOTS is off): no LANE_GATE.
+# The interval attention's chunks now stay within the naive form's memory over d too (fused.WITHIN_NAIVE_OVER_D:
+# B = 256 at L = 200 gets 96 sequences a chunk, 78 MiB; B = 2048 keeps 128 MiB): GPU 0 runs its GPU tests first, and
+# TiSASRec's queue lines wait for them (.interval-tested; they run on .interval-ok), then its bench with the naive
+# form at B = 256 (logs/attn17.txt: the factor under the naive form's peak, and the time against part 14's 128 MiB).
+# Every other kernel's default path is that of e84b215 (part 16; the SSD's new BF16_PRODUCT_DOTS is off): no
+# LANE_GATE.
 # Every call to the device tool must carry .gpu (a call without carry removes it there).
 # Usage (repository root, data under .gpu/data):  bash campaigns/part17.sh [ROOT]
 source campaigns/lanes.sh
@@ -26,13 +31,17 @@ source campaigns/ml1m_queue.sh
 SESSION_BOUND_WINDOW_S=${SESSION_BOUND_WINDOW_S:-0}
 export QUEUE_LANES=${QUEUE_LANES:-1}
 queue_campaign
-touch "$ROOT/.graph-ok" "$ROOT/.graph-tested" "$ROOT/.interval-ok" "$ROOT/.interval-tested"  # passed in part 15
+touch "$ROOT/.graph-ok" "$ROOT/.graph-tested"  # passed in part 15
 PROFILED="SEQREC_PROFILE_EPOCH=5 python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 \
   --datasets amazon-beauty --hidden 64 --models tim4rec --seeds 0 --amp bf16 --cuda-graph --compile"
+INTERVAL_TESTS="tests/test_kernels_interval_attention.py tests/test_kernels_interval_attention_chunks.py"
 if [ -e "$ROOT/.timing-done" ]; then  # a former call of this session did it (campaigns/absorb.sh)
   lane 0 gpu0-queue1 "$(queue_loop "$QUEUE")"
 else
   lane 0 gpu0-timing \
+    "timeout 420 $PYTEST -m gpu $INTERVAL_TESTS && touch $ROOT/.interval-ok; touch $ROOT/.interval-tested" \
+    "python3 suites/bench_interval_attention.py --out $ROOT/logs/attn17 --batches 256,2048 --heads 1 --dtypes float32 \
+       --naive-max-batch 256 > $ROOT/logs/attn17.txt 2>&1" \
     "timeout 300 $PYTEST -m gpu tests/test_epoch_profile.py \
        && $PROFILED --out $ROOT/$timing-amp-compile-cuda-graph-kernels/accuracy" \
     "python3 suites/bench_conv.py --out $ROOT/logs/bench-conv17 > $ROOT/logs/bench-conv17.txt 2>&1" \

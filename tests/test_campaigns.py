@@ -357,7 +357,8 @@ def test_call_starts_the_part_only_where_no_campaign_runs(tmp_path):
 GPU0_ONE_OFFS = {  # part: what GPU 0's one-off log must hold, (text, times)
     "part16.sh": [("tests/test_epoch_profile.py", 1), ("SEQREC_PROFILE_EPOCH=5", 4), ("--graph-batch", 2),
                   ("--ln-grid", 1)],
-    "part17.sh": [("tests/test_epoch_profile.py", 1), ("SEQREC_PROFILE_EPOCH=5", 1), ("suites/bench_conv.py", 1),
+    "part17.sh": [("test_kernels_interval_attention_chunks.py", 1), ("--naive-max-batch 256", 1),
+                  ("tests/test_epoch_profile.py", 1), ("SEQREC_PROFILE_EPOCH=5", 1), ("suites/bench_conv.py", 1),
                   ("--ln-widths 64,128", 1), ("triton,triton_bf16_product", 1)],
 }
 

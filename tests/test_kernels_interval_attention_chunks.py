@@ -23,18 +23,31 @@ from test_kernels_interval_attention import (  # noqa: E402
 from kernels.interval_attention import interval_attention_ref  # noqa: E402
 
 
-def test_batch_chunks_cover_the_batch_within_the_budget():
+@pytest.mark.parametrize("bsz,sizes", [(2048, {2: 326, 4: 163}), (256, {2: 192, 4: 96})])
+def test_batch_chunks_cover_the_batch_within_the_budget(bsz, sizes):
+    """At L = 200 (h64, 1 head, R = 257): B = 2048 within the 128 MiB default, B = 256 within the naive form's two
+    (B, L, L, d) fp32 tensors over d (8 B L^2 = 78 MiB: issue #5's factor d), in multiples of 16 sequences."""
     from kernels.interval_attention.fused import INTERVAL_SPACE_BYTES, batch_chunks
 
     per_seq = 1 * 200 * 257 * 4  # one (H=1, L=200, R=257) fp32 array per sequence
-    for arrays in (2, 4):
-        chunks = batch_chunks(2048, 1, 200, 257, arrays)
-        assert chunks[0][0] == 0 and chunks[-1][1] == 2048
+    for arrays, size in sizes.items():
+        chunks = batch_chunks(bsz, 1, 200, 257, arrays)
+        assert chunks[0][0] == 0 and chunks[-1][1] == bsz
         assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:], strict=False))
-        size = chunks[0][1] - chunks[0][0]
-        assert size == INTERVAL_SPACE_BYTES // (arrays * per_seq) and all(b - a <= size for a, b in chunks)
-    assert batch_chunks(8, 1, 200, 257, 4) == [(0, 8)]  # the whole batch fits: one chunk
-    assert batch_chunks(3, 64, 256, 10**6, 4) == [(0, 1), (1, 2), (2, 3)]  # at least one sequence a chunk
+        assert chunks[0][1] - chunks[0][0] == size and all(b - a <= size for a, b in chunks)
+        assert size * arrays * per_seq <= min(INTERVAL_SPACE_BYTES, 8 * bsz * 200 * 200)
+
+
+def test_batch_chunks_take_one_chunk_where_it_fits_and_at_least_a_sequence(monkeypatch):
+    from kernels.interval_attention import fused
+
+    assert fused.batch_chunks(8, 1, 50, 9, 4) == [(0, 8)]  # the whole batch fits: one chunk
+    assert fused.batch_chunks(3, 64, 256, 10**6, 4) == [(0, 1), (1, 2), (2, 3)]  # at least one sequence a chunk
+    # 8 B L^2 = 73,728 bytes: 42 sequences of 1,728, taken as 32 (a multiple of 16); at least 16 where fewer fit
+    assert fused.batch_chunks(64, 1, 12, 9, 4) == [(0, 32), (32, 64)]
+    assert fused.batch_chunks(20, 1, 12, 9, 4) == [(0, 16), (16, 20)]
+    monkeypatch.setattr(fused, "WITHIN_NAIVE_OVER_D", False)
+    assert fused.batch_chunks(64, 1, 12, 9, 4) == [(0, 64)]  # INTERVAL_SPACE_BYTES alone
 
 
 SHAPE = (5, 2, 12, 16, 9)  # (B, H, L, Dh, R)
@@ -60,6 +73,7 @@ def test_chunked_batch_equals_one_chunk_and_reference(monkeypatch, dropout_p):
         spy = lambda c, *a, real=real, seen=launched[phase]: seen.append((c.start, c.stop)) or real(c, *a)  # noqa: E731
         monkeypatch.setattr(fused, f"_{phase}_chunk", spy)
     runs = []
+    monkeypatch.setattr(fused, "WITHIN_NAIVE_OVER_D", False)  # the budget alone decides the chunks
     # the default budget (one chunk), then room for two sequences' four backward arrays (two forward arrays: four)
     for budget in (fused.INTERVAL_SPACE_BYTES, 2 * 4 * heads * seqlen * num_r * 4):
         monkeypatch.setattr(fused, "INTERVAL_SPACE_BYTES", budget)

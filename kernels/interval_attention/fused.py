@@ -21,11 +21,12 @@ from forward to backward (421 MB at B=2048, L=200, R=257).
 
 Memory: every interval-space array is allocated per chunk of the batch, sized so that the chunk's arrays together
 (the forward's qE and P; the backward's qE, dE, dqE and P) fit ``INTERVAL_SPACE_BYTES`` (at least one sequence a
-chunk). Each chunk runs the kernels unchanged on batch slices of the operands (contiguous views), writing into
-slices of out, lse, dq, dk and dv; d interval_k and d interval_v accumulate over the chunks in fp32. When the whole
-batch fits, there is one chunk. Chunk sizes come from the shapes alone (no host synchronisation, CUDA-graph safe),
-and the dropout mask is keyed by the global batch row (each launch gets its chunk's batch offset), so results do
-not depend on the chunking. The peak above the inputs is then out, dq, dk, dv (B, H, L, Dh each) plus the budget
+chunk) and the naive form's bytes over d (``WITHIN_NAIVE_OVER_D``). Each chunk runs the kernels unchanged on batch
+slices of the operands (contiguous views), writing into slices of out, lse, dq, dk and dv; d interval_k and
+d interval_v accumulate over the chunks in fp32. When the whole batch fits, there is one chunk. Chunk sizes come
+from the shapes alone (no host synchronisation, CUDA-graph safe), and the dropout mask is keyed by the global batch
+row (each launch gets its chunk's batch offset), so results do not depend on the chunking. The peak above the
+inputs is then out, dq, dk, dv (B, H, L, Dh each) plus the chunk's arrays
 (plus, for bf16 or H > 1, the chunk's fp32 head-major copies of q and dout).
 """
 
@@ -67,6 +68,15 @@ def interval_space_budget(environ: dict) -> int:
 
 
 INTERVAL_SPACE_BYTES = interval_space_budget(os.environ)
+# Issue #5 asks peak memory under the naive form's by about the factor d. The naive form materialises two (B, L, L, d)
+# fp32 tensors; over d that is 8 B L^2 bytes, and a chunk's interval space stays within it too (True), in chunks of
+# a multiple of CHUNK_ALIGN sequences (at least that many): a chunk's slices of seq_len (int32) and the other
+# operands then start 64-byte aligned, as the whole batch's do, so that no batch size compiles the kernels again for
+# an odd offset (tests/test_kernel_specializations.py). At L = 200, h64: B = 256 gets 96 sequences a backward chunk
+# (78 MiB; the 128 MiB budget gave 43x under the naive form's measured peak, 64 MiB 67x at +11% of the attention's
+# graph time, part 14); B = 2048 keeps 128 MiB (116x). False: INTERVAL_SPACE_BYTES alone.
+WITHIN_NAIVE_OVER_D = True
+CHUNK_ALIGN = 16
 
 
 def fused_supports(seqlen: int, dh: int) -> str | None:
@@ -309,8 +319,14 @@ def add_interval_grad(acc: torch.Tensor, rows: torch.Tensor, x_hm: torch.Tensor)
 
 def batch_chunks(bsz: int, heads: int, seqlen: int, num_r: int, arrays: int) -> list[tuple[int, int]]:
     """[(b0, b1), ...] covering range(bsz): chunks whose ``arrays`` interval-space arrays (H, b1 - b0, L, R) fp32
-    fit ``INTERVAL_SPACE_BYTES`` together (at least one sequence a chunk). From the shapes alone."""
-    size = max(1, INTERVAL_SPACE_BYTES // (arrays * heads * seqlen * num_r * 4))
+    fit ``INTERVAL_SPACE_BYTES`` together (at least one sequence a chunk) and, with ``WITHIN_NAIVE_OVER_D``, the
+    naive form's bytes over d, 8 B L^2 (a multiple of CHUNK_ALIGN sequences, at least CHUNK_ALIGN). From the shapes
+    alone."""
+    per_seq = arrays * heads * seqlen * num_r * 4
+    size = max(1, INTERVAL_SPACE_BYTES // per_seq)
+    if WITHIN_NAIVE_OVER_D:
+        within = 8 * bsz * seqlen * seqlen // per_seq // CHUNK_ALIGN * CHUNK_ALIGN
+        size = min(size, max(CHUNK_ALIGN, within))
     return [(b0, min(b0 + size, bsz)) for b0 in range(0, bsz, size)]
 
 
