@@ -34,4 +34,14 @@ echo "$(git rev-parse HEAD) $("$python" -c 'from seqrec.results import source_di
   > .gpu/COMMIT
 echo "prepared .gpu/ ($(du -sh .gpu | cut -f1)): data from $src ($(ls .gpu/data | tr '\n' ' ')), COMMIT \
 $(cut -c1-12 .gpu/COMMIT)"
+# a committed pack whose every checkpoint .gpu/resume/ also holds (as newer copies) travels twice: say so
+for pack in campaigns/resume/*.tgz; do
+  [ -e "$pack" ] || continue
+  held=yes
+  while read -r member; do
+    [ -e ".gpu/resume/${member#./}" ] || held=no
+  done < <(tar -tzf "$pack" | grep -v '/$')
+  [ $held = yes ] && echo "prepare_gpu_dir: .gpu/resume/ holds every checkpoint of $pack, which travels with \
+every call too: git rm it (campaigns/resume/README.md)" >&2
+done
 bash campaigns/travels.sh || echo "prepare_gpu_dir: over the 64 MiB a call carries: carry fewer datasets" >&2

@@ -284,6 +284,13 @@ def test_prepare_gpu_dir_carries_the_datasets_named_and_says_what_room_is_left(t
     assert [p.name for p in resume.iterdir()] == ["run.json.ckpt"]  # the last commit's markers are gone
     assert (work / ".gpu" / "COMMIT").read_text().split()[1] == "digest"
     assert re.search(r"travels: tracked [\d.]+ MiB \+ \.gpu [\d.]+ MiB of 64 MiB; [\d.]+ MiB left", done.stdout)
+    assert "travels with every call too" not in done.stderr
+    _pack(work / "campaigns" / "resume" / "part9-ml1m.tgz", {"full/ablation/a.json.ckpt": "old"})
+    assert "travels with every call too" not in prepare().stderr  # .gpu/resume/ lacks the pack's checkpoint
+    (resume / "full" / "ablation").mkdir(parents=True)
+    (resume / "full" / "ablation" / "a.json.ckpt").write_text("newer")
+    twice = prepare()
+    assert twice.returncode == 0 and "holds every checkpoint of campaigns/resume/part9-ml1m.tgz" in twice.stderr
     assert prepare(GPU_DATASETS="ml-1m").returncode == 0
     assert [p.name for p in (work / ".gpu" / "data").iterdir()] == ["ml-1m"]
     refused = prepare(GPU_DATASETS="ml-1m,nope")
