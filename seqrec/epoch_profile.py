@@ -57,8 +57,8 @@ def summarize_trace(events: list[dict[str, Any]]) -> dict[str, Any]:
     kernels, copies and sets), idle (span - busy), split into idle inside graph replays (a replay's span - its busy
     time: gaps between the graph's kernels) and outside them; graph replays (launches whose correlation id GPU work
     carries) and their kernels; kernels launched outside a graph, their seconds and the longest of them; every GPU
-activity's seconds by category (``seqrec.step_profile.categorize``: the anatomy's categories) and the ``TOP_GPU``
-longest by name, with their calls."""
+    activity's seconds by category (``seqrec.step_profile.categorize``: the anatomy's categories) and the
+    ``TOP_GPU`` longest by name, with their calls."""
     gpu = [e for e in events if e.get("ph") == "X" and e.get("cat") in GPU_CATEGORIES]
     launches = {e.get("args", {}).get("correlation"): e["name"] for e in events
                 if e.get("ph") == "X" and e.get("cat") in ("cuda_runtime", "cuda_driver")}
@@ -67,19 +67,18 @@ longest by name, with their calls."""
     busy = _union_seconds(spans)
     replays: dict[Any, list[tuple[float, float]]] = defaultdict(list)
     outside: Counter[str] = Counter()
-    n_outside = 0
-    for e, interval in zip(gpu, spans, strict=True):
-        corr = e.get("args", {}).get("correlation")
-        if launches.get(corr) in GRAPH_LAUNCHES:
-            replays[corr].append(interval)
-        else:
-            outside[e["name"]] += float(e.get("dur", 0.0)) * 1e-6
-            n_outside += 1
     by_name: Counter[str] = Counter()
-    calls: Counter[str] = Counter()
-    for e in gpu:
-        by_name[e["name"]] += float(e.get("dur", 0.0)) * 1e-6
-        calls[e["name"]] += 1
+    n_outside = 0
+    for e, (start, end) in zip(gpu, spans, strict=True):
+        corr = e.get("args", {}).get("correlation")
+        seconds = float(e.get("dur", 0.0)) * 1e-6
+        by_name[e["name"]] += seconds
+        if launches.get(corr) in GRAPH_LAUNCHES:
+            replays[corr].append((start, end))
+        else:
+            outside[e["name"]] += seconds
+            n_outside += 1
+    calls = Counter(e["name"] for e in gpu)
     categories: Counter[str] = Counter()
     for name, seconds in by_name.items():
         categories[categorize(name)] += seconds
