@@ -88,10 +88,22 @@ def run_case(cfg: dict, inp: dict, dy: torch.Tensor) -> tuple[list[torch.Tensor]
         fb_ms = do_bench(lambda: fwd().backward(dy), grad_to_none=list(inp.values()), return_mode="median")
         fb_graph_ms = None
         if dy.is_cuda:
-            from bench_common import fwd_bwd_graph_ms  # suites/, on sys.path (main)
+            _suites_on_path()
+            from bench_common import fwd_bwd_graph_ms
 
             fb_graph_ms = fwd_bwd_graph_ms(partial(ssd_fused, block_q=cfg["block_q"]), inp, dy)
     return res, f_ms, fb_ms, fb_graph_ms
+
+
+def _suites_on_path() -> None:
+    """Put the repository's suites/ (bench_common, bench_ssd) on sys.path: main() and run_case() under pytest both
+    need it (part 17's GPU test run failed on ``import bench_common`` without it)."""
+    import sys
+    from pathlib import Path
+
+    suites = str(Path(__file__).resolve().parents[2] / "suites")
+    if suites not in sys.path:
+        sys.path.insert(0, suites)
 
 
 def rel_err(got: list[torch.Tensor], ref: list[torch.Tensor]) -> float:
@@ -100,10 +112,7 @@ def rel_err(got: list[torch.Tensor], ref: list[torch.Tensor]) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "suites"))
+    _suites_on_path()
     from bench_ssd import make_inputs
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
