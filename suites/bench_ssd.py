@@ -66,12 +66,14 @@ def copy_bandwidth(do_bench) -> float:
     return 2 * 2 ** 30 / (ms * 1e-3)
 
 
+VARIANTS = ("triton", "triton_tf32", "triton_split16", "triton_bf16_product", "torch", "mamba_ssm")
+
+
 def variants(names: list[str]) -> dict[str, str | None]:
     """Variant name -> None when available, else the reason it is skipped."""
     triton = None if dispatch.triton_importable() else "triton not importable"
-    status = {"triton": triton, "triton_tf32": triton, "triton_split16": triton, "triton_bf16_product": triton,
-              "torch": None,
-              "mamba_ssm": dispatch.mamba_ssm_status()}
+    status = {n: triton for n in VARIANTS if n.startswith("triton")} | {"torch": None,
+                                                                         "mamba_ssm": dispatch.mamba_ssm_status()}
     return {n: status[n] for n in names}
 
 
@@ -140,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.mamba_sdist is not None:
         unpack_mamba_sdist(args.mamba_sdist, default_workdir())
     names = [v.strip() for v in args.variants.split(",")]
-    if bad := [v for v in names if v not in ("triton", "triton_tf32", "triton_split16", "torch", "mamba_ssm")]:
+    if bad := [v for v in names if v not in VARIANTS]:
         ap.error(f"--variants: unknown {bad}")
     cases = []
     for c in args.cases.split(","):
