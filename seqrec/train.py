@@ -320,16 +320,39 @@ def _same_run(stored: str, current: str) -> bool:
     return old == new
 
 
-def set_capturable(optimizer: torch.optim.Optimizer, capturable: bool) -> None:
-    """Make a loaded Adam ``capturable`` or not, whatever the checkpoint's was (load_state_dict restores its
-    flag): the flag in every param group, and the step counters on the parameters' device (capturable, for a
-    CUDA graph) or the CPU (what torch keeps them on otherwise)."""
+GRAPH_ADAM_ENV = "SEQREC_GRAPH_ADAM"  # "fused" (default) or "foreach": the graphed step's Adam
+
+
+def graph_adam_fused() -> bool:
+    """Whether the CUDA-graphed step's Adam is PyTorch's fused one (``SEQREC_GRAPH_ADAM``, default ``fused``).
+    Capturable foreach Adam divides by its per-parameter bias corrections (lists of 0-d device tensors) on
+    PyTorch's slow path, one launch a parameter: 106 of a compiled TiM4Rec step's 424 kernels (part 17,
+    ``results/full-amp-compile-cuda-graph-kernels/``); the fused one is a multi-tensor kernel. ``foreach`` keeps the
+    capturable foreach Adam (part 17 and before), for comparisons."""
+    value = os.environ.get(GRAPH_ADAM_ENV, "fused")
+    if value not in ("fused", "foreach"):
+        raise TrainSetupError(f"{GRAPH_ADAM_ENV}={value!r}: expected 'fused' or 'foreach'")
+    return value == "fused"
+
+
+def build_adam(params, tcfg: dict[str, Any], graphed: bool) -> torch.optim.Optimizer:
+    """The run's Adam: PyTorch's default (foreach) eager; capturable for a CUDA graph (its step counters on the
+    device), and fused there unless ``SEQREC_GRAPH_ADAM=foreach``."""
+    return torch.optim.Adam(params, lr=tcfg["lr"], weight_decay=tcfg["weight_decay"], capturable=graphed,
+                            fused=True if graphed and graph_adam_fused() else None)
+
+
+def set_capturable(optimizer: torch.optim.Optimizer, capturable: bool, fused: bool | None = None) -> None:
+    """Make a loaded Adam ``capturable`` (and ``fused``: True, or None for PyTorch's default) or not, whatever the
+    checkpoint's was (load_state_dict restores its flags): the flags in every param group, and the step counters on
+    the parameters' device (capturable, for a CUDA graph) or the CPU (what torch keeps them on otherwise)."""
     for group in optimizer.param_groups:
         group["capturable"] = capturable
+        group["fused"] = fused
         for p in group["params"]:
             state = optimizer.state.get(p, {})
             if torch.is_tensor(state.get("step")):
-                state["step"] = state["step"].to(device=p.device if capturable else "cpu", dtype=torch.float32)
+                state["step"] = state["step"].to(device=p.device if capturable or fused else "cpu", dtype=torch.float32)
 
 
 def _state_copy(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -401,8 +424,7 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
         graphed = bool(tcfg["cuda_graph"])
         if graphed and dev.type != "cuda":
             raise TrainSetupError(f"train_config cuda_graph=true needs a CUDA device, got {dev}")
-        optimizer = torch.optim.Adam(model.parameters(), lr=tcfg["lr"], weight_decay=tcfg["weight_decay"],
-                                     capturable=graphed)
+        optimizer = build_adam(model.parameters(), tcfg, graphed)
         runtime.reset_peak_memory(dev)
 
         # ---- state that a checkpoint carries
@@ -414,7 +436,8 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
         if ckpt is not None:
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
-            set_capturable(optimizer, graphed)  # the checkpoint may come from a run with(out) the CUDA graph
+            # the checkpoint may come from a run with(out) the CUDA graph, or with the other Adam
+            set_capturable(optimizer, graphed, fused=optimizer.defaults["fused"])
             best_state = {k: v.to(dev) for k, v in best_weights(ckpt).items()}
             epochs_done, best_epoch, best_metric, stale = (ckpt["epochs_done"], ckpt["best_epoch"],
                                                            ckpt["best_metric"], ckpt["stale"])

@@ -8,6 +8,7 @@ end when they are present.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -341,6 +342,56 @@ def test_set_capturable_overrides_what_the_checkpoint_restored(saved, wanted):
     step = fresh.state[w]["step"]
     assert step.dtype == torch.float32 and step.device == (w.device if wanted else torch.device("cpu"))
     assert float(step) == 1.0
+
+
+@pytest.mark.parametrize("saved", [None, True])
+def test_set_capturable_also_sets_fused_whatever_the_checkpoint_said(saved):
+    """A checkpoint of a run with the other Adam (foreach or fused) resumes with this run's: load_state_dict
+    restores the saved ``fused``; set_capturable puts this run's back. The fused Adam's steps are PyTorch's fused
+    kernel (on CPU here) and agree with the foreach Adam's."""
+    from seqrec.train import set_capturable
+
+    w = torch.nn.Parameter(torch.randn(5))
+    opt = torch.optim.Adam([w], lr=0.1, fused=saved)
+    w.grad = torch.randn(5)
+    opt.step()
+    state = opt.state_dict()
+    assert state["param_groups"][0]["fused"] is saved
+    for wanted in (None, True):
+        fresh = torch.optim.Adam([w], lr=0.1, fused=wanted)
+        fresh.load_state_dict(copy.deepcopy(state))
+        set_capturable(fresh, False, fused=wanted)
+        assert fresh.param_groups[0]["fused"] is wanted
+
+
+def test_graph_adam_is_fused_unless_asked_for_foreach(monkeypatch):
+    from seqrec.train import build_adam, graph_adam_fused
+
+    tcfg = {"lr": 1e-3, "weight_decay": 0.0}
+    w = torch.nn.Parameter(torch.randn(4))
+    assert build_adam([w], tcfg, graphed=False).defaults["fused"] is None  # eager: PyTorch's default Adam
+    monkeypatch.delenv("SEQREC_GRAPH_ADAM", raising=False)
+    assert graph_adam_fused()
+    monkeypatch.setenv("SEQREC_GRAPH_ADAM", "foreach")
+    assert not graph_adam_fused()
+    monkeypatch.setenv("SEQREC_GRAPH_ADAM", "fast")
+    with pytest.raises(TrainSetupError, match="SEQREC_GRAPH_ADAM='fast'"):
+        graph_adam_fused()
+
+
+def test_fused_adam_takes_the_foreach_adams_steps():
+    """What the graphed step's fused Adam changes: the update's rounding only (fp32, 20 steps, lr 1e-2)."""
+    g = torch.Generator().manual_seed(0)
+    grads = [torch.randn(7, 3, generator=g) for _ in range(20)]
+    out = {}
+    for fused in (None, True):
+        w = torch.nn.Parameter(torch.ones(7, 3))
+        opt = torch.optim.Adam([w], lr=1e-2, fused=fused)
+        for gr in grads:
+            w.grad = gr.clone()
+            opt.step()
+        out[fused] = w.detach()
+    torch.testing.assert_close(out[True], out[None], rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.gpu
