@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import kernels
+from models.item_table import ItemEmbedding, loss_logits
 
 
 def padding_mask(seq_len: torch.Tensor, max_len: int) -> torch.Tensor:
@@ -93,7 +94,7 @@ class SeqRecModel(nn.Module):
         super().__init__()
         self.n_items = n_items
         self.hidden_size = hidden_size
-        self.item_embedding = nn.Embedding(n_items + 1, hidden_size, padding_idx=0)
+        self.item_embedding = ItemEmbedding(n_items + 1, hidden_size)
 
     def encode(self, item_seq: torch.Tensor, seq_len: torch.Tensor, time_seq: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -110,5 +111,4 @@ class SeqRecModel(nn.Module):
              target: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of the target over all real items (padding column excluded)."""
         h = self.forward(item_seq, seq_len, time_seq)
-        logits = h @ self.item_embedding.weight[1:].t()
-        return F.cross_entropy(logits, target - 1)
+        return F.cross_entropy(loss_logits(h, self.item_embedding.weight), target - 1)
