@@ -32,11 +32,12 @@ def text_of(path: Path) -> str:
     return path.read_text() if path.exists() else ""
 
 
-def wait_until(done, seconds: float) -> None:
-    """Poll ``done()`` until it holds or ``seconds`` pass (lanes run in the background: setsid)."""
+def wait_until(done, seconds: float) -> bool:
+    """Poll ``done()`` until it holds or ``seconds`` pass (lanes run in the background: setsid); whether it held."""
     deadline = time.time() + seconds
     while time.time() < deadline and not done():
         time.sleep(0.2)
+    return bool(done())
 
 
 def test_lanes_run_in_order_log_status_and_collect_packs_only_new_files(tmp_path):
@@ -367,7 +368,11 @@ GPU0_ONE_OFFS = {  # part: what GPU 0's one-off log must hold, (text, times)
     "part17.sh": [("test_kernels_interval_attention_chunks.py", 1), ("--naive-max-batch 256", 1),
                   ("tests/test_epoch_profile.py", 1), ("SEQREC_PROFILE_EPOCH=5", 1), ("suites/bench_conv.py", 1),
                   ("--ln-widths 64,128", 1), ("triton,triton_bf16_product", 1)],
+    "part18.sh": [("tests/test_item_table.py", 1), ("SEQREC_PROFILE_EPOCH=5", 5), ("SEQREC_GRAPH_ADAM=foreach", 1),
+                  ("SEQREC_SPREAD_PADDING_GRAD=0", 1), ("SEQREC_ITEM_TABLE_PAD=1", 1),
+                  ("triton,triton_bf16_product", 1)],
 }
+GPU0_DONE = {"part17.sh": (".timing-done", ".ssd17-done")}  # the markers that send GPU 0 straight to the queue
 
 
 @pytest.mark.parametrize("part", sorted(GPU0_ONE_OFFS))
@@ -388,16 +393,17 @@ def test_a_part_skips_gpu0_one_off_work_once_a_call_brought_back_its_marker(tmp_
         shutil.rmtree(resume, ignore_errors=True)
         resume.mkdir(parents=True)
         if not fresh:
-            (resume / ".timing-done").touch()
+            for marker in GPU0_DONE.get(part, (".timing-done",)):
+                (resume / marker).touch()
         subprocess.run(["bash", f"campaigns/{part}", str(root)], cwd=work, check=True, timeout=60, env=env,
                        capture_output=True)
         logs = root / "logs"
         if fresh:
-            wait_until(lambda: (root / ".timing-done").exists(), 30)  # noqa: B023
+            assert wait_until(lambda: (root / ".timing-done").exists(), 30)  # noqa: B023
             log = (logs / "gpu0-timing.log").read_text()
             assert [(text, log.count(text)) for text, _ in GPU0_ONE_OFFS[part]] == GPU0_ONE_OFFS[part]
         else:
-            wait_until(lambda: "rc=" in text_of(logs / "gpu0-queue1.log"), 30)  # noqa: B023
+            assert wait_until(lambda: "rc=" in text_of(logs / "gpu0-queue1.log"), 30)  # noqa: B023
             assert not (logs / "gpu0-timing.log").exists()
 
 

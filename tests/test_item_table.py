@@ -124,3 +124,28 @@ def test_the_loss_and_its_gradients_are_the_same_over_the_padded_table(monkeypat
         with torch.autocast("cpu", dtype=torch.bfloat16):
             losses[pad] = model.loss(item_seq, seq_len, torch.zeros_like(item_seq), target + 1)
     torch.testing.assert_close(losses["64"], losses["1"], rtol=2e-4, atol=1e-6)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_padded_scores_on_cuda_are_the_unpadded_ones(monkeypatch):
+    """CUDA's bf16 autocast: the padded table's addmm with its -inf bias (cuBLAS's bias epilogue) gives the
+    unpadded scores in the first n_items columns, -inf past them, and the same fp32 loss and gradients."""
+    g = torch.Generator(device="cuda").manual_seed(0)
+    h0 = torch.randn(2048, 64, device="cuda", generator=g)
+    w0 = torch.randn(12102, 64, device="cuda", generator=g) * 0.1
+    target = torch.randint(0, 12101, (2048,), device="cuda", generator=g)
+    out = {}
+    for pad in ("64", "1"):
+        monkeypatch.setenv("SEQREC_ITEM_TABLE_PAD", pad)
+        h, w = h0.clone().requires_grad_(), w0.clone().requires_grad_()
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            logits = loss_logits(h, w)
+            loss = F.cross_entropy(logits, target)
+        loss.backward()
+        out[pad] = (logits.detach(), loss.detach(), h.grad, w.grad)
+    assert out["64"][0].shape == (2048, 12160) and torch.isneginf(out["64"][0][:, 12101:]).all()
+    torch.testing.assert_close(out["64"][0][:, :12101], out["1"][0], rtol=1e-2, atol=1e-2)
+    torch.testing.assert_close(out["64"][1], out["1"][1], rtol=1e-5, atol=1e-6)
+    for a, b in zip(out["64"][2:], out["1"][2:], strict=True):
+        assert (a - b).norm() <= 1e-2 * b.norm()

@@ -810,6 +810,36 @@ def test_cuda_graph_step_matches_eager(name, amp, compiled, monkeypatch, request
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("amp,compiled", [(None, False), ("bf16", True)])
+def test_cuda_graph_step_with_the_runs_fused_adam_matches_eager(amp, compiled):
+    """The run's graphed Adam (``build_adam``: capturable and fused) against eager fused Adam, TiM4Rec, dropout 0:
+    the same losses and parameters (the fused kernel's steps, on the device either way)."""
+    from seqrec.cuda_graph import GraphedTrainStep
+    from seqrec.train import build_adam, eager_step, training_loss
+
+    ds = consecutive_dataset(n_users=40, n_items=60, max_len=8).to("cuda")
+    runs = {}
+    for graphed in (False, True):
+        torch.manual_seed(0)
+        model = models.build("tim4rec", {"hidden_size": 16, "dropout": 0.0, "time_dropout": 0.0, "max_len": 8},
+                             n_items=60).cuda().train()
+        opt = (build_adam(model.parameters(), {"lr": 1e-2, "weight_decay": 0.0}, graphed=True) if graphed
+               else torch.optim.Adam(model.parameters(), lr=1e-2, fused=True))
+        assert opt.defaults["fused"] is True
+        torch._dynamo.reset()
+        loss_fn = training_loss(model, {"compile": compiled, "amp": amp, "cuda_graph": graphed, "batch_size": 15},
+                                torch.device("cuda"))
+        step = (GraphedTrainStep(model, opt, 15, warmup=2, loss_fn=loss_fn) if graphed
+                else eager_step(model, opt, loss_fn=loss_fn))
+        losses = [float(step(b)) for epoch in range(3) for b in ds.train_batches(15, seed=0, epoch=epoch)]
+        runs[graphed] = (losses, [p.detach().clone() for p in model.parameters()])
+    torch.testing.assert_close(runs[True][0], runs[False][0], rtol=1e-4, atol=1e-5)
+    for a, b in zip(runs[True][1], runs[False][1], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
+
+
 def test_train_indices_are_the_samples_of_train_batches():
     ds = consecutive_dataset(n_users=40, n_items=60, max_len=8)
     batches = list(ds.train_batches(15, seed=3, epoch=1))
