@@ -72,7 +72,8 @@ def loss_logits(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     table = weight[1:]
     n_items = table.shape[0]
     pad = -n_items % item_rows_multiple()
-    if pad == 0 or not torch.is_autocast_enabled(h.device.type):
+    kind = h.device.type
+    if pad == 0 or not (torch.amp.is_autocast_available(kind) and torch.is_autocast_enabled(kind)):
         return h @ table.t()
     bias = torch.zeros(n_items + pad, device=h.device, dtype=h.dtype)
     bias[n_items:] = float("-inf")
