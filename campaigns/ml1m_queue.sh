@@ -75,7 +75,10 @@ queue_campaign() {  # the parts' common set-up; GRAPH and TIS are expanded when 
   ngpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
   QUEUE=$ROOT/queue.txt
   GRAPH=${GRAPH:-"\$([ -e $ROOT/.graph-ok ] && echo --cuda-graph)"}  # a part may set its own first
-  TIS="while [ ! -e $ROOT/.interval-tested ]; do sleep 5; done; [ -e $ROOT/.interval-ok ] &&"  # its tests passed
+  # a TiSASRec line waits for its tests and runs only when they passed; it keeps capturable foreach Adam in the
+  # CUDA graph (SEQREC_GRAPH_ADAM=foreach), as every graphed run of the campaign before 2026-11-28's b57c09e made
+  # fused Adam the graph's default: the campaign's optimizer stays one implementation
+  TIS="while [ ! -e $ROOT/.interval-tested ]; do sleep 5; done; [ -e $ROOT/.interval-ok ] && SEQREC_GRAPH_ADAM=foreach"
   write_ml1m_queue "$QUEUE"
   COLD='TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) TRITON_CACHE_DIR=$(mktemp -d)'
   PYTEST="python3 -m pytest -q -p no:cacheprovider"

@@ -16,8 +16,10 @@
 #     bench refused the variant's name, fixed in 2012d59; logs/bench-ssd18.txt).
 #   Every GPU but 0 runs QUEUE_LANES (here 1) queue lanes on ml-1m's queue (the ablation, then the grid's h32 and
 #   h128). ml-1m's h256 runs start in no lane (SESSION_BOUND_WINDOW_S=0; results/full/README.md, part 14).
-# The campaign's queue (fp32, eager, no graph) runs on the code paths of part 17: the lookup's spread is under compile
-# only, the padded table under autocast only, fused Adam with the graph only. No LANE_GATE.
+# The campaign's queue (fp32, not compiled) runs on the code paths of part 17: the lookup's spread is under compile
+# only, the padded table under autocast only, and its graphed lines (TiSASRec's) keep capturable foreach Adam
+# (campaigns/ml1m_queue.sh: SEQREC_GRAPH_ADAM=foreach). No LANE_GATE. Each result file records what ran
+# ("implementation": adam, padding_grad, item_table_rows_multiple).
 # Every call to the device tool must carry .gpu (a call without carry removes it there).
 # Usage (repository root, data under .gpu/data):  bash campaigns/part18.sh [ROOT]
 source campaigns/lanes.sh

@@ -71,9 +71,11 @@ def loss_logits(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     columns past n_items (softmax weight 0, no gradient)."""
     table = weight[1:]
     n_items = table.shape[0]
-    pad = -n_items % item_rows_multiple()
     kind = h.device.type
-    if pad == 0 or not (torch.amp.is_autocast_available(kind) and torch.is_autocast_enabled(kind)):
+    if not (torch.amp.is_autocast_available(kind) and torch.is_autocast_enabled(kind)):
+        return h @ table.t()
+    pad = -n_items % item_rows_multiple()
+    if pad == 0:
         return h @ table.t()
     bias = torch.zeros(n_items + pad, device=h.device, dtype=h.dtype)
     bias[n_items:] = float("-inf")

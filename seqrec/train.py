@@ -32,6 +32,7 @@ import torch
 
 import models
 from kernels import prewarm
+from models import item_table
 from seqrec import compile_ahead, epoch_profile, inductor_fixes, runtime
 from seqrec.checkpoint import best_weights, checkpoint_path, load_checkpoint, remove_checkpoint, save_checkpoint
 from seqrec.results import provenance, write_result
@@ -342,6 +343,16 @@ def build_adam(params, tcfg: dict[str, Any], graphed: bool) -> torch.optim.Optim
                             fused=True if graphed and graph_adam_fused() else None)
 
 
+def implementation(optimizer: torch.optim.Optimizer, tcfg: dict[str, Any]) -> dict[str, Any]:
+    """What ran, where it changes only the kernels (not the values): Adam's implementation, the lookup's padding
+    gradient (spread under compile, ``models.item_table``) and the multiple the loss's item table is padded to
+    (under amp)."""
+    spread, multiple = item_table.spread_padding_grad(), item_table.item_rows_multiple()  # both read: checked
+    return {"adam": "fused" if optimizer.defaults.get("fused") else "foreach",
+            "padding_grad": "spread" if tcfg["compile"] and spread else "row 0",
+            "item_table_rows_multiple": multiple if tcfg["amp"] else 1}
+
+
 def set_capturable(optimizer: torch.optim.Optimizer, capturable: bool, fused: bool | None = None) -> None:
     """Make a loaded Adam ``capturable`` (and ``fused``: True, or None for PyTorch's default) or not, whatever the
     checkpoint's was (load_state_dict restores its flags): the flags in every param group, and the step counters on
@@ -425,6 +436,10 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
         if graphed and dev.type != "cuda":
             raise TrainSetupError(f"train_config cuda_graph=true needs a CUDA device, got {dev}")
         optimizer = build_adam(model.parameters(), tcfg, graphed)
+        try:  # its variables are read here, before any epoch, so that a bad value stops the run at once
+            impl = implementation(optimizer, tcfg)
+        except ValueError as e:
+            raise TrainSetupError(str(e)) from e
         runtime.reset_peak_memory(dev)
 
         # ---- state that a checkpoint carries
@@ -563,6 +578,7 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
         "n_parameters": runtime.count_parameters(model),
         "resumed_from_epoch": resumed_from,
         **({"compiled_from_epoch": compiled_from_epoch(history)} if tcfg["compile"] else {}),
+        "implementation": impl,
         **(extra or {}),
         "provenance": provenance(str(dev)),
     }

@@ -180,6 +180,9 @@ def test_queue_puts_checkpointed_runs_first_then_the_cheap_datasets_and_skips_fi
     assert not [r for r in runs if r.startswith("--datasets ml-1m --hidden 256 ")]
     session = (root / "queue.txt.session").read_text().splitlines()
     assert len(session) == 15 and all("--datasets ml-1m --hidden 256 " in line for line in session)
+    # every graphed line (TiSASRec's) keeps the campaign's capturable foreach Adam
+    graphed = [line for line in lines + session if "cuda-graph" in line or "GRAPH" in line or "graph-ok" in line]
+    assert graphed and all("SEQREC_GRAPH_ADAM=foreach " in line for line in graphed)
 
 
 def test_a_queue_with_a_window_is_taken_only_while_the_campaign_is_young(tmp_path):

@@ -379,6 +379,19 @@ def test_graph_adam_is_fused_unless_asked_for_foreach(monkeypatch):
         graph_adam_fused()
 
 
+def test_a_result_says_which_implementations_ran_and_bad_settings_stop_before_training(fake_models, tiny_ds,
+                                                                                         tmp_path, monkeypatch):
+    monkeypatch.delenv("SEQREC_ITEM_TABLE_PAD", raising=False)
+    result = _fake_train(tiny_ds, tmp_path, train_config={"epochs": 1, "patience": 0})
+    assert result["implementation"] == {"adam": "foreach", "padding_grad": "row 0", "item_table_rows_multiple": 1}
+    monkeypatch.setenv("SEQREC_ITEM_TABLE_PAD", "0")
+    epochs = []
+    with pytest.raises(TrainSetupError, match="SEQREC_ITEM_TABLE_PAD='0'"):
+        _fake_train(tiny_ds, tmp_path, out=tmp_path / "bad.json", train_config={"epochs": 1, "patience": 0},
+                    on_epoch_end=epochs.append)
+    assert not epochs and not (tmp_path / "bad.json").exists()
+
+
 def test_fused_adam_takes_the_foreach_adams_steps():
     """What the graphed step's fused Adam changes: the update's rounding only (fp32, 20 steps, lr 1e-2)."""
     g = torch.Generator().manual_seed(0)
