@@ -513,3 +513,40 @@ def test_step_times_and_a_profiled_epoch_become_tables_and_a_figure(tmp_path):
     (dest / "run.json").write_text(json.dumps({**r, "variant": None}))
     with pytest.raises(ValueError, match=re.escape("'epochs[2].gpu_profile.gpu_categories' should be a mapping")):
         collect_results(tmp_path / "r")
+
+
+def test_profiled_epochs_of_every_set_share_one_table_and_figure(tmp_path):
+    """Across sets: one row a profiled epoch with kernel categories (a profile without them has no row), its set,
+    commit, the run's median epoch from the third on, busy and kernels a step, and each category in ms a step; the
+    index gets an "Across sets" section."""
+    src = FIXTURES / "full" / "ablation" / "tim4rec-amazon-beauty-h64-s2-no-time.json"
+    r = json.loads(src.read_text())
+    expect = {}
+    for name, cats in (("before", {"GEMM": 0.09, "norm": 0.05}), ("after", {"GEMM": 0.06, "optimizer": 0.004}),
+                       ("old", {})):
+        secs = [random.uniform(5, 30)] + [random.uniform(0.3, 0.4) for _ in range(len(r["epochs"]) - 1)]
+        profile = {"gpu_span_s": 0.5, "gpu_busy_s": random.uniform(0.2, 0.4), "gpu_idle_s": 0.1,
+                   "graph_idle_inside_s": 0.03, "graph_replays": 10, "graph_kernels": 4000,
+                   "outside_graph_kernels": 20, "outside_graph_seconds": 0.01, **({"gpu_categories": cats} if cats
+                                                                                else {})}
+        epochs = [{**e, "epoch": i + 1, "train_seconds": secs[i]} for i, e in enumerate(r["epochs"])]
+        epochs[1] = {**epochs[1], "train_steps": 10, "gpu_profile": profile}
+        commit = f"{len(expect)}{name}".ljust(40, "0")
+        dest = tmp_path / "r" / name / "accuracy"
+        dest.mkdir(parents=True)
+        (dest / "run.json").write_text(json.dumps({**r, "variant": None, "epochs": epochs,
+                                                   "provenance": {**r["provenance"], "git_commit": commit}}))
+        expect[name] = (commit[:7], statistics.median(secs[2:]), 1e3 * profile["gpu_busy_s"] / 10, cats)
+    build_report(tmp_path / "r", tmp_path / "out")
+    (rows,) = parse_markdown_tables(
+        (tmp_path / "out" / "across-sets" / "tables" / "epoch-profiles.md").read_text()).values()
+    assert rows[0][:7] == ["Set", "Run", "Commit", "Card", "Epoch s", "Busy ms a step", "Kernels a step"]
+    assert rows[0][7:] == ["GEMM", "norm", "optimizer"]  # the categories' order, only those present
+    assert [row[0] for row in rows[1:]] == ["after", "before"]  # "old" has no categories
+    for row in rows[1:]:
+        commit, steady, busy, cats = expect[row[0]]
+        assert row[2:3] + row[4:7] == [commit, f"{steady:.3f}", f"{busy:.2f}", "402"]
+        assert row[7:] == [f"{1e3 * cats.get(c, 0.0) / 10:.3f}" for c in ("GEMM", "norm", "optimizer")]
+    assert (tmp_path / "out" / "across-sets" / "figures" / "epoch-profiles.png").is_file()
+    index = (tmp_path / "out" / "README.md").read_text()
+    assert "## Across sets: profiled epochs" in index and "(#across-sets-profiled-epochs)" in index

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from seqrec.report import efficiency, figures, kernels, paper_tables, profiles, timeline
+from seqrec.report import efficiency, epoch_profiles, figures, kernels, paper_tables, profiles, timeline
 from seqrec.report.collect import ablation_runs, collect_results, main_runs
 from seqrec.report.index import Entry, SetSection, cards, render_index, source_line
 from seqrec.report.tables import Table, render_latex, render_markdown
@@ -132,6 +132,9 @@ def build_report(results: str | Path, out: str | Path, results_label: str | None
         add_tables(timeline.profile_tables(profiled, set_name), "gpu-profile", "GPU time of a profiled epoch",
                    [timeline.PROFILE_NOTE], profiled)
         sections.append(section)
+    across = _across_sets_section(data.runs, out, summary)
+    if across is not None:
+        sections.append(across)
     n_kernel_files = data.kernels["file"].nunique()
     counts = {"files": data.n_files,
               "used": len(data.runs) + len(data.workloads) + n_kernel_files + len(data.profiles),
@@ -140,6 +143,32 @@ def build_report(results: str | Path, out: str | Path, results_label: str | None
     _write(summary.index, render_index(label, sections, data.problems, counts, data.superseded))
     _replace_manifest(out, [summary.index, *summary.figures, *summary.tables])
     return summary
+
+
+ACROSS_SETS_DIR = "across-sets"
+
+
+def _across_sets_section(runs: pd.DataFrame, out: Path, summary: ReportSummary) -> SetSection | None:
+    """The profiled epochs of every set side by side (``seqrec/report/epoch_profiles.py``), under
+    ``out/across-sets/``; None where no run has a profiled epoch with kernel categories."""
+    profiled = runs[runs["gpu_profiles"].map(bool)] if not runs.empty else runs
+    tables = epoch_profiles.across_tables(profiled)
+    if not tables:
+        return None
+    used = profiled[[bool(epoch_profiles.across_rows(profiled.loc[[i]])) for i in profiled.index]]
+    section = SetSection(name=ACROSS_SETS_DIR, source=source_line(used), heading="Across sets: profiled epochs")
+    base = out / ACROSS_SETS_DIR
+    title = "Profiled epochs across sets"
+    fig = epoch_profiles.across_figure(profiled, title + ": GPU ms a step by kernel category")
+    paths = figures.save_figure(fig, base / "figures" / "epoch-profiles")
+    summary.figures += paths
+    section.figures.append(Entry(title, [_rel(p, out) for p in paths], source_line(used)))
+    heading = f"{title} — every set"
+    md = _write(base / "tables" / "epoch-profiles.md", render_markdown(tables, heading, [epoch_profiles.NOTE]))
+    tex = _write(base / "tables" / "epoch-profiles.tex", render_latex(tables, heading, [epoch_profiles.NOTE]))
+    summary.tables += [md, tex]
+    section.tables.append(Entry(title, [_rel(md, out), _rel(tex, out)], source_line(used)))
+    return section
 
 
 def _replace_manifest(out: Path, written: list[Path]) -> None:

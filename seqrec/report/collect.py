@@ -8,7 +8,8 @@ Files under a ``logs`` folder (``results/full/logs/...``: a campaign's diagnosti
 
 Frames (one row per result file that is used):
   runs       ok ``train`` / ``ablation`` files: set, dataset, hidden, model, variant ("" = none), seed, the
-             metrics as ``test:ndcg@10`` / ``valid:ndcg@10`` columns, s_per_epoch, train_seconds,
+             metrics as ``test:ndcg@10`` / ``valid:ndcg@10`` columns, s_per_epoch (mean), s_per_epoch_steady
+             (median from the third epoch on), train_seconds,
              peak_memory_bytes, n_parameters, epochs_run, plus provenance columns;
   workloads  ok ``latency`` / ``memory`` files: set, kind, model, phase, seq_len, batch_size, hidden,
              median_ms, iqr_ms, peak_memory_bytes, n_parameters, timer, plus provenance columns;
@@ -22,6 +23,7 @@ Provenance columns: file, git_commit, git_dirty, device, device_name, command.
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,7 +176,9 @@ def _run_row(r: dict[str, Any]) -> dict[str, Any]:
         per_epoch = total / epochs_run if epochs_run and not math.isnan(epochs_run) else math.nan
     row.update(_length_columns(r))
     row.update(_epoch_timings(r, epochs))
+    steady = train_s[2:]  # from the third epoch on: the first compiles, the second may capture a CUDA graph
     row.update(train_seconds=total, s_per_epoch=per_epoch,
+               s_per_epoch_steady=statistics.median(steady) if steady else math.nan,
                eval_s_per_epoch=math.fsum(eval_s) / len(eval_s) if eval_s else math.nan,
                epochs_run=epochs_run, peak_memory_bytes=_optional_number(r, "peak_memory_bytes"),
                n_parameters=_optional_number(r, "n_parameters"))

@@ -29,6 +29,11 @@ class SetSection:
     figures: list[Entry] = field(default_factory=list)
     tables: list[Entry] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    heading: str = ""  # "" -> "Set `name`"; a section over every set names itself
+
+    @property
+    def title(self) -> str:
+        return self.heading or f"Set `{self.name}`"
 
 
 def cards(frame: pd.DataFrame) -> list[str]:
@@ -87,9 +92,9 @@ def render_index(results_label: str, sections: list[SetSection], problems: pd.Da
             f"[Results not plotted](#results-not-plotted)): {counts['problems']}; superseded by a newer file of the "
             f"same case: {len(superseded)}; of kinds the report does not draw: {counts['unused']}.", "",
             "Sets (results from different directories are never mixed):", ""]
-    out += [f"- [Set `{s.name}`](#{anchor(f'Set {s.name}')})" for s in sections] + [""]
+    out += [f"- [{s.title}](#{anchor(s.title)})" for s in sections] + [""]
     for s in sections:
-        out += [f"## Set `{s.name}`", "", s.source, ""]
+        out += [f"## {s.title}", "", s.source, ""]
         out += [note + "\n" for note in s.notes]
         if s.figures:
             out += ["### Figures", ""]
