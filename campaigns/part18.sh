@@ -7,9 +7,11 @@
 #     the GPU tests of what part 17's profile of #4's compiled, graphed TiM4Rec step led to: fused Adam in the graph
 #     (seqrec/train.py build_adam, SEQREC_GRAPH_ADAM) and the loss's scores over a table padded to a multiple of 64
 #     items under autocast (models/item_table.py; .speed18-ok when they pass);
-#     then, only on .speed18-ok, #4's run profiled at epoch 5 with all three (the defaults now) and with each one
-#     turned off by its variable, compiled, and all three eager (sets <timing>-amp-compile-cuda-graph-part18,
-#     ...-part18-foreach-adam, ...-part18-row0-padding-grad, ...-part18-unpadded-table, <timing>-amp-cuda-graph-part18):
+#     then, only on .speed18-ok, #4's run profiled at epoch 5 with the four changes (the defaults now: those two, the
+#     lookup's padding gradient spread under compile, TiM4Rec's pointwise time MLP without GEMMs under compile,
+#     models/tim4rec.py pointwise_mlp) and with each one turned off by its variable, compiled, and eager (sets
+#     <timing>-amp-compile-cuda-graph-part18, ...-part18-foreach-adam, ...-part18-row0-padding-grad,
+#     ...-part18-unpadded-table, ...-part18-linear-time-mlp, <timing>-amp-cuda-graph-part18):
 #     part 17's same run took 0.332 s an epoch, 4.89 ms of kernels a step, against the 0.26 s 8x needs;
 #     the graphed-against-eager tests (eager and compiled, fp32 and bf16: through the lookup's spread gradient under
 #     compile and the padded table; logs/graph-tests18.txt);
@@ -17,10 +19,10 @@
 #     bench refused the variant's name, fixed in 2012d59; logs/bench-ssd18.txt).
 #   Every GPU but 0 runs QUEUE_LANES (here 1) queue lanes on ml-1m's queue (the ablation, then the grid's h32 and
 #   h128). ml-1m's h256 runs start in no lane (SESSION_BOUND_WINDOW_S=0; results/full/README.md, part 14).
-# The campaign's queue (fp32, not compiled) runs on the code paths of part 17: the lookup's spread is under compile
-# only, the padded table under autocast only, and its graphed lines (TiSASRec's) keep capturable foreach Adam
+# The campaign's queue (fp32, not compiled) runs on the code paths of part 17: the lookup's spread and the time MLP
+# are changed under compile only, the padded table under autocast only, and its graphed lines (TiSASRec's) keep capturable foreach Adam
 # (campaigns/ml1m_queue.sh: SEQREC_GRAPH_ADAM=foreach). No LANE_GATE. Each result file records what ran
-# ("implementation": adam, padding_grad, item_table_rows_multiple).
+# ("implementation": adam, padding_grad, item_table_rows_multiple, time_mlp).
 # Every call to the device tool must carry .gpu (a call without carry removes it there).
 # Usage (repository root, data under .gpu/data):  bash campaigns/part18.sh [ROOT]
 source campaigns/lanes.sh
@@ -45,6 +47,7 @@ else
     "[ -e $ROOT/.speed18-ok ] && SEQREC_SPREAD_PADDING_GRAD=0 $PROFILED --compile \
        --out $SET-row0-padding-grad/accuracy" \
     "[ -e $ROOT/.speed18-ok ] && SEQREC_ITEM_TABLE_PAD=1 $PROFILED --compile --out $SET-unpadded-table/accuracy" \
+    "[ -e $ROOT/.speed18-ok ] && SEQREC_TIME_MLP_ELEMENTWISE=0 $PROFILED --compile --out $SET-linear-time-mlp/accuracy" \
     "[ -e $ROOT/.speed18-ok ] && $PROFILED --out $ROOT/$timing-amp-cuda-graph-part18/accuracy" \
     "timeout 600 $PYTEST -m gpu $GRAPH_TESTS > $ROOT/logs/graph-tests18.txt 2>&1" \
     "python3 suites/bench_ssd.py --out $ROOT/logs/bench-ssd18 --dtype bfloat16 --variants triton,triton_bf16_product \

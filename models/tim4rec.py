@@ -38,6 +38,8 @@ padding comes after them), which the tests check.
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torch import nn
 
@@ -51,6 +53,27 @@ TIME_DT_INITS = ("neutral", "official")
 TIME_MLPS = ("pointwise", "positions")
 # x with act(x) = 1, for the "neutral" time_dt init: SiLU(x) = x sigmoid(x) = 1; Hardswish(x) = x (x + 3) / 6 = 1
 UNIT_PREIMAGE = {"silu": 1.2784645427610738, "hardswish": (33 ** 0.5 - 3) / 2}
+
+
+TIME_MLP_ENV = "SEQREC_TIME_MLP_ELEMENTWISE"  # 1 (default): under compile the pointwise MLP has no GEMM; 0: nn.Linear
+
+
+def time_mlp_elementwise() -> bool:
+    """``SEQREC_TIME_MLP_ELEMENTWISE``: 1 (default) or 0."""
+    raw = os.environ.get(TIME_MLP_ENV, "1")
+    if raw not in ("0", "1"):
+        raise ValueError(f"{TIME_MLP_ENV}={raw!r}: expected 0 or 1")
+    return raw == "1"
+
+
+def pointwise_mlp(mlp: nn.Sequential, f: torch.Tensor) -> torch.Tensor:
+    """``mlp`` = (Linear(1, W), activation, Linear(W, 1)) on every element of f (...) -> (...), as broadcasts and
+    a sum over W: no GEMM. As ``nn.Linear`` layers over (..., 1) rows the MLP is six GEMMs a layer whose inner or
+    outer size is 1 (cuBLAS's K = 1 and N = 1 kernels, about 20 us each at 409,600 rows), which Inductor cannot
+    fuse; written out, it fuses into the surrounding kernels. Same values up to the order of the sum over W."""
+    first, act, second = mlp
+    h = act(f.unsqueeze(-1) * first.weight[:, 0] + first.bias)  # (..., W)
+    return (h * second.weight[0]).sum(-1) + second.bias[0]
 
 
 def time_gaps(time_seq: torch.Tensor, seq_len: torch.Tensor, official: bool = False) -> torch.Tensor:
@@ -171,8 +194,14 @@ class TimeLayer(nn.Module):
             return fn(f.transpose(1, 2)).transpose(1, 2)
         return fn(f.unsqueeze(-1)).squeeze(-1)
 
+    def _scale(self, f: torch.Tensor) -> torch.Tensor:
+        """The MLP's scale of the features (B, L, H): under compile the pointwise MLP as ``pointwise_mlp``."""
+        if not self.positions and torch.compiler.is_compiling() and time_mlp_elementwise():
+            return pointwise_mlp(self.scale_mlp, f)
+        return self._along(self.scale_mlp, f)
+
     def forward(self, f: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        scale = self._along(self.scale_mlp, self.scale_dropout(f))
+        scale = self._scale(self.scale_dropout(f))
         t = causal_conv_act(f * scale, self.conv1_weight, self.conv1_bias, self.conv_activation, self.backend)
         time_dt = causal_conv_act(t, self.conv2_weight, self.conv2_bias, self.conv_activation, self.backend)
         if not self.passes_on:

@@ -398,3 +398,46 @@ def test_overfits_tiny_dataset(name):
     with torch.no_grad():
         pred = m.full_scores(items, sl, times)[:, 1:].argmax(-1) + 1
     assert loss.item() < 0.1 and (pred == target).all(), f"{name}: loss {loss.item():.3f}"
+
+
+@pytest.mark.parametrize("act", [torch.nn.SiLU(), torch.nn.Hardswish()])
+def test_pointwise_mlp_is_the_linear_layers_on_each_element(act):
+    from models.tim4rec import pointwise_mlp
+
+    torch.manual_seed(0)
+    mlp = torch.nn.Sequential(torch.nn.Linear(1, 16), act, torch.nn.Linear(16, 1)).double()
+    f = torch.randn(3, 7, 4, dtype=torch.float64, requires_grad=True)
+    dy = torch.randn(3, 7, 4, dtype=torch.float64)
+    ref = mlp(f.unsqueeze(-1)).squeeze(-1)
+    got = pointwise_mlp(mlp, f)
+    torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)
+    params = [f, *mlp.parameters()]
+    for a, b in zip(torch.autograd.grad(got, params, dy), torch.autograd.grad(ref, params, dy), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("elementwise", ["1", "0"])
+def test_compiled_tim4rec_takes_the_elementwise_time_mlp_and_the_eager_loss(elementwise, monkeypatch):
+    """aot_eager traces TiM4Rec as torch.compile does: with SEQREC_TIME_MLP_ELEMENTWISE=1 (the default) its time
+    layers' MLPs run as ``pointwise_mlp``, with 0 as nn.Linear; the loss and its gradients are eager's."""
+    from models import tim4rec
+
+    monkeypatch.setenv("SEQREC_TIME_MLP_ELEMENTWISE", elementwise)
+    torch._dynamo.reset()
+    calls = []
+    real = tim4rec.pointwise_mlp
+    monkeypatch.setattr(tim4rec, "pointwise_mlp", lambda *a: calls.append(1) or real(*a))
+    m = build_trained_like("tim4rec").train()
+    items, sl, times = make_batch([12, 5, 1, 9])
+    target = torch.tensor([3, 7, 1, 30])
+    out = {}
+    for mode in ("eager", "compiled"):
+        m.zero_grad()
+        fn = m.loss if mode == "eager" else torch.compile(m.loss, backend="aot_eager")
+        loss = fn(items, sl, times, target)
+        loss.backward()
+        out[mode] = (loss.detach(), [p.grad.clone() for p in m.parameters()])
+    assert len(calls) == (2 if elementwise == "1" else 0)  # one a time layer, compiled only
+    torch.testing.assert_close(out["compiled"][0], out["eager"][0], rtol=1e-5, atol=1e-6)
+    for a, b in zip(out["compiled"][1], out["eager"][1], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
