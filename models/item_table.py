@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.aligned_linear import autocast_on
+
 SPREAD_ENV = "SEQREC_SPREAD_PADDING_GRAD"
 PAD_ENV = "SEQREC_ITEM_TABLE_PAD"
 
@@ -71,8 +73,7 @@ def loss_logits(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     columns past n_items (softmax weight 0, no gradient)."""
     table = weight[1:]
     n_items = table.shape[0]
-    kind = h.device.type
-    if not (torch.amp.is_autocast_available(kind) and torch.is_autocast_enabled(kind)):
+    if not autocast_on(h):
         return h @ table.t()
     pad = -n_items % item_rows_multiple()
     if pad == 0:

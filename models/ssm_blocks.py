@@ -24,6 +24,7 @@ import kernels
 # the functions: once imported, ``kernels.ssd`` and ``kernels.selective_scan`` are their (callable) packages
 from kernels.selective_scan import selective_scan
 from kernels.ssd import ssd as ssd_scan
+from models.aligned_linear import padded_linear
 from models.common import FeedForward, LayerNorm, support_backend
 
 CONV_ACTIVATIONS = ("silu", "hardswish", "official")
@@ -203,7 +204,7 @@ class SSDMixer(nn.Module):
     def forward(self, u: torch.Tensor, time_dt: torch.Tensor | None = None) -> torch.Tensor:
         b, L, _ = u.shape
         GN = self.ngroups * self.d_state
-        z, xBC, dt = self.in_proj(u).split([self.d_inner, self.d_inner + 2 * GN, self.n_heads], dim=-1)
+        z, xBC, dt = padded_linear(u, self.in_proj).split([self.d_inner, self.d_inner + 2 * GN, self.n_heads], dim=-1)
         xBC = causal_conv_act(xBC, self.conv_weight, self.conv_bias, self.conv_activation, self.backend)
         x, B, C = xBC.split([self.d_inner, GN, GN], dim=-1)
         y = ssd_scan(

@@ -32,7 +32,7 @@ import torch
 
 import models
 from kernels import prewarm
-from models import item_table, tim4rec
+from models import aligned_linear, item_table, tim4rec
 from seqrec import compile_ahead, epoch_profile, inductor_fixes, runtime
 from seqrec.checkpoint import best_weights, checkpoint_path, load_checkpoint, remove_checkpoint, save_checkpoint
 from seqrec.results import provenance, write_result
@@ -345,13 +345,15 @@ def build_adam(params, tcfg: dict[str, Any], graphed: bool) -> torch.optim.Optim
 
 def implementation(optimizer: torch.optim.Optimizer, tcfg: dict[str, Any]) -> dict[str, Any]:
     """What ran, where it changes only the kernels (not the values): Adam's implementation, the lookup's padding
-    gradient (spread under compile, ``models.item_table``), the multiple the loss's item table is padded to (under
-    amp) and TiM4Rec's pointwise time MLP (elementwise under compile, ``models.tim4rec.pointwise_mlp``)."""
+    gradient (spread under compile, ``models.item_table``), the multiples the loss's item table and the SSD mixer's
+    in_proj output are padded to (under amp; ``models.aligned_linear``) and TiM4Rec's pointwise time MLP
+    (elementwise under compile, ``models.tim4rec.pointwise_mlp``)."""
     spread, multiple = item_table.spread_padding_grad(), item_table.item_rows_multiple()  # all read: checked
-    elementwise = tim4rec.time_mlp_elementwise()
+    elementwise, linear_multiple = tim4rec.time_mlp_elementwise(), aligned_linear.linear_out_multiple()
     return {"adam": "fused" if optimizer.defaults.get("fused") else "foreach",
             "padding_grad": "spread" if tcfg["compile"] and spread else "row 0",
             "item_table_rows_multiple": multiple if tcfg["amp"] else 1,
+            "linear_out_multiple": linear_multiple if tcfg["amp"] else 1,
             "time_mlp": "elementwise" if tcfg["compile"] and elementwise else "linear"}
 
 
