@@ -10,8 +10,8 @@ over all items under autocast. Both give the values and gradients of the plain f
 - ``loss_logits``: the scores ``h @ E[1:]^T`` for the loss. Under autocast (tensor-core GEMMs) the table is padded
   with zero rows to a multiple of ``item_rows_multiple()`` items (``SEQREC_ITEM_TABLE_PAD``, default 64; 1 turns it
   off) and the padded columns get -inf through the GEMM's bias, so the cross-entropy over them is the same. An odd
-  item count (amazon-beauty's 12,101) makes cuBLAS take 1- and 2-element aligned kernels for the scores' three
-  GEMMs: about 0.46 ms of the same step (part 17).
+  item count (amazon-beauty's 12,101) makes cuBLAS take 1-element aligned kernels for the scores' GEMMs: by
+  calls and sizes about 0.13 ms of the same step (part 17).
 """
 
 from __future__ import annotations
