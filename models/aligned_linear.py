@@ -8,21 +8,18 @@ the gradients (the padded columns' are zero). ``SEQREC_LINEAR_PAD`` (default 8; 
 
 from __future__ import annotations
 
-import os
-
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from models.switches import env_multiple
 
 PAD_ENV = "SEQREC_LINEAR_PAD"
 
 
 def linear_out_multiple() -> int:
     """``SEQREC_LINEAR_PAD``: the multiple a padded Linear's output width is rounded up to (1: not padded)."""
-    raw = os.environ.get(PAD_ENV, "8")
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{PAD_ENV}={raw!r}: expected a positive integer (1: no padding)")
-    return int(raw)
+    return env_multiple(PAD_ENV, 8)
 
 
 def autocast_on(x: torch.Tensor) -> bool:

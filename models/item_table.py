@@ -16,13 +16,12 @@ over all items under autocast. Both give the values and gradients of the plain f
 
 from __future__ import annotations
 
-import os
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from models.aligned_linear import autocast_on
+from models.switches import env_flag, env_multiple
 
 SPREAD_ENV = "SEQREC_SPREAD_PADDING_GRAD"
 PAD_ENV = "SEQREC_ITEM_TABLE_PAD"
@@ -30,18 +29,12 @@ PAD_ENV = "SEQREC_ITEM_TABLE_PAD"
 
 def spread_padding_grad() -> bool:
     """``SEQREC_SPREAD_PADDING_GRAD``: 1 (default) or 0."""
-    raw = os.environ.get(SPREAD_ENV, "1")
-    if raw not in ("0", "1"):
-        raise ValueError(f"{SPREAD_ENV}={raw!r}: expected 0 or 1")
-    return raw == "1"
+    return env_flag(SPREAD_ENV)
 
 
 def item_rows_multiple() -> int:
     """``SEQREC_ITEM_TABLE_PAD``: the item count the loss's scores are padded to a multiple of (1: not padded)."""
-    raw = os.environ.get(PAD_ENV, "64")
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{PAD_ENV}={raw!r}: expected a positive integer (1: no padding)")
-    return int(raw)
+    return env_multiple(PAD_ENV, 64)
 
 
 def embed_spreading_padding_grad(idx: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

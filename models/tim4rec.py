@@ -38,14 +38,13 @@ padding comes after them), which the tests check.
 
 from __future__ import annotations
 
-import os
-
 import torch
 from torch import nn
 
 from models.common import init_weights, padding_mask
 from models.ssd4rec import SSD4Rec
 from models.ssm_blocks import causal_conv_act, check_choice, init_depthwise_conv_
+from models.switches import env_flag
 
 TIME_FEATURES = ("gap", "log_gap", "user_norm_gap", "none")
 TIME_RESIDUALS = ("shared", "point")
@@ -60,10 +59,7 @@ TIME_MLP_ENV = "SEQREC_TIME_MLP_ELEMENTWISE"  # 1 (default): under compile the p
 
 def time_mlp_elementwise() -> bool:
     """``SEQREC_TIME_MLP_ELEMENTWISE``: 1 (default) or 0."""
-    raw = os.environ.get(TIME_MLP_ENV, "1")
-    if raw not in ("0", "1"):
-        raise ValueError(f"{TIME_MLP_ENV}={raw!r}: expected 0 or 1")
-    return raw == "1"
+    return env_flag(TIME_MLP_ENV)
 
 
 def pointwise_mlp(mlp: nn.Sequential, f: torch.Tensor) -> torch.Tensor:
