@@ -350,7 +350,8 @@ def implementation(optimizer: torch.optim.Optimizer, tcfg: dict[str, Any]) -> di
     (elementwise under compile, ``models.tim4rec.pointwise_mlp``)."""
     spread, multiple = item_table.spread_padding_grad(), item_table.item_rows_multiple()  # all read: checked
     elementwise, linear_multiple = tim4rec.time_mlp_elementwise(), aligned_linear.linear_out_multiple()
-    return {"adam": "fused" if optimizer.defaults.get("fused") else "foreach",
+    on_cuda = optimizer.param_groups[0]["params"][0].is_cuda  # PyTorch's default Adam: foreach on CUDA
+    return {"adam": "fused" if optimizer.defaults.get("fused") else "foreach" if on_cuda else "single-tensor",
             "padding_grad": "spread" if tcfg["compile"] and spread else "row 0",
             "item_table_rows_multiple": multiple if tcfg["amp"] else 1,
             "linear_out_multiple": linear_multiple if tcfg["amp"] else 1,

@@ -383,7 +383,7 @@ def test_a_result_says_which_implementations_ran_and_bad_settings_stop_before_tr
                                                                                          tmp_path, monkeypatch):
     monkeypatch.delenv("SEQREC_ITEM_TABLE_PAD", raising=False)
     result = _fake_train(tiny_ds, tmp_path, train_config={"epochs": 1, "patience": 0})
-    assert result["implementation"] == {"adam": "foreach", "padding_grad": "row 0", "item_table_rows_multiple": 1,
+    assert result["implementation"] == {"adam": "single-tensor", "padding_grad": "row 0", "item_table_rows_multiple": 1,
                                         "linear_out_multiple": 1, "time_mlp": "linear"}
     monkeypatch.setenv("SEQREC_ITEM_TABLE_PAD", "0")
     epochs = []
