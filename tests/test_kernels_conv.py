@@ -159,6 +159,32 @@ def test_fused_small_tiles_cross_sequences(activation):
 
 
 @needs_triton
+@pytest.mark.parametrize("shape,dtype", [((3, 50, 4, 4), torch.float32), ((2, 7, 1, 4), torch.float32),
+                                         ((3, 21, 5, 2), torch.float32), ((3, 50, 4, 4), torch.bfloat16)])
+@pytest.mark.parametrize("activation", [None, "silu"])
+def test_fused_narrow_tiles_match_the_reference(monkeypatch, shape, dtype, activation):
+    """NARROW_TILES (off by default): fewer than 16 channels in a tile as narrow as they allow and taller (C = 4:
+    4 x 128 forward, 4 x 64 backward rows), rows across sequence ends, forward and every gradient."""
+    from kernels.conv import fused
+
+    monkeypatch.setattr(fused, "NARROW_TILES", True)
+    check_fused(*shape, activation, dtype=dtype, contiguous=shape[0] == 3, seed=sum(shape))
+
+
+def test_narrow_tiles_change_the_launch_only_below_16_channels(monkeypatch):
+    from kernels.conv import fused
+
+    def launch(C):
+        return fused._bwd_launch(torch.empty(2048, 50, C), 4, row_programs=64)
+
+    assert (launch(4)["block_c"], launch(4)["block_r"]) == (16, 16)  # the default
+    monkeypatch.setattr(fused, "NARROW_TILES", True)
+    assert (launch(4)["block_c"], launch(4)["block_r"]) == (4, 64)
+    assert (launch(5)["block_c"], launch(5)["block_r"]) == (8, 32)
+    assert (launch(192)["block_c"], launch(192)["block_r"]) == (64, 16)  # 16 channels or more: unchanged
+
+
+@needs_triton
 @pytest.mark.parametrize("shared_x", [True, False])
 def test_fused_backward_k4_silu_both_paths(monkeypatch, shared_x):
     """K = 4 with SiLU: the backward that loads each x shift once (``BWD_SHARED_X``) and the general one (the

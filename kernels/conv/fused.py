@@ -246,14 +246,30 @@ PROGRAMS_PER_SM = 16  # backward row programs x channel blocks ~ this many per S
 # (bf16 h64, B=2048: 255 against 241; Mamba4Rec's 40 bytes of spills against none; results/ptxas/), and the loads
 # it saves are L1 hits. suites/bench_conv.py times both (provider triton_shared_x_bwd; --bwd-grid).
 BWD_SHARED_X = False
+# Fewer than 16 channels (TiM4Rec's time convs: one channel a head, 4 at hidden 64): True, a tile is the channels
+# rounded up to a power of 2 (at least 4) wide and as many more rows as keeps its elements (C = 4: 128 forward rows,
+# 64 backward); False, 16 channels wide, 12 of them masked at C = 4. Off until a GPU times it (part 18:
+# suites/bench_conv.py provider triton_narrow_tiles; part 17 timed the default at 0.044 ms fwd+bwd for (2048, 50, 4)
+# against 0.21 ms for 48 times the data at 192 channels).
+NARROW_TILES = False
+MIN_BLOCK_C = 16
 
 
 def _block_c(C: int, block_c: int | None) -> int:
-    return block_c if block_c is not None else max(16, min(MAX_BLOCK_C, triton.next_power_of_2(C)))
+    if block_c is not None:
+        return block_c
+    if NARROW_TILES and C < MIN_BLOCK_C:
+        return max(4, triton.next_power_of_2(C))
+    return max(MIN_BLOCK_C, min(MAX_BLOCK_C, triton.next_power_of_2(C)))
 
 
-def _block_r(R: int, cap: int, block_r: int | None) -> int:
-    return block_r if block_r is not None else max(16, min(cap, triton.next_power_of_2(R)))
+def _block_r(R: int, cap: int, block_r: int | None, block_c: int = MIN_BLOCK_C) -> int:
+    """Rows a tile: ``cap`` (more where NARROW_TILES narrows the tile below 16 channels), at most R rounded up."""
+    if block_r is not None:
+        return block_r
+    if NARROW_TILES and block_c < MIN_BLOCK_C:
+        cap *= MIN_BLOCK_C // block_c
+    return max(16, min(cap, triton.next_power_of_2(R)))
 
 
 def _row_programs(n_tiles: int, n_cblocks: int, device: torch.device, row_programs: int | None) -> tuple[int, int]:
@@ -273,7 +289,8 @@ def causal_conv1d_fused_fwd(x, weight, bias, silu, block_r=None, block_c=None):
     R = b * L
     if R == 0 or C == 0:
         return y
-    br, bc = _block_r(R, FWD_BLOCK_R, block_r), _block_c(C, block_c)
+    bc = _block_c(C, block_c)
+    br = _block_r(R, FWD_BLOCK_R, block_r, bc)
     _conv_fwd_kernel[(triton.cdiv(R, br), triton.cdiv(C, bc))](
         x, weight, bias if bias is not None else weight, y,
         R, L, C, *x.stride(), *weight.stride(),
@@ -288,7 +305,8 @@ def _bwd_launch(x: torch.Tensor, K: int, block_r=None, block_c=None, row_program
     program, channel blocks, BLOCK_R, BLOCK_C."""
     b, L, C = x.shape
     R = b * L
-    br, bc = _block_r(R, BWD_BLOCK_R, block_r), _block_c(C, block_c)
+    bc = _block_c(C, block_c)
+    br = _block_r(R, BWD_BLOCK_R, block_r, bc)
     n_cblocks = triton.cdiv(C, bc) if C else 0
     n_prog, tiles_per_prog = _row_programs(triton.cdiv(R, br), max(n_cblocks, 1), x.device, row_programs)
     if R == 0 or C == 0:
