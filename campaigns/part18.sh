@@ -18,8 +18,9 @@
 #     part 17's same run took 0.332 s an epoch, 4.89 ms of kernels a step, against the 0.26 s 8x needs;
 #     the graphed-against-eager tests (eager and compiled, fp32 and bf16: through the lookup's spread gradient under
 #     compile and the padded table; logs/graph-tests18.txt);
-#     the conv tests on the GPU (all of them: the narrow tiles too) and its bench with TiM4Rec's 4-channel time convs in tiles as narrow as their channels
-#     (kernels/conv/fused.py NARROW_TILES, off by default; provider triton_narrow_tiles; logs/bench-conv18.txt);
+#     the conv tests on the GPU (all of them: the narrow tiles too) and its bench with TiM4Rec's 4-channel time
+#     convs in tiles as narrow as their channels (kernels/conv/fused.py NARROW_TILES, off by default; provider
+#     triton_narrow_tiles; logs/bench-conv18.txt);
 #     the SSD mixer's bf16 bench with the mixed dots as one bf16 product beside ours (part 17's did not run: the
 #     bench refused the variant's name, fixed in 2012d59; logs/bench-ssd18.txt).
 #   Every GPU but 0 runs QUEUE_LANES (here 1) queue lanes on ml-1m's queue (the ablation, then the grid's h32 and
@@ -56,7 +57,7 @@ else
     "[ -e $ROOT/.speed18-ok ] && SEQREC_LINEAR_PAD=1 $PROFILED --compile --out $SET-unpadded-in-proj/accuracy" \
     "[ -e $ROOT/.speed18-ok ] && $PROFILED --out $ROOT/$timing-amp-cuda-graph-part18/accuracy" \
     "timeout 600 $PYTEST -m gpu $GRAPH_TESTS > $ROOT/logs/graph-tests18.txt 2>&1" \
-    "timeout 300 $PYTEST tests/test_kernels_conv.py > $ROOT/logs/conv-tests18.txt 2>"timeout 300 $PYTEST -m gpu tests/test_kernels_conv.py > $ROOT/logs/conv-tests18.txt 2>&1; \1; \
+    "timeout 300 $PYTEST tests/test_kernels_conv.py > $ROOT/logs/conv-tests18.txt 2>&1; \
      python3 suites/bench_conv.py --out $ROOT/logs/bench-conv18 > $ROOT/logs/bench-conv18.txt 2>&1" \
     "python3 suites/bench_ssd.py --out $ROOT/logs/bench-ssd18 --dtype bfloat16 --variants triton,triton_bf16_product \
        > $ROOT/logs/bench-ssd18.txt 2>&1" \
