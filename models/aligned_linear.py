@@ -31,10 +31,8 @@ def autocast_on(x: torch.Tensor) -> bool:
 def padded_linear(x: torch.Tensor, linear: nn.Linear) -> torch.Tensor:
     """x (..., in) -> (..., out) = ``linear(x)``; under autocast computed over ``out`` rounded up to
     ``linear_out_multiple()`` and returned as a view of the first ``out`` columns."""
-    if not autocast_on(x):
-        return linear(x)
     out = linear.out_features
-    pad = -out % linear_out_multiple()
+    pad = -out % linear_out_multiple() if autocast_on(x) else 0  # the variable is read under autocast only
     if pad == 0:
         return linear(x)
     weight = F.pad(linear.weight, (0, 0, 0, pad))

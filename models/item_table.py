@@ -66,9 +66,7 @@ def loss_logits(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     columns past n_items (softmax weight 0, no gradient)."""
     table = weight[1:]
     n_items = table.shape[0]
-    if not autocast_on(h):
-        return h @ table.t()
-    pad = -n_items % item_rows_multiple()
+    pad = -n_items % item_rows_multiple() if autocast_on(h) else 0  # the variable is read under autocast only
     if pad == 0:
         return h @ table.t()
     bias = torch.zeros(n_items + pad, device=h.device, dtype=h.dtype)

@@ -151,15 +151,14 @@ ACROSS_SETS_DIR = "across-sets"
 def _across_sets_section(runs: pd.DataFrame, out: Path, summary: ReportSummary) -> SetSection | None:
     """The profiled epochs of every set side by side (``seqrec/report/epoch_profiles.py``), under
     ``out/across-sets/``; None where no run has a profiled epoch with kernel categories."""
-    profiled = runs[runs["gpu_profiles"].map(bool)] if not runs.empty else runs
-    tables = epoch_profiles.across_tables(profiled)
+    used = runs[runs["gpu_profiles"].map(epoch_profiles.has_categories)] if not runs.empty else runs
+    tables = epoch_profiles.across_tables(used)
     if not tables:
         return None
-    used = profiled[[bool(epoch_profiles.across_rows(profiled.loc[[i]])) for i in profiled.index]]
     section = SetSection(name=ACROSS_SETS_DIR, source=source_line(used), heading="Across sets: profiled epochs")
     base = out / ACROSS_SETS_DIR
     title = "Profiled epochs across sets"
-    fig = epoch_profiles.across_figure(profiled, title + ": GPU ms a step by kernel category")
+    fig = epoch_profiles.across_figure(used, title + ": GPU ms a step by kernel category")
     paths = figures.save_figure(fig, base / "figures" / "epoch-profiles")
     summary.figures += paths
     section.figures.append(Entry(title, [_rel(p, out) for p in paths], source_line(used)))

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from seqrec.report.profiles import _FILLS, CATEGORY_NAMES
+from seqrec.report.profiles import CATEGORY_NAMES, stacked_bars
 from seqrec.report.tables import Cell, Table
 
 NOTE = ("One row a profiled epoch (`SEQREC_PROFILE_EPOCH`) whose profile has kernel categories, from every set: the "
@@ -21,6 +21,12 @@ NOTE = ("One row a profiled epoch (`SEQREC_PROFILE_EPOCH`) whose profile has ker
         "compiles, the second may capture), GPU busy ms a step (the union of kernels, copies and sets over the epoch's "
         "steps), kernels a step, and each category's kernel ms a step (`seqrec/step_profile.py`; overlapping "
         "kernels count in full). Only runs of one model, dataset and hidden size compare: each row names its run.")
+
+
+def has_categories(gpu_profiles: list) -> bool:
+    """Whether a run's ``gpu_profiles`` (collect.py: [(epoch, steps, profile)]) hold an epoch ``across_rows`` shows:
+    one with steps and kernel categories."""
+    return any(steps and p["categories"] for _, steps, p in gpu_profiles or [])
 
 
 def across_rows(runs: pd.DataFrame) -> list[dict[str, Any]]:
@@ -70,13 +76,7 @@ def across_figure(runs: pd.DataFrame, title: str) -> Figure | None:
     fig = Figure(figsize=(10.5, 0.5 * len(rows) + 2.0))
     ax = fig.add_subplot()
     y = np.arange(len(rows))[::-1]
-    left = np.zeros(len(rows))
-    for i, cat in enumerate(cats):
-        width = np.array([r["categories"].get(cat, 0.0) for r in rows])
-        color, hatch = _FILLS[i % len(_FILLS)]
-        ax.barh(y, width, left=left, color=color, hatch=hatch, edgecolor="0.1", linewidth=0.5, height=0.7,
-                label=cat)
-        left += width
+    stacked_bars(ax, y, {cat: np.array([r["categories"].get(cat, 0.0) for r in rows]) for cat in cats})
     ax.scatter([r["busy_ms"] for r in rows], y, marker="|", s=300, color="k", label="GPU busy", zorder=3)
     ax.set_yticks(y, [f"{r['set']} ({r['commit']})" for r in rows], fontsize=7)
     ax.set_xlabel("GPU kernel time per training step of the profiled epoch (ms)")

@@ -54,6 +54,17 @@ def profile_tables(frame: pd.DataFrame, set_name: str) -> list[Table]:
     return tables
 
 
+def stacked_bars(ax, y: np.ndarray, widths: dict[str, np.ndarray]) -> None:
+    """Horizontal bars at y, one segment a category (``widths``: category -> a width a bar, in order), each
+    category its grey and hatch (``_FILLS``) and a legend label."""
+    left = np.zeros(len(y))
+    for i, (cat, width) in enumerate(widths.items()):
+        color, hatch = _FILLS[i % len(_FILLS)]
+        ax.barh(y, width, left=left, color=color, hatch=hatch, edgecolor="0.1", linewidth=0.5, height=0.7,
+                label=cat)
+        left += width
+
+
 def profile_figure(frame: pd.DataFrame, title: str) -> Figure | None:
     """Stacked horizontal bars: each profiled step's kernel time by category."""
     if frame.empty:
@@ -63,13 +74,7 @@ def profile_figure(frame: pd.DataFrame, title: str) -> Figure | None:
     fig = Figure(figsize=(9.5, 0.45 * len(frame) + 2.0))
     ax = fig.add_subplot()
     y = np.arange(len(frame))[::-1]
-    left = np.zeros(len(frame))
-    for i, cat in enumerate(cats):
-        width = frame[f"cat:{cat}"].fillna(0.0).to_numpy()
-        color, hatch = _FILLS[i % len(_FILLS)]
-        ax.barh(y, width, left=left, color=color, hatch=hatch, edgecolor="0.1", linewidth=0.5, height=0.7,
-                label=cat)
-        left += width
+    stacked_bars(ax, y, {cat: frame[f"cat:{cat}"].fillna(0.0).to_numpy() for cat in cats})
     labels = frame["label"] + (" — " + frame["device_name"] if frame["device_name"].nunique() > 1 else "")
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_xlabel("GPU kernel time per training step (ms)")
