@@ -5,7 +5,7 @@
 # part 18). Split over two GPUs, then both GPUs take ml-1m's queue (campaigns/ml1m_queue.sh):
 #   GPU 0: #4's run (TiM4Rec, amazon-beauty, h64, seed 0, bf16, compiled, CUDA graph, profiled at epoch 5) with
 #     part 18's defaults, then with fused Adam, the padding gradient's spread and the padded item table each off;
-#   GPU 1: the repaired fused Adam test (bf16: against eager with the same capturable fused Adam), then the time MLP as
+#   GPU 1 (after GPU 0's, on a host of one GPU): the repaired fused Adam test (bf16: against eager with the same capturable fused Adam), then the time MLP as
 #     GEMMs, the unpadded in_proj, and the defaults eager (not compiled); its queue lane starts after them.
 # Usage (repository root, data under .gpu/data):  bash campaigns/part18b.sh [ROOT]
 source campaigns/lanes.sh
@@ -18,16 +18,18 @@ touch "$ROOT/.graph-ok" "$ROOT/.graph-tested" "$ROOT/.interval-ok" "$ROOT/.inter
 PROFILED="SEQREC_PROFILE_EPOCH=5 python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 \
   --datasets amazon-beauty --hidden 64 --models tim4rec --seeds 0 --amp bf16 --cuda-graph"
 SET=$ROOT/$timing-amp-compile-cuda-graph-part18
-lane 0 gpu0-profiles \
-  "$PROFILED --compile --out $SET/accuracy" \
-  "SEQREC_GRAPH_ADAM=foreach $PROFILED --compile --out $SET-foreach-adam/accuracy" \
-  "SEQREC_SPREAD_PADDING_GRAD=0 $PROFILED --compile --out $SET-row0-padding-grad/accuracy" \
-  "SEQREC_ITEM_TABLE_PAD=1 $PROFILED --compile --out $SET-unpadded-table/accuracy" \
-  "$(queue_loop "$QUEUE")"
-lane 1 gpu1-profiles \
-  "timeout 200 $PYTEST -m gpu tests/test_train.py -k fused_adam > $ROOT/logs/fused-adam-tests18b.txt 2>&1" \
-  "SEQREC_TIME_MLP_ELEMENTWISE=0 $PROFILED --compile --out $SET-linear-time-mlp/accuracy" \
-  "SEQREC_LINEAR_PAD=1 $PROFILED --compile --out $SET-unpadded-in-proj/accuracy" \
-  "$PROFILED --out $ROOT/$timing-amp-cuda-graph-part18/accuracy" \
-  "touch $ROOT/.gpu1-done"
+GPU0=("$PROFILED --compile --out $SET/accuracy"
+  "SEQREC_GRAPH_ADAM=foreach $PROFILED --compile --out $SET-foreach-adam/accuracy"
+  "SEQREC_ITEM_TABLE_PAD=1 $PROFILED --compile --out $SET-unpadded-table/accuracy"
+  "SEQREC_SPREAD_PADDING_GRAD=0 $PROFILED --compile --out $SET-row0-padding-grad/accuracy")
+GPU1=("SEQREC_TIME_MLP_ELEMENTWISE=0 $PROFILED --compile --out $SET-linear-time-mlp/accuracy"
+  "SEQREC_LINEAR_PAD=1 $PROFILED --compile --out $SET-unpadded-in-proj/accuracy"
+  "$PROFILED --out $ROOT/$timing-amp-cuda-graph-part18/accuracy"
+  "timeout 200 $PYTEST -m gpu tests/test_train.py -k fused_adam > $ROOT/logs/fused-adam-tests18b.txt 2>&1")
+if [ "$ngpu" -ge 2 ]; then
+  lane 0 gpu0-profiles "${GPU0[@]}" "$(queue_loop "$QUEUE")"
+  lane 1 gpu1-profiles "${GPU1[@]}" "touch $ROOT/.gpu1-done"
+else  # one GPU: all of them in turn
+  lane 0 gpu0-profiles "${GPU0[@]}" "${GPU1[@]}" "$(queue_loop "$QUEUE")"
+fi
 queue_lanes
