@@ -774,6 +774,18 @@ def test_cuda_graph_needs_cuda_capturable_adam_and_no_host_rng(fake_models, tmp_
     assert not getattr(tis, "host_rng_in_step", False)  # its fused attention draws the kernel seed on the device
 
 
+def deterministic_compile(monkeypatch, request):
+    """Deterministic compiled runs for a test: inductor sums the embedding backward (index_put) with atomics and may
+    pick kernels by timing them, so two compiled runs differ in rounding; Adam turns that into lr-sized steps on
+    parameters whose true gradient is 0 (SASRec's key bias: H200, 36a7754, 0.016 apart in bf16). Deterministic mode:
+    aten's sorted fallbacks, no timing-based choices; what is left to differ is the graph."""
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    monkeypatch.setattr(torch._inductor.config, "deterministic", True, raising=False)
+    was = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    request.addfinalizer(lambda: torch.use_deterministic_algorithms(was[0], warn_only=was[1]))
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("amp,compiled", [(None, False), (None, True), ("bf16", False), ("bf16", True)])
@@ -790,15 +802,7 @@ def test_cuda_graph_step_matches_eager(name, amp, compiled, monkeypatch, request
     from seqrec.train import eager_step, training_loss
 
     if compiled:
-        # inductor sums the embedding backward (index_put) with atomics and may pick kernels by timing them, so two
-        # compiled runs differ in rounding; Adam turns that into lr-sized steps on parameters whose true gradient is
-        # 0 (SASRec's key bias: H200, 36a7754, 0.016 apart in bf16). Deterministic mode: aten's sorted fallbacks, no
-        # timing-based choices; what is left to differ is the graph.
-        monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        monkeypatch.setattr(torch._inductor.config, "deterministic", True, raising=False)
-        was = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        request.addfinalizer(lambda: torch.use_deterministic_algorithms(was[0], warn_only=was[1]))
+        deterministic_compile(monkeypatch, request)
     ds = consecutive_dataset(n_users=40, n_items=60, max_len=8).to("cuda")
     runs = {}
     for graphed in (False, True):
@@ -827,14 +831,18 @@ def test_cuda_graph_step_matches_eager(name, amp, compiled, monkeypatch, request
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("amp,compiled", [(None, False), ("bf16", True)])
-def test_cuda_graph_step_with_the_runs_fused_adam_matches_eager(amp, compiled):
+def test_cuda_graph_step_with_the_runs_fused_adam_matches_eager(amp, compiled, monkeypatch, request):
     """The run's graphed Adam (``build_adam``: capturable and fused) against eager fused Adam, TiM4Rec, dropout 0:
     the same losses and parameters. fp32: against torch's uncapturable fused Adam (the capturable kernel's steps are
-    the same steps). bf16, compiled: against the same capturable fused Adam run eagerly, so that only the graph
-    differs; on an H200 the uncapturable one's losses drifted 1.8e-4 apart by step 21 (part 18), the bf16 forward
-    amplifying the two kernels' last-bit differences in the parameters."""
+    the same steps). bf16, compiled: against the same capturable fused Adam run eagerly (only the graph differs),
+    deterministic as in test_cuda_graph_step_matches_eager. Without determinism the losses were 1.8e-4 apart at step
+    21 on an H200, against either eager Adam (part 18, 29ab21e and b9ab602): the compiled embedding backward's
+    atomics, not the graph. (The bf16 case has not run on a GPU in this form yet.)"""
     from seqrec.cuda_graph import GraphedTrainStep
     from seqrec.train import build_adam, eager_step, training_loss
+
+    if compiled:
+        deterministic_compile(monkeypatch, request)
 
     ds = consecutive_dataset(n_users=40, n_items=60, max_len=8).to("cuda")
     runs = {}
