@@ -416,10 +416,21 @@ def test_pointwise_mlp_is_the_linear_layers_on_each_element(act):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
+def test_time_mlp_is_linear_unless_asked(monkeypatch):
+    """Part 18's profile turned the elementwise time MLP off by default (models/tim4rec.time_mlp_elementwise)."""
+    from models import tim4rec
+
+    monkeypatch.delenv("SEQREC_TIME_MLP_ELEMENTWISE", raising=False)
+    assert tim4rec.time_mlp_elementwise() is False
+    monkeypatch.setenv("SEQREC_TIME_MLP_ELEMENTWISE", "1")
+    assert tim4rec.time_mlp_elementwise() is True
+
+
 @pytest.mark.parametrize("elementwise", ["1", "0"])
 def test_compiled_tim4rec_takes_the_elementwise_time_mlp_and_the_eager_loss(elementwise, monkeypatch):
-    """aot_eager traces TiM4Rec as torch.compile does: with SEQREC_TIME_MLP_ELEMENTWISE=1 (the default) its time
-    layers' MLPs run as ``pointwise_mlp``, with 0 as nn.Linear; the loss and its gradients are eager's."""
+    """aot_eager traces TiM4Rec as torch.compile does: with SEQREC_TIME_MLP_ELEMENTWISE=1 its time
+    layers' MLPs run as ``pointwise_mlp``, with 0 (the default) as nn.Linear; the loss and its gradients are
+    eager's."""
     from models import tim4rec
 
     monkeypatch.setenv("SEQREC_TIME_MLP_ELEMENTWISE", elementwise)
