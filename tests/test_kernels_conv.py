@@ -162,12 +162,13 @@ def test_fused_small_tiles_cross_sequences(activation):
 @pytest.mark.parametrize("shape,dtype", [((3, 50, 4, 4), torch.float32), ((2, 7, 1, 4), torch.float32),
                                          ((3, 21, 5, 2), torch.float32), ((3, 50, 4, 4), torch.bfloat16)])
 @pytest.mark.parametrize("activation", [None, "silu"])
-def test_fused_narrow_tiles_match_the_reference(monkeypatch, shape, dtype, activation):
-    """NARROW_TILES (off by default): fewer than 16 channels in a tile as narrow as they allow and taller (C = 4:
-    4 x 128 forward, 4 x 64 backward rows), rows across sequence ends, forward and every gradient."""
+@pytest.mark.parametrize("narrow", [True, False])
+def test_fused_narrow_tiles_match_the_reference(monkeypatch, shape, dtype, activation, narrow):
+    """Fewer than 16 channels: NARROW_TILES (the default) in a tile as narrow as they allow and taller (C = 4:
+    4 x 128 forward, 4 x 64 backward rows), or 16 wide, rows across sequence ends, forward and every gradient."""
     from kernels.conv import fused
 
-    monkeypatch.setattr(fused, "NARROW_TILES", True)
+    monkeypatch.setattr(fused, "NARROW_TILES", narrow)
     check_fused(*shape, activation, dtype=dtype, contiguous=shape[0] == 3, seed=sum(shape))
 
 
@@ -177,9 +178,11 @@ def test_narrow_tiles_change_the_launch_only_below_16_channels(monkeypatch):
     def launch(C):
         return fused._bwd_launch(torch.empty(2048, 50, C), 4, row_programs=64)
 
-    assert (launch(4)["block_c"], launch(4)["block_r"]) == (16, 16)  # the default
+    assert (launch(4)["block_c"], launch(4)["block_r"]) == (4, 64)  # the default: narrow
+    assert (launch(192)["block_c"], launch(192)["block_r"]) == (64, 16)
+    monkeypatch.setattr(fused, "NARROW_TILES", False)
+    assert (launch(4)["block_c"], launch(4)["block_r"]) == (16, 16)
     monkeypatch.setattr(fused, "NARROW_TILES", True)
-    assert (launch(4)["block_c"], launch(4)["block_r"]) == (4, 64)
     assert (launch(5)["block_c"], launch(5)["block_r"]) == (8, 32)
     assert (launch(192)["block_c"], launch(192)["block_r"]) == (64, 16)  # 16 channels or more: unchanged
 

@@ -248,10 +248,11 @@ PROGRAMS_PER_SM = 16  # backward row programs x channel blocks ~ this many per S
 BWD_SHARED_X = False
 # Fewer than 16 channels (TiM4Rec's time convs: one channel a head, 4 at hidden 64): True, a tile is the channels
 # rounded up to a power of 2 (at least 4) wide and as many more rows as keeps its elements (C = 4: 128 forward rows,
-# 64 backward); False, 16 channels wide, 12 of them masked at C = 4. Off until a GPU times it (part 18:
-# suites/bench_conv.py provider triton_narrow_tiles; part 17 timed the default at 0.044 ms fwd+bwd for (2048, 50, 4)
-# against 0.21 ms for 48 times the data at 192 channels).
-NARROW_TILES = False
+# 64 backward); False, 16 channels wide, 12 of them masked at C = 4. On an H200 (part 18, 5493f1b,
+# results/full/logs/part18-bench-conv.txt) (2048, 50, 4) fwd+bwd as a graph took 0.027 ms narrow against 0.045 wide
+# (fp32 and bf16, SiLU; 0.025-0.026 against 0.039-0.040 without). The weight gradient's sums over rows change order,
+# so fp32 runs round differently from before it was the default.
+NARROW_TILES = True
 MIN_BLOCK_C = 16
 
 
