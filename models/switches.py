@@ -20,3 +20,13 @@ def env_multiple(name: str, default: int) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise ValueError(f"{name}={raw!r}: expected a positive integer (1: no padding)")
     return int(raw)
+
+
+SSD_BF16_PRODUCT_ENV = "SEQREC_SSD_BF16_PRODUCT"
+
+
+def ssd_bf16_product() -> bool:
+    """``SEQREC_SSD_BF16_PRODUCT`` = 1 or 0 (default): the SSD kernels' mixed dots as one bf16 product with bf16
+    inputs (``kernels.ssd.fused.BF16_PRODUCT_DOTS``). Unlike the other switches this changes values: the computed
+    tile is rounded to bf16, as mamba-ssm's chunk scan does (part 18 on an H200: 26-28% less fwd+bwd graph time)."""
+    return env_flag(SSD_BF16_PRODUCT_ENV, default=False)

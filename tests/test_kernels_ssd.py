@@ -249,6 +249,24 @@ def output_and_grads(inp, run):
     return {"y": y.detach(), **grads(y, inp, go)}
 
 
+def test_bf16_product_dots_follow_the_environment_unless_set(monkeypatch):
+    """BF16_PRODUCT_DOTS None (the default): SEQREC_SSD_BF16_PRODUCT decides (0 unless set); True/False override it;
+    only all-bf16 operands take it."""
+    from kernels.ssd import fused
+
+    monkeypatch.setattr(fused, "BF16_PRODUCT_DOTS", None)
+    monkeypatch.delenv("SEQREC_SSD_BF16_PRODUCT", raising=False)
+    assert fused._bf16_terms(True) == (3 if fused.SPLIT_BF16_DOTS else 0)
+    monkeypatch.setenv("SEQREC_SSD_BF16_PRODUCT", "1")
+    assert fused._bf16_terms(True) == 1 and fused._bf16_terms(False) == 0
+    monkeypatch.setattr(fused, "BF16_PRODUCT_DOTS", False)
+    assert fused._bf16_terms(True) == (3 if fused.SPLIT_BF16_DOTS else 0)
+    monkeypatch.setattr(fused, "BF16_PRODUCT_DOTS", None)
+    monkeypatch.setenv("SEQREC_SSD_BF16_PRODUCT", "2")
+    with pytest.raises(ValueError, match="SEQREC_SSD_BF16_PRODUCT"):
+        fused._bf16_terms(True)
+
+
 @pytest.mark.parametrize("b,L,H,P,G,N,block_q", [(2, 21, 2, 8, 1, 8, 16), (1, 40, 4, 16, 2, 16, 16)])
 def test_triton_bf16_product_dots(monkeypatch, b, L, H, P, G, N, block_q):
     """BF16_PRODUCT_DOTS (bench_ssd's triton_bf16_product): mixed dots as one bf16 product, the computed tile rounded

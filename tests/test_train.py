@@ -384,7 +384,11 @@ def test_a_result_says_which_implementations_ran_and_bad_settings_stop_before_tr
     monkeypatch.delenv("SEQREC_ITEM_TABLE_PAD", raising=False)
     result = _fake_train(tiny_ds, tmp_path, train_config={"epochs": 1, "patience": 0})
     assert result["implementation"] == {"adam": "single-tensor", "padding_grad": "row 0", "item_table_rows_multiple": 1,
-                                        "linear_out_multiple": 1, "time_mlp": "linear"}
+                                        "linear_out_multiple": 1, "time_mlp": "linear", "ssd_bf16_product": False}
+    monkeypatch.setenv("SEQREC_SSD_BF16_PRODUCT", "yes")
+    with pytest.raises(TrainSetupError, match="SEQREC_SSD_BF16_PRODUCT='yes'"):
+        _fake_train(tiny_ds, tmp_path, out=tmp_path / "bad.json", train_config={"epochs": 1, "patience": 0})
+    monkeypatch.delenv("SEQREC_SSD_BF16_PRODUCT")
     monkeypatch.setenv("SEQREC_ITEM_TABLE_PAD", "0")
     epochs = []
     with pytest.raises(TrainSetupError, match="SEQREC_ITEM_TABLE_PAD='0'"):

@@ -349,11 +349,13 @@ _LOWP = (torch.bfloat16, torch.float16)
 # accurate as the two TF32 ones) and takes the input tile as loaded, so that no fp32 copy of an input tile is kept
 # (fewer registers); the split costs more ALU work than TF32's hi/lo. False: the hi/lo TF32 split (``_dot``).
 SPLIT_BF16_DOTS = False
-# With bf16 inputs (and EXACT_LOWP_DOTS), for experiments (suites/bench_ssd.py, variant triton_bf16_product): True, a
-# dot of a computed fp32 tile and an input tile rounds the computed one to bf16 and takes one bf16 product, as
-# mamba-ssm's bf16 chunk scan does: the cost of our dots' about-fp32 accuracy, measured. Not the default: d(step)
-# sums differences of such products over the sequence (``_precision``), and the gradients drift by the rounding.
-BF16_PRODUCT_DOTS = False
+# With bf16 inputs (and EXACT_LOWP_DOTS): True, a dot of a computed fp32 tile and an input tile rounds the computed one
+# to bf16 and takes one bf16 product, as mamba-ssm's bf16 chunk scan does (suites/bench_ssd.py, variant
+# triton_bf16_product; part 18 on an H200, results/full/logs/part18-bench-ssd.txt: fwd+bwd as a graph 264 against
+# 365 us at B=2048, L=50, 135 against 184 at B=256, L=200). Not the default: d(step) sums differences of such
+# products over the sequence (``_precision``), and the gradients drift by the rounding. None (the default): as
+# $SEQREC_SSD_BF16_PRODUCT says (``models.switches.ssd_bf16_product``: 0 unless set); True/False: regardless.
+BF16_PRODUCT_DOTS: bool | None = None
 
 
 def _native_dots() -> bool:
@@ -401,7 +403,16 @@ def _bf16_terms(all_bf16: bool) -> int:
     """``_dot``'s BF16_TERMS: the bf16 tiles a computed operand of a mixed dot becomes (0: TF32 hi/lo instead)."""
     if not all_bf16:
         return 0
-    return 1 if BF16_PRODUCT_DOTS else 3 if SPLIT_BF16_DOTS else 0
+    return 1 if bf16_product_dots() else 3 if SPLIT_BF16_DOTS else 0
+
+
+def bf16_product_dots() -> bool:
+    """``BF16_PRODUCT_DOTS``, or where it is None the environment's choice (``models.switches.ssd_bf16_product``)."""
+    if BF16_PRODUCT_DOTS is not None:
+        return BF16_PRODUCT_DOTS
+    from models.switches import ssd_bf16_product
+
+    return ssd_bf16_product()
 
 
 def ssd_fused_fwd(x, dt, A, B, C, D, dt_bias, time_dt, dt_softplus, block_q=None):
