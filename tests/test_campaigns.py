@@ -427,3 +427,37 @@ def test_travels_counts_tracked_files_and_gpu_dir_and_fails_past_64_mib(tmp_path
     (work / ".gpu" / "ckpt").unlink()
     fits = subprocess.run(["bash", "campaigns/travels.sh"], cwd=work, capture_output=True, text=True, timeout=30)
     assert fits.returncode == 0 and "61.0 MiB left" in fits.stdout
+
+
+@pytest.mark.parametrize("gpus", [1, 2])
+def test_part19_runs_its_profiles_and_seeds_on_one_gpu_or_two_and_its_tests_once(tmp_path, gpus):
+    """part19.sh: GPU 0's profiled runs (four) and GPU 1's paired seed sweeps (in turn on GPU 0 where it is alone);
+    the fused Adam tests once a session: not again where an earlier call's marker was absorbed."""
+    work = campaign_repo(tmp_path, "lanes.sh", "ml1m_queue.sh", "part19.sh")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").write_text(f'#!/bin/sh\necho "python3 $*" >> {tmp_path}/calls.txt\n')
+    (bin_dir / "nvidia-smi").write_text("#!/bin/sh\n" + "".join(f'echo "GPU {g}: NVIDIA H200"\n' for g in range(gpus)))
+    for stub in bin_dir.iterdir():
+        stub.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    for first in (True, False):
+        root = tmp_path / f"campaign-{first}"
+        root.mkdir()
+        (root / "queue.txt").write_text("")  # no queue line runs
+        resume = work / ".gpu" / "resume"
+        resume.mkdir(parents=True, exist_ok=True)
+        if not first:
+            (resume / ".fused-adam19-tested").touch()
+        subprocess.run(["bash", "campaigns/part19.sh", str(root)], cwd=work, check=True, timeout=60, env=env,
+                       capture_output=True)
+        logs = root / "logs"
+        seeds_log = logs / ("gpu1-seeds.log" if gpus == 2 else "gpu0-profiles.log")
+        assert wait_until(lambda: text_of(seeds_log).count("=== rc=") >= 2 and  # noqa: B023
+                          text_of(logs / "gpu0-profiles.log").count("=== rc=") >= 5, 30)  # noqa: B023
+        profiles, seeds = text_of(logs / "gpu0-profiles.log"), text_of(seeds_log)
+        assert profiles.count("SEQREC_PROFILE_EPOCH=5") == 4
+        assert profiles.count("SEQREC_SSD_BF16_PRODUCT=1 SEQREC_PROFILE_EPOCH=5") == 1
+        assert seeds.count("--seeds 0,1,2,3,4,5,6,7,8,9") == 2 and "bf16-product-seeds" in seeds
+        assert text_of(tmp_path / "calls.txt").count("-m pytest") == 1  # the first call's, not again in the second
+        assert (root / ".fused-adam19-tested").exists()  # touched, or copied from .gpu/resume/

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Part 19, on a host of any number of GPUs, after part 18 (results/full/README.md). Run it through campaigns/call.sh
+# and absorb each call's packs (campaigns/absorb.sh) before the next: every run resumes (campaigns/resume/ packs,
+# .gpu/resume/; a sweep skips a case whose result file is ok, so a later call's lanes pass over finished lines in
+# seconds).
+#   GPU 0: the fused Adam graph tests (their compiled case deterministic now; part 18's failed without it), once a
+#     session (.fused-adam19-tested); then #4's run (TiM4Rec, amazon-beauty, h64, seed 0, bf16, compiled, CUDA graph,
+#     profiled at epoch 5) with part 18's defaults after it (the time MLP as nn.Linear) and the conv's narrow tiles
+#     (the default since part 18's bench), twice (the spread between two runs of one configuration, which part 18
+#     lacked), then with the SSD's mixed dots as one bf16 product (SEQREC_SSD_BF16_PRODUCT=1: it rounds more; part
+#     18's bench: 26-28% less graph time) and with the in_proj unpadded again (part 18: within noise).
+#     Sets <timing>-amp-compile-cuda-graph-part19, ...-part19-repeat, ...-part19-bf16-product,
+#     ...-part19-unpadded-in-proj. Part 18's defaults took 0.287 s an epoch; 8x needs 0.26 s.
+#   GPU 1 (after GPU 0's lines on a host of one GPU): what the bf16 product costs in accuracy, seeds 0-9 of the same
+#     run unprofiled with it (set <timing>-amp-compile-cuda-graph-bf16-product-seeds) and without it
+#     (<timing>-amp-compile-cuda-graph-part19-seeds): paired by seed.
+#   Then every GPU takes ml-1m's queue (campaigns/ml1m_queue.sh; QUEUE_LANES=1), the ablation first; ml-1m's h256
+#   runs start in no lane (SESSION_BOUND_WINDOW_S=0).
+# The queue (fp32, not compiled) now runs the narrow conv tiles (values rounded differently from part 18's in the
+# weight gradients' sums; result files carry their commit). Every call to the device tool must carry .gpu.
+# Usage (repository root, data under .gpu/data):  bash campaigns/part19.sh [ROOT]
+source campaigns/lanes.sh
+source campaigns/ml1m_queue.sh
+SESSION_BOUND_WINDOW_S=0
+export QUEUE_LANES=1
+LANE_GATE="while [ ! -e $ROOT/.gpu1-done ]; do sleep 5; done"
+queue_campaign
+touch "$ROOT/.graph-ok" "$ROOT/.graph-tested" "$ROOT/.interval-ok" "$ROOT/.interval-tested" "$ROOT/.timing-done"
+RUN="python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets amazon-beauty --hidden 64 \
+  --models tim4rec --amp bf16 --cuda-graph --compile"
+PROFILED="SEQREC_PROFILE_EPOCH=5 $RUN --seeds 0"
+SET=$ROOT/$timing-amp-compile-cuda-graph
+SEEDS=0,1,2,3,4,5,6,7,8,9
+GPU0=("[ -e $ROOT/.fused-adam19-tested ] || { timeout 300 $PYTEST -m gpu tests/test_train.py -k fused_adam \
+    > $ROOT/logs/fused-adam-tests19.txt 2>&1; touch $ROOT/.fused-adam19-tested; }"
+  "$PROFILED --out $SET-part19/accuracy"
+  "$PROFILED --out $SET-part19-repeat/accuracy"
+  "SEQREC_SSD_BF16_PRODUCT=1 $PROFILED --out $SET-part19-bf16-product/accuracy"
+  "SEQREC_LINEAR_PAD=1 $PROFILED --out $SET-part19-unpadded-in-proj/accuracy")
+GPU1=("SEQREC_SSD_BF16_PRODUCT=1 $RUN --seeds $SEEDS --out $SET-bf16-product-seeds/accuracy"
+  "$RUN --seeds $SEEDS --out $SET-part19-seeds/accuracy")
+if [ "$ngpu" -ge 2 ]; then
+  lane 0 gpu0-profiles "${GPU0[@]}" "$(queue_loop "$QUEUE")"
+  lane 1 gpu1-seeds "${GPU1[@]}" "touch $ROOT/.gpu1-done"
+else  # one GPU: all of them in turn
+  lane 0 gpu0-profiles "${GPU0[@]}" "${GPU1[@]}" "$(queue_loop "$QUEUE")"
+fi
+queue_lanes
