@@ -11,6 +11,9 @@
 #     18's bench: 26-28% less graph time) and with the in_proj unpadded again (part 18: within noise).
 #     Sets <timing>-amp-compile-cuda-graph-part19, ...-part19-repeat, ...-part19-bf16-product,
 #     ...-part19-unpadded-in-proj. Part 18's defaults took 0.287 s an epoch; 8x needs 0.26 s.
+#     Then, once a session (.anatomy19-done), the anatomy's GPU tests and its kernel profile of the same step
+#     (compiled, bf16, not graphed) with the code that launched each kernel (seqrec/kernel_sources.py): part 18's
+#     12 aten sum kernels a step (0.17 ms) come from no kernel name's place (logs/anatomy19.txt, .json).
 #   GPU 1 (after GPU 0's lines on a host of one GPU): what the bf16 product costs in accuracy, seeds 0-9 of the same
 #     run unprofiled with it (set <timing>-amp-compile-cuda-graph-bf16-product-seeds) and without it
 #     (<timing>-amp-compile-cuda-graph-part19-seeds): paired by seed.
@@ -36,7 +39,11 @@ GPU0=("[ -e $ROOT/.fused-adam19-tested ] || { timeout 300 $PYTEST -m gpu tests/t
   "$PROFILED --out $SET-part19/accuracy"
   "$PROFILED --out $SET-part19-repeat/accuracy"
   "SEQREC_SSD_BF16_PRODUCT=1 $PROFILED --out $SET-part19-bf16-product/accuracy"
-  "SEQREC_LINEAR_PAD=1 $PROFILED --out $SET-part19-unpadded-in-proj/accuracy")
+  "SEQREC_LINEAR_PAD=1 $PROFILED --out $SET-part19-unpadded-in-proj/accuracy"
+  "[ -e $ROOT/.anatomy19-done ] || { timeout 300 $PYTEST -m gpu tests/test_anatomy.py > $ROOT/logs/anatomy-tests19.txt \
+    2>&1; python3 -m seqrec anatomy --model tim4rec --batch 2048 --seq-len 50 --hidden 64 --device cuda \
+    --backend auto --profile 10 --compile --amp bf16 --out $ROOT/logs/anatomy19.json > $ROOT/logs/anatomy19.txt 2>&1; \
+    touch $ROOT/.anatomy19-done; }")
 GPU1=("SEQREC_SSD_BF16_PRODUCT=1 $RUN --seeds $SEEDS --out $SET-bf16-product-seeds/accuracy"
   "$RUN --seeds $SEEDS --out $SET-part19-seeds/accuracy")
 if [ "$ngpu" -ge 2 ]; then

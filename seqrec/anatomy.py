@@ -31,6 +31,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.module_tracker import ModuleTracker
 
+from seqrec.kernel_sources import main_source
 from seqrec.train_choices import AMP_NAMES
 
 H200_BANDWIDTH = 4.25e12  # bytes/s: the copy bandwidth bench_ssd.py measured on an H200 (results/full/kernels)
@@ -154,7 +155,8 @@ def host_profile(step: Callable[[], object], steps: int = 10, top: int = 15) -> 
 def profile_train_step(model: torch.nn.Module, batch, steps: int = 10, top: int | None = 25,
                        compiled: bool = False, amp: str | None = None
                        ) -> tuple[float, pd.DataFrame, dict, dict]:
-    """(device ms per step, table of the ``top`` kernels by device time: calls and ms per step, the first step,
+    """(device ms per step, table of the ``top`` kernels by device time: calls and ms per step and the code that
+    launched them (``source``: ``step_kernel_sources``), the first step,
     the warm step's host) of the training step on CUDA (eager, or with the loss through torch.compile; under bf16
     autocast with ``amp="bf16"``), from torch.profiler, after warm-up steps (compilation, autotuning, Adam state).
     The first step: its wall seconds (our kernels' Triton compilation, and with ``compiled`` inductor's, where their
@@ -189,10 +191,33 @@ def profile_train_step(model: torch.nn.Module, batch, steps: int = 10, top: int 
         for _ in range(steps):
             step()
         torch.cuda.synchronize()
-    rows = [{"kernel": e.key[:90], "calls": e.count / steps, "ms": e.self_device_time_total / 1e3 / steps}
+    sources = step_kernel_sources(step)
+    rows = [{"kernel": e.key[:90], "calls": e.count / steps, "ms": e.self_device_time_total / 1e3 / steps,
+             "source": main_source(sources[e.key]) if e.key in sources else "?"}
             for e in prof.key_averages() if e.self_device_time_total > 0]
     table = pd.DataFrame(rows).sort_values("ms", ascending=False, ignore_index=True)
     return float(table["ms"].sum()), table if top is None else table.head(top), first, host
+
+
+def step_kernel_sources(step: Callable[[], object], steps: int = 2) -> dict[str, dict[str, float]]:
+    """``seqrec.kernel_sources.kernel_sources`` of ``steps`` calls of ``step``, profiled apart (host and device,
+    with Python stacks: slower on the host, so not the pass the kernel times come from)."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from torch.profiler import ProfilerActivity, profile
+
+    from seqrec.kernel_sources import kernel_sources
+
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], with_stack=True) as prof:
+        for _ in range(steps):
+            step()
+        torch.cuda.synchronize()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "trace.json"
+        prof.export_chrome_trace(str(path))
+        return kernel_sources(json.loads(path.read_text()).get("traceEvents", []))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -2,7 +2,7 @@
 and by category, for ``python -m seqrec anatomy --device cuda --profile N --out FILE``.
 
     categorize("sm80_xmma_gemm_f32f32_...")   # -> "GEMM"
-    write_profile(path, table, ms, setup)    # table: kernel, calls, ms (per step), from anatomy.profile_train_step
+    write_profile(path, table, ms, setup)    # table: kernel, calls, ms (per step), source: anatomy.profile_train_step
 """
 
 from __future__ import annotations
@@ -55,5 +55,5 @@ def write_profile(path: str | os.PathLike, table: pd.DataFrame, ms_per_step: flo
     return write_result(path, {
         "kind": "profile", **setup, "device_name": device_name, "ms_per_step": ms_per_step,
         "timer": "torch.profiler CUDA kernel time, per step", "categories": by_category(table),
-        "kernels": [{"kernel": str(k), "calls": float(c), "ms": float(m)}
-                    for k, c, m in zip(top["kernel"], top["calls"], top["ms"], strict=True)]})
+        "kernels": [{"kernel": str(r["kernel"]), "calls": float(r["calls"]), "ms": float(r["ms"]),
+                     **({"source": str(r["source"])} if "source" in r else {})} for _, r in top.iterrows()]})

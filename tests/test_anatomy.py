@@ -70,6 +70,7 @@ def test_profile_lists_the_kernels_of_a_step_on_cuda(capsys, how):
     assert "ms of kernels per step" in out and ("bf16 autocast" in out) == ("--amp" in how)
     assert "ms wall per step without the profiler" in out and "the host's time per step, by op" in out
     assert "first step" in out and ("_compile.compile_inner" in out) == ("--compile" in how)  # compile phases
+    assert "source" in out and "kernels/" in out  # who launched them: our kernels' launchers at least
 
 
 def test_a_profile_becomes_a_result_file_and_a_report_table(tmp_path):
@@ -96,6 +97,10 @@ def test_a_profile_becomes_a_result_file_and_a_report_table(tmp_path):
              "compiled": False, "amp": "bf16", "steps": 20}
     path = write_profile(tmp_path / "r" / "gpu" / "profile" / "tim4rec.json", table, total, setup, "Card X")
     written = json.loads(path.read_text())
+    assert "source" not in written["kernels"][0]
+    sourced = write_profile(tmp_path / "sourced.json", table.assign(source="aten::sum < models/x.py(3): f"), total,
+                            setup, "Card X")
+    assert {k["source"] for k in json.loads(sourced.read_text())["kernels"]} == {"aten::sum < models/x.py(3): f"}
     assert written["kind"] == "profile" and written["categories"] == pytest.approx(
         {"sequence mixer (ours)": 1.9, "conv": 1.5, "GEMM": 0.6, "norm": 0.7, "reduction": 0.3, "other": 0.1})
     build_report(tmp_path / "r", tmp_path / "out")
