@@ -265,12 +265,13 @@ def _block_c(C: int, block_c: int | None) -> int:
 
 
 def _block_r(R: int, cap: int, block_r: int | None, block_c: int = MIN_BLOCK_C) -> int:
-    """Rows a tile: ``cap`` (more where NARROW_TILES narrows the tile below 16 channels), at most R rounded up."""
+    """Rows a tile: ``cap``, at most R rounded up (at least 16), times MIN_BLOCK_C // block_c where NARROW_TILES
+    narrows the tile below 16 channels (after the cap: every R of cap rows or more, a small last batch's too, takes
+    one specialization)."""
     if block_r is not None:
         return block_r
-    if NARROW_TILES and block_c < MIN_BLOCK_C:
-        cap *= MIN_BLOCK_C // block_c
-    return max(16, min(cap, triton.next_power_of_2(R)))
+    rows = max(16, min(cap, triton.next_power_of_2(R)))
+    return rows * (MIN_BLOCK_C // block_c) if NARROW_TILES and block_c < MIN_BLOCK_C else rows
 
 
 def _row_programs(n_tiles: int, n_cblocks: int, device: torch.device, row_programs: int | None) -> tuple[int, int]:
