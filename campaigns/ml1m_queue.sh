@@ -84,6 +84,18 @@ queue_campaign() {  # the parts' common set-up; GRAPH and TIS are expanded when 
   PYTEST="python3 -m pytest -q -p no:cacheprovider"
 }
 
+split_one_offs() {  # split_one_offs NAME0 NAME1: the one-off commands in the arrays GPU0 and GPU1, on GPUs 0 and 1
+  # (lanes NAME0, NAME1; GPU 1's lane ends with $ROOT/.gpu1-done, which LANE_GATE may wait for), or in turn on GPU 0
+  # on a host of one GPU; GPU 0 goes on to the queue after them. Then queue_lanes.
+  if [ "$ngpu" -ge 2 ]; then
+    lane 0 "$1" "${GPU0[@]}" "$(queue_loop "$QUEUE")"
+    lane 1 "$2" "${GPU1[@]}" "touch $ROOT/.gpu1-done"
+  else
+    lane 0 "$1" "${GPU0[@]}" "${GPU1[@]}" "$(queue_loop "$QUEUE")"
+  fi
+  queue_lanes
+}
+
 queue_lanes() {  # after GPU 0's own lane: with QUEUE_LANES (default 2) of 2 or more, a second queue lane on GPU 0
   # once $ROOT/.timing-done exists (GPU 0's lane touches it when its timed work is done); QUEUE_LANES queue lanes on
   # every other GPU; the first of them takes session-bound runs ($QUEUE.session) while the campaign is younger than

@@ -26,10 +26,4 @@ GPU1=("SEQREC_TIME_MLP_ELEMENTWISE=0 $PROFILED --compile --out $SET-linear-time-
   "SEQREC_LINEAR_PAD=1 $PROFILED --compile --out $SET-unpadded-in-proj/accuracy"
   "$PROFILED --out $ROOT/$timing-amp-cuda-graph-part18/accuracy"
   "timeout 200 $PYTEST -m gpu tests/test_train.py -k fused_adam > $ROOT/logs/fused-adam-tests18b.txt 2>&1")
-if [ "$ngpu" -ge 2 ]; then
-  lane 0 gpu0-profiles "${GPU0[@]}" "$(queue_loop "$QUEUE")"
-  lane 1 gpu1-profiles "${GPU1[@]}" "touch $ROOT/.gpu1-done"
-else  # one GPU: all of them in turn
-  lane 0 gpu0-profiles "${GPU0[@]}" "${GPU1[@]}" "$(queue_loop "$QUEUE")"
-fi
-queue_lanes
+split_one_offs gpu0-profiles gpu1-profiles

@@ -46,10 +46,4 @@ GPU0=("[ -e $ROOT/.fused-adam19-tested ] || { timeout 300 $PYTEST -m gpu tests/t
     touch $ROOT/.anatomy19-done; }")
 GPU1=("SEQREC_SSD_BF16_PRODUCT=1 $RUN --seeds $SEEDS --out $SET-bf16-product-seeds/accuracy"
   "$RUN --seeds $SEEDS --out $SET-part19-seeds/accuracy")
-if [ "$ngpu" -ge 2 ]; then
-  lane 0 gpu0-profiles "${GPU0[@]}" "$(queue_loop "$QUEUE")"
-  lane 1 gpu1-seeds "${GPU1[@]}" "touch $ROOT/.gpu1-done"
-else  # one GPU: all of them in turn
-  lane 0 gpu0-profiles "${GPU0[@]}" "${GPU1[@]}" "$(queue_loop "$QUEUE")"
-fi
-queue_lanes
+split_one_offs gpu0-profiles gpu1-seeds
