@@ -3,13 +3,16 @@
 # and absorb each call's packs (campaigns/absorb.sh) before the next: every run resumes (campaigns/resume/ packs,
 # .gpu/resume/; a sweep skips a case whose result file is ok, so a later call's lanes pass over finished lines in
 # seconds).
-#   GPU 0: the fused Adam graph tests (their compiled case deterministic now; part 18's failed without it), once a
-#     session (.fused-adam19-tested); then #4's run (TiM4Rec, amazon-beauty, h64, seed 0, bf16, compiled, CUDA graph,
-#     profiled at epoch 5) with part 18's defaults after it (the time MLP as nn.Linear) and the conv's narrow tiles
-#     (the default since part 18's bench), twice (the spread between two runs of one configuration, which part 18
-#     lacked), then with the SSD's mixed dots as one bf16 product (SEQREC_SSD_BF16_PRODUCT=1: it rounds more; part
-#     18's bench: 26-28% less graph time) and with the in_proj unpadded again (part 18: within noise).
-#     Sets <timing>-amp-compile-cuda-graph-part19, ...-part19-repeat, ...-part19-bf16-product,
+#   GPU 0: once a session (.tests19-done), the fused Adam graph tests (their compiled case deterministic now; part
+#     18's failed without it), the fused time MLP's tests on the GPU (.time-mlp19-ok when they pass) and its bench
+#     (kernels/scalar_mlp, suites/bench_time_mlp.py: not yet run on a GPU); then #4's run (TiM4Rec, amazon-beauty,
+#     h64, seed 0, bf16, compiled, CUDA graph, profiled at epoch 5) with part 18's defaults after it (the time MLP as
+#     nn.Linear) and the conv's narrow tiles (the default since part 18's bench); with the fused time MLP
+#     (SEQREC_TIME_MLP_KERNEL=1: part 18's profile put the linear MLP's GEMMs at 0.25 ms a step); with the SSD's
+#     mixed dots as one bf16 product (SEQREC_SSD_BF16_PRODUCT=1: it rounds more; part 18's bench: 26-28% less graph
+#     time); with both; the defaults again (the spread between two runs of one configuration, which part 18 lacked);
+#     the in_proj unpadded again (part 18: within noise). Sets <timing>-amp-compile-cuda-graph-part19, ...-part19-
+#     time-mlp-kernel, ...-part19-bf16-product, ...-part19-time-mlp-kernel-bf16-product, ...-part19-repeat,
 #     ...-part19-unpadded-in-proj. Part 18's defaults took 0.287 s an epoch; 8x needs 0.26 s.
 #     Then, once a session (.anatomy19-done), the anatomy's GPU tests and its kernel profile of the same step
 #     (compiled, bf16, not graphed) with the code that launched each kernel (seqrec/kernel_sources.py): part 18's
@@ -34,11 +37,17 @@ RUN="python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 -
 PROFILED="SEQREC_PROFILE_EPOCH=5 $RUN --seeds 0"
 SET=$ROOT/$timing-amp-compile-cuda-graph
 SEEDS=0,1,2,3,4,5,6,7,8,9
-GPU0=("[ -e $ROOT/.fused-adam19-tested ] || { timeout 300 $PYTEST -m gpu tests/test_train.py -k fused_adam \
-    > $ROOT/logs/fused-adam-tests19.txt 2>&1; touch $ROOT/.fused-adam19-tested; }"
+GPU0=("[ -e $ROOT/.tests19-done ] || { timeout 300 $PYTEST -m gpu tests/test_train.py -k fused_adam \
+    > $ROOT/logs/fused-adam-tests19.txt 2>&1; timeout 300 $PYTEST tests/test_kernels_time_mlp.py \
+    tests/test_bench_time_mlp.py > $ROOT/logs/time-mlp-tests19.txt 2>&1 && touch $ROOT/.time-mlp19-ok; \
+    python3 suites/bench_time_mlp.py --out $ROOT/logs/bench-time-mlp19 > $ROOT/logs/bench-time-mlp19.txt 2>&1; \
+    touch $ROOT/.tests19-done; }"
   "$PROFILED --out $SET-part19/accuracy"
-  "$PROFILED --out $SET-part19-repeat/accuracy"
+  "[ -e $ROOT/.time-mlp19-ok ] && SEQREC_TIME_MLP_KERNEL=1 $PROFILED --out $SET-part19-time-mlp-kernel/accuracy"
   "SEQREC_SSD_BF16_PRODUCT=1 $PROFILED --out $SET-part19-bf16-product/accuracy"
+  "[ -e $ROOT/.time-mlp19-ok ] && SEQREC_TIME_MLP_KERNEL=1 SEQREC_SSD_BF16_PRODUCT=1 $PROFILED \
+    --out $SET-part19-time-mlp-kernel-bf16-product/accuracy"
+  "$PROFILED --out $SET-part19-repeat/accuracy"
   "SEQREC_LINEAR_PAD=1 $PROFILED --out $SET-part19-unpadded-in-proj/accuracy"
   "[ -e $ROOT/.anatomy19-done ] || { timeout 300 $PYTEST -m gpu tests/test_anatomy.py > $ROOT/logs/anatomy-tests19.txt \
     2>&1; python3 -m seqrec anatomy --model tim4rec --batch 2048 --seq-len 50 --hidden 64 --device cuda \

@@ -24,6 +24,7 @@ _OPS = {
     "interval_attention": "kernels.interval_attention",
     "layer_norm": "kernels.norm",
     "gated_rms_norm": "kernels.norm",
+    "time_mlp": "kernels.scalar_mlp",
 }
 
 

@@ -41,7 +41,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.common import init_weights, padding_mask
+import kernels
+from models.common import init_weights, padding_mask, support_backend
 from models.ssd4rec import SSD4Rec
 from models.ssm_blocks import causal_conv_act, check_choice, init_depthwise_conv_
 from models.switches import env_flag
@@ -62,6 +63,15 @@ def time_mlp_elementwise() -> bool:
     bf16 TiM4Rec epoch (amazon-beauty h64) took 0.305 s with it and 0.287 s without; its weight gradients' sums over
     every row (reductions, 1.08 ms a step against 0.46) cost more than the size-1 GEMMs it saves (0.25 ms)."""
     return env_flag(TIME_MLP_ENV, default=False)
+
+
+TIME_MLP_KERNEL_ENV = "SEQREC_TIME_MLP_KERNEL"  # 1: the pointwise MLP as kernels.time_mlp; 0 (default): as above
+
+
+def time_mlp_kernel() -> bool:
+    """``SEQREC_TIME_MLP_KERNEL``: 1 or 0 (default). 1: the pointwise time MLP through ``kernels.time_mlp`` (the
+    fused Triton kernels on CUDA, eager or compiled; the reference elsewhere). Off until a GPU has timed it."""
+    return env_flag(TIME_MLP_KERNEL_ENV, default=False)
 
 
 def pointwise_mlp(mlp: nn.Sequential, f: torch.Tensor) -> torch.Tensor:
@@ -193,7 +203,13 @@ class TimeLayer(nn.Module):
         return fn(f.unsqueeze(-1)).squeeze(-1)
 
     def _scale(self, f: torch.Tensor) -> torch.Tensor:
-        """The MLP's scale of the features (B, L, H): under compile the pointwise MLP as ``pointwise_mlp``."""
+        """The MLP's scale of the features (B, L, H): the pointwise MLP through ``kernels.time_mlp`` where
+        ``SEQREC_TIME_MLP_KERNEL=1``, else under compile as ``pointwise_mlp`` where ``SEQREC_TIME_MLP_ELEMENTWISE=1``,
+        else as nn.Linear layers."""
+        if not self.positions and time_mlp_kernel():
+            first, _, second = self.scale_mlp
+            return kernels.time_mlp(f, first.weight, first.bias, second.weight, second.bias,
+                                    backend=support_backend(self.backend))
         if not self.positions and torch.compiler.is_compiling() and time_mlp_elementwise():
             return pointwise_mlp(self.scale_mlp, f)
         return self._along(self.scale_mlp, f)

@@ -448,18 +448,19 @@ def test_part19_runs_its_profiles_and_seeds_on_one_gpu_or_two_and_its_tests_once
         resume = work / ".gpu" / "resume"
         resume.mkdir(parents=True, exist_ok=True)
         if not first:
-            (resume / ".fused-adam19-tested").touch()
+            (resume / ".tests19-done").touch()
             (resume / ".anatomy19-done").touch()
         subprocess.run(["bash", "campaigns/part19.sh", str(root)], cwd=work, check=True, timeout=60, env=env,
                        capture_output=True)
         logs = root / "logs"
         seeds_log = logs / ("gpu1-seeds.log" if gpus == 2 else "gpu0-profiles.log")
         assert wait_until(lambda: text_of(seeds_log).count("=== rc=") >= 2 and  # noqa: B023
-                          text_of(logs / "gpu0-profiles.log").count("=== rc=") >= 6, 30)  # noqa: B023
+                          text_of(logs / "gpu0-profiles.log").count("=== rc=") >= 8, 30)  # noqa: B023
         profiles, seeds = text_of(logs / "gpu0-profiles.log"), text_of(seeds_log)
-        assert profiles.count("SEQREC_PROFILE_EPOCH=5") == 4
-        assert profiles.count("SEQREC_SSD_BF16_PRODUCT=1 SEQREC_PROFILE_EPOCH=5") == 1
+        assert profiles.count("SEQREC_PROFILE_EPOCH=5") == 6 and profiles.count("SEQREC_TIME_MLP_KERNEL=1") == 2
+        assert profiles.count("SEQREC_SSD_BF16_PRODUCT=1 SEQREC_PROFILE_EPOCH=5") == 2
         assert seeds.count("--seeds 0,1,2,3,4,5,6,7,8,9") == 2 and "bf16-product-seeds" in seeds
         calls = text_of(tmp_path / "calls.txt")
-        assert calls.count("-m pytest") == 2 and calls.count("-m seqrec anatomy") == 1  # the first call's only
-        assert (root / ".fused-adam19-tested").exists() and (root / ".anatomy19-done").exists()  # or copied
+        assert calls.count("-m pytest") == 3 and calls.count("-m seqrec anatomy") == 1  # the first call's only
+        assert calls.count("suites/bench_time_mlp.py") == 1
+        assert (root / ".tests19-done").exists() and (root / ".anatomy19-done").exists()  # or copied

@@ -424,6 +424,8 @@ def test_time_mlp_is_linear_unless_asked(monkeypatch):
     assert tim4rec.time_mlp_elementwise() is False
     monkeypatch.setenv("SEQREC_TIME_MLP_ELEMENTWISE", "1")
     assert tim4rec.time_mlp_elementwise() is True
+    monkeypatch.delenv("SEQREC_TIME_MLP_KERNEL", raising=False)
+    assert tim4rec.time_mlp_kernel() is False  # the fused kernel (kernels.scalar_mlp) only where asked
 
 
 @pytest.mark.parametrize("elementwise", ["1", "0"])
