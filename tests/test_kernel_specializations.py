@@ -30,14 +30,19 @@ print(json.dumps(out))
 """
 
 
-@pytest.fixture(scope="module")
-def keys() -> dict:
+def launched_keys(cases, **env_vars) -> dict:
+    """{"model amp": {"phase batch": sorted specialization keys}} of a subprocess with ``env_vars`` set."""
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}  # real Triton launches, recorded
-    args = [json.dumps(CASES), json.dumps([L, [FULL, *OTHERS]])]
-    done = subprocess.run([sys.executable, "-c", SCRIPT, *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=600)
+    args = [json.dumps(cases), json.dumps([L, [FULL, *OTHERS]])]
+    done = subprocess.run([sys.executable, "-c", SCRIPT, *args], cwd=REPO, env={**env, **env_vars},
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def keys() -> dict:
+    return launched_keys(CASES)
 
 
 def test_the_prewarm_dry_batch_is_among_those_checked():
@@ -56,6 +61,15 @@ def test_every_batch_size_launches_the_full_batch_specializations(keys, model, a
             other = set(case[f"{phase} {b}"])
             assert other == full, (f"{phase} batch {b}: {len(other - full)} specializations beyond batch {FULL}'s "
                                    f"{[k.split(':')[0] for k in other - full]}, {len(full - other)} of its missing")
+
+
+def test_the_fused_time_mlp_compiles_once_for_every_batch_size():
+    """SEQREC_TIME_MLP_KERNEL=1 (kernels.scalar_mlp): TiM4Rec bf16's time MLP kernels, one specialization each."""
+    case = launched_keys([("tim4rec", "bf16")], SEQREC_TIME_MLP_KERNEL="1")["tim4rec bf16"]
+    full = set(case[f"train {FULL}"])
+    assert {k.split(":")[0] for k in full} >= {"_time_mlp_fwd_kernel", "_time_mlp_bwd_kernel"}
+    for b in OTHERS:
+        assert set(case[f"train {b}"]) == full, f"train batch {b}"
 
 
 def test_command_line_counts_each_batch_against_the_first():

@@ -7,8 +7,8 @@ and add their share of the weights' gradients to one fp32 row of partial sums (n
 db2; ``time_mlp_grads`` sums the rows in PyTorch (under compile inductor fuses that sum). As nn.Linear layers over
 (..., 1) rows the MLP is six GEMMs a layer of inner or outer size 1 (part 17's profile: 0.25 ms of TiM4Rec's bf16
 step); written out elementwise under compile, inductor's sums of the weight gradients over every row cost more
-(part 18: 0.6 ms). The tile count per program is a runtime argument, so that no batch size compiles a kernel of its
-own.
+(part 18: 0.6 ms). The element count and the tile count per program are runtime arguments Triton does not specialize on
+(``do_not_specialize``), so that no batch size compiles a kernel of its own.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ PROGRAMS = 512  # backward programs at most (the partial sums' rows); a constant
 NUM_WARPS = 4
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["N"])  # elements: a partial batch reuses the full batch's compilation
 def _time_mlp_fwd_kernel(g_ptr, w1_ptr, b1_ptr, w2_ptr, b2_ptr, y_ptr, N, W: tl.constexpr, BLOCK_W: tl.constexpr,
                          BLOCK: tl.constexpr):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
@@ -39,7 +39,7 @@ def _time_mlp_fwd_kernel(g_ptr, w1_ptr, b1_ptr, w2_ptr, b2_ptr, y_ptr, N, W: tl.
     tl.store(y_ptr + offs, y.to(y_ptr.dtype.element_ty), mask=mask)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["N", "tiles_per_prog"])
 def _time_mlp_bwd_kernel(g_ptr, dy_ptr, w1_ptr, b1_ptr, w2_ptr, dg_ptr, part_ptr, N, tiles_per_prog,
                          W: tl.constexpr, BLOCK_W: tl.constexpr, BLOCK: tl.constexpr):
     pid = tl.program_id(0)
