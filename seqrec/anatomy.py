@@ -202,22 +202,16 @@ def profile_train_step(model: torch.nn.Module, batch, steps: int = 10, top: int 
 def step_kernel_sources(step: Callable[[], object], steps: int = 2) -> dict[str, dict[str, float]]:
     """``seqrec.kernel_sources.kernel_sources`` of ``steps`` calls of ``step``, profiled apart (host and device,
     with Python stacks: slower on the host, so not the pass the kernel times come from)."""
-    import json
-    import tempfile
-    from pathlib import Path
-
     from torch.profiler import ProfilerActivity, profile
 
+    from seqrec.epoch_profile import trace_events
     from seqrec.kernel_sources import kernel_sources
 
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], with_stack=True) as prof:
         for _ in range(steps):
             step()
         torch.cuda.synchronize()
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "trace.json"
-        prof.export_chrome_trace(str(path))
-        return kernel_sources(json.loads(path.read_text()).get("traceEvents", []))
+    return kernel_sources(trace_events(prof))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

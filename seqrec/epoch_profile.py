@@ -117,8 +117,12 @@ class EpochProfiler:
         self._prof.__exit__(*exc)
         if exc[0] is not None:
             return
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "trace.json"
-            self._prof.export_chrome_trace(str(path))
-            events = json.loads(path.read_text()).get("traceEvents", [])
-        self.summary = summarize_trace(events)
+        self.summary = summarize_trace(trace_events(self._prof))
+
+
+def trace_events(prof: torch.profiler.profile) -> list[dict[str, Any]]:
+    """A finished profiler's chrome-trace events ("traceEvents"), through a temporary file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "trace.json"
+        prof.export_chrome_trace(str(path))
+        return json.loads(path.read_text()).get("traceEvents", [])

@@ -99,11 +99,12 @@ def time_mlp_fused_bwd_raw(dy: torch.Tensor, g: torch.Tensor, w1, b1, w2, block:
     n, W = g.numel(), w1.shape[0]
     dg = torch.empty_like(g)
     n_prog, per = bwd_programs(n, block, programs)
-    part = torch.zeros(n_prog, 3 * W + 1, device=g.device, dtype=torch.float32)
-    if n:
-        _time_mlp_bwd_kernel[(n_prog,)](
-            g, dy, w1.contiguous(), b1.contiguous(), w2.contiguous(), dg, part, n, per,
-            W=W, BLOCK_W=triton.next_power_of_2(W), BLOCK=block, num_warps=NUM_WARPS)
+    if n == 0:
+        return dg, torch.zeros(n_prog, 3 * W + 1, device=g.device, dtype=torch.float32)
+    part = torch.empty(n_prog, 3 * W + 1, device=g.device, dtype=torch.float32)  # every program writes its whole row
+    _time_mlp_bwd_kernel[(n_prog,)](
+        g, dy, w1.contiguous(), b1.contiguous(), w2.contiguous(), dg, part, n, per,
+        W=W, BLOCK_W=triton.next_power_of_2(W), BLOCK=block, num_warps=NUM_WARPS)
     return dg, part
 
 
