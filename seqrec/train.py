@@ -347,14 +347,14 @@ def implementation(optimizer: torch.optim.Optimizer, tcfg: dict[str, Any]) -> di
     """What ran, where it changes only the kernels (not the values): Adam's implementation, the lookup's padding
     gradient (spread under compile, ``models.item_table``), the multiples the loss's item table and the SSD mixer's
     in_proj output are padded to (under amp; ``models.aligned_linear``) and TiM4Rec's pointwise time MLP
-    (``kernels.time_mlp`` where asked, "kernel": the Triton kernel on CUDA, in fp32 under autocast too; elementwise
-    under compile, ``models.tim4rec.pointwise_mlp``); and one that rounds more: the SSD kernels' mixed
+    ("kernel": ``kernels.time_mlp``, on CUDA unless turned off, in fp32 under autocast too; "elementwise" under
+    compile where asked, ``models.tim4rec.pointwise_mlp``); and one that rounds more: the SSD kernels' mixed
     dots as one bf16 product (under bf16, ``models.switches.ssd_bf16_product``)."""
     spread, multiple = item_table.spread_padding_grad(), item_table.item_rows_multiple()  # all read: checked
     elementwise, linear_multiple = tim4rec.time_mlp_elementwise(), aligned_linear.linear_out_multiple()
-    time_kernel = tim4rec.time_mlp_kernel()
-    bf16_product = switches.ssd_bf16_product()
     on_cuda = optimizer.param_groups[0]["params"][0].is_cuda  # PyTorch's default Adam: foreach on CUDA
+    time_kernel = tim4rec.time_mlp_kernel(on_cuda)
+    bf16_product = switches.ssd_bf16_product()
     return {"adam": "fused" if optimizer.defaults.get("fused") else "foreach" if on_cuda else "single-tensor",
             "padding_grad": "spread" if tcfg["compile"] and spread else "row 0",
             "item_table_rows_multiple": multiple if tcfg["amp"] else 1,

@@ -23,6 +23,15 @@ TINY_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # tiny Triton case
 ARGS = ("x", "dt", "A", "B", "C", "D", "dt_bias", "time_dt")
 
 
+@pytest.fixture(autouse=True)
+def exact_mixed_dots(monkeypatch):
+    """The bf16 cases check the exact mixed dots (BF16_TOL): BF16_PRODUCT_DOTS False, whatever the environment says.
+    The bf16 product (training's default under bf16, SEQREC_SSD_BF16_PRODUCT) has its own tests and tolerance."""
+    from kernels.ssd import fused
+
+    monkeypatch.setattr(fused, "BF16_PRODUCT_DOTS", False)
+
+
 def make_inputs(b, L, H, P, G, N, *, dtype=torch.float64, device="cpu", seed=0, time=True, skip=True, bias=True):
     """Random SSD inputs (dict of leaf tensors with requires_grad) in the regime the models use."""
     g = torch.Generator().manual_seed(seed)
@@ -250,12 +259,14 @@ def output_and_grads(inp, run):
 
 
 def test_bf16_product_dots_follow_the_environment_unless_set(monkeypatch):
-    """BF16_PRODUCT_DOTS None (the default): SEQREC_SSD_BF16_PRODUCT decides (0 unless set); True/False override it;
-    only all-bf16 operands take it."""
+    """BF16_PRODUCT_DOTS None (the default): SEQREC_SSD_BF16_PRODUCT decides (1 unless set: part 19's seeds);
+    True/False override it; only all-bf16 operands take it."""
     from kernels.ssd import fused
 
     monkeypatch.setattr(fused, "BF16_PRODUCT_DOTS", None)
     monkeypatch.delenv("SEQREC_SSD_BF16_PRODUCT", raising=False)
+    assert fused._bf16_terms(True) == 1 and fused._bf16_terms(False) == 0
+    monkeypatch.setenv("SEQREC_SSD_BF16_PRODUCT", "0")
     assert fused._bf16_terms(True) == (3 if fused.SPLIT_BF16_DOTS else 0)
     monkeypatch.setenv("SEQREC_SSD_BF16_PRODUCT", "1")
     assert fused._bf16_terms(True) == 1 and fused._bf16_terms(False) == 0

@@ -416,16 +416,21 @@ def test_pointwise_mlp_is_the_linear_layers_on_each_element(act):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
-def test_time_mlp_is_linear_unless_asked(monkeypatch):
-    """Part 18's profile turned the elementwise time MLP off by default (models/tim4rec.time_mlp_elementwise)."""
+def test_time_mlp_is_linear_on_the_cpu_unless_asked(monkeypatch):
+    """Part 18's profile turned the elementwise time MLP off by default (models/tim4rec.time_mlp_elementwise); part
+    19's turned the fused kernel on for CUDA (time_mlp_kernel)."""
     from models import tim4rec
 
     monkeypatch.delenv("SEQREC_TIME_MLP_ELEMENTWISE", raising=False)
     assert tim4rec.time_mlp_elementwise() is False
     monkeypatch.setenv("SEQREC_TIME_MLP_ELEMENTWISE", "1")
     assert tim4rec.time_mlp_elementwise() is True
-    monkeypatch.delenv("SEQREC_TIME_MLP_KERNEL", raising=False)
-    assert tim4rec.time_mlp_kernel() is False  # the fused kernel (kernels.scalar_mlp) only where asked
+    monkeypatch.delenv("SEQREC_TIME_MLP_KERNEL", raising=False)  # part 19: the fused kernel on CUDA by default
+    assert tim4rec.time_mlp_kernel(on_cuda=True) is True and tim4rec.time_mlp_kernel(on_cuda=False) is False
+    monkeypatch.setenv("SEQREC_TIME_MLP_KERNEL", "0")
+    assert tim4rec.time_mlp_kernel(on_cuda=True) is False
+    monkeypatch.setenv("SEQREC_TIME_MLP_KERNEL", "1")
+    assert tim4rec.time_mlp_kernel(on_cuda=False) is True
 
 
 @pytest.mark.parametrize("elementwise", ["1", "0"])

@@ -3,8 +3,8 @@
 
 Backends: ``"torch"`` the reference (``nn.Linear``'s GEMMs of inner or outer size 1); ``"triton"`` our fused
 forward and backward (``kernels.scalar_mlp.fused``, as custom ops: ``kernels.scalar_mlp.op``); ``"auto"`` Triton on CUDA
-tensors, the reference elsewhere. TiM4Rec takes the kernel only where ``SEQREC_TIME_MLP_KERNEL=1``
-(``models.tim4rec.time_mlp_kernel``) until a GPU has timed it.
+tensors, the reference elsewhere. TiM4Rec takes the kernel for CUDA features unless ``SEQREC_TIME_MLP_KERNEL=0``
+(``models.tim4rec.time_mlp_kernel``; part 19 on an H200: 0.263 s an epoch against nn.Linear's 0.283 s).
 """
 
 from __future__ import annotations

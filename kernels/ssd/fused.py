@@ -352,9 +352,10 @@ SPLIT_BF16_DOTS = False
 # With bf16 inputs (and EXACT_LOWP_DOTS): True, a dot of a computed fp32 tile and an input tile rounds the computed one
 # to bf16 and takes one bf16 product, as mamba-ssm's bf16 chunk scan does (suites/bench_ssd.py, variant
 # triton_bf16_product; part 18 on an H200, results/full/logs/part18-bench-ssd.txt: fwd+bwd as a graph 264 against
-# 365 us at B=2048, L=50, 135 against 184 at B=256, L=200). Not the default: d(step) sums differences of such
-# products over the sequence (``_precision``), and the gradients drift by the rounding. None (the default): as
-# $SEQREC_SSD_BF16_PRODUCT says (``models.switches.ssd_bf16_product``: 0 unless set); True/False: regardless.
+# 365 us at B=2048, L=50, 135 against 184 at B=256, L=200). d(step) sums differences of such products over the
+# sequence (``_precision``), and the gradients drift by the rounding; over 10 seeds of TiM4Rec's bf16 training (part
+# 19) NDCG@10 moved -0.2% (paired t p = 0.30). None (the default): as $SEQREC_SSD_BF16_PRODUCT says
+# (``models.switches.ssd_bf16_product``: 1 unless set); True/False: regardless.
 BF16_PRODUCT_DOTS: bool | None = None
 
 
