@@ -35,6 +35,17 @@ class BackendUnavailable(RuntimeError):
     """A requested backend cannot run here (missing package, no CUDA, op not implemented)."""
 
 
+def autocast_on(x: torch.Tensor) -> bool:
+    """Whether autocast is on for x's device type (False where that type has none, e.g. meta). Under
+    torch.compile only ``torch.is_autocast_enabled`` is asked: torch 2.11's Dynamo cannot trace
+    ``torch.amp.is_autocast_available`` (a builtin), and each call was a graph break (part 19's anatomy of the
+    compiled TiM4Rec step: 13 graphs, the custom ops between them eager); a compiled tensor's device has autocast."""
+    kind = x.device.type
+    if torch.compiler.is_compiling():
+        return torch.is_autocast_enabled(kind)
+    return torch.amp.is_autocast_available(kind) and torch.is_autocast_enabled(kind)
+
+
 def triton_interpret() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 

@@ -12,7 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kernels.dispatch import autocast_on
 from models.switches import env_multiple
+
+__all__ = ["autocast_on", "linear_out_multiple", "padded_linear"]
 
 PAD_ENV = "SEQREC_LINEAR_PAD"
 
@@ -20,12 +23,6 @@ PAD_ENV = "SEQREC_LINEAR_PAD"
 def linear_out_multiple() -> int:
     """``SEQREC_LINEAR_PAD``: the multiple a padded Linear's output width is rounded up to (1: not padded)."""
     return env_multiple(PAD_ENV, 8)
-
-
-def autocast_on(x: torch.Tensor) -> bool:
-    """Whether autocast is on for x's device type (False where that type has none, e.g. meta)."""
-    kind = x.device.type
-    return torch.amp.is_autocast_available(kind) and torch.is_autocast_enabled(kind)
 
 
 def padded_linear(x: torch.Tensor, linear: nn.Linear) -> torch.Tensor:

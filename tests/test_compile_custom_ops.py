@@ -93,3 +93,25 @@ def test_compiled_model_is_one_graph_with_the_eager_gradients(name):
     torch.testing.assert_close(comp_loss, eager_loss, rtol=1e-5, atol=1e-6)
     for a, b in zip(comp_grads, eager_grads, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["tim4rec", "ssd4rec", "mamba4rec", "tisasrec", "sasrec"])
+def test_autocast_loss_is_one_graph_where_dynamo_cannot_trace_autocast_availability(name, monkeypatch):
+    """Under bf16 autocast every model's loss on the Triton backend traces to one graph, even where Dynamo cannot
+    trace ``torch.amp.is_autocast_available`` (torch 2.11's, the GPU machine's: a builtin, a graph break at each
+    call; here made opaque to Dynamo the same way). Part 19's anatomy found TiM4Rec's compiled step split into 13
+    graphs by it (``kernels.dispatch.autocast_on`` asks it outside compile only)."""
+    available = torch.amp.is_autocast_available
+    monkeypatch.setattr(torch.amp, "is_autocast_available", torch._dynamo.disable(lambda kind: available(kind)))
+    ds = consecutive_dataset(n_users=8, n_items=60, max_len=12).to(DEVICE)
+    batch = next(iter(ds.train_batches(8, seed=0, epoch=0)))
+    config = {"hidden_size": 16, "max_len": 12} | ({"backend": "triton"} if name != "sasrec" else {})
+    model = models.build(name, config, n_items=60).to(DEVICE).train()
+
+    def loss(*args):
+        with torch.autocast(DEVICE, dtype=torch.bfloat16):
+            return model.loss(*args)
+
+    torch._dynamo.reset()
+    explained = torch._dynamo.explain(loss)(batch.item_seq, batch.seq_len, batch.time_seq, batch.target)
+    assert explained.graph_count == 1, [str(b.reason)[:200] for b in explained.break_reasons]

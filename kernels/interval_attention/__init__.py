@@ -14,7 +14,7 @@ import types
 
 import torch
 
-from kernels.dispatch import resolve_backend
+from kernels.dispatch import autocast_on, resolve_backend
 from kernels.interval_attention.ref import (
     check_interval_attention_shapes,
     interval_attention_lean_ref,
@@ -32,7 +32,7 @@ def interval_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, interv
     are cast to autocast's dtype first (as autocast does for PyTorch's attention), since a model's k and v may
     be a low-precision projection plus an fp32 embedding. Under ``torch.compile`` our kernels are the custom ops
     of ``kernels.interval_attention.op`` (one graph); the reference stays opaque to it."""
-    if torch.amp.is_autocast_available(q.device.type) and torch.is_autocast_enabled(q.device.type):  # not on meta
+    if autocast_on(q):  # not on meta
         dtype = torch.get_autocast_dtype(q.device.type)
         q, k, v = (t.to(dtype) for t in (q, k, v))
     check_interval_attention_shapes(q, k, v, interval_k, interval_v, times, seq_len)
