@@ -11,7 +11,10 @@ over all items under autocast. Both give the values and gradients of the plain f
   with zero rows to a multiple of ``item_rows_multiple()`` items (``SEQREC_ITEM_TABLE_PAD``, default 64; 1 turns it
   off) and the padded columns get -inf through the GEMM's bias, so the cross-entropy over them is the same. An odd
   item count (amazon-beauty's 12,101) makes cuBLAS take 1-element aligned kernels for the scores' GEMMs: by
-  calls and sizes about 0.13 ms of the same step (part 17).
+  calls and sizes about 0.13 ms of the same step (part 17). ``SEQREC_FP32_SCORES=1`` computes them in fp32 under
+  autocast too (autocast off for that GEMM): bf16 keeps 8 significant bits, so a score of 8 is rounded to a step of 1/16
+  (up to 3% of its softmax weight), and bf16 training's NDCG@10 is 1.2% below fp32's (part 8); the switch
+  measures how much of that is here.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from models.switches import env_flag, env_multiple
 
 SPREAD_ENV = "SEQREC_SPREAD_PADDING_GRAD"
 PAD_ENV = "SEQREC_ITEM_TABLE_PAD"
+FP32_SCORES_ENV = "SEQREC_FP32_SCORES"
 
 
 def spread_padding_grad() -> bool:
@@ -35,6 +39,11 @@ def spread_padding_grad() -> bool:
 def item_rows_multiple() -> int:
     """``SEQREC_ITEM_TABLE_PAD``: the item count the loss's scores are padded to a multiple of (1: not padded)."""
     return env_multiple(PAD_ENV, 64)
+
+
+def fp32_scores() -> bool:
+    """``SEQREC_FP32_SCORES``: 1 or 0 (default): the loss's scores in fp32 under autocast (``loss_logits``)."""
+    return env_flag(FP32_SCORES_ENV, default=False)
 
 
 def embed_spreading_padding_grad(idx: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -63,12 +72,23 @@ class ItemEmbedding(nn.Embedding):
 def loss_logits(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """h (B, d), weight (n_items + 1, d), row 0 padding -> (B, N) scores of items 1..n_items in columns
     0..n_items - 1; N = n_items, or under autocast n_items rounded up to ``item_rows_multiple()`` with -inf in the
-    columns past n_items (softmax weight 0, no gradient)."""
+    columns past n_items (softmax weight 0, no gradient). Under autocast in its dtype, or fp32 where
+    ``fp32_scores()``."""
     table = weight[1:]
     n_items = table.shape[0]
-    pad = -n_items % item_rows_multiple() if autocast_on(h) else 0  # the variable is read under autocast only
+    if not autocast_on(h):
+        return h @ table.t()
+    pad = -n_items % item_rows_multiple()  # the variables are read under autocast only
+    if fp32_scores():
+        with torch.autocast(h.device.type, enabled=False):
+            return _padded_scores(h.float(), table.float(), pad)
+    return _padded_scores(h, table, pad)
+
+
+def _padded_scores(h: torch.Tensor, table: torch.Tensor, pad: int) -> torch.Tensor:
+    """h (B, d) @ table (n, d)^T -> (B, n + pad), the last ``pad`` columns -inf."""
     if pad == 0:
         return h @ table.t()
-    bias = torch.zeros(n_items + pad, device=h.device, dtype=h.dtype)
-    bias[n_items:] = float("-inf")
+    bias = torch.zeros(table.shape[0] + pad, device=h.device, dtype=torch.promote_types(h.dtype, table.dtype))
+    bias[table.shape[0]:] = float("-inf")
     return torch.addmm(bias, h, F.pad(table, (0, 0, 0, pad)).t())

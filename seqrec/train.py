@@ -349,18 +349,21 @@ def implementation(optimizer: torch.optim.Optimizer, tcfg: dict[str, Any]) -> di
     in_proj output are padded to (under amp; ``models.aligned_linear``) and TiM4Rec's pointwise time MLP
     ("kernel": ``kernels.time_mlp``, on CUDA unless turned off, in fp32 under autocast too; "elementwise" under
     compile where asked, ``models.tim4rec.pointwise_mlp``); and one that rounds more: the SSD kernels' mixed
-    dots as one bf16 product (under bf16, ``models.switches.ssd_bf16_product``)."""
+    dots as one bf16 product (under bf16, ``models.switches.ssd_bf16_product``); and one that rounds less: the loss's
+    scores in fp32 under autocast (``models.item_table.fp32_scores``)."""
     spread, multiple = item_table.spread_padding_grad(), item_table.item_rows_multiple()  # all read: checked
     elementwise, linear_multiple = tim4rec.time_mlp_elementwise(), aligned_linear.linear_out_multiple()
     on_cuda = optimizer.param_groups[0]["params"][0].is_cuda  # PyTorch's default Adam: foreach on CUDA
     time_kernel = tim4rec.time_mlp_kernel(on_cuda)
     bf16_product = switches.ssd_bf16_product()
+    fp32_scores = item_table.fp32_scores()
     return {"adam": "fused" if optimizer.defaults.get("fused") else "foreach" if on_cuda else "single-tensor",
             "padding_grad": "spread" if tcfg["compile"] and spread else "row 0",
             "item_table_rows_multiple": multiple if tcfg["amp"] else 1,
             "linear_out_multiple": linear_multiple if tcfg["amp"] else 1,
             "time_mlp": "kernel" if time_kernel else "elementwise" if tcfg["compile"] and elementwise else "linear",
-            "ssd_bf16_product": bool(bf16_product and tcfg["amp"] == "bf16")}
+            "ssd_bf16_product": bool(bf16_product and tcfg["amp"] == "bf16"),
+            "fp32_scores": bool(fp32_scores and tcfg["amp"])}
 
 
 def set_capturable(optimizer: torch.optim.Optimizer, capturable: bool, fused: bool | None = None) -> None:

@@ -92,6 +92,39 @@ def test_loss_logits_pad_the_table_under_autocast_only(n_items, monkeypatch):
     assert torch.equal(got[:, :n_items], unpadded)  # each score is the same dot product
 
 
+@pytest.mark.parametrize("n_items", [63, 101])
+def test_fp32_scores_under_autocast_are_the_fp32_scores(n_items, monkeypatch):
+    """SEQREC_FP32_SCORES=1: under bf16 autocast the scores (and the gradients of h and the table through a
+    cross-entropy) are fp32's, padded as the bf16 ones; unset, they are bf16's, rounded: the switch is what
+    changes them."""
+    monkeypatch.delenv("SEQREC_ITEM_TABLE_PAD", raising=False)
+    g = torch.Generator().manual_seed(n_items)
+    h0, w0 = torch.randn(7, 16, generator=g), torch.randn(n_items + 1, 16, generator=g)
+    target = torch.randint(0, n_items, (7,), generator=g)
+
+    def run(flag, autocast):
+        monkeypatch.setenv("SEQREC_FP32_SCORES", flag)
+        h, w = h0.clone().requires_grad_(), w0.clone().requires_grad_()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            logits = loss_logits(h, w)
+        F.cross_entropy(logits.float(), target).backward()
+        return logits, h.grad, w.grad
+
+    plain, hg, wg = run("0", autocast=False)
+    fp32, hg32, wg32 = run("1", autocast=True)
+    assert fp32.dtype == torch.float32 and fp32.shape == (7, -(-n_items // 64) * 64)
+    assert torch.isneginf(fp32[:, n_items:]).all()
+    torch.testing.assert_close(fp32[:, :n_items], plain, rtol=1e-6, atol=1e-5)
+    torch.testing.assert_close(hg32, hg, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(wg32, wg, rtol=1e-5, atol=1e-6)
+    bf16 = run("0", autocast=True)[0]
+    assert bf16.dtype == torch.bfloat16
+    assert not torch.allclose(bf16[:, :n_items].float(), plain, rtol=1e-4, atol=1e-4)
+    monkeypatch.setenv("SEQREC_FP32_SCORES", "2")
+    with pytest.raises(ValueError, match="SEQREC_FP32_SCORES"), torch.autocast("cpu", dtype=torch.bfloat16):
+        loss_logits(h0, w0)
+
+
 def test_the_loss_and_its_gradients_are_the_same_over_the_padded_table(monkeypatch):
     """Under bf16 autocast, the table padded (101 items -> 128 columns) or not: the scores are the same bits, the
     -inf columns take no softmax weight, so the fp32 cross-entropy (CUDA's autocast runs it in fp32) and the

@@ -384,7 +384,8 @@ def test_a_result_says_which_implementations_ran_and_bad_settings_stop_before_tr
     monkeypatch.delenv("SEQREC_ITEM_TABLE_PAD", raising=False)
     result = _fake_train(tiny_ds, tmp_path, train_config={"epochs": 1, "patience": 0})
     assert result["implementation"] == {"adam": "single-tensor", "padding_grad": "row 0", "item_table_rows_multiple": 1,
-                                        "linear_out_multiple": 1, "time_mlp": "linear", "ssd_bf16_product": False}
+                                        "linear_out_multiple": 1, "time_mlp": "linear", "ssd_bf16_product": False,
+                                        "fp32_scores": False}
     monkeypatch.setenv("SEQREC_TIME_MLP_KERNEL", "1")
     assert _fake_train(tiny_ds, tmp_path, out=tmp_path / "k.json",
                        train_config={"epochs": 1, "patience": 0})["implementation"]["time_mlp"] == "kernel"
