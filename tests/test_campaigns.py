@@ -464,3 +464,38 @@ def test_part19_runs_its_profiles_and_seeds_on_one_gpu_or_two_and_its_tests_once
         assert calls.count("-m pytest") == 3 and calls.count("-m seqrec anatomy") == 1  # the first call's only
         assert calls.count("suites/bench_time_mlp.py") == 1
         assert (root / ".tests19-done").exists() and (root / ".anatomy19-done").exists()  # or copied
+
+
+@pytest.mark.parametrize("gpus", [1, 2])
+def test_part20_runs_its_profiles_and_seeds_on_one_gpu_or_two_and_its_tests_once(tmp_path, gpus):
+    """part20.sh: GPU 0's GPU tests and anatomy (once a session), three profiled runs; GPU 1's paired seed sweeps
+    (in turn on GPU 0 where it is alone), the fp32 scores in one of them."""
+    work = campaign_repo(tmp_path, "lanes.sh", "ml1m_queue.sh", "part20.sh")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").write_text(f'#!/bin/sh\necho "python3 $*" >> {tmp_path}/calls.txt\n')
+    (bin_dir / "nvidia-smi").write_text("#!/bin/sh\n" + "".join(f'echo "GPU {g}: NVIDIA H200"\n' for g in range(gpus)))
+    for stub in bin_dir.iterdir():
+        stub.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    for first in (True, False):
+        root = tmp_path / f"campaign-{first}"
+        root.mkdir()
+        (root / "queue.txt").write_text("")  # no queue line runs
+        resume = work / ".gpu" / "resume"
+        resume.mkdir(parents=True, exist_ok=True)
+        if not first:
+            (resume / ".tests20-done").touch()
+        subprocess.run(["bash", "campaigns/part20.sh", str(root)], cwd=work, check=True, timeout=60, env=env,
+                       capture_output=True)
+        logs = root / "logs"
+        seeds_log = logs / ("gpu1-seeds.log" if gpus == 2 else "gpu0-profiles.log")
+        assert wait_until(lambda: text_of(seeds_log).count("=== rc=") >= 2 and  # noqa: B023
+                          text_of(logs / "gpu0-profiles.log").count("=== rc=") >= 4, 30)  # noqa: B023
+        profiles, seeds = text_of(logs / "gpu0-profiles.log"), text_of(seeds_log)
+        assert profiles.count("SEQREC_PROFILE_EPOCH=5") == 3
+        assert profiles.count("SEQREC_FP32_SCORES=1 SEQREC_PROFILE_EPOCH=5") == 1
+        assert seeds.count("--seeds 0,1,2,3,4,5,6,7,8,9") == 2 and "fp32-scores-seeds" in seeds
+        calls = text_of(tmp_path / "calls.txt")
+        assert calls.count("-m pytest") == 3 and calls.count("-m seqrec anatomy") == 1  # the first call's only
+        assert (root / ".tests20-done").exists()  # or copied
