@@ -429,11 +429,11 @@ def test_travels_counts_tracked_files_and_gpu_dir_and_fails_past_64_mib(tmp_path
     assert fits.returncode == 0 and "61.0 MiB left" in fits.stdout
 
 
-@pytest.mark.parametrize("gpus", [1, 2])
-def test_part19_runs_its_profiles_and_seeds_on_one_gpu_or_two_and_its_tests_once(tmp_path, gpus):
-    """part19.sh: GPU 0's profiled runs (four) and GPU 1's paired seed sweeps (in turn on GPU 0 where it is alone);
-    the fused Adam tests once a session: not again where an earlier call's marker was absorbed."""
-    work = campaign_repo(tmp_path, "lanes.sh", "ml1m_queue.sh", "part19.sh")
+def run_part_twice(tmp_path, part: str, gpus: int, markers: tuple[str, ...]):
+    """Run campaigns/PART on a stub host of ``gpus`` GPUs (python3 logs its arguments to calls.txt, no queue line
+    runs) twice: a first call, then one whose .gpu/resume holds ``markers`` (an earlier call's one-offs, absorbed).
+    Yields (campaign root, its logs folder) after each call's lanes were started."""
+    work = campaign_repo(tmp_path, "lanes.sh", "ml1m_queue.sh", part)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "python3").write_text(f'#!/bin/sh\necho "python3 $*" >> {tmp_path}/calls.txt\n')
@@ -448,11 +448,18 @@ def test_part19_runs_its_profiles_and_seeds_on_one_gpu_or_two_and_its_tests_once
         resume = work / ".gpu" / "resume"
         resume.mkdir(parents=True, exist_ok=True)
         if not first:
-            (resume / ".tests19-done").touch()
-            (resume / ".anatomy19-done").touch()
-        subprocess.run(["bash", "campaigns/part19.sh", str(root)], cwd=work, check=True, timeout=60, env=env,
+            for marker in markers:
+                (resume / marker).touch()
+        subprocess.run(["bash", f"campaigns/{part}", str(root)], cwd=work, check=True, timeout=60, env=env,
                        capture_output=True)
-        logs = root / "logs"
+        yield root, root / "logs"
+
+
+@pytest.mark.parametrize("gpus", [1, 2])
+def test_part19_runs_its_profiles_and_seeds_on_one_gpu_or_two_and_its_tests_once(tmp_path, gpus):
+    """part19.sh: GPU 0's profiled runs (four) and GPU 1's paired seed sweeps (in turn on GPU 0 where it is alone);
+    the fused Adam tests once a session: not again where an earlier call's marker was absorbed."""
+    for root, logs in run_part_twice(tmp_path, "part19.sh", gpus, (".tests19-done", ".anatomy19-done")):
         seeds_log = logs / ("gpu1-seeds.log" if gpus == 2 else "gpu0-profiles.log")
         assert wait_until(lambda: text_of(seeds_log).count("=== rc=") >= 2 and  # noqa: B023
                           text_of(logs / "gpu0-profiles.log").count("=== rc=") >= 8, 30)  # noqa: B023
@@ -470,25 +477,7 @@ def test_part19_runs_its_profiles_and_seeds_on_one_gpu_or_two_and_its_tests_once
 def test_part20_runs_its_profiles_and_seeds_on_one_gpu_or_two_and_its_tests_once(tmp_path, gpus):
     """part20.sh: GPU 0's GPU tests and anatomy (once a session), three profiled runs; GPU 1's paired seed sweeps
     (in turn on GPU 0 where it is alone), the fp32 scores in one of them."""
-    work = campaign_repo(tmp_path, "lanes.sh", "ml1m_queue.sh", "part20.sh")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "python3").write_text(f'#!/bin/sh\necho "python3 $*" >> {tmp_path}/calls.txt\n')
-    (bin_dir / "nvidia-smi").write_text("#!/bin/sh\n" + "".join(f'echo "GPU {g}: NVIDIA H200"\n' for g in range(gpus)))
-    for stub in bin_dir.iterdir():
-        stub.chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    for first in (True, False):
-        root = tmp_path / f"campaign-{first}"
-        root.mkdir()
-        (root / "queue.txt").write_text("")  # no queue line runs
-        resume = work / ".gpu" / "resume"
-        resume.mkdir(parents=True, exist_ok=True)
-        if not first:
-            (resume / ".tests20-done").touch()
-        subprocess.run(["bash", "campaigns/part20.sh", str(root)], cwd=work, check=True, timeout=60, env=env,
-                       capture_output=True)
-        logs = root / "logs"
+    for root, logs in run_part_twice(tmp_path, "part20.sh", gpus, (".tests20-done",)):
         seeds_log = logs / ("gpu1-seeds.log" if gpus == 2 else "gpu0-profiles.log")
         assert wait_until(lambda: text_of(seeds_log).count("=== rc=") >= 2 and  # noqa: B023
                           text_of(logs / "gpu0-profiles.log").count("=== rc=") >= 4, 30)  # noqa: B023
