@@ -10,7 +10,10 @@
 #     #4's run (TiM4Rec, amazon-beauty, h64, seed 0, bf16, compiled, CUDA graph, profiled at epoch 5) with part 19's
 #     defaults (the fused time MLP, the bf16-product SSD dots) and one graph: set <timing>-amp-compile-cuda-graph-
 #     part20, again (-part20-repeat), and with the loss's scores in fp32 (SEQREC_FP32_SCORES=1: -part20-fp32-scores).
-#     Part 19's two-graph-split step took 0.246 s an epoch.
+#     Part 19's two-graph-split step took 0.246 s an epoch. Then what ml-1m's epoch takes on the fast paths: 3 epochs
+#     of TiM4Rec ml-1m h64 seed 0 compiled and graphed, fp32 and bf16 (sets <timing>-compile-cuda-graph-ml1m-3-epochs,
+#     <timing>-amp-compile-cuda-graph-ml1m-3-epochs: 3 epochs, not a trained model); the queue's fp32 eager runs take
+#     14-21 s an epoch, and #8 and #9 have some 100 such runs left.
 #   GPU 1 (after GPU 0's lines on a host of one GPU): where bf16's 1.2% of NDCG@10 goes, seeds 0-9 of the same run
 #     unprofiled with the scores in fp32 (set <timing>-amp-compile-cuda-graph-fp32-scores-seeds) and without
 #     (<timing>-amp-compile-cuda-graph-part20-seeds), paired by seed with each other and with part 8's eager fp32
@@ -31,6 +34,8 @@ RUN="python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 -
 PROFILED="SEQREC_PROFILE_EPOCH=5 $RUN --seeds 0"
 SET=$ROOT/$timing-amp-compile-cuda-graph
 SEEDS=0,1,2,3,4,5,6,7,8,9
+ML1M="python3 -m seqrec sweep --epochs 3 --patience 10 --device cuda --gpus 0 --datasets ml-1m --hidden 64 --models \
+  tim4rec --seeds 0 --compile --cuda-graph"
 GPU0=("[ -e $ROOT/.tests20-done ] || { timeout 420 $PYTEST tests/test_compile_custom_ops.py -k 'graph' \
     > $ROOT/logs/one-graph-tests20.txt 2>&1; timeout 300 $PYTEST -m gpu tests/test_train.py \
     -k 'step_matches_eager or graph_that_builds or fused_adam' > $ROOT/logs/graph-tests20.txt 2>&1; \
@@ -40,7 +45,9 @@ GPU0=("[ -e $ROOT/.tests20-done ] || { timeout 420 $PYTEST tests/test_compile_cu
     touch $ROOT/.tests20-done; }"
   "$PROFILED --out $SET-part20/accuracy"
   "$PROFILED --out $SET-part20-repeat/accuracy"
-  "SEQREC_FP32_SCORES=1 $PROFILED --out $SET-part20-fp32-scores/accuracy")
+  "SEQREC_FP32_SCORES=1 $PROFILED --out $SET-part20-fp32-scores/accuracy"
+  "$ML1M --out $ROOT/$timing-compile-cuda-graph-ml1m-3-epochs/accuracy"
+  "$ML1M --amp bf16 --out $ROOT/$timing-amp-compile-cuda-graph-ml1m-3-epochs/accuracy")
 GPU1=("SEQREC_FP32_SCORES=1 $RUN --seeds $SEEDS --out $SET-fp32-scores-seeds/accuracy"
   "$RUN --seeds $SEEDS --out $SET-part20-seeds/accuracy")
 split_one_offs gpu0-profiles gpu1-seeds

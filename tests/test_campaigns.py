@@ -480,10 +480,11 @@ def test_part20_runs_its_profiles_and_seeds_on_one_gpu_or_two_and_its_tests_once
     for root, logs in run_part_twice(tmp_path, "part20.sh", gpus, (".tests20-done",)):
         seeds_log = logs / ("gpu1-seeds.log" if gpus == 2 else "gpu0-profiles.log")
         assert wait_until(lambda: text_of(seeds_log).count("=== rc=") >= 2 and  # noqa: B023
-                          text_of(logs / "gpu0-profiles.log").count("=== rc=") >= 4, 30)  # noqa: B023
+                          text_of(logs / "gpu0-profiles.log").count("=== rc=") >= 6, 30)  # noqa: B023
         profiles, seeds = text_of(logs / "gpu0-profiles.log"), text_of(seeds_log)
         assert profiles.count("SEQREC_PROFILE_EPOCH=5") == 3
         assert profiles.count("SEQREC_FP32_SCORES=1 SEQREC_PROFILE_EPOCH=5") == 1
+        assert profiles.count("--epochs 3") == 2 and profiles.count("ml1m-3-epochs/accuracy") == 2
         assert seeds.count("--seeds 0,1,2,3,4,5,6,7,8,9") == 2 and "fp32-scores-seeds" in seeds
         calls = text_of(tmp_path / "calls.txt")
         assert calls.count("-m pytest") == 3 and calls.count("-m seqrec anatomy") == 1  # the first call's only
