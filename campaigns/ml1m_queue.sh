@@ -71,6 +71,16 @@ write_ml1m_queue() {
     > "$QUEUE.session"
 }
 
+one_offs_then_queue() {  # the set-up of parts 18b on: their one-off lines (split_one_offs) before ml-1m's queue,
+  # one queue lane (QUEUE_LANES=1) that waits for GPU 1's one-offs, no h256 run started (SESSION_BOUND_WINDOW_S=0),
+  # and the GPU tests and timing of earlier parts taken as done (their markers)
+  SESSION_BOUND_WINDOW_S=0
+  export QUEUE_LANES=1
+  LANE_GATE="while [ ! -e $ROOT/.gpu1-done ]; do sleep 5; done"
+  queue_campaign
+  touch "$ROOT/.graph-ok" "$ROOT/.graph-tested" "$ROOT/.interval-ok" "$ROOT/.interval-tested" "$ROOT/.timing-done"
+}
+
 queue_campaign() {  # the parts' common set-up; GRAPH and TIS are expanded when a queue line runs
   ngpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
   QUEUE=$ROOT/queue.txt

@@ -10,11 +10,7 @@
 # Usage (repository root, data under .gpu/data):  bash campaigns/part18b.sh [ROOT]
 source campaigns/lanes.sh
 source campaigns/ml1m_queue.sh
-SESSION_BOUND_WINDOW_S=0
-export QUEUE_LANES=1
-LANE_GATE="while [ ! -e $ROOT/.gpu1-done ]; do sleep 5; done"
-queue_campaign
-touch "$ROOT/.graph-ok" "$ROOT/.graph-tested" "$ROOT/.interval-ok" "$ROOT/.interval-tested" "$ROOT/.timing-done"
+one_offs_then_queue
 PROFILED="SEQREC_PROFILE_EPOCH=5 python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 \
   --datasets amazon-beauty --hidden 64 --models tim4rec --seeds 0 --amp bf16 --cuda-graph"
 SET=$ROOT/$timing-amp-compile-cuda-graph-part18

@@ -24,11 +24,7 @@
 # Usage (repository root, data under .gpu/data):  bash campaigns/part20.sh [ROOT]
 source campaigns/lanes.sh
 source campaigns/ml1m_queue.sh
-SESSION_BOUND_WINDOW_S=0
-export QUEUE_LANES=1
-LANE_GATE="while [ ! -e $ROOT/.gpu1-done ]; do sleep 5; done"
-queue_campaign
-touch "$ROOT/.graph-ok" "$ROOT/.graph-tested" "$ROOT/.interval-ok" "$ROOT/.interval-tested" "$ROOT/.timing-done"
+one_offs_then_queue
 RUN="python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets amazon-beauty --hidden 64 \
   --models tim4rec --amp bf16 --cuda-graph --compile"
 PROFILED="SEQREC_PROFILE_EPOCH=5 $RUN --seeds 0"
