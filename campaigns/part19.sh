@@ -28,11 +28,7 @@
 source campaigns/lanes.sh
 source campaigns/ml1m_queue.sh
 one_offs_then_queue
-RUN="python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets amazon-beauty --hidden 64 \
-  --models tim4rec --amp bf16 --cuda-graph --compile"
-PROFILED="SEQREC_PROFILE_EPOCH=5 $RUN --seeds 0"
-SET=$ROOT/$timing-amp-compile-cuda-graph
-SEEDS=0,1,2,3,4,5,6,7,8,9
+fast_path_runs
 GPU0=("[ -e $ROOT/.tests19-done ] || { timeout 300 $PYTEST -m gpu tests/test_train.py -k fused_adam \
     > $ROOT/logs/fused-adam-tests19.txt 2>&1; timeout 300 $PYTEST tests/test_kernels_time_mlp.py \
     tests/test_bench_time_mlp.py > $ROOT/logs/time-mlp-tests19.txt 2>&1 && touch $ROOT/.time-mlp19-ok; \

@@ -25,11 +25,7 @@
 source campaigns/lanes.sh
 source campaigns/ml1m_queue.sh
 one_offs_then_queue
-RUN="python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets amazon-beauty --hidden 64 \
-  --models tim4rec --amp bf16 --cuda-graph --compile"
-PROFILED="SEQREC_PROFILE_EPOCH=5 $RUN --seeds 0"
-SET=$ROOT/$timing-amp-compile-cuda-graph
-SEEDS=0,1,2,3,4,5,6,7,8,9
+fast_path_runs
 ML1M="python3 -m seqrec sweep --epochs 3 --patience 10 --device cuda --gpus 0 --datasets ml-1m --hidden 64 --models \
   tim4rec --seeds 0 --compile --cuda-graph"
 GPU0=("[ -e $ROOT/.tests20-done ] || { timeout 420 $PYTEST tests/test_compile_custom_ops.py -k 'graph' \
