@@ -15,8 +15,6 @@ from torch import nn
 from kernels.dispatch import autocast_on
 from models.switches import env_multiple
 
-__all__ = ["autocast_on", "linear_out_multiple", "padded_linear"]
-
 PAD_ENV = "SEQREC_LINEAR_PAD"
 
 

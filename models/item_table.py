@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.aligned_linear import autocast_on
+from kernels.dispatch import autocast_on
 from models.switches import env_flag, env_multiple
 
 SPREAD_ENV = "SEQREC_SPREAD_PADDING_GRAD"
@@ -89,6 +89,6 @@ def _padded_scores(h: torch.Tensor, table: torch.Tensor, pad: int) -> torch.Tens
     """h (B, d) @ table (n, d)^T -> (B, n + pad), the last ``pad`` columns -inf."""
     if pad == 0:
         return h @ table.t()
-    bias = torch.zeros(table.shape[0] + pad, device=h.device, dtype=torch.promote_types(h.dtype, table.dtype))
+    bias = torch.zeros(table.shape[0] + pad, device=h.device, dtype=h.dtype)
     bias[table.shape[0]:] = float("-inf")
     return torch.addmm(bias, h, F.pad(table, (0, 0, 0, pad)).t())
