@@ -7,12 +7,15 @@
 set -u
 ROOT=${1:-/tmp/campaign}
 mkdir -p "$ROOT/logs"
+ROOT=$(cd "$ROOT" && pwd)  # absolute: the lanes run from a copy of the code (below)
 for committed in results/full*/; do  # every committed GPU set, so that sweeps writing there resume past its runs
   set_name=$(basename "$committed"); [ -d "$ROOT/$set_name" ] || cp -r "results/$set_name" "$ROOT/$set_name"
 done
 # checkpoints of runs a former campaign left unfinished (its ckpt-N.tgz, see collect.sh), in the same layout: the
 # committed packs (campaigns/resume/, what a session handed on), then .gpu/resume/ (this checkout's newer ones)
+fresh=""
 if [ ! -e "$ROOT/.started" ]; then
+  fresh=1
   for pack in campaigns/resume/*.tgz; do [ -f "$pack" ] && tar xzf "$pack" -C "$ROOT"; done
   [ -d .gpu/resume ] && cp -r .gpu/resume/. "$ROOT/"
 fi
@@ -33,6 +36,16 @@ if [ -f .gpu/COMMIT ] && read -r commit digest < .gpu/COMMIT && \
   export SEQREC_GIT_COMMIT=$commit
 fi
 echo "declared commit: ${SEQREC_GIT_COMMIT:-none}" > "$ROOT/logs/commit.txt"
+# the lanes run from a copy of the code taken when the campaign starts, beside ROOT: the device tool syncs the
+# checkout again at each call on a warm machine, and a run starting during that sync found half a tree (part 20:
+# "cannot import name 'prewarm' from 'kernels'"); a later call's code would also run under this commit's name
+if [ "$(pwd -P)" != "$(cd "$ROOT.code" 2>/dev/null && pwd -P)" ]; then  # not sourced again from the copy
+  if [ -n "$fresh" ] || [ ! -d "$ROOT.code" ]; then
+    rm -rf "$ROOT.code" && mkdir -p "$ROOT.code"
+    tar -cf - --exclude=./.git --exclude=./.gpu --exclude=./.venv . | tar -xf - -C "$ROOT.code"
+  fi
+  cd "$ROOT.code" || exit
+fi
 SUITE="python3 -m pytest -q -p no:cacheprovider --benchmark-only --profile full --results-dir $ROOT/full"
 # timings (latency, memory, kernels) go to the set `full` on an H200, the card of its committed latency results,
 # else to `full-<card>`: one card type per set; TSUITE is SUITE writing there

@@ -250,14 +250,38 @@ def test_lanes_read_the_data_from_a_copy_that_outlives_the_checkouts_gpu_folder(
     root = tmp_path / "campaign"
     env = {k: v for k, v in os.environ.items() if k != "SEQREC_DATA"}
     script = ('source campaigns/lanes.sh "$0"; '
-              'lane 0 data "rm -rf .gpu; cat \\$SEQREC_DATA/ml-1m/ratings.dat > $ROOT/seen.txt"')
-    subprocess.run(["bash", "-c", script, str(root)], cwd=work, check=True, timeout=60, env=env)
+              'lane 0 data "rm -rf $1/.gpu; cat \\$SEQREC_DATA/ml-1m/ratings.dat > $ROOT/seen.txt"')
+    subprocess.run(["bash", "-c", script, str(root), str(work)], cwd=work, check=True, timeout=60, env=env)
     log = root / "logs" / "data.log"
     wait_until(lambda: "=== rc=" in text_of(log), 60)
     assert "=== rc=0" in log.read_text()
     assert (root / "seen.txt").read_text() == "1::2::5::978300760\n"
     assert not (work / ".gpu").exists()
     assert not list(root.rglob("ratings.dat"))  # beside the campaign root, not packed with its results
+
+
+def test_lanes_run_the_code_the_campaign_started_with_whatever_the_checkout_becomes(tmp_path):
+    """The device tool syncs the checkout at each call on a warm machine: a run that started during the sync found
+    half a tree (part 20), and one after it would run new code under the old commit's name. Lanes run from a copy
+    taken at the campaign's start; a campaign started afresh takes a new copy."""
+    work = campaign_repo(tmp_path, "lanes.sh")
+    (work / "code.txt").write_text("v1\n")
+    root = tmp_path / "campaign"
+    go = tmp_path / "go"
+    script = ('source campaigns/lanes.sh "$0"; '
+              f'lane 0 code "while [ ! -e {go} ]; do sleep 0.1; done; '
+              'cat code.txt > $ROOT/seen.txt; pwd > $ROOT/cwd.txt"')
+    subprocess.run(["bash", "-c", script, str(root)], cwd=work, check=True, timeout=60)
+    (work / "code.txt").write_text("v2\n")  # the next call's sync
+    go.touch()
+    assert wait_until(lambda: "=== rc=" in text_of(root / "logs" / "code.log"), 60)
+    assert (root / "seen.txt").read_text() == "v1\n"
+    assert (root / "cwd.txt").read_text().strip() == str(Path(f"{root}.code").resolve())
+    assert not (Path(f"{root}.code") / ".gpu").exists()  # data and checkpoints are read from ROOT and ROOT.data
+    shutil.rmtree(root)  # a new campaign (a fresh machine) takes the checkout as it is now
+    subprocess.run(["bash", "-c", script, str(root)], cwd=work, check=True, timeout=60)
+    assert wait_until(lambda: "=== rc=" in text_of(root / "logs" / "code.log"), 60)
+    assert (root / "seen.txt").read_text() == "v2\n"
 
 
 def test_prepare_gpu_dir_carries_the_datasets_named_and_says_what_room_is_left(tmp_path):
