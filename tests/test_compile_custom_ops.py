@@ -115,3 +115,25 @@ def test_autocast_loss_is_one_graph_where_dynamo_cannot_trace_autocast_availabil
     torch._dynamo.reset()
     explained = torch._dynamo.explain(loss)(batch.item_seq, batch.seq_len, batch.time_seq, batch.target)
     assert explained.graph_count == 1, [str(b.reason)[:200] for b in explained.break_reasons]
+
+
+@pytest.mark.parametrize("name", ["tim4rec", "ssd4rec"])
+def test_autocast_loss_with_fp32_islands_is_one_graph_with_the_eager_loss(name):
+    """SEQREC_FP32_MODULES (models/fp32_islands.py) keeps modules in fp32 under bf16 autocast: their autocast switch
+    must not break the compiled loss's graph, nor change what it computes."""
+    from models.fp32_islands import keep_fp32
+    ds = consecutive_dataset(n_users=8, n_items=60, max_len=12).to(DEVICE)
+    batch = next(iter(ds.train_batches(8, seed=0, epoch=0)))
+    model = models.build(name, {"hidden_size": 16, "max_len": 12, "backend": "triton"}, n_items=60).to(DEVICE).eval()
+    kept = keep_fp32(model, ("layers.*.mixer",) + (("time_layers.*.scale_mlp",) if name == "tim4rec" else ()))
+    assert len(kept) == (4 if name == "tim4rec" else 2)
+    args = (batch.item_seq, batch.seq_len, batch.time_seq, batch.target)
+
+    def loss(*args):
+        with torch.autocast(DEVICE, dtype=torch.bfloat16):
+            return model.loss(*args).float()
+
+    torch._dynamo.reset()
+    explained = torch._dynamo.explain(loss)(*args)
+    assert explained.graph_count == 1, [str(b.reason)[:200] for b in explained.break_reasons]
+    torch.testing.assert_close(torch.compile(loss, fullgraph=True, backend="aot_eager")(*args), loss(*args))

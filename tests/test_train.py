@@ -1028,6 +1028,25 @@ def test_bf16_autocast_trains_in_bf16_and_keeps_fp32_state(tmp_path, model, monk
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=2e-2)
 
 
+def test_fp32_islands_train_recorded_and_a_bad_pattern_stops_the_run(tmp_path, monkeypatch):
+    """SEQREC_FP32_MODULES (models/fp32_islands.py) under bf16: the kept modules are recorded in the result's
+    ``implementation`` and change the losses; a pattern that names no module stops the run before training."""
+    ds = consecutive_dataset(n_users=16, n_items=40, max_len=8)
+    kw = dict(config={"hidden_size": 32}, seed=0, progress=False, backend="torch")
+    tcfg = {"epochs": 1, "patience": 0, "batch_size": 16, "amp": "bf16"}
+    monkeypatch.delenv("SEQREC_FP32_MODULES", raising=False)
+    plain = train("ssd4rec", ds, out=tmp_path / "p.json", train_config=tcfg, **kw)
+    assert "fp32_modules" not in plain["implementation"]
+    monkeypatch.setenv("SEQREC_FP32_MODULES", "layers.*.ffn")
+    kept = train("ssd4rec", ds, out=tmp_path / "k.json", train_config=tcfg, **kw)
+    assert kept["implementation"]["fp32_modules"] == ["layers.0.ffn", "layers.1.ffn"]
+    assert kept["epochs"][0]["train_loss"] != plain["epochs"][0]["train_loss"]
+    monkeypatch.setenv("SEQREC_FP32_MODULES", "layers.*.fnn")
+    with pytest.raises(TrainSetupError, match="pattern 'layers.*.fnn' matches no module of SSD4Rec"):
+        train("ssd4rec", ds, out=tmp_path / "bad.json", train_config=tcfg, **kw)
+    assert not (tmp_path / "bad.json").exists()
+
+
 def test_amp_rejects_an_unknown_precision(tmp_path):
     ds = consecutive_dataset(n_users=16, n_items=40, max_len=8)
     with pytest.raises(TrainSetupError, match="amp='fp16'"):
