@@ -516,3 +516,25 @@ def test_part20_runs_its_profiles_and_seeds_on_one_gpu_or_two_and_its_tests_once
         calls = text_of(tmp_path / "calls.txt")
         assert calls.count("-m pytest") == 3 and calls.count("-m seqrec anatomy") == 1  # the first call's only
         assert (root / ".tests20-done").exists()  # or copied
+
+
+@pytest.mark.parametrize("gpus", [1, 2])
+def test_part21_runs_its_three_fp32_islands_seed_by_seed_and_its_test_once(tmp_path, gpus):
+    """part21.sh: GPU 0's islands test (once a session) and part 20's missing seed; GPU 1's seeds 0-9 with the
+    mixer, the FFN and the time path in fp32 (in turn on GPU 0 where it is alone), a seed's three together."""
+    for root, logs in run_part_twice(tmp_path, "part21.sh", gpus, (".tests21-done",)):
+        seeds_log = logs / ("gpu1-seeds.log" if gpus == 2 else "gpu0-tests.log")
+        assert wait_until(lambda: text_of(seeds_log).count("=== rc=") >= 30 and  # noqa: B023
+                          text_of(logs / "gpu0-tests.log").count("=== rc=") >= 2, 30)  # noqa: B023
+        seeds = text_of(seeds_log)
+        runs = [line for line in seeds.splitlines() if line.startswith("=== ") and "-seeds/" in line]
+        triples = [re.search(r"SEQREC_FP32_MODULES='([^']+)' .*--seeds (\d+) --out \S+-fp32-(\w+)-seeds/", r).groups()
+                   for r in runs if "FP32_MODULES" in r]
+        patterns = {"mixer": "layers.*.mixer", "ffn": "layers.*.ffn", "time": "time_layers.*,time_norm"}
+        assert triples == [(patterns[k], str(s), k) for s in range(10) for k in ("mixer", "ffn", "time")]
+        assert "SEQREC_FP32_SCORES=1" in text_of(logs / "gpu0-tests.log") and "--seeds 2 --out" in seeds + text_of(
+            logs / "gpu0-tests.log")
+        calls = text_of(tmp_path / "calls.txt")
+        assert calls.count("-m pytest") == 1  # the first call's only
+        assert calls.count("SEQREC") == 0  # variables are the environment's, not arguments
+        assert (root / ".tests21-done").exists()  # or copied
