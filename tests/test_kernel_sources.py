@@ -42,3 +42,19 @@ def test_kernels_sum_their_seconds_by_source_and_the_main_one_says_what_else():
     assert sources["Memset"] == {"?": pytest.approx(1e-6)}  # its launch is not in the trace
     assert main_source(sources["reduce_kernel"]) == "? (+1 more, 25% of the time)"
     assert main_source(sources["gemm"]) == "aten::mm < /tmp/torchinductor/ab/cab.py(40): call"
+
+
+def test_without_a_frame_of_ours_a_files_frame_names_the_launch_before_a_builtins():
+    """The autograd engine's thread runs the backward with torch's frames only: the builtin method named nothing
+    (part 20's anatomy), the file that called it does."""
+    events = [
+        span("python_function", "/venv/lib/site-packages/torch/_functorch/wrappers.py(9): backward", 0, 50, tid=3),
+        span("python_function", "<built-in method sum of Tensor object at 0x1>", 10, 20, tid=3),
+        span("cpu_op", "aten::sum", 12, 10, tid=3),
+        span("cuda_runtime", "cudaLaunchKernel", 14, 2, tid=3, correlation=11),
+        span("python_function", "<built-in method sum of Tensor object at 0x1>", 60, 20, tid=4),
+        span("cuda_runtime", "cudaLaunchKernel", 64, 2, tid=4, correlation=12),
+    ]
+    assert launch_sources(events) == {
+        11: "aten::sum < /venv/lib/site-packages/torch/_functorch/wrappers.py(9): backward",
+        12: "<built-in method sum of Tensor object at 0x1>"}
