@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from kernels.dispatch import autocast_on
+
 FP32_MODULES_ENV = "SEQREC_FP32_MODULES"
 
 
@@ -34,7 +36,7 @@ def _forward_in_fp32(forward):
 
     def run(*args, **kwargs):
         tensor = next((a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)), None)
-        if tensor is None or not torch.is_autocast_enabled(tensor.device.type):
+        if tensor is None or not autocast_on(tensor):
             return forward(*args, **kwargs)
         with torch.autocast(tensor.device.type, enabled=False):
             return forward(*(_fp32(a) for a in args), **{k: _fp32(v) for k, v in kwargs.items()})
