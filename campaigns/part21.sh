@@ -9,7 +9,9 @@
 #     (tests/test_compile_custom_ops.py -k islands, on CUDA) and the anatomy again (logs/anatomy21.*: its kernel
 #     sources now name the file behind part 20's 12 aten sums a step, called on the autograd thread from no code of
 #     ours; the inductor code it compiled goes to ROOT.inductor21, beside ROOT, and its sums with their context to
-#     logs/anatomy21-inductor-sums.txt). Then part 20's missing pair: seed 2 with fp32 scores
+#     logs/anatomy21-inductor-sums.txt); the conv backward that walks each sequence in time (kernels/conv/fused.py
+#     BWD_SEQUENTIAL, off): its GPU test (logs/conv-seq-tests21.txt) and the conv bench with it as a provider
+#     (suites/bench_conv.py: triton_seq_bwd; logs/bench-conv21*). Then part 20's missing pair: seed 2 with fp32 scores
 #     (<timing>-amp-compile-cuda-graph-fp32-scores-seeds; it failed on a checkout synced under it).
 #   GPU 1 (after GPU 0's lines on a host of one GPU): #4's run unprofiled (TiM4Rec, amazon-beauty, h64, bf16,
 #     compiled, CUDA graph) over seeds 0-9 with the SSD mixers in fp32 (`layers.*.mixer`: in_proj, conv, SSD, gated
@@ -27,10 +29,12 @@ source campaigns/ml1m_queue.sh
 one_offs_then_queue
 fast_path_runs
 GPU0=("[ -e $ROOT/.tests21-done ] || { timeout 420 $PYTEST tests/test_compile_custom_ops.py -k islands \
-    > $ROOT/logs/islands-tests21.txt 2>&1; TORCHINDUCTOR_CACHE_DIR=$ROOT.inductor21 python3 -m seqrec anatomy \
+    > $ROOT/logs/islands-tests21.txt 2>&1; timeout 300 $PYTEST tests/test_kernels_conv.py -k walking \
+    > $ROOT/logs/conv-seq-tests21.txt 2>&1; TORCHINDUCTOR_CACHE_DIR=$ROOT.inductor21 python3 -m seqrec anatomy \
     --model tim4rec --batch 2048 --seq-len 50 --hidden 64 --device cuda --backend auto --profile 10 --compile \
     --amp bf16 --out $ROOT/logs/anatomy21.json > $ROOT/logs/anatomy21.txt 2>&1; \
     grep -rn -E -B4 -A1 '[^l]\.sum\(|aten\.sum' $ROOT.inductor21 --include='*.py' > $ROOT/logs/anatomy21-inductor-sums.txt; \
+    python3 suites/bench_conv.py --out $ROOT/logs/bench-conv21 > $ROOT/logs/bench-conv21.txt 2>&1; \
     touch $ROOT/.tests21-done; }"
   "SEQREC_FP32_SCORES=1 $RUN --seeds 2 --out $SET-fp32-scores-seeds/accuracy")
 GPU1=()

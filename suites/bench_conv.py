@@ -10,7 +10,9 @@ host's launches, part 13) and peak GPU memory above the inputs, with the card's 
 The bytes floor of one call is reading x and writing y (forward), reading x and dy and writing dx (backward):
 5 * B * L * C elements. With SiLU and K = 4 a third provider times our kernel with the backward's other path
 (``kernels.conv.fused.BWD_SHARED_X``): ``triton_shared_x_bwd`` (each x shift loaded once per tile) while the
-general path is the default, else ``triton_general_bwd``. Below 16 channels another one times the other tile
+general path is the default, else ``triton_general_bwd``. With K = 4 one times the backward that walks each
+sequence in time (``kernels.conv.fused.BWD_SEQUENTIAL``): ``triton_seq_bwd`` while the tiled one is the default,
+else ``triton_tiled_bwd``. Below 16 channels another one times the other tile
 shape (``kernels.conv.fused.NARROW_TILES``): ``triton_narrow_tiles`` while 16-wide tiles are the default, else
 ``triton_wide_tiles``.
 """
@@ -77,19 +79,24 @@ def main(argv=None) -> int:
                           "activation": act_name, **case, "device_name": card,
                           "min_bytes": 5 * inputs["x"].numel() * inputs["x"].element_size(),
                           "timer": "triton.testing.do_bench median", "impls": {}}
-                default, narrow = fused.BWD_SHARED_X, fused.NARROW_TILES
-                providers = [("triton", "triton", default, narrow), ("torch_ref", "torch", default, narrow)]
-                if act == "silu" and case["kernel_size"] == 4:  # the backward's other path, for comparison
+                default, narrow, seq = fused.BWD_SHARED_X, fused.NARROW_TILES, fused.BWD_SEQUENTIAL
+                # (name, backend, the fused module's settings against its defaults)
+                providers = [("triton", "triton", {}), ("torch_ref", "torch", {})]
+                if case["kernel_size"] == 4:  # the backward walking sequences in time, or the tiled one
+                    providers.insert(1, ("triton_tiled_bwd" if seq else "triton_seq_bwd", "triton",
+                                         {"BWD_SEQUENTIAL": not seq}))
+                if act == "silu" and case["kernel_size"] == 4:  # the tiled backward's other path, for comparison
                     providers.insert(1, ("triton_general_bwd" if default else "triton_shared_x_bwd", "triton",
-                                         not default, narrow))
+                                         {"BWD_SHARED_X": not default, "BWD_SEQUENTIAL": False}))
                 if case["channels"] < fused.MIN_BLOCK_C:  # tiles as narrow as the channels, or 16 wide
-                    providers.insert(1, ("triton_wide_tiles" if narrow else "triton_narrow_tiles", "triton", default,
-                                         not narrow))
-                for name, backend, shared_x, narrow_tiles in providers:
-                    fused.BWD_SHARED_X, fused.NARROW_TILES = shared_x, narrow_tiles
+                    providers.insert(1, ("triton_wide_tiles" if narrow else "triton_narrow_tiles", "triton",
+                                         {"NARROW_TILES": not narrow}))
+                for name, backend, settings in providers:
+                    for attr, value in settings.items():
+                        setattr(fused, attr, value)
                     fn = partial(causal_conv1d, activation=act, backend=backend)
                     rec = fwd_bwd_record(fn, inputs, dout)
-                    fused.BWD_SHARED_X, fused.NARROW_TILES = default, narrow
+                    fused.BWD_SHARED_X, fused.NARROW_TILES, fused.BWD_SEQUENTIAL = default, narrow, seq
                     result["impls"][name] = rec
                     print(f"{card} causal_conv1d {case} {dtype_name} {act_name} {name}: {rec}", flush=True)
                 tag = (f"b{case['batch']}-l{case['seqlen']}-c{case['channels']}-k{case['kernel_size']}-{act_name}-"

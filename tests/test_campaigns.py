@@ -535,6 +535,7 @@ def test_part21_runs_its_three_fp32_islands_seed_by_seed_and_its_test_once(tmp_p
         assert "SEQREC_FP32_SCORES=1" in text_of(logs / "gpu0-tests.log") and "--seeds 2 --out" in seeds + text_of(
             logs / "gpu0-tests.log")
         calls = text_of(tmp_path / "calls.txt")
-        assert calls.count("-m pytest") == 1 and calls.count("-m seqrec anatomy") == 1  # the first call's only
+        assert calls.count("-m pytest") == 2 and calls.count("-m seqrec anatomy") == 1  # the first call's only
+        assert calls.count("suites/bench_conv.py") == 1
         assert calls.count("SEQREC") == 0  # variables are the environment's, not arguments
         assert (root / ".tests21-done").exists()  # or copied

@@ -28,6 +28,8 @@ parameters' dtypes). Block sizes are fixed heuristics (no autotune: CUDA-graph c
 cheap). The row count R and tiles_per_prog are runtime arguments Triton does not specialize
 (``do_not_specialize``): one compilation serves every batch size, the epoch's last, partial batch included
 (part 12b, results/full/README.md: recompiling for it took 4.5 s of a cold first epoch on an H200).
+``BWD_SEQUENTIAL`` (K = 4, off until measured) replaces the tiles by whole sequences walked backwards in time a
+row at a time: each x and dy row loaded once, z and dz computed once, the windows in registers.
 """
 
 from __future__ import annotations
@@ -182,6 +184,61 @@ def _conv_bwd_k4_silu(
                     a0, a1, a2, a3, adb, 4)
 
 
+@triton.jit(do_not_specialize=["Bn", "L", "tiles_per_prog"])  # a partial batch reuses it
+def _conv_bwd_seq_k4_kernel(
+    x_ptr, w_ptr, bias_ptr, dy_ptr, dx_ptr, part_ptr,
+    Bn, L, C,
+    s_xb, s_xl, s_xc, s_db, s_dl, s_dc, s_wc, s_wk,
+    HAS_BIAS: tl.constexpr, SILU: tl.constexpr, tiles_per_prog,
+    BLOCK_C: tl.constexpr, BLOCK_K: tl.constexpr,
+):
+    """The backward for K = 4 walking each sequence backwards in time, one row of BLOCK_C channels a step
+    (``BWD_SEQUENTIAL``): x and dy are loaded once per row (the tiled kernels load x 7 or 20 times and dy 4 times
+    a row, as shifted tiles), z and dz are computed once per row, and the windows x[t-3..t], dz[t..t+3] stay in
+    registers. A program walks ``tiles_per_prog`` consecutive sequences (its tiles are sequences here); the partial
+    sums are those of ``_conv_bwd_kernel``, one row a program."""
+    pid = tl.program_id(0)
+    offs_c, mask_c, offs_k, W, bias = _channels(w_ptr, bias_ptr, C, s_wc, s_wk, 4, HAS_BIAS, BLOCK_C, BLOCK_K)
+    w0, w1, w2, w3 = _col(W, offs_k, 0)[None, :], _col(W, offs_k, 1)[None, :], _col(W, offs_k, 2)[None, :], \
+        _col(W, offs_k, 3)[None, :]
+    b0 = bias[None, :]
+    x_col = (offs_c.to(tl.int64) * s_xc)[None, :]
+    dy_col = (offs_c.to(tl.int64) * s_dc)[None, :]
+    zero = tl.zeros([1, BLOCK_C], dtype=tl.float32)
+    a0, a1, a2, a3, adb = zero, zero, zero, zero, zero
+    for i in range(0, tiles_per_prog):
+        b = pid * tiles_per_prog + i
+        ok = (b < Bn) & mask_c[None, :]
+        xb = b.to(tl.int64) * s_xb
+        dyb = b.to(tl.int64) * s_db
+        dxb = b.to(tl.int64) * L * C  # dx is contiguous (B, L, C)
+        # the window at t = L - 1: x[t-3..t]; dz[t+1..t+3] are past the end (zero)
+        t = L - 1
+        xm3 = tl.load(x_ptr + xb + (t - 3) * s_xl + x_col, mask=ok & (t >= 3), other=0.0).to(tl.float32)
+        xm2 = tl.load(x_ptr + xb + (t - 2) * s_xl + x_col, mask=ok & (t >= 2), other=0.0).to(tl.float32)
+        xm1 = tl.load(x_ptr + xb + (t - 1) * s_xl + x_col, mask=ok & (t >= 1), other=0.0).to(tl.float32)
+        x0 = tl.load(x_ptr + xb + t * s_xl + x_col, mask=ok, other=0.0).to(tl.float32)
+        dz1, dz2, dz3 = zero, zero, zero
+        for j in range(0, L):
+            t = L - 1 - j
+            dy = tl.load(dy_ptr + dyb + t * s_dl + dy_col, mask=ok, other=0.0).to(tl.float32)
+            x_next = tl.load(x_ptr + xb + (t - 4) * s_xl + x_col, mask=ok & (t >= 4), other=0.0).to(tl.float32)
+            dz0 = dy
+            if SILU:
+                dz0 = _silu_grad(dy, b0 + w0 * xm3 + w1 * xm2 + w2 * xm1 + w3 * x0)
+            dx = w3 * dz0 + w2 * dz1 + w1 * dz2 + w0 * dz3  # dx[t] = sum_j W[:, 3 - j] dz[t + j]
+            tl.store(dx_ptr + dxb + t * C + offs_c[None, :], dx.to(dx_ptr.dtype.element_ty), mask=ok)
+            a0 += dz0 * xm3
+            a1 += dz0 * xm2
+            a2 += dz0 * xm1
+            a3 += dz0 * x0
+            adb += dz0
+            dz3, dz2, dz1 = dz2, dz1, dz0
+            x0, xm1, xm2, xm3 = xm1, xm2, xm3, x_next
+    _store_partials(part_ptr, pid, C, offs_c, mask_c, offs_k, tl.zeros([BLOCK_C, BLOCK_K], dtype=tl.float32),
+                    a0, a1, a2, a3, adb, 4)
+
+
 @triton.jit(do_not_specialize=["R", "tiles_per_prog"])  # a partial batch reuses it
 def _conv_bwd_kernel(
     x_ptr, w_ptr, bias_ptr, dy_ptr, dx_ptr, part_ptr,
@@ -246,6 +303,14 @@ PROGRAMS_PER_SM = 16  # backward row programs x channel blocks ~ this many per S
 # (bf16 h64, B=2048: 255 against 241; Mamba4Rec's 40 bytes of spills against none; results/ptxas/), and the loads
 # it saves are L1 hits. suites/bench_conv.py times both (provider triton_shared_x_bwd; --bwd-grid).
 BWD_SHARED_X = False
+# K = 4 (the models' conv): True, the backward walks each sequence backwards in time a row at a time
+# (``_conv_bwd_seq_k4_kernel``: x and dy loaded once a row, z and dz computed once); False, the tiled kernels. Off
+# until a GPU measures it (suites/bench_conv.py, provider triton_seq_bwd): part 20's anatomy put the tiled backward
+# at 0.43 ms a step for TiM4Rec's six convs, the two mixer convs (C = 192) about 5x their DRAM floor.
+BWD_SEQUENTIAL = False
+SEQ_PROGRAMS_PER_SM = 32  # the sequential backward's programs (small: one row of channels each) per SM
+
+
 # Fewer than 16 channels (TiM4Rec's time convs: one channel a head, 4 at hidden 64): True, a tile is the channels
 # rounded up to a power of 2 (at least 4) wide and as many more rows as keeps its elements (C = 4: 128 forward rows,
 # 64 backward); False, 16 channels wide, 12 of them masked at C = 4. On an H200 (part 18, 5493f1b,
@@ -274,11 +339,13 @@ def _block_r(R: int, cap: int, block_r: int | None, block_c: int = MIN_BLOCK_C) 
     return rows * (MIN_BLOCK_C // block_c) if NARROW_TILES and block_c < MIN_BLOCK_C else rows
 
 
-def _row_programs(n_tiles: int, n_cblocks: int, device: torch.device, row_programs: int | None) -> tuple[int, int]:
-    """(row programs, tiles per program) for the backward: about PROGRAMS_PER_SM programs per SM in all."""
+def _row_programs(n_tiles: int, n_cblocks: int, device: torch.device, row_programs: int | None,
+                  per_sm: int | None = None) -> tuple[int, int]:
+    """(row programs, tiles per program) for the backward: about ``per_sm`` (default PROGRAMS_PER_SM) programs per
+    SM in all."""
     if row_programs is None:
         sms = torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 4
-        row_programs = max(1, PROGRAMS_PER_SM * sms // n_cblocks)
+        row_programs = max(1, (per_sm or PROGRAMS_PER_SM) * sms // n_cblocks)
     # a power of 2 (a compile-time constant: few variants over batch sizes), rounded down (more programs)
     tiles_per_prog = 1 << (max(1, n_tiles // max(1, row_programs)).bit_length() - 1)
     return triton.cdiv(n_tiles, tiles_per_prog), tiles_per_prog
@@ -308,12 +375,21 @@ def _bwd_launch(x: torch.Tensor, K: int, block_r=None, block_c=None, row_program
     b, L, C = x.shape
     R = b * L
     bc = _block_c(C, block_c)
-    br = _block_r(R, BWD_BLOCK_R, block_r, bc)
     n_cblocks = triton.cdiv(C, bc) if C else 0
-    n_prog, tiles_per_prog = _row_programs(triton.cdiv(R, br), max(n_cblocks, 1), x.device, row_programs)
+    if sequential_bwd(K):  # a program's tiles are whole sequences
+        br = 1
+        n_prog, tiles_per_prog = _row_programs(b, max(n_cblocks, 1), x.device, row_programs, SEQ_PROGRAMS_PER_SM)
+    else:
+        br = _block_r(R, BWD_BLOCK_R, block_r, bc)
+        n_prog, tiles_per_prog = _row_programs(triton.cdiv(R, br), max(n_cblocks, 1), x.device, row_programs)
     if R == 0 or C == 0:
         n_prog = 1
     return dict(n_prog=n_prog, tiles_per_prog=tiles_per_prog, n_cblocks=n_cblocks, block_r=br, block_c=bc)
+
+
+def sequential_bwd(K: int) -> bool:
+    """Whether the backward walks sequences in time (``BWD_SEQUENTIAL``, K = 4 only)."""
+    return BWD_SEQUENTIAL and K == 4
 
 
 def conv_partials_shape(x: torch.Tensor, weight: torch.Tensor) -> tuple[int, int, int]:
@@ -333,6 +409,14 @@ def causal_conv1d_fused_bwd_raw(dy, x, weight, bias, silu, block_r=None, block_c
     if b * L == 0 or C == 0:
         return dx, torch.zeros(1, C, K + 1, device=x.device, dtype=torch.float32)
     part = torch.empty(g["n_prog"], C, K + 1, device=x.device, dtype=torch.float32)
+    if sequential_bwd(K):
+        _conv_bwd_seq_k4_kernel[(g["n_prog"], g["n_cblocks"])](
+            x, weight, bias if bias is not None else weight, dy, dx, part,
+            b, L, C, *x.stride(), *dy.stride(), *weight.stride(),
+            HAS_BIAS=bias is not None, SILU=silu, tiles_per_prog=g["tiles_per_prog"],
+            BLOCK_C=g["block_c"], BLOCK_K=4, num_warps=max(1, min(NUM_WARPS, g["block_c"] // 32)),
+        )
+        return dx, part
     _conv_bwd_kernel[(g["n_prog"], g["n_cblocks"])](
         x, weight, bias if bias is not None else weight, dy, dx, part,
         b * L, L, C, *x.stride(), *dy.stride(), *weight.stride(),
