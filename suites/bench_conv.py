@@ -10,10 +10,10 @@ host's launches, part 13) and peak GPU memory above the inputs, with the card's 
 The bytes floor of one call is reading x and writing y (forward), reading x and dy and writing dx (backward):
 5 * B * L * C elements. With SiLU and K = 4 a third provider times our kernel with the backward's other path
 (``kernels.conv.fused.BWD_SHARED_X``): ``triton_shared_x_bwd`` (each x shift loaded once per tile) while the
-general path is the default, else ``triton_general_bwd``. With K = 4 one times the backward that walks each
-sequence in time (``kernels.conv.fused.BWD_SEQUENTIAL``): ``triton_seq_bwd`` while the tiled one is the default,
-else ``triton_tiled_bwd``. Below 16 channels another one times the other tile
-shape (``kernels.conv.fused.NARROW_TILES``): ``triton_narrow_tiles`` while 16-wide tiles are the default, else
+general path is the default, else ``triton_general_bwd``. With K = 4 and 16 channels or more one times the backward
+that walks each sequence in time (``kernels.conv.fused.BWD_SEQUENTIAL``): ``triton_seq_bwd`` while the tiled one
+is the default, else ``triton_tiled_bwd``. Below 16 channels another one times the other tile shape
+(``kernels.conv.fused.NARROW_TILES``): ``triton_narrow_tiles`` while 16-wide tiles are the default, else
 ``triton_wide_tiles``.
 """
 
@@ -82,7 +82,7 @@ def main(argv=None) -> int:
                 default, narrow, seq = fused.BWD_SHARED_X, fused.NARROW_TILES, fused.BWD_SEQUENTIAL
                 # (name, backend, the fused module's settings against its defaults)
                 providers = [("triton", "triton", {}), ("torch_ref", "torch", {})]
-                if case["kernel_size"] == 4:  # the backward walking sequences in time, or the tiled one
+                if case["kernel_size"] == 4 and case["channels"] >= fused.MIN_BLOCK_C:  # where BWD_SEQUENTIAL applies
                     providers.insert(1, ("triton_tiled_bwd" if seq else "triton_seq_bwd", "triton",
                                          {"BWD_SEQUENTIAL": not seq}))
                 if act == "silu" and case["kernel_size"] == 4:  # the tiled backward's other path, for comparison

@@ -206,20 +206,22 @@ def test_fused_backward_k4_silu_both_paths(monkeypatch, shared_x):
 def test_fused_backward_walking_sequences_in_time(monkeypatch, activation):
     """K = 4, ``BWD_SEQUENTIAL``: the backward that walks each sequence backwards a row at a time matches the
     reference: sequences shorter than the kernel (L = 1, 3), several sequences a program with the last one past
-    the batch (3 sequences, 2 programs), channel blocks, strided x and dy, fp32 and bf16; K != 4 keeps the tiled
-    kernels."""
+    the batch (3 sequences, 2 programs), channel blocks, strided x and dy, fp32 and bf16; K != 4 and fewer than 16
+    channels keep the tiled kernels."""
     from kernels.conv import fused
 
     monkeypatch.setattr(fused, "BWD_SEQUENTIAL", True)
     x = torch.zeros(3, 21, 64)
     assert fused._bwd_launch(x, 4, row_programs=1)["n_prog"] == 2  # two sequences a program, the last one masked
     assert fused._bwd_launch(x, 3)["block_r"] != 1  # K = 3: the tiled kernels
+    assert fused._bwd_launch(torch.zeros(3, 21, 5), 4)["block_r"] != 1  # 5 channels: the tiled kernels
     check_fused(3, 21, 64, 4, activation, contiguous=False, block_c=16, row_programs=1, seed=21)
-    check_fused(1, 1, 5, 4, activation, seed=22)
-    check_fused(2, 3, 5, 4, activation, row_programs=2, seed=23)
+    check_fused(1, 1, 20, 4, activation, seed=22)
+    check_fused(2, 3, 24, 4, activation, row_programs=2, seed=23)
     check_fused(3, 50, 192, 4, activation, dtype=torch.bfloat16, seed=24)
-    check_fused(2, 9, 5, 4, activation, dy_transform=lambda dy: dy.transpose(0, 1).contiguous().transpose(0, 1))
-    check_fused(3, 11, 20, 3, activation, row_programs=1, seed=25)
+    check_fused(2, 9, 16, 4, activation, dy_transform=lambda dy: dy.transpose(0, 1).contiguous().transpose(0, 1))
+    check_fused(3, 11, 5, 4, activation, row_programs=1, seed=25)
+    check_fused(3, 11, 20, 3, activation, row_programs=1, seed=26)
 
 
 @needs_triton

@@ -303,10 +303,10 @@ PROGRAMS_PER_SM = 16  # backward row programs x channel blocks ~ this many per S
 # (bf16 h64, B=2048: 255 against 241; Mamba4Rec's 40 bytes of spills against none; results/ptxas/), and the loads
 # it saves are L1 hits. suites/bench_conv.py times both (provider triton_shared_x_bwd; --bwd-grid).
 BWD_SHARED_X = False
-# K = 4 (the models' conv): True, the backward walks each sequence backwards in time a row at a time
-# (``_conv_bwd_seq_k4_kernel``: x and dy loaded once a row, z and dz computed once); False, the tiled kernels. Off
-# until a GPU measures it (suites/bench_conv.py, provider triton_seq_bwd): part 20's anatomy put the tiled backward
-# at 0.43 ms a step for TiM4Rec's six convs, the two mixer convs (C = 192) about 5x their DRAM floor.
+# K = 4 (the models' conv), 16 channels or more: True, the backward walks each sequence backwards in time a row at
+# a time (``_conv_bwd_seq_k4_kernel``: x and dy loaded once a row, z and dz computed once); False, the tiled kernels.
+# Off until a GPU measures it (suites/bench_conv.py, provider triton_seq_bwd): part 20's anatomy put the tiled
+# backward at 0.43 ms a step for TiM4Rec's six convs, the two mixer convs (C = 192) about 5x their DRAM floor.
 BWD_SEQUENTIAL = False
 SEQ_PROGRAMS_PER_SM = 32  # the sequential backward's programs (small: one row of channels each) per SM
 
@@ -376,7 +376,7 @@ def _bwd_launch(x: torch.Tensor, K: int, block_r=None, block_c=None, row_program
     R = b * L
     bc = _block_c(C, block_c)
     n_cblocks = triton.cdiv(C, bc) if C else 0
-    if sequential_bwd(K):  # a program's tiles are whole sequences
+    if sequential_bwd(K, C):  # a program's tiles are whole sequences
         br = 1
         n_prog, tiles_per_prog = _row_programs(b, max(n_cblocks, 1), x.device, row_programs, SEQ_PROGRAMS_PER_SM)
     else:
@@ -387,9 +387,10 @@ def _bwd_launch(x: torch.Tensor, K: int, block_r=None, block_c=None, row_program
     return dict(n_prog=n_prog, tiles_per_prog=tiles_per_prog, n_cblocks=n_cblocks, block_r=br, block_c=bc)
 
 
-def sequential_bwd(K: int) -> bool:
-    """Whether the backward walks sequences in time (``BWD_SEQUENTIAL``, K = 4 only)."""
-    return BWD_SEQUENTIAL and K == 4
+def sequential_bwd(K: int, C: int) -> bool:
+    """Whether the backward walks sequences in time: ``BWD_SEQUENTIAL``, K = 4 and at least MIN_BLOCK_C channels (a
+    row of TiM4Rec's 4-channel time convs would leave most of a warp idle for L steps)."""
+    return BWD_SEQUENTIAL and K == 4 and C >= MIN_BLOCK_C
 
 
 def conv_partials_shape(x: torch.Tensor, weight: torch.Tensor) -> tuple[int, int, int]:
@@ -409,7 +410,7 @@ def causal_conv1d_fused_bwd_raw(dy, x, weight, bias, silu, block_r=None, block_c
     if b * L == 0 or C == 0:
         return dx, torch.zeros(1, C, K + 1, device=x.device, dtype=torch.float32)
     part = torch.empty(g["n_prog"], C, K + 1, device=x.device, dtype=torch.float32)
-    if sequential_bwd(K):
+    if sequential_bwd(K, C):
         _conv_bwd_seq_k4_kernel[(g["n_prog"], g["n_cblocks"])](
             x, weight, bias if bias is not None else weight, dy, dx, part,
             b, L, C, *x.stride(), *dy.stride(), *weight.stride(),
