@@ -306,7 +306,8 @@ BWD_SHARED_X = False
 # K = 4 (the models' conv), 16 channels or more: True, the backward walks each sequence backwards in time a row at
 # a time (``_conv_bwd_seq_k4_kernel``: x and dy loaded once a row, z and dz computed once); False, the tiled kernels.
 # Off until a GPU measures it (suites/bench_conv.py, provider triton_seq_bwd): part 20's anatomy put the tiled
-# backward at 0.43 ms a step for TiM4Rec's six convs, the two mixer convs (C = 192) about 5x their DRAM floor.
+# backward at 0.43 ms a step for TiM4Rec's six convs; part 18's bench, the mixer conv (2048, 50, 192, bf16, SiLU)
+# fwd+bwd at about 6x its bytes floor.
 BWD_SEQUENTIAL = False
 SEQ_PROGRAMS_PER_SM = 32  # the sequential backward's programs (small: one row of channels each) per SM
 
