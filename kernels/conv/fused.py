@@ -218,7 +218,12 @@ def _conv_bwd_seq_k4_kernel(
         xm2 = tl.load(x_ptr + xb + (t - 2) * s_xl + x_col, mask=ok & (t >= 2), other=0.0).to(tl.float32)
         xm1 = tl.load(x_ptr + xb + (t - 1) * s_xl + x_col, mask=ok & (t >= 1), other=0.0).to(tl.float32)
         x0 = tl.load(x_ptr + xb + t * s_xl + x_col, mask=ok, other=0.0).to(tl.float32)
-        dz1, dz2, dz3 = zero, zero, zero
+        # three distinct zeros: Triton takes a name as loop-carried only where the body's dry run leaves it a value
+        # other than the one it entered with, so dz3 = dz2 = zero (one value) would stay zero on a GPU (the
+        # interpreter, plain Python, does not care)
+        dz1 = tl.zeros([1, BLOCK_C], dtype=tl.float32)
+        dz2 = tl.zeros([1, BLOCK_C], dtype=tl.float32)
+        dz3 = tl.zeros([1, BLOCK_C], dtype=tl.float32)
         for j in range(0, L):
             t = L - 1 - j
             dy = tl.load(dy_ptr + dyb + t * s_dl + dy_col, mask=ok, other=0.0).to(tl.float32)
@@ -305,9 +310,10 @@ PROGRAMS_PER_SM = 16  # backward row programs x channel blocks ~ this many per S
 BWD_SHARED_X = False
 # K = 4 (the models' conv), 16 channels or more: True, the backward walks each sequence backwards in time a row at
 # a time (``_conv_bwd_seq_k4_kernel``: x and dy loaded once a row, z and dz computed once); False, the tiled kernels.
-# Off until a GPU measures it (suites/bench_conv.py, provider triton_seq_bwd): part 20's anatomy put the tiled
-# backward at 0.43 ms a step for TiM4Rec's six convs; part 18's bench, the mixer conv (2048, 50, 192, bf16, SiLU)
-# fwd+bwd at about 6x its bytes floor.
+# Off until a GPU measures the kernel as it is now: part 21 (H200, results/full/logs/part21-bench-conv.txt) timed it
+# faster in 13 of 16 cases (the mixer conv, 2048 x 50 x 192 bf16 SiLU, fwd+bwd as a graph 0.143 ms against 0.247;
+# slower at 256 x 200 x 192 but for bf16 SiLU, up to 1.24x), but that kernel lost dz[t+2] and dz[t+3] on the GPU (its
+# GPU test failed; tests/test_triton_loop_carries.py says why), so those times are of a wrong dx.
 BWD_SEQUENTIAL = False
 SEQ_PROGRAMS_PER_SM = 32  # the sequential backward's programs (small: one row of channels each) per SM
 
