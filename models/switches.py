@@ -33,3 +33,14 @@ def ssd_bf16_product() -> bool:
     0-9 its test NDCG@10 was 0.03608 +- 0.00057 against 0.03616 +- 0.00054 (-0.2%, paired t p = 0.30:
     reports/compare/tim4rec-beauty-h64-ssd-bf16-product.md), within the seeds' spread; 0 keeps the exact dots."""
     return env_flag(SSD_BF16_PRODUCT_ENV, default=True)
+
+
+CONV_BWD_SEQUENTIAL_ENV = "SEQREC_CONV_BWD_SEQUENTIAL"
+
+
+def conv_bwd_sequential() -> bool:
+    """``SEQREC_CONV_BWD_SEQUENTIAL`` = 1 or 0 (default): the causal conv's Triton backward for K = 4 and 16 channels
+    or more walks each sequence backwards in time (``kernels.conv.fused._conv_bwd_seq_k4_kernel``) instead of tiles of
+    rows (``kernels.conv.fused.BWD_SEQUENTIAL``, where that is None). Same values but the order of the weight
+    gradient's sums. Off until an H200 has timed the kernel as it is since part 21's fix (results/full/README.md)."""
+    return env_flag(CONV_BWD_SEQUENTIAL_ENV, default=False)

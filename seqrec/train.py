@@ -350,20 +350,35 @@ def implementation(optimizer: torch.optim.Optimizer, tcfg: dict[str, Any]) -> di
     ("kernel": ``kernels.time_mlp``, on CUDA unless turned off, in fp32 under autocast too; "elementwise" under
     compile where asked, ``models.tim4rec.pointwise_mlp``); and one that rounds more: the SSD kernels' mixed
     dots as one bf16 product (under bf16, ``models.switches.ssd_bf16_product``); and one that rounds less: the loss's
-    scores in fp32 under autocast (``models.item_table.fp32_scores``)."""
+    scores in fp32 under autocast (``models.item_table.fp32_scores``). Also the conv backward's kernel on CUDA
+    (``models.switches.conv_bwd_sequential``) and, compiled, whether inductor fused norms' row and column sums
+    (``inductor_mix_order_reduction``: ``TORCHINDUCTOR_MIX_ORDER_REDUCTION``, which finishes the column sums with
+    aten sums; part 21)."""
     spread, multiple = item_table.spread_padding_grad(), item_table.item_rows_multiple()  # all read: checked
     elementwise, linear_multiple = tim4rec.time_mlp_elementwise(), aligned_linear.linear_out_multiple()
     on_cuda = optimizer.param_groups[0]["params"][0].is_cuda  # PyTorch's default Adam: foreach on CUDA
     time_kernel = tim4rec.time_mlp_kernel(on_cuda)
     bf16_product = switches.ssd_bf16_product()
     fp32_scores = item_table.fp32_scores()
-    return {"adam": "fused" if optimizer.defaults.get("fused") else "foreach" if on_cuda else "single-tensor",
+    conv_sequential = switches.conv_bwd_sequential()
+    impl = {"adam": "fused" if optimizer.defaults.get("fused") else "foreach" if on_cuda else "single-tensor",
             "padding_grad": "spread" if tcfg["compile"] and spread else "row 0",
             "item_table_rows_multiple": multiple if tcfg["amp"] else 1,
             "linear_out_multiple": linear_multiple if tcfg["amp"] else 1,
             "time_mlp": "kernel" if time_kernel else "elementwise" if tcfg["compile"] and elementwise else "linear",
             "ssd_bf16_product": bool(bf16_product and tcfg["amp"] == "bf16"),
-            "fp32_scores": bool(fp32_scores and tcfg["amp"])}
+            "fp32_scores": bool(fp32_scores and tcfg["amp"]),
+            "conv_bwd": "sequential" if conv_sequential and on_cuda else "tiled" if on_cuda else "torch"}
+    if tcfg["compile"]:
+        impl["inductor_mix_order_reduction"] = inductor_mix_order_reduction()
+    return impl
+
+
+def inductor_mix_order_reduction() -> bool | None:
+    """Inductor's ``triton.mix_order_reduction`` (None where this torch has no such setting)."""
+    from torch._inductor import config
+
+    return getattr(config.triton, "mix_order_reduction", None)
 
 
 def set_capturable(optimizer: torch.optim.Optimizer, capturable: bool, fused: bool | None = None) -> None:

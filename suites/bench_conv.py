@@ -79,7 +79,8 @@ def main(argv=None) -> int:
                           "activation": act_name, **case, "device_name": card,
                           "min_bytes": 5 * inputs["x"].numel() * inputs["x"].element_size(),
                           "timer": "triton.testing.do_bench median", "impls": {}}
-                default, narrow, seq = fused.BWD_SHARED_X, fused.NARROW_TILES, fused.BWD_SEQUENTIAL
+                default, narrow, seq_attr = fused.BWD_SHARED_X, fused.NARROW_TILES, fused.BWD_SEQUENTIAL
+                seq = fused.sequential_bwd(4, fused.MIN_BLOCK_C)  # the default's choice (the environment's: None)
                 # (name, backend, the fused module's settings against its defaults)
                 providers = [("triton", "triton", {}), ("torch_ref", "torch", {})]
                 if case["kernel_size"] == 4 and case["channels"] >= fused.MIN_BLOCK_C:  # where BWD_SEQUENTIAL applies
@@ -96,7 +97,7 @@ def main(argv=None) -> int:
                         setattr(fused, attr, value)
                     fn = partial(causal_conv1d, activation=act, backend=backend)
                     rec = fwd_bwd_record(fn, inputs, dout)
-                    fused.BWD_SHARED_X, fused.NARROW_TILES, fused.BWD_SEQUENTIAL = default, narrow, seq
+                    fused.BWD_SHARED_X, fused.NARROW_TILES, fused.BWD_SEQUENTIAL = default, narrow, seq_attr
                     result["impls"][name] = rec
                     print(f"{card} causal_conv1d {case} {dtype_name} {act_name} {name}: {rec}", flush=True)
                 tag = (f"b{case['batch']}-l{case['seqlen']}-c{case['channels']}-k{case['kernel_size']}-{act_name}-"

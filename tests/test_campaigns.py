@@ -539,3 +539,26 @@ def test_part21_runs_its_three_fp32_islands_seed_by_seed_and_its_test_once(tmp_p
         assert calls.count("suites/bench_conv.py") == 1
         assert calls.count("SEQREC") == 0  # variables are the environment's, not arguments
         assert (root / ".tests21-done").exists()  # or copied
+
+
+@pytest.mark.parametrize("gpus", [1, 2])
+def test_part22_times_both_changes_only_after_the_conv_tests_pass_and_tests_once(tmp_path, gpus):
+    """part22.sh: GPU 0's conv tests, bench and anatomy four ways (once a session), four profiled runs; GPU 1's seeds
+    0-9 with both changes (in turn on GPU 0 where it is alone); every line with the sequential conv backward waits
+    for the conv tests' marker (the stub's pytest passes, so it is there)."""
+    for root, logs in run_part_twice(tmp_path, "part22.sh", gpus, (".tests22-done", ".conv-seq-ok")):
+        seeds_log = logs / ("gpu1-seeds.log" if gpus == 2 else "gpu0-tests.log")
+        assert wait_until(lambda: text_of(seeds_log).count("=== rc=") >= 10 and  # noqa: B023
+                          text_of(logs / "gpu0-tests.log").count("=== rc=") >= 5, 30)  # noqa: B023
+        tests, seeds = text_of(logs / "gpu0-tests.log"), text_of(seeds_log)
+        runs = [line for line in seeds.splitlines() if line.startswith("=== ") and "-both-seeds/" in line]
+        assert [re.search(r"--seeds (\d+) ", r).group(1) for r in runs] == [str(s) for s in range(10)]
+        assert all(f"[ -e {root}/.conv-seq-ok ] && SEQREC_CONV_BWD_SEQUENTIAL=1 TORCHINDUCTOR_MIX_ORDER_REDUCTION=0"
+                   in r for r in runs)
+        assert tests.count("SEQREC_PROFILE_EPOCH=5") == 4
+        assert f"[ -e {root}/.conv-seq-ok ] && SEQREC_CONV_BWD_SEQUENTIAL=1 SEQREC_PROFILE_EPOCH=5" in tests
+        assert "TORCHINDUCTOR_MIX_ORDER_REDUCTION=0 SEQREC_PROFILE_EPOCH=5" in tests
+        calls = text_of(tmp_path / "calls.txt")
+        assert calls.count("-m pytest") == 2 and calls.count("-m seqrec anatomy") == 4  # the first call's only
+        assert calls.count("suites/bench_conv.py") == 1 and calls.count("SEQREC") == 0
+        assert (root / ".tests22-done").exists() and (root / ".conv-seq-ok").exists()  # or copied

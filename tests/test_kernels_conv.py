@@ -225,6 +225,27 @@ def test_fused_backward_walking_sequences_in_time(monkeypatch, activation):
 
 
 @needs_triton
+def test_sequential_backward_is_the_environments_choice(monkeypatch):
+    """``BWD_SEQUENTIAL`` None: ``SEQREC_CONV_BWD_SEQUENTIAL`` picks the backward (off unless set); a bad value is an
+    error naming the variable; True/False override it."""
+    from kernels.conv import fused
+
+    monkeypatch.setattr(fused, "BWD_SEQUENTIAL", None)
+    x = torch.zeros(3, 21, 64)
+    monkeypatch.delenv("SEQREC_CONV_BWD_SEQUENTIAL", raising=False)
+    assert fused._bwd_launch(x, 4)["block_r"] != 1
+    monkeypatch.setenv("SEQREC_CONV_BWD_SEQUENTIAL", "1")
+    assert fused._bwd_launch(x, 4)["block_r"] == 1
+    assert fused._bwd_launch(torch.zeros(3, 21, 5), 4)["block_r"] != 1  # still not below 16 channels
+    monkeypatch.setattr(fused, "BWD_SEQUENTIAL", False)
+    assert fused._bwd_launch(x, 4)["block_r"] != 1
+    monkeypatch.setattr(fused, "BWD_SEQUENTIAL", None)
+    monkeypatch.setenv("SEQREC_CONV_BWD_SEQUENTIAL", "yes")
+    with pytest.raises(ValueError, match="SEQREC_CONV_BWD_SEQUENTIAL='yes'"):
+        fused._bwd_launch(x, 4)
+
+
+@needs_triton
 @pytest.mark.parametrize("K", [1, 3, 5])
 def test_fused_other_kernel_sizes(K):
     """K <= 4 sums dweight elementwise over the tiles, K > 4 reduces per tile: both paths."""

@@ -379,13 +379,28 @@ def test_graph_adam_is_fused_unless_asked_for_foreach(monkeypatch):
         graph_adam_fused()
 
 
+def test_a_compiled_run_records_inductors_mix_order_reduction(monkeypatch):
+    """Under compile the result says whether inductor fused norms' row and column sums (part 21: their column sums
+    end in aten sums); eager it does not; on the CPU the conv backward is torch's."""
+    from torch._inductor import config
+
+    from seqrec.train import implementation
+
+    opt = torch.optim.Adam([nn.Parameter(torch.randn(3))])
+    eager = implementation(opt, {"compile": False, "amp": None})
+    assert "inductor_mix_order_reduction" not in eager and eager["conv_bwd"] == "torch"
+    for value in (True, False):
+        monkeypatch.setattr(config.triton, "mix_order_reduction", value)
+        assert implementation(opt, {"compile": True, "amp": None})["inductor_mix_order_reduction"] is value
+
+
 def test_a_result_says_which_implementations_ran_and_bad_settings_stop_before_training(fake_models, tiny_ds,
                                                                                          tmp_path, monkeypatch):
     monkeypatch.delenv("SEQREC_ITEM_TABLE_PAD", raising=False)
     result = _fake_train(tiny_ds, tmp_path, train_config={"epochs": 1, "patience": 0})
     assert result["implementation"] == {"adam": "single-tensor", "padding_grad": "row 0", "item_table_rows_multiple": 1,
                                         "linear_out_multiple": 1, "time_mlp": "linear", "ssd_bf16_product": False,
-                                        "fp32_scores": False}
+                                        "fp32_scores": False, "conv_bwd": "torch"}
     monkeypatch.setenv("SEQREC_TIME_MLP_KERNEL", "1")
     assert _fake_train(tiny_ds, tmp_path, out=tmp_path / "k.json",
                        train_config={"epochs": 1, "patience": 0})["implementation"]["time_mlp"] == "kernel"
@@ -394,6 +409,10 @@ def test_a_result_says_which_implementations_ran_and_bad_settings_stop_before_tr
     with pytest.raises(TrainSetupError, match="SEQREC_SSD_BF16_PRODUCT='yes'"):
         _fake_train(tiny_ds, tmp_path, out=tmp_path / "bad.json", train_config={"epochs": 1, "patience": 0})
     monkeypatch.delenv("SEQREC_SSD_BF16_PRODUCT")
+    monkeypatch.setenv("SEQREC_CONV_BWD_SEQUENTIAL", "on")
+    with pytest.raises(TrainSetupError, match="SEQREC_CONV_BWD_SEQUENTIAL='on'"):
+        _fake_train(tiny_ds, tmp_path, out=tmp_path / "bad.json", train_config={"epochs": 1, "patience": 0})
+    monkeypatch.delenv("SEQREC_CONV_BWD_SEQUENTIAL")
     monkeypatch.setenv("SEQREC_ITEM_TABLE_PAD", "0")
     epochs = []
     with pytest.raises(TrainSetupError, match="SEQREC_ITEM_TABLE_PAD='0'"):

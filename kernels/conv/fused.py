@@ -314,7 +314,8 @@ BWD_SHARED_X = False
 # faster in 13 of 16 cases (the mixer conv, 2048 x 50 x 192 bf16 SiLU, fwd+bwd as a graph 0.143 ms against 0.247;
 # slower at 256 x 200 x 192 but for bf16 SiLU, up to 1.24x), but that kernel lost dz[t+2] and dz[t+3] on the GPU (its
 # GPU test failed; tests/test_triton_loop_carries.py says why), so those times are of a wrong dx.
-BWD_SEQUENTIAL = False
+# None: the environment's choice (``models.switches.conv_bwd_sequential``: 0 unless set); True/False: regardless.
+BWD_SEQUENTIAL: bool | None = None
 SEQ_PROGRAMS_PER_SM = 32  # the sequential backward's programs (small: one row of channels each) per SM
 
 
@@ -395,9 +396,16 @@ def _bwd_launch(x: torch.Tensor, K: int, block_r=None, block_c=None, row_program
 
 
 def sequential_bwd(K: int, C: int) -> bool:
-    """Whether the backward walks sequences in time: ``BWD_SEQUENTIAL``, K = 4 and at least MIN_BLOCK_C channels (a
+    """Whether the backward walks sequences in time: ``BWD_SEQUENTIAL`` (or the environment's choice), K = 4 and at
+    least MIN_BLOCK_C channels (a
     row of TiM4Rec's 4-channel time convs would leave most of a warp idle for L steps)."""
-    return BWD_SEQUENTIAL and K == 4 and C >= MIN_BLOCK_C
+    if K != 4 or C < MIN_BLOCK_C:
+        return False
+    if BWD_SEQUENTIAL is not None:
+        return BWD_SEQUENTIAL
+    from models.switches import conv_bwd_sequential  # kernels stay importable without models
+
+    return conv_bwd_sequential()
 
 
 def conv_partials_shape(x: torch.Tensor, weight: torch.Tensor) -> tuple[int, int, int]:
