@@ -22,16 +22,24 @@ OUR_CODE = ("models/", "kernels/", "seqrec/")  # in a frame's file name, outside
 REPO = f"{Path(__file__).resolve().parents[1]}/"  # left out of the frames' names
 
 
+def _library(frame: str) -> bool:
+    """A frame of an installed package: under site-packages, or a path the profiler gives relative to it
+    (``torch/_ops.py(869): redispatch``); ours and Inductor's generated modules have absolute paths."""
+    return "site-packages" in frame or not frame.startswith("/")
+
+
 def _source(stack: list[dict[str, Any]]) -> str:
-    """'<innermost aten op> < <innermost frame of ours, else the innermost frame of a file, else the innermost
-    Python frame>' over the open spans. A file's frame before a builtin's: part 20's 12 aten sums a step came from
-    '<built-in method sum of Tensor object>' with no frame of ours (the autograd engine's thread), which names
-    nothing."""
+    """'<innermost aten op> < <innermost frame of ours, else of a file outside the installed packages (an Inductor
+    module's ``call``), else of any file, else the innermost Python frame>' over the open spans. Part 20's 12 aten
+    sums a step came from '<built-in method sum of Tensor object>' with no frame of ours, which names nothing; part
+    21's from ``torch/_ops.py(869): redispatch``, which names little: they were Inductor's wrapper code finishing its
+    mix-order reductions (results/full/README.md, part 21)."""
     op = next((e["name"] for e in reversed(stack) if e["cat"] == "cpu_op"), None)
     frames = [e["name"] for e in reversed(stack) if e["cat"] == "python_function"]
-    ours = (f for f in frames if any(p in f for p in OUR_CODE) and "site-packages" not in f)
-    files = (f for f in frames if not f.startswith("<built-in"))
-    frame = next(ours, next(files, frames[0] if frames else None))
+    files = [f for f in frames if not f.startswith("<")]
+    ours = [f for f in files if any(p in f for p in OUR_CODE) and "site-packages" not in f]
+    generated = [f for f in files if not _library(f)]
+    frame = next(iter(ours + generated + files + frames), None)
     return " < ".join(x.replace(REPO, "") for x in (op, frame) if x) or "?"
 
 

@@ -58,3 +58,18 @@ def test_without_a_frame_of_ours_a_files_frame_names_the_launch_before_a_builtin
     assert launch_sources(events) == {
         11: "aten::sum < /venv/lib/site-packages/torch/_functorch/wrappers.py(9): backward",
         12: "<built-in method sum of Tensor object at 0x1>"}
+
+
+def test_an_inductor_modules_frame_names_the_launch_before_torchs_own():
+    """Part 21: Inductor's wrapper code finished its mix-order reductions with aten sums, under a frame of torch's
+    (``torch/_ops.py``, relative as the profiler gives installed files): the generated module names them."""
+    events = [
+        span("python_function", "/tmp/inductor/sl/csl.py(4056): call", 0, 50, tid=5),
+        span("python_function", "torch/_ops.py(869): redispatch", 5, 40, tid=5),
+        span("cpu_op", "aten::sum", 12, 10, tid=5),
+        span("cuda_runtime", "cudaLaunchKernel", 14, 2, tid=5, correlation=13),
+        span("python_function", "torch/_ops.py(869): redispatch", 60, 20, tid=6),
+        span("cuda_runtime", "cudaLaunchKernel", 64, 2, tid=6, correlation=14),
+    ]
+    assert launch_sources(events) == {13: "aten::sum < /tmp/inductor/sl/csl.py(4056): call",
+                                      14: "torch/_ops.py(869): redispatch"}
