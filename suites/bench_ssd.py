@@ -26,7 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_common import graph_ms, graph_record, host_ms  # noqa: E402
+from bench_common import graph_ms, graph_record, host_ms, print_kernel_profile  # noqa: E402
 from mamba_sdist import default_workdir, unpack_mamba_sdist  # noqa: E402
 
 from kernels import dispatch  # noqa: E402
@@ -77,7 +77,9 @@ def variants(names: list[str]) -> dict[str, str | None]:
     return {n: status[n] for n in names}
 
 
-def bench_case(b: int, L: int, dtype: torch.dtype, do_bench, bandwidth: float, names: list[str]) -> list[dict]:
+def bench_case(b: int, L: int, dtype: torch.dtype, do_bench, bandwidth: float, names: list[str],
+               profile_steps: int = 0) -> list[dict]:
+    """Each variant's record at (b, L); ``profile_steps``: also print the GPU kernels of that many fwd+bwd calls."""
     inp = make_inputs(b, L, dtype)
     leaves = [inp[k] for k in ARGS]
     dy = torch.randn_like(inp["x"])
@@ -111,6 +113,9 @@ def bench_case(b: int, L: int, dtype: torch.dtype, do_bench, bandwidth: float, n
             fb_host_ms = host_ms(fwd_bwd)  # near fb_ms: bound by the host's launches, not the GPU
             # the kernels alone, replayed as a CUDA graph (what a graphed training step pays)
             graph = graph_record("forward_backward_graph_ms", lambda: graph_ms(fwd_bwd))  # noqa: B023
+            if profile_steps:  # where the time over the bytes floor goes, kernel by kernel
+                print_kernel_profile(lambda **kw: ssd(**kw, chunk_size=CHUNK, backend=backend), inp, dy,  # noqa: B023
+                                     f"{name} B={b} L={L} {dtype}", steps=profile_steps)
         except torch.OutOfMemoryError as e:
             rows.append({**row, "status": "skipped", "reason": f"out of memory: {e}"})
             torch.cuda.empty_cache()
@@ -138,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
                          "SPLIT_BF16_DOTS), triton_bf16_product (our kernel, BF16_PRODUCT_DOTS), torch, mamba_ssm")
     ap.add_argument("--mamba-sdist", type=Path, default=None,
                     help="mamba_ssm sdist to import mamba_chunk_scan_combined from (when not installed)")
+    ap.add_argument("--profile", type=int, default=0, metavar="STEPS",
+                    help="also print each variant's GPU kernels over STEPS fwd+bwd calls (torch.profiler)")
     args = ap.parse_args(argv)
     if args.mamba_sdist is not None:
         unpack_mamba_sdist(args.mamba_sdist, default_workdir())
@@ -166,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{card}: measured copy bandwidth {bandwidth / 1e12:.2f} TB/s; tf32 off; H={H} P={P} G={G} N={N}")
     rows = []
     for b, L in cases:
-        case_rows = bench_case(b, L, dtype, do_bench, bandwidth, names)
+        case_rows = bench_case(b, L, dtype, do_bench, bandwidth, names, args.profile)
         rows += case_rows
         floor = case_rows[0]["floor_ms"]["forward_backward"]
         nb = case_rows[0]["min_bytes"]["forward_backward"]

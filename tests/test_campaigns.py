@@ -561,4 +561,5 @@ def test_part22_times_both_changes_only_after_the_conv_tests_pass_and_tests_once
         calls = text_of(tmp_path / "calls.txt")
         assert calls.count("-m pytest") == 2 and calls.count("-m seqrec anatomy") == 4  # the first call's only
         assert calls.count("suites/bench_conv.py") == 1 and calls.count("SEQREC") == 0
+        assert calls.count("suites/bench_ssd.py") == 2 and calls.count("--variants triton,torch --profile 10") == 2
         assert (root / ".tests22-done").exists() and (root / ".conv-seq-ok").exists()  # or copied
