@@ -314,7 +314,8 @@ BWD_SHARED_X = False
 # faster in 13 of 16 cases (the mixer conv, 2048 x 50 x 192 bf16 SiLU, fwd+bwd as a graph 0.143 ms against 0.247;
 # slower at 256 x 200 x 192 but for bf16 SiLU, up to 1.24x), but that kernel lost dz[t+2] and dz[t+3] on the GPU (its
 # GPU test failed; tests/test_triton_loop_carries.py says why), so those times are of a wrong dx.
-# None: the environment's choice (``models.switches.conv_bwd_sequential``: 0 unless set); True/False: regardless.
+# None: the environment's choice (SEQREC_CONV_BWD_SEQUENTIAL, ``models.switches.conv_bwd_sequential``: 0 unless set);
+# True/False: regardless.
 BWD_SEQUENTIAL: bool | None = None
 SEQ_PROGRAMS_PER_SM = 32  # the sequential backward's programs (small: one row of channels each) per SM
 
