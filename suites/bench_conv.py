@@ -54,6 +54,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, type=Path, help="directory for the result files")
     ap.add_argument("--dtypes", default="float32,bfloat16")
     ap.add_argument("--activations", default="silu,none")
+    ap.add_argument("--seq-grid", action="store_true",
+                    help="instead: time the sequential backward (SiLU, fwd+bwd) at each case of 16 channels or more "
+                         "over its channels a program x programs a SM, against the tiled backward, printed")
     ap.add_argument("--bwd-grid", action="store_true",
                     help="instead: time our kernel (SiLU, fwd+bwd) at the first case over backward row tiles x warps x "
                          "BWD_SHARED_X, printed (the backward kernels hold 128-255 registers a thread at the "
@@ -66,6 +69,8 @@ def main(argv=None) -> int:
 
     if args.bwd_grid:
         return bwd_grid(args.dtypes.split(","))
+    if args.seq_grid:
+        return seq_grid(args.dtypes.split(","))
 
     card = torch.cuda.get_device_name()
     for case in CASES:
@@ -127,6 +132,33 @@ def bwd_grid(dtypes: list[str]) -> int:
                               f"bwd_block_r={block_r} num_warps={warps}: {rec}", flush=True)
     finally:
         fused.BWD_BLOCK_R, fused.NUM_WARPS, fused.BWD_SHARED_X = saved
+    return 0
+
+
+def seq_grid(dtypes: list[str]) -> int:
+    """Print fwd+bwd ms of our kernel (SiLU) at each K = 4 case of 16 channels or more: the tiled backward, then the
+    sequential one for each SEQ_MAX_BLOCK_C and SEQ_PROGRAMS_PER_SM; the module's settings are restored after."""
+    from kernels.conv import causal_conv1d, fused
+
+    saved = fused.BWD_SEQUENTIAL, fused.SEQ_MAX_BLOCK_C, fused.SEQ_PROGRAMS_PER_SM
+    card = torch.cuda.get_device_name()
+    fn = partial(causal_conv1d, activation="silu", backend="triton")
+    try:
+        for case in (c for c in CASES if c["kernel_size"] == 4 and c["channels"] >= fused.MIN_BLOCK_C):
+            for dtype_name in dtypes:
+                inputs = make_inputs(**case, dtype=getattr(torch, dtype_name))
+                dout = torch.randn(inputs["x"].shape, device="cuda", dtype=inputs["x"].dtype)
+                fused.BWD_SEQUENTIAL = False
+                print(f"{card} causal_conv1d {case} {dtype_name} silu tiled: {fwd_bwd_record(fn, inputs, dout)}",
+                      flush=True)
+                fused.BWD_SEQUENTIAL = True
+                for block_c in (16, 32, 64):
+                    for per_sm in (16, 32, 64):
+                        fused.SEQ_MAX_BLOCK_C, fused.SEQ_PROGRAMS_PER_SM = block_c, per_sm
+                        print(f"{card} causal_conv1d {case} {dtype_name} silu sequential max_block_c={block_c} "
+                              f"programs_per_sm={per_sm}: {fwd_bwd_record(fn, inputs, dout)}", flush=True)
+    finally:
+        fused.BWD_SEQUENTIAL, fused.SEQ_MAX_BLOCK_C, fused.SEQ_PROGRAMS_PER_SM = saved
     return 0
 
 

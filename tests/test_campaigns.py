@@ -560,6 +560,7 @@ def test_part22_times_both_changes_only_after_the_conv_tests_pass_and_tests_once
         assert "TORCHINDUCTOR_MIX_ORDER_REDUCTION=0 SEQREC_PROFILE_EPOCH=5" in tests
         calls = text_of(tmp_path / "calls.txt")
         assert calls.count("-m pytest") == 2 and calls.count("-m seqrec anatomy") == 4  # the first call's only
-        assert calls.count("suites/bench_conv.py") == 1 and calls.count("SEQREC") == 0
+        assert calls.count("suites/bench_conv.py") == 2 and calls.count("--seq-grid") == 1
+        assert calls.count("SEQREC") == 0  # variables are the environment's, not arguments
         assert calls.count("suites/bench_ssd.py") == 2 and calls.count("--variants triton,torch --profile 10") == 2
         assert (root / ".tests22-done").exists() and (root / ".conv-seq-ok").exists()  # or copied

@@ -220,6 +220,9 @@ def test_fused_backward_walking_sequences_in_time(monkeypatch, activation):
     check_fused(2, 3, 24, 4, activation, row_programs=2, seed=23)
     check_fused(3, 50, 192, 4, activation, dtype=torch.bfloat16, seed=24)
     check_fused(2, 9, 16, 4, activation, dy_transform=lambda dy: dy.transpose(0, 1).contiguous().transpose(0, 1))
+    monkeypatch.setattr(fused, "SEQ_MAX_BLOCK_C", 32)  # two channel blocks of 32 at C = 48
+    assert fused._bwd_launch(torch.zeros(2, 7, 48), 4)["n_cblocks"] == 2
+    check_fused(2, 7, 48, 4, activation, seed=27)
     check_fused(3, 11, 5, 4, activation, row_programs=1, seed=25)
     check_fused(3, 11, 20, 3, activation, row_programs=1, seed=26)
 
@@ -239,6 +242,10 @@ def test_sequential_backward_is_the_environments_choice(monkeypatch):
     assert fused._bwd_launch(torch.zeros(3, 21, 5), 4)["block_r"] != 1  # still not below 16 channels
     monkeypatch.setattr(fused, "BWD_SEQUENTIAL", False)
     assert fused._bwd_launch(x, 4)["block_r"] != 1
+    monkeypatch.setattr(fused, "BWD_SEQUENTIAL", True)
+    assert fused._bwd_launch(torch.zeros(3, 21, 192), 4)["block_c"] == 64  # SEQ_MAX_BLOCK_C
+    monkeypatch.setattr(fused, "SEQ_MAX_BLOCK_C", 16)
+    assert fused._bwd_launch(torch.zeros(3, 21, 192), 4)["n_cblocks"] == 12
     monkeypatch.setattr(fused, "BWD_SEQUENTIAL", None)
     monkeypatch.setenv("SEQREC_CONV_BWD_SEQUENTIAL", "yes")
     with pytest.raises(ValueError, match="SEQREC_CONV_BWD_SEQUENTIAL='yes'"):

@@ -318,6 +318,9 @@ BWD_SHARED_X = False
 # True/False: regardless.
 BWD_SEQUENTIAL: bool | None = None
 SEQ_PROGRAMS_PER_SM = 32  # the sequential backward's programs (small: one row of channels each) per SM
+# its channels a program, at most (16..64): fewer give a small batch more programs to walk its sequences (B = 256,
+# C = 192: 768 programs of 64 channels, 3,072 of 16); suites/bench_conv.py --seq-grid times the choices
+SEQ_MAX_BLOCK_C = 64
 
 
 # Fewer than 16 channels (TiM4Rec's time convs: one channel a head, 4 at hidden 64): True, a tile is the channels
@@ -383,9 +386,10 @@ def _bwd_launch(x: torch.Tensor, K: int, block_r=None, block_c=None, row_program
     program, channel blocks, BLOCK_R, BLOCK_C."""
     b, L, C = x.shape
     R = b * L
-    bc = _block_c(C, block_c)
+    seq = sequential_bwd(K, C)
+    bc = block_c or max(MIN_BLOCK_C, min(SEQ_MAX_BLOCK_C, triton.next_power_of_2(C))) if seq else _block_c(C, block_c)
     n_cblocks = triton.cdiv(C, bc) if C else 0
-    if sequential_bwd(K, C):  # a program's tiles are whole sequences
+    if seq:  # a program's tiles are whole sequences
         br = 1
         n_prog, tiles_per_prog = _row_programs(b, max(n_cblocks, 1), x.device, row_programs, SEQ_PROGRAMS_PER_SM)
     else:
