@@ -8,10 +8,11 @@
 # and fixed it, 76c6392) and inductor without its mix-order reductions (TORCHINDUCTOR_MIX_ORDER_REDUCTION=0: part 21
 # traced the step's 12 aten sums, 0.17 ms a step, to them).
 #   GPU 0: once a session (.tests22-done), the conv GPU tests (logs/conv-seq-tests22.txt; they pass: .conv-seq-ok),
-#     the compiled loop's carries (logs/loop-carries-tests22.txt), the conv bench (logs/bench-conv22*; the sequential
-#     backward's channels a program x programs a SM against the tiled one: logs/conv-seq-grid22.txt), the SSD
+#     the compiled loop's carries (logs/loop-carries-tests22.txt), the anatomy four ways
+#     (logs/anatomy22-{default,no-mix-order,conv-seq,both}.*), the conv bench (logs/bench-conv22*; the sequential
+#     backward's channels a program x programs a SM against the tiled one: logs/conv-seq-grid22.txt) and the SSD
 #     bench with each kernel's time (logs/bench-ssd22*: where the fp32 mixer's 11.4x over its bytes floor goes; #4),
-#     and the anatomy four ways (logs/anatomy22-{default,no-mix-order,conv-seq,both}.*). Then #4's profiled run (seed 0,
+#     most telling first (a machine handed back mid-way runs them all again). Then #4's profiled run (seed 0,
 #     profiled at epoch 5) four ways: as is (<timing>-amp-compile-cuda-graph-part22), without mix-order reductions
 #     (-part22-no-mix-order), with the sequential conv backward (-part22-conv-seq-bwd, only after .conv-seq-ok), and
 #     with the time path in fp32 (-part22-fp32-time: part 21 timed it 4 ms an epoch faster, at bf16's accuracy).
@@ -32,15 +33,15 @@ OK="[ -e $ROOT/.conv-seq-ok ] &&"
 GPU0=("[ -e $ROOT/.tests22-done ] || { timeout 300 $PYTEST tests/test_kernels_conv.py \
     > $ROOT/logs/conv-seq-tests22.txt 2>&1 && touch $ROOT/.conv-seq-ok; timeout 300 $PYTEST \
     tests/test_triton_loop_carries.py > $ROOT/logs/loop-carries-tests22.txt 2>&1; \
+    $ANATOMY --out $ROOT/logs/anatomy22-default.json > $ROOT/logs/anatomy22-default.txt 2>&1; \
+    $NO_MIX $ANATOMY --out $ROOT/logs/anatomy22-no-mix-order.json > $ROOT/logs/anatomy22-no-mix-order.txt 2>&1; \
+    $OK $SEQ $ANATOMY --out $ROOT/logs/anatomy22-conv-seq.json > $ROOT/logs/anatomy22-conv-seq.txt 2>&1; \
+    $OK $SEQ $NO_MIX $ANATOMY --out $ROOT/logs/anatomy22-both.json > $ROOT/logs/anatomy22-both.txt 2>&1; \
     python3 suites/bench_conv.py --out $ROOT/logs/bench-conv22 > $ROOT/logs/bench-conv22.txt 2>&1; \
     $OK python3 suites/bench_conv.py --out $ROOT/logs/bench-conv22 --seq-grid > $ROOT/logs/conv-seq-grid22.txt 2>&1; \
     python3 suites/bench_ssd.py --out $ROOT/logs/bench-ssd22 --variants triton,torch --profile 10 \
     > $ROOT/logs/bench-ssd22.txt 2>&1; python3 suites/bench_ssd.py --out $ROOT/logs/bench-ssd22 --dtype bfloat16 \
     --variants triton,torch --profile 10 > $ROOT/logs/bench-ssd22-bf16.txt 2>&1; \
-    $ANATOMY --out $ROOT/logs/anatomy22-default.json > $ROOT/logs/anatomy22-default.txt 2>&1; \
-    $NO_MIX $ANATOMY --out $ROOT/logs/anatomy22-no-mix-order.json > $ROOT/logs/anatomy22-no-mix-order.txt 2>&1; \
-    $OK $SEQ $ANATOMY --out $ROOT/logs/anatomy22-conv-seq.json > $ROOT/logs/anatomy22-conv-seq.txt 2>&1; \
-    $OK $SEQ $NO_MIX $ANATOMY --out $ROOT/logs/anatomy22-both.json > $ROOT/logs/anatomy22-both.txt 2>&1; \
     touch $ROOT/.tests22-done; }"
   "$PROFILED --out $SET-part22/accuracy"
   "$NO_MIX $PROFILED --out $SET-part22-no-mix-order/accuracy"
