@@ -333,12 +333,14 @@ NARROW_TILES = True
 MIN_BLOCK_C = 16
 
 
-def _block_c(C: int, block_c: int | None) -> int:
+def _block_c(C: int, block_c: int | None, cap: int | None = None) -> int:
+    """Channels a program: ``block_c`` where given, else C rounded up to a power of 2 within MIN_BLOCK_C..``cap``
+    (default MAX_BLOCK_C), or as narrow as C below MIN_BLOCK_C (``NARROW_TILES``)."""
     if block_c is not None:
         return block_c
     if NARROW_TILES and C < MIN_BLOCK_C:
         return max(4, triton.next_power_of_2(C))
-    return max(MIN_BLOCK_C, min(MAX_BLOCK_C, triton.next_power_of_2(C)))
+    return max(MIN_BLOCK_C, min(cap or MAX_BLOCK_C, triton.next_power_of_2(C)))
 
 
 def _block_r(R: int, cap: int, block_r: int | None, block_c: int = MIN_BLOCK_C) -> int:
@@ -387,7 +389,7 @@ def _bwd_launch(x: torch.Tensor, K: int, block_r=None, block_c=None, row_program
     b, L, C = x.shape
     R = b * L
     seq = sequential_bwd(K, C)
-    bc = block_c or max(MIN_BLOCK_C, min(SEQ_MAX_BLOCK_C, triton.next_power_of_2(C))) if seq else _block_c(C, block_c)
+    bc = _block_c(C, block_c, SEQ_MAX_BLOCK_C if seq else MAX_BLOCK_C)
     n_cblocks = triton.cdiv(C, bc) if C else 0
     if seq:  # a program's tiles are whole sequences
         br = 1
@@ -402,8 +404,8 @@ def _bwd_launch(x: torch.Tensor, K: int, block_r=None, block_c=None, row_program
 
 def sequential_bwd(K: int, C: int) -> bool:
     """Whether the backward walks sequences in time: ``BWD_SEQUENTIAL`` (or the environment's choice), K = 4 and at
-    least MIN_BLOCK_C channels (a
-    row of TiM4Rec's 4-channel time convs would leave most of a warp idle for L steps)."""
+    least MIN_BLOCK_C channels (a row of TiM4Rec's 4-channel time convs would leave most of a warp idle for L
+    steps)."""
     if K != 4 or C < MIN_BLOCK_C:
         return False
     if BWD_SEQUENTIAL is not None:
