@@ -385,7 +385,7 @@ def causal_conv1d_fused_fwd(x, weight, bias, silu, block_r=None, block_c=None):
 
 def _bwd_launch(x: torch.Tensor, K: int, block_r=None, block_c=None, row_programs=None) -> dict:
     """The backward's grid and blocks for x (B, L, C): row programs (the partial sums' first dimension), tiles per
-    program, channel blocks, BLOCK_R, BLOCK_C."""
+    program, channel blocks, BLOCK_R, BLOCK_C, and whether it walks sequences in time (``sequential_bwd``)."""
     b, L, C = x.shape
     R = b * L
     seq = sequential_bwd(K, C)
@@ -399,7 +399,8 @@ def _bwd_launch(x: torch.Tensor, K: int, block_r=None, block_c=None, row_program
         n_prog, tiles_per_prog = _row_programs(triton.cdiv(R, br), max(n_cblocks, 1), x.device, row_programs)
     if R == 0 or C == 0:
         n_prog = 1
-    return dict(n_prog=n_prog, tiles_per_prog=tiles_per_prog, n_cblocks=n_cblocks, block_r=br, block_c=bc)
+    return dict(n_prog=n_prog, tiles_per_prog=tiles_per_prog, n_cblocks=n_cblocks, block_r=br, block_c=bc,
+                sequential=seq)
 
 
 def sequential_bwd(K: int, C: int) -> bool:
@@ -432,7 +433,7 @@ def causal_conv1d_fused_bwd_raw(dy, x, weight, bias, silu, block_r=None, block_c
     if b * L == 0 or C == 0:
         return dx, torch.zeros(1, C, K + 1, device=x.device, dtype=torch.float32)
     part = torch.empty(g["n_prog"], C, K + 1, device=x.device, dtype=torch.float32)
-    if sequential_bwd(K, C):
+    if g["sequential"]:
         _conv_bwd_seq_k4_kernel[(g["n_prog"], g["n_cblocks"])](
             x, weight, bias if bias is not None else weight, dy, dx, part,
             b, L, C, *x.stride(), *dy.stride(), *weight.stride(),
