@@ -14,8 +14,8 @@ over all items under autocast. Both give the values and gradients of the plain f
   calls and sizes about 0.13 ms of the same step (part 17). ``SEQREC_FP32_SCORES=1`` computes them in fp32 under
   autocast too (autocast off for that GEMM): bf16 keeps 8 significant bits, so a score of 8 is rounded to a step of 1/16
   (up to 3% of its softmax weight), and bf16 training's NDCG@10 is about 1% below fp32's. None of that is here:
-  over 9 paired seeds on an H200 (part 20) fp32 scores moved it -0.06% (p = 0.86) and cost 17 ms an epoch, so the
-  switch is off by default (results/full-amp-compile-cuda-graph-fp32-scores-seeds/README.md).
+  over 10 paired seeds on an H200 (parts 20-21) fp32 scores moved it -0.06% (p = 0.65) and cost 17 ms an epoch, so
+  the switch is off by default (results/full-amp-compile-cuda-graph-fp32-scores-seeds/README.md).
 """
 
 from __future__ import annotations
