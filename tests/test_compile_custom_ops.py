@@ -40,12 +40,43 @@ def test_ssd_custom_op_passes_opcheck(groups, optional):
 
 @pytest.mark.parametrize("channels", [1, 24])  # one channel: dweight and dbias are views of one sum
 @pytest.mark.parametrize("bias", [True, False])
-def test_causal_conv1d_custom_op_passes_opcheck(channels, bias):
+@pytest.mark.parametrize("sequential", [True, False])  # the backward's launch: its partial sums' rows differ
+def test_causal_conv1d_custom_op_passes_opcheck(channels, bias, sequential):
     from kernels.conv import op
 
     x = _leaf(2, 3 * channels, 11).transpose(1, 2)[:, :, :channels]  # a strided view, as the mixers pass it
-    args = (x, _leaf(channels, 4), _leaf(channels) if bias else None, True)
+    args = (x, _leaf(channels, 4), _leaf(channels) if bias else None, True, sequential)
     torch.library.opcheck(op.causal_conv1d_fwd, args, test_utils=CHECKS)
+
+
+@pytest.mark.parametrize("env", ["0", "1"])
+def test_compiled_conv_carries_the_backward_launch_in_its_graph(env, monkeypatch):
+    """Under torch.compile the conv's backward launch (sequential or tiled: different partial sums) is the
+    environment's choice when the graph is traced, held in the graph as the custom op's argument: torch's compile
+    caches key on the graph, so one choice's compiled backward is never served to a run of the other (part 22's
+    anatomy was, and failed), and the compiled gradients are the eager ones."""
+    from kernels.conv import causal_conv1d, fused
+
+    monkeypatch.setattr(fused, "BWD_SEQUENTIAL", None)
+    monkeypatch.setenv("SEQREC_CONV_BWD_SEQUENTIAL", env)
+    seen = []
+
+    def recording(gm, example_inputs):
+        seen.extend(n.args[-1] for n in gm.graph.nodes if n.target is torch.ops.seqrec.causal_conv1d_fwd.default)
+        return torch._dynamo.backends.common.aot_autograd(fw_compiler=lambda g, _: g)(gm, example_inputs)
+
+    def loss(x, w, b):
+        return (causal_conv1d(x, w, b, "silu", backend="triton") ** 2).sum()
+
+    leaves = [_leaf(3, 13, 20), _leaf(20, 4), _leaf(20)]
+    torch._dynamo.reset()
+    torch.compile(loss, fullgraph=True, backend=recording)(*leaves).backward()
+    compiled = [t.grad for t in leaves]
+    assert seen == [env == "1"]
+    clones = [t.detach().clone().requires_grad_() for t in leaves]
+    loss(*clones).backward()
+    for a, b in zip(compiled, [t.grad for t in clones], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("optional", [True, False])

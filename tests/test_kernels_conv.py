@@ -137,6 +137,18 @@ def test_fused_fp32_matches_reference(shape, activation, with_bias):
 
 
 @needs_triton
+@pytest.mark.parametrize("shape", [s for s in SHAPES if s[3] == 4 and s[2] >= 16])
+@pytest.mark.parametrize("activation", [None, "silu"])
+def test_fused_tiled_backward_matches_reference(monkeypatch, shape, activation):
+    """K = 4, 16 channels or more: the tiled backward (``BWD_SEQUENTIAL`` False), which the default's sequential
+    one replaced there, still matches the reference (the environment can choose it)."""
+    from kernels.conv import fused
+
+    monkeypatch.setattr(fused, "BWD_SEQUENTIAL", False)
+    check_fused(*shape, activation, contiguous=sum(shape) % 2 == 1, seed=sum(shape) + 1)
+
+
+@needs_triton
 @pytest.mark.parametrize("shape", [(3, 67, 192, 4), (1, 1, 64, 2), (3, 7, 5, 4)])
 @pytest.mark.parametrize("activation", [None, "silu"])
 def test_fused_non_contiguous_x(shape, activation):
@@ -152,8 +164,11 @@ def test_fused_bf16_matches_reference(shape, activation):
 
 @needs_triton
 @pytest.mark.parametrize("activation", [None, "silu"])
-def test_fused_small_tiles_cross_sequences(activation):
+def test_fused_small_tiles_cross_sequences(monkeypatch, activation):
     """16-row tiles straddle sequence ends, 4 channel blocks, several tiles per backward program."""
+    from kernels.conv import fused
+
+    monkeypatch.setattr(fused, "BWD_SEQUENTIAL", False)  # tiles (the default walks sequences at K = 4, C >= 16)
     check_fused(3, 21, 64, 4, activation, contiguous=False, block_r=16, block_c=16, row_programs=2)
     check_fused(2, 1, 33, 3, activation, block_r=16, block_c=16, row_programs=1)
 
@@ -174,6 +189,8 @@ def test_fused_narrow_tiles_match_the_reference(monkeypatch, shape, dtype, activ
 
 def test_narrow_tiles_change_the_launch_only_below_16_channels(monkeypatch):
     from kernels.conv import fused
+
+    monkeypatch.setattr(fused, "BWD_SEQUENTIAL", False)  # the tiled backward's launch
 
     def launch(C):
         return fused._bwd_launch(torch.empty(2048, 50, C), 4, row_programs=64)
@@ -196,6 +213,7 @@ def test_fused_backward_k4_silu_both_paths(monkeypatch, shared_x):
     from kernels.conv import fused
 
     monkeypatch.setattr(fused, "BWD_SHARED_X", shared_x)
+    monkeypatch.setattr(fused, "BWD_SEQUENTIAL", False)  # the tiled kernels (the default walks sequences)
     check_fused(3, 21, 64, 4, "silu", contiguous=False, block_r=16, block_c=16, row_programs=2, seed=11)
     check_fused(2, 2, 5, 4, "silu", block_r=16, row_programs=1, seed=12)
     check_fused(3, 50, 192, 4, "silu", dtype=torch.bfloat16, seed=13)
@@ -229,16 +247,20 @@ def test_fused_backward_walking_sequences_in_time(monkeypatch, activation):
 
 @needs_triton
 def test_sequential_backward_is_the_environments_choice(monkeypatch):
-    """``BWD_SEQUENTIAL`` None: ``SEQREC_CONV_BWD_SEQUENTIAL`` picks the backward (off unless set); a bad value is an
-    error naming the variable; True/False override it."""
+    """``BWD_SEQUENTIAL`` None: ``SEQREC_CONV_BWD_SEQUENTIAL`` picks the backward (on unless set); a bad value is an
+    error naming the variable; True/False override it, and a call's own choice (the compiled ops') overrides both."""
     from kernels.conv import fused
 
     monkeypatch.setattr(fused, "BWD_SEQUENTIAL", None)
     x = torch.zeros(3, 21, 64)
     monkeypatch.delenv("SEQREC_CONV_BWD_SEQUENTIAL", raising=False)
+    assert fused._bwd_launch(x, 4)["block_r"] == 1
+    monkeypatch.setenv("SEQREC_CONV_BWD_SEQUENTIAL", "0")
     assert fused._bwd_launch(x, 4)["block_r"] != 1
+    assert fused._bwd_launch(x, 4, sequential=True)["block_r"] == 1
     monkeypatch.setenv("SEQREC_CONV_BWD_SEQUENTIAL", "1")
     assert fused._bwd_launch(x, 4)["block_r"] == 1
+    assert fused._bwd_launch(x, 4, sequential=False)["block_r"] != 1
     assert fused._bwd_launch(torch.zeros(3, 21, 5), 4)["block_r"] != 1  # still not below 16 channels
     monkeypatch.setattr(fused, "BWD_SEQUENTIAL", False)
     assert fused._bwd_launch(x, 4)["block_r"] != 1

@@ -25,9 +25,11 @@ def causal_conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     if impl == "triton" and torch.compiler.is_compiling():
         if x.dtype == torch.float64:
             raise TypeError("causal_conv1d: float64 is not supported by the Triton kernel; use backend='torch'")
+        from kernels.conv.fused import sequential_bwd
         from kernels.conv.op import causal_conv1d_fwd
 
-        return causal_conv1d_fwd(x, weight, bias, activation == "silu")
+        # the backward's launch, fixed in the traced graph (kernels.conv.op says why)
+        return causal_conv1d_fwd(x, weight, bias, activation == "silu", sequential_bwd(weight.shape[1], x.shape[2]))
     return _causal_conv1d_opaque(impl, x, weight, bias, activation)
 
 

@@ -28,7 +28,7 @@ parameters' dtypes). Block sizes are fixed heuristics (no autotune: CUDA-graph c
 cheap). The row count R and tiles_per_prog are runtime arguments Triton does not specialize
 (``do_not_specialize``): one compilation serves every batch size, the epoch's last, partial batch included
 (part 12b, results/full/README.md: recompiling for it took 4.5 s of a cold first epoch on an H200).
-``BWD_SEQUENTIAL`` (K = 4, off until measured) replaces the tiles by whole sequences walked backwards in time a
+``BWD_SEQUENTIAL`` (K = 4, on by default) replaces the tiles by whole sequences walked backwards in time a
 row at a time: each x and dy row loaded once, z and dz computed once, the windows in registers.
 """
 
@@ -310,12 +310,13 @@ PROGRAMS_PER_SM = 16  # backward row programs x channel blocks ~ this many per S
 BWD_SHARED_X = False
 # K = 4 (the models' conv), 16 channels or more: True, the backward walks each sequence backwards in time a row at
 # a time (``_conv_bwd_seq_k4_kernel``: x and dy loaded once a row, z and dz computed once); False, the tiled kernels.
-# Off until a GPU measures the kernel as it is now: part 21 (H200, results/full/logs/part21-bench-conv.txt) timed it
-# faster in 13 of 16 cases (the mixer conv, 2048 x 50 x 192 bf16 SiLU, fwd+bwd as a graph 0.143 ms against 0.247;
-# slower at 256 x 200 x 192 but for bf16 SiLU, up to 1.24x), but that kernel lost dz[t+2] and dz[t+3] on the GPU (its
-# GPU test failed; tests/test_triton_loop_carries.py says why), so those times are of a wrong dx.
-# None: the environment's choice (SEQREC_CONV_BWD_SEQUENTIAL, ``models.switches.conv_bwd_sequential``: 0 unless set);
-# True/False: regardless.
+# On by default since part 22 (H200, 3f555ac, results/full/logs/part22-bench-conv.txt): fwd+bwd as a CUDA graph, the
+# mixer conv (2048 x 50 x 192, SiLU) took 0.145 ms against the tiled 0.250 in bf16 and 0.168 against 0.213 in fp32;
+# slower only at 256 x 200 x 192 fp32 (0.147 against 0.134 with SiLU); TiM4Rec's compiled, graphed bf16 epoch
+# (amazon-beauty h64) took 0.225 s against 0.241, at the same test NDCG@10 over seeds 0-9 (-0.03%, paired p = 0.70).
+# None: the environment's choice (SEQREC_CONV_BWD_SEQUENTIAL, ``models.switches.conv_bwd_sequential``: 1 unless set);
+# True/False: regardless. Under torch.compile the choice is made when the graph is traced and passed to the custom
+# ops as an argument (``kernels.conv.op``), so a cached graph never pairs one choice's partial sums with the other's.
 BWD_SEQUENTIAL: bool | None = None
 SEQ_PROGRAMS_PER_SM = 32  # the sequential backward's programs (small: one row of channels each) per SM
 # its channels a program, at most (16..64): fewer give a small batch more programs to walk its sequences (B = 256,
@@ -383,12 +384,12 @@ def causal_conv1d_fused_fwd(x, weight, bias, silu, block_r=None, block_c=None):
     return y
 
 
-def _bwd_launch(x: torch.Tensor, K: int, block_r=None, block_c=None, row_programs=None) -> dict:
+def _bwd_launch(x: torch.Tensor, K: int, block_r=None, block_c=None, row_programs=None, sequential=None) -> dict:
     """The backward's grid and blocks for x (B, L, C): row programs (the partial sums' first dimension), tiles per
     program, channel blocks, BLOCK_R, BLOCK_C, and whether it walks sequences in time (``sequential_bwd``)."""
     b, L, C = x.shape
     R = b * L
-    seq = sequential_bwd(K, C)
+    seq = sequential_bwd(K, C, sequential)
     bc = _block_c(C, block_c, SEQ_MAX_BLOCK_C if seq else MAX_BLOCK_C)
     n_cblocks = triton.cdiv(C, bc) if C else 0
     if seq:  # a program's tiles are whole sequences
@@ -403,12 +404,14 @@ def _bwd_launch(x: torch.Tensor, K: int, block_r=None, block_c=None, row_program
                 sequential=seq)
 
 
-def sequential_bwd(K: int, C: int) -> bool:
-    """Whether the backward walks sequences in time: ``BWD_SEQUENTIAL`` (or the environment's choice), K = 4 and at
-    least MIN_BLOCK_C channels (a row of TiM4Rec's 4-channel time convs would leave most of a warp idle for L
-    steps)."""
+def sequential_bwd(K: int, C: int, choice: bool | None = None) -> bool:
+    """Whether the backward walks sequences in time: K = 4 and at least MIN_BLOCK_C channels (a row of TiM4Rec's
+    4-channel time convs would leave most of a warp idle for L steps), and ``choice``, or where that is None
+    ``BWD_SEQUENTIAL`` (or where that is None the environment's choice)."""
     if K != 4 or C < MIN_BLOCK_C:
         return False
+    if choice is not None:
+        return choice
     if BWD_SEQUENTIAL is not None:
         return BWD_SEQUENTIAL
     from models.switches import conv_bwd_sequential  # kernels stay importable without models
@@ -416,20 +419,22 @@ def sequential_bwd(K: int, C: int) -> bool:
     return conv_bwd_sequential()
 
 
-def conv_partials_shape(x: torch.Tensor, weight: torch.Tensor) -> tuple[int, int, int]:
+def conv_partials_shape(x: torch.Tensor, weight: torch.Tensor, sequential: bool | None = None) -> tuple[int, int, int]:
     """Shape of ``causal_conv1d_fused_bwd_raw``'s partial sums at the default launch: (row programs, C, K + 1)."""
     K = weight.shape[1]
-    return _bwd_launch(x, K)["n_prog"], x.shape[2], K + 1
+    return _bwd_launch(x, K, sequential=sequential)["n_prog"], x.shape[2], K + 1
 
 
-def causal_conv1d_fused_bwd_raw(dy, x, weight, bias, silu, block_r=None, block_c=None, row_programs=None):
+def causal_conv1d_fused_bwd_raw(dy, x, weight, bias, silu, block_r=None, block_c=None, row_programs=None,
+                                sequential=None):
     """(dx (B, L, C) in x's dtype, partial sums (row programs, C, K + 1) fp32: each row program's dweight in
     columns :K and dbias in column K), for the output gradient dy (any strides). ``conv_grads`` sums them: in
-    PyTorch, so that under torch.compile inductor fuses that sum and the casts (the custom op returns these)."""
+    PyTorch, so that under torch.compile inductor fuses that sum and the casts (the custom op returns these).
+    ``sequential``: ``sequential_bwd``'s choice (None: ``BWD_SEQUENTIAL`` or the environment's)."""
     b, L, C = x.shape
     K = weight.shape[1]
     dx = torch.empty((b, L, C), device=x.device, dtype=x.dtype)
-    g = _bwd_launch(x, K, block_r, block_c, row_programs)
+    g = _bwd_launch(x, K, block_r, block_c, row_programs, sequential)
     if b * L == 0 or C == 0:
         return dx, torch.zeros(1, C, K + 1, device=x.device, dtype=torch.float32)
     part = torch.empty(g["n_prog"], C, K + 1, device=x.device, dtype=torch.float32)
