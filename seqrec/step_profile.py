@@ -19,7 +19,7 @@ from seqrec.results import write_result
 # first match wins: our Triton kernels before the generic Triton-fused (inductor) names
 CATEGORIES: tuple[tuple[str, str], ...] = (
     ("sequence mixer (ours)", r"_ssd_|_selective_scan|_seq_(fwd|bwd)|_interval_attn|_keep_mask"),
-    ("conv", r"conv_depthwise|_causal_conv|_conv1d_|_conv_(fwd|bwd)_kernel"),  # PyTorch's, mamba-ssm's, ours
+    ("conv", r"conv_depthwise|_causal_conv|_conv1d_|_conv_(fwd|bwd)\w*_kernel"),  # PyTorch's, mamba-ssm's, ours
     ("GEMM", r"gemm|sgemm|xmma|cutlass|cublas|ampere_|sm90_|splitK"),
     ("norm", r"layer_norm|layernorm|rms_?norm|_ln_(fwd|bwd)_kernel|_gated_rms_(fwd|bwd)_kernel"),
     ("softmax / loss", r"softmax|nll_loss|cross_entropy"),
