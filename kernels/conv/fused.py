@@ -312,8 +312,9 @@ BWD_SHARED_X = False
 # a time (``_conv_bwd_seq_k4_kernel``: x and dy loaded once a row, z and dz computed once); False, the tiled kernels.
 # On by default since part 22 (H200, 3f555ac, results/full/logs/part22-bench-conv.txt): fwd+bwd as a CUDA graph, the
 # mixer conv (2048 x 50 x 192, SiLU) took 0.145 ms against the tiled 0.250 in bf16 and 0.168 against 0.213 in fp32;
-# slower only at 256 x 200 x 192 fp32 (0.147 against 0.134 with SiLU); TiM4Rec's compiled, graphed bf16 epoch
-# (amazon-beauty h64) took 0.225 s against 0.241, at the same test NDCG@10 over seeds 0-9 (-0.03%, paired p = 0.70).
+# faster in 13 of 16 cases, slower at 256 x 200 x 192 but for bf16 SiLU (up to 1.25x). TiM4Rec's compiled, graphed
+# bf16 epoch (amazon-beauty h64) took 0.225 s against 0.241, at the same test NDCG@10 over seeds 0-9 (-0.03%, paired
+# t p = 0.70).
 # None: the environment's choice (SEQREC_CONV_BWD_SEQUENTIAL, ``models.switches.conv_bwd_sequential``: 1 unless set);
 # True/False: regardless. Under torch.compile the choice is made when the graph is traced and passed to the custom
 # ops as an argument (``kernels.conv.op``), so a cached graph never pairs one choice's partial sums with the other's.
