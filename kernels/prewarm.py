@@ -62,7 +62,7 @@ def dry_steps(model_name: str, config: dict, n_items: int, seq_len: int, train_b
     model.train()
     for b in train_batches:
         x = synthetic_batch(b, seq_len, n_items, "cpu")
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp == "bf16"):
+        with torch.autocast("cpu", dtype=torch.float16 if amp == "fp16" else torch.bfloat16, enabled=amp is not None):
             loss = model.loss(x.item_seq, x.seq_len, x.time_seq, x.target)
         loss.float().backward()
         yield "train", b
@@ -131,7 +131,7 @@ def add_dry_step_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--seq-len", dest="seq_len", type=int, required=True)
     ap.add_argument("--train-batches", dest="train_batches", default="", help="comma list of batch sizes")
     ap.add_argument("--eval-batches", dest="eval_batches", default="", help="comma list of batch sizes")
-    ap.add_argument("--amp", choices=["bf16"], default=None)
+    ap.add_argument("--amp", choices=["bf16", "fp16"], default=None)
 
 
 def main(argv: list[str] | None = None) -> int:

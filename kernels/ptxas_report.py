@@ -115,9 +115,9 @@ def compile_only(arch: int = 90, sms: int = 132, cold: bool = True, take: Callab
         if not any(c.name == self.fn.__name__ and c.ptx == kernel.asm["ptx"] for c in compiled):
             compiled.append(Compiled(self.fn.__name__, sig, kernel.metadata.num_warps, seconds, kernel.asm["ptx"]))
 
-    def gpu_row_programs(n_tiles, n_cblocks, device, rows):
+    def gpu_row_programs(n_tiles, n_cblocks, device, rows, per_sm=None):
         return row_programs(n_tiles, n_cblocks, device, rows if rows is not None else
-                            max(1, conv.PROGRAMS_PER_SM * sms // n_cblocks))
+                            max(1, (per_sm or conv.PROGRAMS_PER_SM) * sms // n_cblocks))
 
     active = driver._active  # None until Triton first needs a driver (there is none without a GPU)
     cache = os.environ.get("TRITON_CACHE_DIR")

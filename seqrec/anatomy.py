@@ -227,7 +227,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", type=int, default=0, metavar="STEPS",
                         help="on CUDA: also profile STEPS eager steps (backend as given) and list the kernels by time")
     parser.add_argument("--compile", action="store_true", help="with --profile: the loss through torch.compile")
-    parser.add_argument("--amp", choices=AMP_NAMES, default=None, help="with --profile: the loss under bf16 autocast")
+    parser.add_argument("--amp", choices=AMP_NAMES, default=None,
+                        help="with --profile: the loss under bf16 or fp16 autocast (no loss scaling)")
     parser.add_argument("--out", default=None, help="with --profile: also write it as a result file (kind profile)")
 
 

@@ -23,7 +23,9 @@ where the GPU's own work dominates. ``train_config["cuda_graph"] = True`` turns 
   attention draws its kernel seed there too). A model that draws a random seed on the host inside its step
   (``host_rng_in_step`` true) would replay one frozen mask, so it is refused.
 
-Adam must be built with ``capturable=True`` (its step counters live on the device).
+Adam must be built with ``capturable=True`` (its step counters live on the device). Under fp16 autocast a
+``torch.amp.GradScaler`` scales the loss in the graph; the fused Adam unscales the gradients and skips a step with
+a non-finite one on the device, and the scale's update is a device op too, so each replay carries the scale on.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from collections.abc import Callable
 import torch
 
 from seqrec.data.dataset import Batch, batch_rows
-from seqrec.train import eager_step
+from seqrec.train import backward_and_step, eager_step
 
 
 class GraphedTrainStep:
@@ -43,7 +45,8 @@ class GraphedTrainStep:
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch_size: int, warmup: int = 3,
                  loss_fn: Callable[..., torch.Tensor] | None = None, partial_warmup: int = 1,
-                 make_batch: Callable[[torch.Tensor], Batch] | None = None):
+                 make_batch: Callable[[torch.Tensor], Batch] | None = None,
+                 scaler: torch.amp.GradScaler | None = None):
         if not all(g.get("capturable", False) for g in optimizer.param_groups):
             raise ValueError("cuda_graph: the optimizer must be built with capturable=True")
         if getattr(model, "host_rng_in_step", False):
@@ -68,8 +71,10 @@ class GraphedTrainStep:
         self.partial_eager: dict[int, int] = {}
         self.partial_replays = 0
         self.loss_fn = loss_fn or model.loss  # e.g. under autocast (train_config amp)
-        self._eager_fresh = eager_step(model, optimizer, loss_fn=loss_fn)  # before capture: gradients freed
-        self._eager_in_place = eager_step(model, optimizer, set_to_none=False, loss_fn=loss_fn)  # after: kept
+        self.scaler = scaler  # fp16: the loss scaled, Adam (fused) unscaling and skipping on the device
+        self._eager_fresh = eager_step(model, optimizer, loss_fn=loss_fn, scaler=scaler)  # before capture: freed
+        self._eager_in_place = eager_step(model, optimizer, set_to_none=False, loss_fn=loss_fn,
+                                          scaler=scaler)  # after: kept
 
     def __call__(self, x: Batch | torch.Tensor) -> torch.Tensor:
         """One step on a batch, or with ``make_batch`` on the indices of one."""
@@ -125,8 +130,7 @@ class GraphedTrainStep:
                 self.optimizer.zero_grad(set_to_none=False)
             args = _inputs(self.make_batch(*static_inputs)) if self.make_batch is not None else static_inputs
             static_loss = self.loss_fn(*args)
-            static_loss.backward()
-            self.optimizer.step()
+            backward_and_step(static_loss, self.optimizer, self.scaler)
         return graph, static_inputs, static_loss
 
     def _replay(self, captured: tuple[torch.cuda.CUDAGraph, tuple, torch.Tensor],

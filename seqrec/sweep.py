@@ -275,7 +275,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile-ahead", dest="compile_ahead", action="store_true", default=None,
                         help="with --compile, each run trains eagerly until a background process has compiled its "
                              "loss (train --compile-ahead)")
-    parser.add_argument("--amp", choices=AMP_NAMES, help="autocast each run's loss to bfloat16 (train --amp)")
+    parser.add_argument("--amp", choices=AMP_NAMES,
+                        help="autocast each run's loss to bfloat16 or float16 (train --amp)")
     parser.add_argument("--compile-rng", dest="compile_rng", choices=COMPILE_RNGS,
                         help="with --compile, whose random numbers dropout draws (train --compile-rng)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"])

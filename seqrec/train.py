@@ -61,10 +61,11 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "compile_ahead": False,  # with compile: train eagerly while a background process compiles the loss into
     # inductor's caches, then compiled from the first epoch boundary after it finished (seqrec/compile_ahead.py;
     # each epoch record says whether it ran compiled)
-    "amp": None,  # None (fp32) or "bf16": the loss's forward under torch.autocast to bfloat16 (matmuls and our
-    # kernels' inputs in bf16, accumulation fp32); weights, gradients, Adam and evaluation stay fp32
+    "amp": None,  # None (fp32), "bf16" or "fp16": the loss's forward under torch.autocast to bfloat16 or float16
+    # (matmuls and our kernels' inputs in 16 bits, accumulation fp32); weights, gradients, Adam and evaluation stay
+    # fp32. fp16 (3 more mantissa bits than bf16, a narrower range) scales the loss (``grad_scaler``)
 }
-AMP_DTYPES = {"bf16": torch.bfloat16}
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 assert tuple(AMP_DTYPES) == AMP_NAMES
 # Inductor before torch 2.13 fails to generate a kernel kept without an x dimension that loads a tensor indexed by
 # x only: TypeError in TritonSymbols.get_block_shape (pytorch/pytorch#180221). TiM4Rec's compiled step at L = 200
@@ -187,19 +188,45 @@ def evaluate(model: models.SeqRecModel, ds: Any, split: str, batch_size: int,
 
 
 def eager_step(model: models.SeqRecModel, optimizer: torch.optim.Optimizer, set_to_none: bool = True,
-               loss_fn: Callable[..., torch.Tensor] | None = None) -> Callable[[Any], torch.Tensor]:
+               loss_fn: Callable[..., torch.Tensor] | None = None,
+               scaler: torch.amp.GradScaler | None = None) -> Callable[[Any], torch.Tensor]:
     """``step(batch) -> loss``: zero the gradients (freed, or zeroed in place), loss over all items
-    (``loss_fn``, default ``model.loss``: a compiled one may stand in), backward, optimizer step."""
+    (``loss_fn``, default ``model.loss``: a compiled one may stand in), backward, optimizer step; with ``scaler``
+    (fp16, ``grad_scaler``) the backward of the scaled loss, the step unscaled and skipped where a gradient is not
+    finite, and the scale updated."""
     loss_of = loss_fn or model.loss
 
     def step(batch) -> torch.Tensor:
         optimizer.zero_grad(set_to_none=set_to_none)
         loss = loss_of(batch.item_seq, batch.seq_len, batch.time_seq, batch.target)
-        loss.backward()
-        optimizer.step()
+        backward_and_step(loss, optimizer, scaler)
         return loss
 
     return step
+
+
+def backward_and_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
+                      scaler: torch.amp.GradScaler | None) -> None:
+    """loss.backward() and optimizer.step(), through ``scaler`` where there is one."""
+    if scaler is None:
+        loss.backward()
+        optimizer.step()
+        return
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+
+
+def grad_scaler(tcfg: dict[str, Any], device: torch.device, graphed: bool,
+                optimizer: torch.optim.Optimizer) -> torch.amp.GradScaler | None:
+    """PyTorch's dynamic loss scaler for ``amp`` fp16 (None otherwise: bf16 has fp32's range). Under a CUDA graph
+    the Adam must be the fused one, which unscales and skips on the device (the others read the inf check back to
+    the host, which a graph cannot)."""
+    if tcfg["amp"] != "fp16":
+        return None
+    if graphed and not optimizer.defaults.get("fused"):
+        raise TrainSetupError(f"train_config amp='fp16' with cuda_graph needs the fused Adam ({GRAPH_ADAM_ENV}=fused)")
+    return torch.amp.GradScaler(device.type)
 
 
 def training_loss(model: models.SeqRecModel, tcfg: dict[str, Any], device: torch.device) -> Callable[..., torch.Tensor]:
@@ -207,8 +234,7 @@ def training_loss(model: models.SeqRecModel, tcfg: dict[str, Any], device: torch
     full batches (``batch_size`` rows) when ``compile`` is set, its dropout drawn as ``compile_rng`` says."""
     amp = tcfg["amp"]
     if amp not in (None, *AMP_DTYPES):
-        raise TrainSetupError(f"train_config amp={amp!r}: choose none or one of {sorted(AMP_DTYPES)} (fp16 would "
-                              "need a gradient scaler; bf16 does not)")
+        raise TrainSetupError(f"train_config amp={amp!r}: choose none or one of {sorted(AMP_DTYPES)}")
     loss = model.loss
     if amp is not None:
         dtype = AMP_DTYPES[amp]
@@ -464,6 +490,7 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
         if graphed and dev.type != "cuda":
             raise TrainSetupError(f"train_config cuda_graph=true needs a CUDA device, got {dev}")
         optimizer = build_adam(model.parameters(), tcfg, graphed)
+        scaler = grad_scaler(tcfg, dev, graphed, optimizer)
         try:  # its variables are read here, before any epoch, so that a bad value stops the run at once
             impl = implementation(optimizer, tcfg)
             kept = fp32_islands.keep_fp32(model, fp32_islands.fp32_module_patterns())
@@ -482,6 +509,8 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
         if ckpt is not None:
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
+            if scaler is not None:
+                scaler.load_state_dict(ckpt["grad_scaler"])
             # the checkpoint may come from a run with(out) the CUDA graph, or with the other Adam
             set_capturable(optimizer, graphed, fused=optimizer.defaults["fused"])
             best_state = {k: v.to(dev) for k, v in best_weights(ckpt).items()}
@@ -498,12 +527,12 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
         def make_step(compiled: bool):
             loss_fn = training_loss(model, {**tcfg, "compile": compiled}, dev)
             if not graphed:
-                return eager_step(model, optimizer, loss_fn=loss_fn)
+                return eager_step(model, optimizer, loss_fn=loss_fn, scaler=scaler)
             from seqrec.cuda_graph import GraphedTrainStep
 
             try:
                 return GraphedTrainStep(model, optimizer, tcfg["batch_size"], loss_fn=loss_fn, make_batch=(
-                    (lambda index: ds.make_batch("train", index)) if tcfg["graph_batch"] else None))
+                    (lambda index: ds.make_batch("train", index)) if tcfg["graph_batch"] else None), scaler=scaler)
             except ValueError as e:
                 raise TrainSetupError(f"{model_name}: {e}") from e
 
@@ -556,7 +585,8 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
                         "best_state": _checkpoint_best(best_state, best_epoch, epochs_done),
                         "epochs_done": epochs_done, "best_epoch": best_epoch,
                         "best_metric": best_metric, "stale": stale, "history": history,
-                        "peak_memory_bytes": peak_so_far, "rng": runtime.rng_state()})
+                        "peak_memory_bytes": peak_so_far, "rng": runtime.rng_state(),
+                        **({"grad_scaler": scaler.state_dict()} if scaler is not None else {})})
                 bar.update(1)
                 bar.set_postfix({"loss": f"{loss:.4f}", "valid ndcg@10": f"{valid[EARLY_STOP_METRIC]:.4f}",
                                  "best": best_epoch})
@@ -587,6 +617,8 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
         if peak is not None and peak_before is not None:
             peak = max(peak, peak_before)
 
+    if scaler is not None:  # fp16: the loss scale the run ended at (65536 to start; halved at each skipped step)
+        impl["loss_scale"] = scaler.get_scale()
     result: dict[str, Any] = {
         "kind": "train",
         "status": "ok",

@@ -48,7 +48,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "kernels called from the graph, the same masks as the eager run) or inductor's own (fused "
                         "into its kernels; other masks than eager for the same seed)")
     p.add_argument("--amp", choices=AMP_NAMES, default=None,
-                   help="autocast the loss's forward to bfloat16 (weights, Adam and evaluation stay fp32)")
+                   help="autocast the loss's forward to bfloat16 or float16 (with loss scaling; weights, Adam and "
+                        "evaluation stay fp32)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="cpu | cuda | cuda:N | auto (default: cuda when available)")
     p.add_argument("--backend", choices=BACKENDS, default=None, help="kernel backend for the models that have one")

@@ -858,14 +858,15 @@ def test_cuda_graph_step_matches_eager(name, amp, compiled, monkeypatch, request
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-@pytest.mark.parametrize("amp,compiled", [(None, False), ("bf16", True)])
+@pytest.mark.parametrize("amp,compiled", [(None, False), ("bf16", True), ("fp16", True)])
 def test_cuda_graph_step_with_the_runs_fused_adam_matches_eager(amp, compiled, monkeypatch, request):
     """The run's graphed Adam (``build_adam``: capturable and fused) against eager fused Adam, TiM4Rec, dropout 0:
     the same losses and parameters. fp32: against torch's uncapturable fused Adam (the capturable kernel's steps are
     the same steps). bf16, compiled: against the same capturable fused Adam run eagerly (only the graph differs),
     deterministic as in test_cuda_graph_step_matches_eager. Without determinism the losses were 1.8e-4 apart at step
     21 on an H200, against either eager Adam (part 18, 29ab21e and b9ab602): the compiled embedding backward's
-    atomics, not the graph. (The bf16 case has not run on a GPU in this form yet.)"""
+    atomics, not the graph. fp16: the loss scaled (GradScaler) in the graph as in the eager steps, and the scale
+    the same after."""
     from seqrec.cuda_graph import GraphedTrainStep
     from seqrec.train import build_adam, eager_step, training_loss
 
@@ -884,10 +885,13 @@ def test_cuda_graph_step_with_the_runs_fused_adam_matches_eager(amp, compiled, m
         torch._dynamo.reset()
         loss_fn = training_loss(model, {"compile": compiled, "amp": amp, "cuda_graph": graphed, "batch_size": 15},
                                 torch.device("cuda"))
-        step = (GraphedTrainStep(model, opt, 15, warmup=2, loss_fn=loss_fn) if graphed
-                else eager_step(model, opt, loss_fn=loss_fn))
+        scaler = torch.amp.GradScaler("cuda", growth_interval=5) if amp == "fp16" else None  # grows in 3 epochs
+        step = (GraphedTrainStep(model, opt, 15, warmup=2, loss_fn=loss_fn, scaler=scaler) if graphed
+                else eager_step(model, opt, loss_fn=loss_fn, scaler=scaler))
         losses = [float(step(b)) for epoch in range(3) for b in ds.train_batches(15, seed=0, epoch=epoch)]
-        runs[graphed] = (losses, [p.detach().clone() for p in model.parameters()])
+        runs[graphed] = (losses, [p.detach().clone() for p in model.parameters()],
+                         scaler.get_scale() if scaler else None)
+    assert runs[True][2] == runs[False][2]
     torch.testing.assert_close(runs[True][0], runs[False][0], rtol=1e-4, atol=1e-5)
     for a, b in zip(runs[True][1], runs[False][1], strict=True):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
@@ -1068,5 +1072,76 @@ def test_fp32_islands_train_recorded_and_a_bad_pattern_stops_the_run(tmp_path, m
 
 def test_amp_rejects_an_unknown_precision(tmp_path):
     ds = consecutive_dataset(n_users=16, n_items=40, max_len=8)
-    with pytest.raises(TrainSetupError, match="amp='fp16'"):
-        train("sasrec", ds, out=tmp_path / "x.json", train_config={"amp": "fp16"}, progress=False)
+    with pytest.raises(TrainSetupError, match="amp='fp8'"):
+        train("sasrec", ds, out=tmp_path / "x.json", train_config={"amp": "fp8"}, progress=False)
+
+
+@pytest.mark.parametrize("model", ["sasrec", "tim4rec"])
+def test_fp16_autocast_scales_the_loss_and_resumes_with_its_scale(tmp_path, model, monkeypatch):
+    """train_config amp="fp16": the forward in float16 under autocast, the loss scaled by PyTorch's GradScaler
+    (the losses move off bf16's: 3 more mantissa bits), its final scale recorded, and a run stopped after an epoch
+    resumes with the scale its checkpoint holds, to the uninterrupted run's losses."""
+    import seqrec.train as train_mod
+
+    ds = consecutive_dataset(n_users=16, n_items=40, max_len=8)
+    kw = dict(config={"hidden_size": 32}, seed=0, progress=False, backend="torch")
+    tcfg = {"epochs": 2, "patience": 0, "batch_size": 16}
+    seen = []
+    real_linear = torch.nn.functional.linear
+
+    def spy(x, w, b=None):
+        out = real_linear(x, w, b)
+        seen.append(out.dtype)
+        return out
+
+    monkeypatch.setattr(torch.nn.functional, "linear", spy)
+    whole = train(model, ds, out=tmp_path / "a.json", train_config={**tcfg, "amp": "fp16"}, **kw)
+    assert torch.float16 in seen
+    bf16 = train(model, ds, out=tmp_path / "b.json", train_config={**tcfg, "amp": "bf16"}, **kw)
+    assert whole["implementation"]["loss_scale"] > 1 and "loss_scale" not in bf16["implementation"]
+    assert [e["train_loss"] for e in whole["epochs"]] != [e["train_loss"] for e in bf16["epochs"]]
+    real_scaler = train_mod.grad_scaler
+
+    def scaler_with_a_start(*args):
+        assert real_scaler(*args) is not None
+        return torch.amp.GradScaler("cpu", init_scale=512.0)  # a resumed run must take this scale from its checkpoint
+
+    class Crash(Exception):
+        pass
+
+    def crash(record):
+        raise Crash
+
+    monkeypatch.setattr(train_mod, "grad_scaler", scaler_with_a_start)
+    out = tmp_path / "c.json"
+    with pytest.raises(Crash):
+        train(model, ds, out=out, train_config={**tcfg, "amp": "fp16"}, on_epoch_end=crash, **kw)
+    assert load_checkpoint(out.with_name(out.name + ".ckpt"))["grad_scaler"]["scale"] == 512.0
+    monkeypatch.setattr(train_mod, "grad_scaler", real_scaler)  # 65536 to start, unless the checkpoint says
+    resumed = train(model, ds, out=out, train_config={**tcfg, "amp": "fp16"}, **kw)
+    assert resumed["resumed_from_epoch"] == 1 and resumed["implementation"]["loss_scale"] == 512.0
+
+
+def test_a_scaled_step_with_a_non_finite_gradient_is_skipped_and_backs_the_scale_off():
+    """eager_step with a GradScaler (fp16): a step whose loss is not finite leaves the parameters as they were and
+    halves the scale; a finite one steps."""
+    from seqrec.train import eager_step
+
+    class Toy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(3))
+
+        def loss(self, item_seq, seq_len, time_seq, target):
+            return (self.w * item_seq).sum()
+
+    toy = Toy()
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    step = eager_step(toy, torch.optim.Adam(toy.parameters(), lr=0.1), scaler=scaler)
+    batch = type("B", (), {"item_seq": torch.tensor([1.0, float("inf"), 2.0]), "seq_len": None, "time_seq": None,
+                           "target": None})
+    step(batch)
+    assert torch.equal(toy.w.detach(), torch.ones(3)) and scaler.get_scale() == 512.0
+    batch.item_seq = torch.tensor([1.0, 1.0, 2.0])
+    step(batch)
+    assert not torch.equal(toy.w.detach(), torch.ones(3))
