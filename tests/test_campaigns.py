@@ -564,3 +564,26 @@ def test_part22_times_both_changes_only_after_the_conv_tests_pass_and_tests_once
         assert calls.count("SEQREC") == 0  # variables are the environment's, not arguments
         assert calls.count("suites/bench_ssd.py") == 2 and calls.count("--variants triton,torch --profile 10") == 2
         assert (root / ".tests22-done").exists() and (root / ".conv-seq-ok").exists()  # or copied
+
+
+@pytest.mark.parametrize("gpus", [1, 2])
+def test_part23_runs_fp16_only_after_its_graph_test_passes_and_tests_once(tmp_path, gpus):
+    """part23.sh: GPU 0's tests, anatomies (#4's step three ways, ml-1m's two) once a session and two profiled runs;
+    GPU 1's fp16 seeds 0-9 (in turn on GPU 0 where it is alone); every fp16 run waits for the fp16 graph test's
+    marker (the stub's pytest passes, so it is there)."""
+    for root, logs in run_part_twice(tmp_path, "part23.sh", gpus, (".tests23-done", ".fp16-ok")):
+        seeds_log = logs / ("gpu1-seeds.log" if gpus == 2 else "gpu0-tests.log")
+        assert wait_until(lambda: text_of(seeds_log).count("=== rc=") >= 10 and  # noqa: B023
+                          text_of(logs / "gpu0-tests.log").count("=== rc=") >= 3, 30)  # noqa: B023
+        tests, seeds = text_of(logs / "gpu0-tests.log"), text_of(seeds_log)
+        runs = [line for line in seeds.splitlines() if line.startswith("=== ") and "-fp16-seeds/" in line]
+        assert [re.search(r"--seeds (\d+) ", r).group(1) for r in runs] == [str(s) for s in range(10)]
+        assert all(f"[ -e {root}/.fp16-ok ] && python3 -m seqrec sweep" in r and "--amp fp16" in r for r in runs)
+        assert tests.count("SEQREC_PROFILE_EPOCH=5") == 2 and "--amp bf16" in tests
+        assert f"[ -e {root}/.fp16-ok ] && SEQREC_PROFILE_EPOCH=5" in tests
+        calls = text_of(tmp_path / "calls.txt")
+        assert calls.count("-m pytest") == 2 and calls.count("-m seqrec anatomy") == 5  # the first call's only
+        assert calls.count("--model sasrec") == 1 and calls.count("--seq-len 200") == 2
+        assert calls.count("--amp fp16 --out") == 1 and "anatomy23-fp16.json" in calls  # the fp16 anatomy
+        assert calls.count("SEQREC") == 0  # variables are the environment's, not arguments
+        assert (root / ".tests23-done").exists() and (root / ".fp16-ok").exists()  # or copied
