@@ -12,7 +12,8 @@
 #     passes: .fp16-ok), the anatomy with the sequential backward (the default) and then the tiled one
 #     (SEQREC_CONV_BWD_SEQUENTIAL=0, the order that failed in part 22: logs/anatomy23-{default,tiled}.*), #4's step
 #     under fp16 (logs/anatomy23-fp16.*) and ml-1m's eager fp32 steps as the ablation trains them (SASRec, TiM4Rec;
-#     batch 2048, L 200, 3,707 items: where its 21 s an epoch go, logs/anatomy23-ml1m-*.*). Then #4's profiled run
+#     batch 2048, L 200, 3,707 items: where its 21 s an epoch go, logs/anatomy23-ml1m-*.*; and compiled, fp32: what
+#     ml-1m's grid, some 70 runs at about 20 minutes each eager, would gain, #8 and #9). Then #4's profiled run
 #     (seed 0, profiled at epoch 5) as the default is now (<timing>-amp-compile-cuda-graph-part23) and under fp16
 #     (-part23-fp16, only after .fp16-ok).
 #   GPU 1 (after GPU 0's lines on a host of one GPU), only after .fp16-ok: seeds 0-9 under fp16 (-fp16-seeds),
@@ -41,6 +42,9 @@ GPU0=("[ -e $ROOT/.tests23-done ] || { timeout 300 $PYTEST tests/test_compile_cu
     $ANATOMY --amp fp16 --out $ROOT/logs/anatomy23-fp16.json > $ROOT/logs/anatomy23-fp16.txt 2>&1; \
     $ML1M --model sasrec --out $ROOT/logs/anatomy23-ml1m-sasrec.json > $ROOT/logs/anatomy23-ml1m-sasrec.txt 2>&1; \
     $ML1M --model tim4rec --out $ROOT/logs/anatomy23-ml1m-tim4rec.json > $ROOT/logs/anatomy23-ml1m-tim4rec.txt 2>&1; \
+    $ML1M --model sasrec --compile --out $ROOT/logs/anatomy23-ml1m-sasrec-compiled.json \
+    > $ROOT/logs/anatomy23-ml1m-sasrec-compiled.txt 2>&1; $ML1M --model tim4rec --compile \
+    --out $ROOT/logs/anatomy23-ml1m-tim4rec-compiled.json > $ROOT/logs/anatomy23-ml1m-tim4rec-compiled.txt 2>&1; \
     touch $ROOT/.tests23-done; }"
   "$PROFILED --out $SET-part23/accuracy"
   "$OK SEQREC_PROFILE_EPOCH=5 $FP16_RUN --seeds 0 --out $SET-part23-fp16/accuracy")

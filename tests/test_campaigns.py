@@ -568,7 +568,7 @@ def test_part22_times_both_changes_only_after_the_conv_tests_pass_and_tests_once
 
 @pytest.mark.parametrize("gpus", [1, 2])
 def test_part23_runs_fp16_only_after_its_graph_test_passes_and_tests_once(tmp_path, gpus):
-    """part23.sh: GPU 0's tests, anatomies (#4's step three ways, ml-1m's two) once a session and two profiled runs;
+    """part23.sh: GPU 0's tests, anatomies (#4's step three ways, ml-1m's four) once a session and two profiled runs;
     GPU 1's fp16 seeds 0-9 (in turn on GPU 0 where it is alone); every fp16 run waits for the fp16 graph test's
     marker (the stub's pytest passes, so it is there)."""
     for root, logs in run_part_twice(tmp_path, "part23.sh", gpus, (".tests23-done", ".fp16-ok")):
@@ -582,8 +582,8 @@ def test_part23_runs_fp16_only_after_its_graph_test_passes_and_tests_once(tmp_pa
         assert tests.count("SEQREC_PROFILE_EPOCH=5") == 2 and "--amp bf16" in tests
         assert f"[ -e {root}/.fp16-ok ] && SEQREC_PROFILE_EPOCH=5" in tests
         calls = text_of(tmp_path / "calls.txt")
-        assert calls.count("-m pytest") == 2 and calls.count("-m seqrec anatomy") == 5  # the first call's only
-        assert calls.count("--model sasrec") == 1 and calls.count("--seq-len 200") == 2
+        assert calls.count("-m pytest") == 2 and calls.count("-m seqrec anatomy") == 7  # the first call's only
+        assert calls.count("--model sasrec") == 2 and calls.count("--seq-len 200") == 4
         assert calls.count("--amp fp16 --out") == 1 and "anatomy23-fp16.json" in calls  # the fp16 anatomy
         assert calls.count("SEQREC") == 0  # variables are the environment's, not arguments
         assert (root / ".tests23-done").exists() and (root / ".fp16-ok").exists()  # or copied
