@@ -17,7 +17,8 @@
 #     (seed 0, profiled at epoch 5) as the default is now (<timing>-amp-compile-cuda-graph-part23) and under fp16
 #     (-part23-fp16, only after .fp16-ok).
 #   GPU 1 (after GPU 0's lines on a host of one GPU), only after .fp16-ok: seeds 0-9 under fp16 (-fp16-seeds),
-#     paired by seed with part 20's bf16 seeds and eager fp32 (results/full-seeds-eager).
+#     paired by seed with part 20's bf16 seeds and eager fp32 (results/full-seeds-eager); then TF32 (--tf32): ml-1m's
+#     3-epoch timings and amazon-beauty's eager seeds 0-9 (<timing>-tf32-seeds).
 #   Then every GPU takes ml-1m's queue (campaigns/ml1m_queue.sh; QUEUE_LANES=1), the ablation first (part 22's
 #   matched_sasrec checkpoint first of all); ml-1m's h256 runs start in no lane (SESSION_BOUND_WINDOW_S=0).
 # Every call to the device tool must carry .gpu.
@@ -51,5 +52,16 @@ GPU0=("[ -e $ROOT/.tests23-done ] || { timeout 300 $PYTEST tests/test_compile_cu
 GPU1=()
 for s in ${SEEDS//,/ }; do
   GPU1+=("$OK $FP16_RUN --seeds $s --out $SET-fp16-seeds/accuracy")
+done
+# TF32 (fp32 storage, TF32 products): 3 epochs of ml-1m's TiM4Rec h64 eager and compiled + graphed (against part 20's
+# fp32 15.3 and 11.5 s an epoch, results/full-compile-cuda-graph-ml1m-3-epochs/), and amazon-beauty's eager seeds
+# 0-9 (paired with results/full-seeds-eager, the same protocol in IEEE fp32): a faster grid protocol for ml-1m's rest?
+ML1M_3="python3 -m seqrec sweep --epochs 3 --patience 10 --device cuda --gpus 0 --datasets ml-1m --hidden 64 \
+  --models tim4rec --seeds 0 --tf32"
+GPU1+=("$ML1M_3 --out $ROOT/$timing-tf32-ml1m-3-epochs/accuracy"
+  "$ML1M_3 --compile --cuda-graph --out $ROOT/$timing-compile-cuda-graph-tf32-ml1m-3-epochs/accuracy")
+for s in ${SEEDS//,/ }; do
+  GPU1+=("python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets amazon-beauty \
+    --hidden 64 --models tim4rec --tf32 --seeds $s --out $ROOT/$timing-tf32-seeds/accuracy")
 done
 split_one_offs gpu0-tests gpu1-seeds

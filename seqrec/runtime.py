@@ -72,6 +72,18 @@ def deterministic(enabled: bool = True) -> Iterator[None]:
         torch.use_deterministic_algorithms(before, warn_only=before_warn)
 
 
+@contextlib.contextmanager
+def tf32_matmuls(enabled: bool) -> Iterator[None]:
+    """Within the block, ``torch.backends.cuda.matmul.allow_tf32 = enabled`` (CUDA fp32 matmuls as TF32 products);
+    the previous setting is restored on exit (process-global, like ``deterministic``)."""
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
+
+
 def rng_state() -> dict[str, Any]:
     """Every global RNG state the training loop consumes (dropout, shuffles in user code), as plain
     Python values and tensors so that ``torch.load(weights_only=True)`` accepts it."""

@@ -45,7 +45,7 @@ TRAIN_FLAGS = {"epochs": "--epochs", "patience": "--patience", "batch_size": "--
                "device": "--device", "data_dir": "--data-dir", "max_steps_per_epoch": "--max-steps-per-epoch",
                "max_len": "--max-len", "eval_batch_size": "--eval-batch-size", "lr": "--lr",
                "cuda_graph": "--cuda-graph", "graph_batch": "--graph-batch", "compile": "--compile",
-               "compile_ahead": "--compile-ahead",
+               "compile_ahead": "--compile-ahead", "tf32": "--tf32",
                # booleans are bare flags: given when true
                "amp": "--amp", "compile_rng": "--compile-rng"}
 
@@ -275,6 +275,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile-ahead", dest="compile_ahead", action="store_true", default=None,
                         help="with --compile, each run trains eagerly until a background process has compiled its "
                              "loss (train --compile-ahead)")
+    parser.add_argument("--tf32", dest="tf32", action="store_true", default=None,
+                        help="each run's fp32 matmuls as TF32 tensor-core products (train --tf32)")
     parser.add_argument("--amp", choices=AMP_NAMES,
                         help="autocast each run's loss to bfloat16 or float16 (train --amp)")
     parser.add_argument("--compile-rng", dest="compile_rng", choices=COMPILE_RNGS,

@@ -64,6 +64,9 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "amp": None,  # None (fp32), "bf16" or "fp16": the loss's forward under torch.autocast to bfloat16 or float16
     # (matmuls and our kernels' inputs in 16 bits, accumulation fp32); weights, gradients, Adam and evaluation stay
     # fp32. fp16 (3 more mantissa bits than bf16, a narrower range) scales the loss (``grad_scaler``)
+    "tf32": False,  # on CUDA, fp32 matmuls as TF32 tensor-core products (10-bit mantissa inputs, fp32 accumulation;
+    # torch.backends.cuda.matmul.allow_tf32 for the run, restored after; our SSD kernels' dots follow it); storage,
+    # elementwise ops and reductions stay fp32. False: IEEE fp32 products, PyTorch's default and the grid's protocol
 }
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 assert tuple(AMP_DTYPES) == AMP_NAMES
@@ -119,6 +122,8 @@ def resolve_train_config(model_name: str, dataset_name: str | None,
     if not isinstance(cfg["compile_ahead"], bool) or (cfg["compile_ahead"] and not cfg["compile"]):
         raise TrainSetupError(f"train config compile_ahead must be true or false, and true only with compile; got "
                               f"compile_ahead={cfg['compile_ahead']!r}, compile={cfg['compile']!r}")
+    if not isinstance(cfg["tf32"], bool):
+        raise TrainSetupError(f"train config tf32 must be true or false, got {cfg['tf32']!r}")
     if not isinstance(cfg["graph_batch"], bool) or (cfg["graph_batch"] and not cfg["cuda_graph"]):
         raise TrainSetupError(f"train config graph_batch must be true or false, and true only with cuda_graph; got "
                               f"graph_batch={cfg['graph_batch']!r}, cuda_graph={cfg['cuda_graph']!r}")
@@ -478,7 +483,7 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
         raise TrainSetupError(f"{ckpt_path}: checkpoint belongs to a different run (model, data, config or seed "
                               f"differ); delete it or choose another --out")
 
-    with runtime.deterministic(dev.type == "cpu"):
+    with runtime.deterministic(dev.type == "cpu"), runtime.tf32_matmuls(tcfg["tf32"]):
         runtime.seed_everything(seed)
         ds = ds.to(dev)
         try:

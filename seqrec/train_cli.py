@@ -43,6 +43,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile-ahead", action="store_true", default=None,
                    help="with --compile: train eagerly while a background process compiles the loss, compiled from "
                         "the epoch after it finished (a short first epoch; seqrec/compile_ahead.py)")
+    p.add_argument("--tf32", action="store_true", default=None,
+                   help="on CUDA, fp32 matmuls (and our SSD kernels' dots) as TF32 tensor-core products; storage and "
+                        "the rest stay fp32 (train config tf32)")
     p.add_argument("--compile-rng", choices=COMPILE_RNGS, default=None,
                    help="with --compile, whose random numbers dropout draws: eager's (default: torch's dropout "
                         "kernels called from the graph, the same masks as the eager run) or inductor's own (fused "
@@ -107,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
                                       ("lr", args.lr), ("mask_history", args.mask_history),
                                       ("cuda_graph", args.cuda_graph), ("graph_batch", args.graph_batch),
                                       ("compile", args.compile),
-                                      ("compile_ahead", args.compile_ahead),
+                                      ("compile_ahead", args.compile_ahead), ("tf32", args.tf32),
                                       ("amp", args.amp), ("compile_rng", args.compile_rng)) if v is not None}
     hidden = config.get("hidden_size", defaults.get("hidden_size"))
     out = args.out or default_out(args.model, args.dataset, hidden, args.seed, args.variant)

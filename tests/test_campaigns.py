@@ -587,3 +587,9 @@ def test_part23_runs_fp16_only_after_its_graph_test_passes_and_tests_once(tmp_pa
         assert calls.count("--amp fp16 --out") == 1 and "anatomy23-fp16.json" in calls  # the fp16 anatomy
         assert calls.count("SEQREC") == 0  # variables are the environment's, not arguments
         assert (root / ".tests23-done").exists() and (root / ".fp16-ok").exists()  # or copied
+        assert wait_until(lambda: text_of(seeds_log).count("=== rc=") >= 22, 30)  # noqa: B023
+        seeds = text_of(seeds_log)
+        tf32 = [line for line in seeds.splitlines() if line.startswith("=== ") and "--tf32" in line]
+        assert len(tf32) == 12 and sum("--datasets ml-1m" in r and "--epochs 3" in r for r in tf32) == 2
+        beauty = [re.search(r"--seeds (\d+) ", r).group(1) for r in tf32 if "-tf32-seeds/" in r]
+        assert beauty == [str(s) for s in range(10)]

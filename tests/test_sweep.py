@@ -95,3 +95,5 @@ def test_boolean_train_options_are_bare_flags():
     assert flags == ["--cuda-graph", "--graph-batch"]
     args = parser.parse_args(["--model", "tim4rec", "--dataset", "x", *flags])
     assert args.cuda_graph and args.graph_batch
+    tf32 = Run("tim4rec", "amazon-beauty", 64, 0, train=(("tf32", True),)).command(Path("o"))
+    assert tf32[-1] == "--tf32" and parser.parse_args(["--model", "tim4rec", "--dataset", "x", "--tf32"]).tf32

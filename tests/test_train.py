@@ -379,7 +379,7 @@ def test_graph_adam_is_fused_unless_asked_for_foreach(monkeypatch):
         graph_adam_fused()
 
 
-def test_a_compiled_run_records_inductors_mix_order_reduction(monkeypatch):
+def test_a_compiled_run_records_inductors_mix_order_reduction():
     """Under compile the result says whether inductor fused norms' row and column sums (part 21: their column sums
     end in aten sums); eager it does not; on the CPU the conv backward is torch's."""
     from torch._inductor import config
@@ -389,9 +389,11 @@ def test_a_compiled_run_records_inductors_mix_order_reduction(monkeypatch):
     opt = torch.optim.Adam([nn.Parameter(torch.randn(3))])
     eager = implementation(opt, {"compile": False, "amp": None})
     assert "inductor_mix_order_reduction" not in eager and eager["conv_bwd"] == "torch"
-    for value in (True, False):
-        monkeypatch.setattr(config.triton, "mix_order_reduction", value)
-        assert implementation(opt, {"compile": True, "amp": None})["inductor_mix_order_reduction"] is value
+    for value in (True, False):  # config.patch restores it (monkeypatch's undo removed the key from inductor's
+        # config: a later test's compile then failed, "config.triton.mix_order_reduction does not exist")
+        with config.patch({"triton.mix_order_reduction": value}):
+            assert implementation(opt, {"compile": True, "amp": None})["inductor_mix_order_reduction"] is value
+    assert hasattr(config.triton, "mix_order_reduction")
 
 
 def test_a_result_says_which_implementations_ran_and_bad_settings_stop_before_training(fake_models, tiny_ds,
@@ -1145,3 +1147,20 @@ def test_a_scaled_step_with_a_non_finite_gradient_is_skipped_and_backs_the_scale
     batch.item_seq = torch.tensor([1.0, 1.0, 2.0])
     step(batch)
     assert not torch.equal(toy.w.detach(), torch.ones(3))
+
+
+def test_tf32_is_set_for_the_run_only_and_recorded(tmp_path):
+    """train_config tf32: CUDA's fp32 matmuls as TF32 while the run trains and evaluates (read back at each epoch's
+    end), the process's setting restored after, the choice in the result; a value other than true/false stops the
+    run before it starts."""
+    ds = consecutive_dataset(n_users=16, n_items=40, max_len=8)
+    seen = []
+    before = torch.backends.cuda.matmul.allow_tf32
+    result = train("sasrec", ds, out=tmp_path / "t.json", progress=False, config={"hidden_size": 16},
+                   train_config={"epochs": 2, "patience": 0, "batch_size": 16, "tf32": True},
+                   on_epoch_end=lambda record: seen.append(torch.backends.cuda.matmul.allow_tf32))
+    assert seen == [True, True] and torch.backends.cuda.matmul.allow_tf32 is before
+    assert result["train_config"]["tf32"] is True
+    with pytest.raises(TrainSetupError, match="tf32 must be true or false, got 'yes'"):
+        train("sasrec", ds, out=tmp_path / "x.json", progress=False, train_config={"tf32": "yes"})
+    assert torch.backends.cuda.matmul.allow_tf32 is before
