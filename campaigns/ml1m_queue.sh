@@ -7,8 +7,8 @@
 # ml-1m TiSASRec seed 0; the grid's runs on the cheaper datasets, amazon-sports and ml-100k (1-5 minutes each, against
 # ml-1m's 10-30); ml-1m h64 seeds 1 and 2 of the five models (#8); the ablation's ml-1m variants over 3 seeds (#9,
 # without the reference row, `-k 'not full-'`: the grid's TiM4Rec run); ml-1m's grid at h32 and h128; the ablation's
-# h16 backbones; last the ablation's rows taken from the grid. A grid run whose result file in ROOT is ok gets no
-# line. ml-1m's h256 runs go to FILE.session (see queue_lanes).
+# h16 backbones; last the ablation's rows taken from the grid. A grid run or ml-1m ablation variant whose result file in
+# ROOT is ok gets no line. ml-1m's h256 runs go to FILE.session (see queue_lanes).
 # Uses SUITE (lanes.sh), and TIS and GRAPH: the prefix of a TiSASRec line (its GPU tests passed) and the flag
 # TiSASRec's runs take (expanded when the line runs).
 MODELS="sasrec mamba4rec tisasrec ssd4rec tim4rec"
@@ -20,7 +20,20 @@ acc_line() {  # acc_line DATASET HIDDEN SEED MODEL: the accuracy suite's line fo
   echo "$pre$SUITE suites/test_accuracy.py --datasets $1 --hidden $2 --seeds $3 --models $4$post"
 }
 
-checkpointed_first() {  # checkpointed_first FILE: FILE's lines with a grid run that ROOT holds a checkpoint of first
+abl_line() {  # abl_line SEED VARIANT: the ablation suite's ml-1m line for one variant and seed (the reference row
+  # left out), none if its result file in ROOT is ok: a pytest start and ml-1m's loading to pass over a finished
+  # line took 10-13 s each (part 22: 2 minutes of a fresh machine's queue)
+  local f
+  for f in "$ROOT"/full/ablation/"$2"-ml-1m-h*-s"$1".json; do
+    grep -qs '"status": "ok"' "$f" && return
+  done
+  local pre="" post=""
+  [ "$2" = matched_tisasrec ] && pre="$TIS " post=" $GRAPH"
+  echo "${pre}SEQREC_ABLATION_VARIANTS=$2 $SUITE suites/test_ablation.py --datasets ml-1m --seeds $1 -k 'not full-'$post"
+}
+
+checkpointed_first() {  # checkpointed_first FILE: FILE's lines with a grid or ablation run that ROOT holds a
+  # checkpoint of first
   local keys=$1.keys ck name
   : > "$keys"
   for ck in "$ROOT"/full/accuracy/*.json.ckpt; do
@@ -28,6 +41,12 @@ checkpointed_first() {  # checkpointed_first FILE: FILE's lines with a grid run 
     [[ $name =~ ^([a-z0-9]+)-(.+)-h([0-9]+)-s([0-9]+)\.json\.ckpt$ ]] || continue  # model-dataset-hH-sS
     local r=("${BASH_REMATCH[@]}")
     echo "--datasets ${r[2]} --hidden ${r[3]} --seeds ${r[4]} --models ${r[1]}" >> "$keys"
+  done
+  for ck in "$ROOT"/full/ablation/*-ml-1m-*.json.ckpt; do
+    name=$(basename "$ck")
+    [[ $name =~ ^(.+)-ml-1m-h([0-9]+)-s([0-9]+)\.json\.ckpt$ ]] || continue  # variant-ml-1m-hH-sS
+    echo "SEQREC_ABLATION_VARIANTS=${BASH_REMATCH[1]} $SUITE suites/test_ablation.py --datasets ml-1m --seeds \
+${BASH_REMATCH[3]} " >> "$keys"
   done
   { grep -F -f "$keys" "$1"; grep -v -F -f "$keys" "$1"; } > "$1.sorted" || true
   mv "$1.sorted" "$1"
@@ -52,8 +71,7 @@ write_ml1m_queue() {
       for v in no_time_path no_ffn time_residual_point layers_1 layers_3 time_feature_log_gap \
                time_feature_user_norm_gap time_feature_none time_dt_init_neutral official official_time_mlp \
                matched_sasrec matched_tisasrec; do
-        echo "$([ $v = matched_tisasrec ] && echo "$TIS ")SEQREC_ABLATION_VARIANTS=$v $ABL --seeds $s -k 'not full-'$([ \
-          $v = matched_tisasrec ] && echo " $GRAPH")"
+        abl_line $s $v
       done; done
     for h in 32 128; do for s in 0 1 2; do for m in tim4rec ssd4rec mamba4rec sasrec tisasrec; do
       acc_line ml-1m $h $s $m

@@ -156,9 +156,15 @@ def test_queue_puts_checkpointed_runs_first_then_the_cheap_datasets_and_skips_fi
     committed.mkdir(parents=True)
     (committed / "sasrec-amazon-sports-h32-s0.json").write_text('{"status": "ok"}')  # done: no line
     (committed / "ssd4rec-amazon-sports-h32-s0.json").write_text('{"status": "failed"}')  # failed: a line
+    ablation = work / "results" / "full" / "ablation"
+    ablation.mkdir(parents=True)
+    (ablation / "layers_1-ml-1m-h64-s0.json").write_text('{"status": "ok"}')  # done: no line
+    (ablation / "official-ml-1m-h64-s0.json").write_text('{"status": "failed"}')  # failed: a line
     pack = tmp_path / "pack"
     (pack / "full" / "accuracy").mkdir(parents=True)
     (pack / "full" / "accuracy" / "tisasrec-ml-1m-h128-s2.json.ckpt").write_bytes(b"x")  # from an earlier session
+    (pack / "full" / "ablation").mkdir(parents=True)
+    (pack / "full" / "ablation" / "matched_sasrec-ml-1m-h68-s1.json.ckpt").write_bytes(b"x")
     with tarfile.open(work / "campaigns" / "resume" / "earlier.tgz", "w:gz") as tar:
         tar.add(pack / "full", arcname="./full")
     root = tmp_path / "campaign"
@@ -167,7 +173,15 @@ def test_queue_puts_checkpointed_runs_first_then_the_cheap_datasets_and_skips_fi
                    env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"})  # no nvidia-smi needed
     lines = (root / "queue.txt").read_text().splitlines()
     assert len(lines) == len(set(lines))
+    ablations = [line.split("SEQREC_ABLATION_VARIANTS=", 1)[1] for line in lines if "-k 'not full-'" in line]
+    assert lines[0].startswith("SEQREC_ABLATION_VARIANTS=matched_sasrec ") and "--seeds 1 -k" in lines[0]
+    assert len(ablations) == 13 * 3 - 1 and not any(a.startswith("layers_1 ") and "--seeds 0 " in a for a in ablations)
+    assert any(a.startswith("official ") and "--seeds 0 " in a for a in ablations)
+    assert sum(a.startswith("matched_sasrec ") and "--seeds 1 " in a for a in ablations) == 1
+    tis = [line for line in lines if "SEQREC_ABLATION_VARIANTS=matched_tisasrec" in line]
+    assert len(tis) == 3 and all("SEQREC_GRAPH_ADAM=foreach SEQREC_ABLATION_VARIANTS=" in line for line in tis)
     runs = [line.split("test_accuracy.py ", 1)[1] for line in lines if "test_accuracy.py" in line]
+    assert "--datasets ml-1m --hidden 128 --seeds 2 --models tisasrec" in lines[1]  # then the grid's checkpoint
     assert runs[0].startswith("--datasets ml-1m --hidden 128 --seeds 2 --models tisasrec ")  # resumes first
     assert sum(r.startswith("--datasets ml-1m --hidden 128 --seeds 2 --models tisasrec") for r in runs) == 1
     assert "--datasets amazon-sports --hidden 32 --seeds 0 --models sasrec" not in runs
