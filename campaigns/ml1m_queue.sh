@@ -20,6 +20,11 @@ acc_line() {  # acc_line DATASET HIDDEN SEED MODEL: the accuracy suite's line fo
   echo "$pre$SUITE suites/test_accuracy.py --datasets $1 --hidden $2 --seeds $3 --models $4$post"
 }
 
+tisasrec_beauty_done() {  # tisasrec_beauty_done SET: whether ROOT's SET holds TiSASRec amazon-beauty h64 seeds 0-2, ok
+  local s
+  for s in 0 1 2; do grep -qs '"status": "ok"' "$ROOT/$1/accuracy/tisasrec-amazon-beauty-h64-s$s.json" || return 1; done
+}
+
 abl_line() {  # abl_line SEED VARIANT: the ablation suite's ml-1m line for one variant and seed (the reference row
   # left out), none if its result file in ROOT is ok: a pytest start and ml-1m's loading to pass over a finished
   # line took 10-13 s each (part 22: 2 minutes of a fresh machine's queue)
@@ -60,8 +65,8 @@ write_ml1m_queue() {
   local s m v h ds BEAUTY="python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets amazon-beauty --hidden 64 \
     --models tisasrec --seeds 0,1,2"
   {
-    echo "$TIS $BEAUTY --out $ROOT/full-seeds-eager/accuracy"
-    echo "$TIS $BEAUTY --cuda-graph --out $ROOT/full-seeds-cuda-graph/accuracy"
+    tisasrec_beauty_done full-seeds-eager || echo "$TIS $BEAUTY --out $ROOT/full-seeds-eager/accuracy"
+    tisasrec_beauty_done full-seeds-cuda-graph || echo "$TIS $BEAUTY --cuda-graph --out $ROOT/full-seeds-cuda-graph/accuracy"
     acc_line ml-1m 64 0 tisasrec
     for ds in amazon-sports ml-100k; do for h in 32 64 128 256; do for s in 0 1 2; do for m in $MODELS; do
       acc_line $ds $h $s $m
