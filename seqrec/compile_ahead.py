@@ -87,7 +87,8 @@ def compile_job(job: dict[str, Any]) -> None:
     from seqrec.train import training_loss
 
     device = torch.device(job["device"])
-    with runtime.deterministic(device.type == "cpu"):  # as train() runs: the setting is part of inductor's key
+    # as train() runs: both settings are part of inductor's cache key
+    with runtime.deterministic(device.type == "cpu"), runtime.tf32_matmuls(job["train_config"].get("tf32", False)):
         model = models.build(job["model"], job["overrides"], job["n_items"], dataset=job["dataset"])
         model.to(device).train()
         loss_fn = training_loss(model, {**job["train_config"], "compile": True}, device)

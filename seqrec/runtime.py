@@ -74,10 +74,17 @@ def deterministic(enabled: bool = True) -> Iterator[None]:
 
 @contextlib.contextmanager
 def tf32_matmuls(enabled: bool) -> Iterator[None]:
-    """Within the block, ``torch.backends.cuda.matmul.allow_tf32 = enabled`` (CUDA fp32 matmuls as TF32 products);
-    the previous setting is restored on exit (process-global, like ``deterministic``)."""
+    """With ``enabled``, within the block ``torch.backends.cuda.matmul.allow_tf32 = True`` (CUDA fp32 matmuls as
+    TF32 products), the previous setting restored on exit (process-global, like ``deterministic``); else nothing is
+    touched: setting it False would change torch's matmul precision from unset to "ieee", which is part of inductor's
+    cache key (a background compilation, seqrec/compile_ahead.py, then missed the cache it filled)."""
+    if not enabled:
+        yield
+        return
+    # the legacy flag, which our SSD kernels read (kernels/ssd/fused.py _precision): after torch's newer
+    # fp32_precision is set, reading it raises. Restored as False, the precision reads "ieee" afterwards, not unset
     before = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = enabled
+    torch.backends.cuda.matmul.allow_tf32 = True
     try:
         yield
     finally:

@@ -1151,16 +1151,30 @@ def test_a_scaled_step_with_a_non_finite_gradient_is_skipped_and_backs_the_scale
 
 def test_tf32_is_set_for_the_run_only_and_recorded(tmp_path):
     """train_config tf32: CUDA's fp32 matmuls as TF32 while the run trains and evaluates (read back at each epoch's
-    end), the process's setting restored after, the choice in the result; a value other than true/false stops the
-    run before it starts."""
-    ds = consecutive_dataset(n_users=16, n_items=40, max_len=8)
-    seen = []
-    before = torch.backends.cuda.matmul.allow_tf32
-    result = train("sasrec", ds, out=tmp_path / "t.json", progress=False, config={"hidden_size": 16},
-                   train_config={"epochs": 2, "patience": 0, "batch_size": 16, "tf32": True},
-                   on_epoch_end=lambda record: seen.append(torch.backends.cuda.matmul.allow_tf32))
-    assert seen == [True, True] and torch.backends.cuda.matmul.allow_tf32 is before
-    assert result["train_config"]["tf32"] is True
-    with pytest.raises(TrainSetupError, match="tf32 must be true or false, got 'yes'"):
-        train("sasrec", ds, out=tmp_path / "x.json", progress=False, train_config={"tf32": "yes"})
-    assert torch.backends.cuda.matmul.allow_tf32 is before
+    end), the flag restored after, the choice in the result; a value other than true/false stops the run before it
+    starts; false touches nothing (torch's matmul precision stays unset, part of inductor's cache key). In a child
+    process: a run with tf32 leaves the precision "ieee", not unset, behind (torch's legacy flag)."""
+    import subprocess
+    import sys
+
+    code = f"""
+import json, torch, pytest
+from test_train import consecutive_dataset
+from seqrec.train import TrainSetupError, train
+ds = consecutive_dataset(n_users=16, n_items=40, max_len=8)
+matmul = torch.backends.cuda.matmul
+kw = dict(progress=False, config={{"hidden_size": 16}})
+train("sasrec", ds, out=r"{tmp_path}/f.json", train_config={{"epochs": 1, "patience": 0, "batch_size": 16}}, **kw)
+untouched = getattr(matmul, "fp32_precision", "none")
+seen = []
+result = train("sasrec", ds, out=r"{tmp_path}/t.json", train_config={{"epochs": 2, "patience": 0, "batch_size": 16,
+               "tf32": True}}, on_epoch_end=lambda record: seen.append(matmul.allow_tf32), **kw)
+after = matmul.allow_tf32
+with pytest.raises(TrainSetupError, match="tf32 must be true or false, got 'yes'"):
+    train("sasrec", ds, out=r"{tmp_path}/x.json", progress=False, train_config={{"tf32": "yes"}})
+print(json.dumps([untouched, seen, after, result["train_config"]["tf32"]]))
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent, capture_output=True, text=True,
+                         timeout=300, env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.splitlines()[-1]) == ["none", [True, True], False, True]
