@@ -499,16 +499,23 @@ def run_part_twice(tmp_path, part: str, gpus: int, markers: tuple[str, ...]):
         yield root, root / "logs"
 
 
+def lanes_ran(logs, gpus: int, gpu0_log: str, gpu0_lines: int, gpu1_lines: int) -> tuple[str, str]:
+    """Wait until GPU 0's lane (``gpu0_log``) has run its ``gpu0_lines`` one-offs and GPU 1's lane (gpu1-seeds.log)
+    ``gpu1_lines`` lines: on one GPU those follow GPU 0's own in its log. (GPU 0's log, GPU 1's lines' log)."""
+    gpu0 = logs / gpu0_log
+    gpu1 = logs / "gpu1-seeds.log" if gpus == 2 else gpu0
+    own = gpu0_lines if gpus == 1 else 0
+    assert wait_until(lambda: text_of(gpu1).count("=== rc=") >= gpu1_lines + own and
+                      text_of(gpu0).count("=== rc=") >= gpu0_lines, 30)
+    return text_of(gpu0), text_of(gpu1)
+
+
 @pytest.mark.parametrize("gpus", [1, 2])
 def test_part19_runs_its_profiles_and_seeds_on_one_gpu_or_two_and_its_tests_once(tmp_path, gpus):
     """part19.sh: GPU 0's profiled runs (four) and GPU 1's paired seed sweeps (in turn on GPU 0 where it is alone);
     the fused Adam tests once a session: not again where an earlier call's marker was absorbed."""
     for root, logs in run_part_twice(tmp_path, "part19.sh", gpus, (".tests19-done", ".anatomy19-done")):
-        seeds_log = logs / ("gpu1-seeds.log" if gpus == 2 else "gpu0-profiles.log")
-        own = 8 if gpus == 1 else 0  # on one GPU the seeds follow GPU 0's own lines in its log
-        assert wait_until(lambda: text_of(seeds_log).count("=== rc=") >= 2 + own and  # noqa: B023
-                          text_of(logs / "gpu0-profiles.log").count("=== rc=") >= 8, 30)  # noqa: B023
-        profiles, seeds = text_of(logs / "gpu0-profiles.log"), text_of(seeds_log)
+        profiles, seeds = lanes_ran(logs, gpus, "gpu0-profiles.log", 8, 2)
         assert profiles.count("SEQREC_PROFILE_EPOCH=5") == 6 and profiles.count("SEQREC_TIME_MLP_KERNEL=1") == 2
         assert profiles.count("SEQREC_SSD_BF16_PRODUCT=1 SEQREC_PROFILE_EPOCH=5") == 2
         assert seeds.count("--seeds 0,1,2,3,4,5,6,7,8,9") == 2 and "bf16-product-seeds" in seeds
@@ -523,11 +530,7 @@ def test_part20_runs_its_profiles_and_seeds_on_one_gpu_or_two_and_its_tests_once
     """part20.sh: GPU 0's GPU tests and anatomy (once a session), three profiled runs; GPU 1's paired seed sweeps
     (in turn on GPU 0 where it is alone), the fp32 scores in one of them."""
     for root, logs in run_part_twice(tmp_path, "part20.sh", gpus, (".tests20-done",)):
-        seeds_log = logs / ("gpu1-seeds.log" if gpus == 2 else "gpu0-profiles.log")
-        own = 4 if gpus == 1 else 0  # on one GPU the seeds follow GPU 0's own lines in its log
-        assert wait_until(lambda: text_of(seeds_log).count("=== rc=") >= 21 + own and  # noqa: B023
-                          text_of(logs / "gpu0-profiles.log").count("=== rc=") >= 4, 30)  # noqa: B023
-        profiles, seeds = text_of(logs / "gpu0-profiles.log"), text_of(seeds_log)
+        profiles, seeds = lanes_ran(logs, gpus, "gpu0-profiles.log", 4, 21)
         assert profiles.count("SEQREC_PROFILE_EPOCH=5") == 2
         assert profiles.count("SEQREC_FP32_SCORES=1 SEQREC_PROFILE_EPOCH=5") == 1
         runs = [line for line in seeds.splitlines() if line.startswith("=== ") and "-seeds/" in line]
@@ -545,11 +548,7 @@ def test_part21_runs_its_three_fp32_islands_seed_by_seed_and_its_test_once(tmp_p
     """part21.sh: GPU 0's islands test (once a session) and part 20's missing seed; GPU 1's seeds 0-9 with the
     mixer, the FFN and the time path in fp32 (in turn on GPU 0 where it is alone), a seed's three together."""
     for root, logs in run_part_twice(tmp_path, "part21.sh", gpus, (".tests21-done",)):
-        seeds_log = logs / ("gpu1-seeds.log" if gpus == 2 else "gpu0-tests.log")
-        own = 2 if gpus == 1 else 0  # on one GPU the seeds follow GPU 0's own lines in its log
-        assert wait_until(lambda: text_of(seeds_log).count("=== rc=") >= 30 + own and  # noqa: B023
-                          text_of(logs / "gpu0-tests.log").count("=== rc=") >= 2, 30)  # noqa: B023
-        seeds = text_of(seeds_log)
+        _, seeds = lanes_ran(logs, gpus, "gpu0-tests.log", 2, 30)
         runs = [line for line in seeds.splitlines() if line.startswith("=== ") and "-seeds/" in line]
         triples = [re.search(r"SEQREC_FP32_MODULES='([^']+)' .*--seeds (\d+) --out \S+-fp32-(\w+)-seeds/", r).groups()
                    for r in runs if "FP32_MODULES" in r]
@@ -570,11 +569,7 @@ def test_part22_times_both_changes_only_after_the_conv_tests_pass_and_tests_once
     0-9 with both changes (in turn on GPU 0 where it is alone); every line with the sequential conv backward waits
     for the conv tests' marker (the stub's pytest passes, so it is there)."""
     for root, logs in run_part_twice(tmp_path, "part22.sh", gpus, (".tests22-done", ".conv-seq-ok")):
-        seeds_log = logs / ("gpu1-seeds.log" if gpus == 2 else "gpu0-tests.log")
-        own = 5 if gpus == 1 else 0  # on one GPU the seeds follow GPU 0's five lines in its log
-        assert wait_until(lambda: text_of(seeds_log).count("=== rc=") >= 10 + own and  # noqa: B023
-                          text_of(logs / "gpu0-tests.log").count("=== rc=") >= 5, 30)  # noqa: B023
-        tests, seeds = text_of(logs / "gpu0-tests.log"), text_of(seeds_log)
+        tests, seeds = lanes_ran(logs, gpus, "gpu0-tests.log", 5, 10)
         runs = [line for line in seeds.splitlines() if line.startswith("=== ") and "-both-seeds/" in line]
         assert [re.search(r"--seeds (\d+) ", r).group(1) for r in runs] == [str(s) for s in range(10)]
         assert all(f"[ -e {root}/.conv-seq-ok ] && SEQREC_CONV_BWD_SEQUENTIAL=1 TORCHINDUCTOR_MIX_ORDER_REDUCTION=0"
@@ -596,11 +591,7 @@ def test_part23_runs_fp16_only_after_its_graph_test_passes_and_tests_once(tmp_pa
     GPU 1's fp16 seeds 0-9 (in turn on GPU 0 where it is alone); every fp16 run waits for the fp16 graph test's
     marker (the stub's pytest passes, so it is there)."""
     for root, logs in run_part_twice(tmp_path, "part23.sh", gpus, (".tests23-done", ".fp16-ok")):
-        seeds_log = logs / ("gpu1-seeds.log" if gpus == 2 else "gpu0-tests.log")
-        own = 3 if gpus == 1 else 0  # on one GPU the seeds follow GPU 0's three lines in its log
-        assert wait_until(lambda: text_of(seeds_log).count("=== rc=") >= 10 + own and  # noqa: B023
-                          text_of(logs / "gpu0-tests.log").count("=== rc=") >= 3, 30)  # noqa: B023
-        tests, seeds = text_of(logs / "gpu0-tests.log"), text_of(seeds_log)
+        tests, seeds = lanes_ran(logs, gpus, "gpu0-tests.log", 3, 10)
         runs = [line for line in seeds.splitlines() if line.startswith("=== ") and "-fp16-seeds/" in line]
         assert [re.search(r"--seeds (\d+) ", r).group(1) for r in runs] == [str(s) for s in range(10)]
         assert all(f"[ -e {root}/.fp16-ok ] && python3 -m seqrec sweep" in r and "--amp fp16" in r for r in runs)
@@ -612,8 +603,7 @@ def test_part23_runs_fp16_only_after_its_graph_test_passes_and_tests_once(tmp_pa
         assert calls.count("--amp fp16 --out") == 1 and "anatomy23-fp16.json" in calls  # the fp16 anatomy
         assert calls.count("SEQREC") == 0  # variables are the environment's, not arguments
         assert (root / ".tests23-done").exists() and (root / ".fp16-ok").exists()  # or copied
-        assert wait_until(lambda: text_of(seeds_log).count("=== rc=") >= 22 + own, 30)  # noqa: B023
-        seeds = text_of(seeds_log)
+        _, seeds = lanes_ran(logs, gpus, "gpu0-tests.log", 3, 22)
         tf32 = [line for line in seeds.splitlines() if line.startswith("=== ") and "--tf32" in line]
         assert len(tf32) == 12 and sum("--datasets ml-1m" in r and "--epochs 3" in r for r in tf32) == 2
         beauty = [re.search(r"--seeds (\d+) ", r).group(1) for r in tf32 if "-tf32-seeds/" in r]
