@@ -32,7 +32,7 @@ import torch
 
 import models
 from kernels import prewarm
-from models import aligned_linear, fp32_islands, item_table, switches, tim4rec
+from models import aligned_linear, dropout_masks, fp32_islands, item_table, switches, tim4rec
 from seqrec import compile_ahead, epoch_profile, inductor_fixes, runtime
 from seqrec.checkpoint import best_weights, checkpoint_path, load_checkpoint, remove_checkpoint, save_checkpoint
 from seqrec.results import provenance, write_result
@@ -499,8 +499,11 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
         try:  # its variables are read here, before any epoch, so that a bad value stops the run at once
             impl = implementation(optimizer, tcfg)
             kept = fp32_islands.keep_fp32(model, fp32_islands.fp32_module_patterns())
+            masks = dropout_masks.dropout_masks()
         except ValueError as e:
             raise TrainSetupError(str(e)) from e
+        if dropout_masks.draw_masks_as(model, masks):  # recorded where set: which dtype's masks the dropouts drew
+            impl["dropout_masks"] = masks
         if kept and tcfg["amp"]:  # recorded where it changes the numbers: a diagnostic, not a default
             impl["fp32_modules"] = kept
         runtime.reset_peak_memory(dev)
