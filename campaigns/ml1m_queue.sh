@@ -9,14 +9,16 @@
 # without the reference row, `-k 'not full-'`: the grid's TiM4Rec run); ml-1m's grid at h32 and h128; the ablation's
 # h16 backbones; last the ablation's rows taken from the grid. A grid run or ml-1m ablation variant whose result file in
 # ROOT is ok gets no line. ml-1m's h256 runs go to FILE.session (see queue_lanes).
+# ml-1m's grid at h32, h128 and h256 trains with TF32 products (--tf32; from part 24 on, before any of its runs).
 # Uses SUITE (lanes.sh), and TIS and GRAPH: the prefix of a TiSASRec line (its GPU tests passed) and the flag
 # TiSASRec's runs take (expanded when the line runs).
 MODELS="sasrec mamba4rec tisasrec ssd4rec tim4rec"
 
-acc_line() {  # acc_line DATASET HIDDEN SEED MODEL: the accuracy suite's line for one grid run, none if it is done
+acc_line() {  # acc_line DATASET HIDDEN SEED MODEL [FLAG]: the accuracy suite's line for one grid run (FLAG, e.g.
+  # --tf32, after its options), none if it is done
   grep -qs '"status": "ok"' "$ROOT/full/accuracy/$4-$1-h$2-s$3.json" && return
-  local pre="" post=""
-  [ "$4" = tisasrec ] && pre="$TIS " post=" $GRAPH"
+  local pre="" post="${5:+ $5}"
+  [ "$4" = tisasrec ] && pre="$TIS " post="$post $GRAPH"
   echo "$pre$SUITE suites/test_accuracy.py --datasets $1 --hidden $2 --seeds $3 --models $4$post"
 }
 
@@ -78,8 +80,11 @@ write_ml1m_queue() {
                matched_sasrec matched_tisasrec; do
         abl_line $s $v
       done; done
+    # ml-1m's grid at h32, h128 and h256 (no run of them started before) trains with TF32 products: eager fp32's
+    # accuracy seed for seed on amazon-beauty (results/full-tf32-seeds/), a third less of an ml-1m epoch
+    # (results/full-tf32-ml1m-3-epochs/); each result records it (train_config.tf32). A cell's five models share it.
     for h in 32 128; do for s in 0 1 2; do for m in tim4rec ssd4rec mamba4rec sasrec tisasrec; do
-      acc_line ml-1m $h $s $m
+      acc_line ml-1m $h $s $m --tf32
     done; done; done
     for s in 0 1 2; do echo "SEQREC_ABLATION_VARIANTS=full,backbone_ssd,backbone_ssm,backbone_attention $ABL --seeds $s \
       --hidden 16"; done
@@ -90,7 +95,7 @@ write_ml1m_queue() {
   checkpointed_first "$QUEUE"
   # ml-1m's h256 runs: their checkpoints (27-42 MiB) cannot travel to the next session, so each must finish within
   # the session it starts in; queue_lanes starts them only early in a campaign (SESSION_BOUND_WINDOW_S)
-  for s in 0 1 2; do for m in sasrec mamba4rec ssd4rec tim4rec tisasrec; do acc_line ml-1m 256 $s $m; done; done \
+  for s in 0 1 2; do for m in sasrec mamba4rec ssd4rec tim4rec tisasrec; do acc_line ml-1m 256 $s $m --tf32; done; done \
     > "$QUEUE.session"
 }
 

@@ -94,6 +94,11 @@ def pytest_addoption(parser):
                          "draws ($SEQREC_COMPILE=1; train config compile, compile_rng 'eager', recorded in each "
                          "result): eager's accuracy seed for seed on 10 seeds up to float rounding "
                          "(results/full-compile-eager-rng/), fewer kernels a step where the GPU is the bound")
+    group.addoption("--tf32", action="store_true",
+                    help="train the accuracy and ablation cases with CUDA's fp32 matmuls and our SSD kernels' dots as "
+                         "TF32 tensor-core products ($SEQREC_TF32=1; train config tf32, recorded in each result): "
+                         "eager fp32's accuracy seed for seed on 10 seeds (results/full-tf32-seeds/), a third less "
+                         "of an ml-1m epoch (results/full-tf32-ml1m-3-epochs/)")
     for key in _NARROW:
         group.addoption(f"--{key}", default=None, help=f"comma list narrowing the profile's {key}")
 
@@ -147,7 +152,8 @@ def device(pytestconfig) -> str:
 def execution_of(config, device: str) -> dict[str, Any]:
     """Train-config entries of how the training cases run: ``{"cuda_graph": True}`` with ``--cuda-graph`` or
     ``SEQREC_CUDA_GRAPH=1`` (the same runs, ``EXECUTION_ONLY``); ``{"compile": True, "compile_rng": "eager"}``
-    with ``--compile`` or ``SEQREC_COMPILE=1`` (the same runs up to float rounding, recorded as such)."""
+    with ``--compile`` or ``SEQREC_COMPILE=1`` (the same runs up to float rounding, recorded as such);
+    ``{"tf32": True}`` with ``--tf32`` or ``SEQREC_TF32=1`` (TF32 products on CUDA, recorded)."""
     out: dict[str, Any] = {}
     if config.getoption("--cuda-graph") or os.environ.get("SEQREC_CUDA_GRAPH") == "1":
         if not device.startswith("cuda"):
@@ -155,6 +161,8 @@ def execution_of(config, device: str) -> dict[str, Any]:
         out["cuda_graph"] = True
     if config.getoption("--compile") or os.environ.get("SEQREC_COMPILE") == "1":
         out.update(compile=True, compile_rng="eager")
+    if config.getoption("--tf32") or os.environ.get("SEQREC_TF32") == "1":
+        out["tf32"] = True
     return out
 
 

@@ -200,6 +200,10 @@ def test_queue_puts_checkpointed_runs_first_then_the_cheap_datasets_and_skips_fi
     assert not [r for r in runs if r.startswith("--datasets ml-1m --hidden 256 ")]
     session = (root / "queue.txt.session").read_text().splitlines()
     assert len(session) == 15 and all("--datasets ml-1m --hidden 256 " in line for line in session)
+    # ml-1m's grid at h32, h128 and h256 trains with TF32 products; every other run as before (fp32)
+    tf32 = [r for r in runs + session if "--tf32" in r]
+    assert len(tf32) == 2 * 3 * 5 + 15 and all(re.search(r"--datasets ml-1m --hidden (32|128|256) ", r) for r in tf32)
+    assert not any("--tf32" in line for line in lines if "test_accuracy.py" not in line)
     # every graphed line (TiSASRec's) keeps the campaign's capturable foreach Adam
     graphed = [line for line in lines + session if "cuda-graph" in line or "GRAPH" in line or "graph-ok" in line]
     assert graphed and all("SEQREC_GRAPH_ADAM=foreach " in line for line in graphed)

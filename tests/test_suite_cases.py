@@ -94,8 +94,8 @@ def test_workload_grid_adds_the_graphed_step_on_cuda_only(suite):
 class _Options:
     """A pytest config stand-in holding the suites' execution options."""
 
-    def __init__(self, graph=False, compile=False):
-        self.options = {"--cuda-graph": graph, "--compile": compile}
+    def __init__(self, graph=False, compile=False, tf32=False):
+        self.options = {"--cuda-graph": graph, "--compile": compile, "--tf32": tf32}
 
     def getoption(self, name):
         return self.options[name]
@@ -104,6 +104,7 @@ class _Options:
 def test_cuda_graph_option_asks_the_training_cases_for_a_cuda_graph_on_cuda_only(suite, monkeypatch):
     monkeypatch.delenv("SEQREC_CUDA_GRAPH", raising=False)
     monkeypatch.delenv("SEQREC_COMPILE", raising=False)
+    monkeypatch.delenv("SEQREC_TF32", raising=False)
     assert suite.execution_of(_Options(), "cuda") == {}
     assert suite.execution_of(_Options(graph=True), "cuda") == {"cuda_graph": True}
     monkeypatch.setenv("SEQREC_CUDA_GRAPH", "1")
@@ -115,11 +116,21 @@ def test_cuda_graph_option_asks_the_training_cases_for_a_cuda_graph_on_cuda_only
 def test_compile_option_asks_for_the_compiled_loss_with_eagers_dropout_draws(suite, monkeypatch):
     monkeypatch.delenv("SEQREC_CUDA_GRAPH", raising=False)
     monkeypatch.delenv("SEQREC_COMPILE", raising=False)
+    monkeypatch.delenv("SEQREC_TF32", raising=False)
     compiled = {"compile": True, "compile_rng": "eager"}
     assert suite.execution_of(_Options(compile=True), "cpu") == compiled
     assert suite.execution_of(_Options(graph=True, compile=True), "cuda") == {"cuda_graph": True, **compiled}
     monkeypatch.setenv("SEQREC_COMPILE", "1")
     assert suite.execution_of(_Options(), "cuda") == compiled
+
+
+def test_tf32_option_asks_for_tf32_products(suite, monkeypatch):
+    for name in ("SEQREC_CUDA_GRAPH", "SEQREC_COMPILE", "SEQREC_TF32"):
+        monkeypatch.delenv(name, raising=False)
+    assert suite.execution_of(_Options(tf32=True), "cuda") == {"tf32": True}
+    assert suite.execution_of(_Options(graph=True, tf32=True), "cuda") == {"cuda_graph": True, "tf32": True}
+    monkeypatch.setenv("SEQREC_TF32", "1")
+    assert suite.execution_of(_Options(), "cuda") == {"tf32": True}
 
 
 def test_the_suites_train_config_with_compile_is_one_train_accepts():
@@ -129,5 +140,5 @@ def test_the_suites_train_config_with_compile_is_one_train_accepts():
 
     for model in ("sasrec", "tisasrec", "mamba4rec", "ssd4rec", "tim4rec"):
         cfg = resolve_train_config(model, "ml-1m", {"epochs": 1, "patience": 1, "compile": True,
-                                                    "compile_rng": "eager", "cuda_graph": True})
-        assert cfg["compile"] is True and cfg["compile_rng"] == "eager"
+                                                    "compile_rng": "eager", "cuda_graph": True, "tf32": True})
+        assert cfg["compile"] is True and cfg["compile_rng"] == "eager" and cfg["tf32"] is True
