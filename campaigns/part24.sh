@@ -13,7 +13,7 @@
 #     with eager fp32 (results/full-seeds-eager) and with part 22's defaults.
 #   GPU 1 (after GPU 0's lines on a host of one GPU), after .masks-ok: seeds 0-9 of eager fp32 with the amp run's masks
 #     (SEQREC_DROPOUT_MASKS=bf16: <timing>-bf16-masks-seeds), paired with eager fp32 and with the fast path.
-#   Then every GPU takes ml-1m's queue (campaigns/ml1m_queue.sh; QUEUE_LANES=1), part 22's matched_sasrec checkpoint
+#   Then every GPU takes ml-1m's queue (campaigns/ml1m_queue.sh; QUEUE_LANES=1), the matched_sasrec checkpoint
 #   first (56 epochs, best 50); ml-1m's h256 runs start in no lane (SESSION_BOUND_WINDOW_S=0).
 # Every call to the device tool must carry .gpu.
 # Usage (repository root, data under .gpu/data):  bash campaigns/part24.sh [ROOT]
