@@ -10,7 +10,8 @@
 #   GPU 0: once a session (.tests24-done), the GPU test of that premise and of the switch (logs/dropout-masks-tests24.txt;
 #     it passes: .masks-ok). Then, after .masks-ok, seeds 0-9 of #4's fast path (bf16, compiled, CUDA graph) with the
 #     fp32 run's masks (SEQREC_DROPOUT_MASKS=fp32: <timing>-amp-compile-cuda-graph-fp32-masks-seeds), paired by seed
-#     with eager fp32 (results/full-seeds-eager) and with part 22's defaults.
+#     with eager fp32 (results/full-seeds-eager) and with part 22's defaults. Then, once (.sdpa24-done), SASRec's
+#     attention by SDPA backend with and without TF32 (logs/bench-sdpa24*.txt).
 #   GPU 1 (after GPU 0's lines on a host of one GPU), after .masks-ok: seeds 0-9 of eager fp32 with the amp run's masks
 #     (SEQREC_DROPOUT_MASKS=bf16: <timing>-bf16-masks-seeds), paired with eager fp32 and with the fast path.
 #   Then every GPU takes ml-1m's queue (campaigns/ml1m_queue.sh; QUEUE_LANES=1), the matched_sasrec checkpoint
@@ -32,4 +33,11 @@ for s in ${SEEDS//,/ }; do
   GPU0+=("$OK SEQREC_DROPOUT_MASKS=fp32 $RUN --seeds $s --out $SET-fp32-masks-seeds/accuracy")
   GPU1+=("$OK SEQREC_DROPOUT_MASKS=bf16 $EAGER --seeds $s --out $ROOT/$timing-bf16-masks-seeds/accuracy")
 done
+# then, once, SASRec's attention by SDPA backend at ml-1m's shape in IEEE fp32 and with TF32 products (the grid's ml-1m
+# cells at h32, h128 and h256 train with --tf32; eager fp32's step spent 10.5 of 31 ms in the memory-efficient
+# attention's backward, part 23's anatomy), after the bench's GPU tests (logs/bench-sdpa-tests24.txt)
+GPU0+=("[ -e $ROOT/.sdpa24-done ] || { timeout 300 $PYTEST tests/test_bench_sdpa.py > $ROOT/logs/bench-sdpa-tests24.txt \
+    2>&1 && python3 suites/bench_sdpa.py --out $ROOT/logs/bench-sdpa24 > $ROOT/logs/bench-sdpa24.txt 2>&1 && \
+    python3 suites/bench_sdpa.py --tf32 --out $ROOT/logs/bench-sdpa24 > $ROOT/logs/bench-sdpa24-tf32.txt 2>&1; \
+    touch $ROOT/.sdpa24-done; }")
 split_one_offs gpu0-tests gpu1-seeds

@@ -12,7 +12,9 @@ without dropout (``max_abs_diff_no_dropout``, against the math backend).
 
 Writes one result file (kind "kernel", op "sasrec_attention") per case: median ms (triton.testing.do_bench after
 warm-up), the kernels' own time replayed as a CUDA graph (``graph_ms``) and peak GPU memory above the inputs, with
-the card's name.
+the card's name. ``--tf32`` times every backend with CUDA's fp32 matmuls as TF32 products (``seqrec.runtime.
+tf32_matmuls``, as a ``--tf32`` run trains; files tagged ``-tf32``), the reference still in IEEE fp32: what the math
+backend's materialised products gain there against the memory-efficient kernel.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from bench_common import fwd_bwd_record  # noqa: E402
 
 from models.sasrec import causal_key_mask  # noqa: E402
 from seqrec.results import write_result  # noqa: E402
+from seqrec.runtime import tf32_matmuls  # noqa: E402
 
 # (batch, heads, seqlen, head dim): SASRec h64 (2 heads of 32) at ml-1m's L = 200 and amazon-beauty's 50; h256
 CASES = [dict(batch=2048, heads=2, seqlen=200, head_dim=32), dict(batch=2048, heads=2, seqlen=50, head_dim=32),
@@ -59,6 +62,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, type=Path, help="directory for the result files")
     ap.add_argument("--dtypes", default="float32")
     ap.add_argument("--dropout", type=float, default=0.2, help="attention dropout (SASRec's attn_dropout)")
+    ap.add_argument("--tf32", action="store_true", help="fp32 matmuls as TF32 products while timing")
     args = ap.parse_args(argv)
     if not torch.cuda.is_available():
         print("bench_sdpa: needs a CUDA device", file=sys.stderr)
@@ -74,20 +78,22 @@ def main(argv=None) -> int:
             inputs["mask"] = causal_key_mask(seq_len, case["seqlen"])
             dout = torch.randn(shape, generator=g, device="cuda").to(dtype)
             result = {"kind": "kernel", "op": "sasrec_attention", "phase": "fwd+bwd", "dtype": dtype_name, **case,
-                      "dropout_p": args.dropout, "device_name": card, "timer": "triton.testing.do_bench median",
-                      "impls": {}}
+                      "dropout_p": args.dropout, "tf32": args.tf32, "device_name": card,
+                      "timer": "triton.testing.do_bench median", "impls": {}}
             with torch.no_grad():
-                ref = attention(backends()["math"], 0.0)(**inputs)
+                ref = attention(backends()["math"], 0.0)(**inputs)  # IEEE fp32 (the flag untouched)
             for name, backend in backends().items():
                 fn = attention(backend, args.dropout)
-                rec = fwd_bwd_record(fn, inputs, dout)
-                if rec["status"] == "ok":
-                    with torch.no_grad():
-                        got = attention(backend, 0.0)(**inputs)
-                    rec["max_abs_diff_no_dropout"] = float((got.float() - ref.float()).abs().max())
+                with tf32_matmuls(args.tf32):
+                    rec = fwd_bwd_record(fn, inputs, dout)
+                    if rec["status"] == "ok":
+                        with torch.no_grad():
+                            got = attention(backend, 0.0)(**inputs)
+                        rec["max_abs_diff_no_dropout"] = float((got.float() - ref.float()).abs().max())
                 result["impls"][name] = rec
-                print(f"{card} sasrec_attention {case} {dtype_name} {name}: {rec}", flush=True)
+                print(f"{card} sasrec_attention {case} {dtype_name}{' tf32' * args.tf32} {name}: {rec}", flush=True)
             tag = f"b{case['batch']}-h{case['heads']}-l{case['seqlen']}-d{case['head_dim']}-{dtype_name}"
+            tag += "-tf32" * args.tf32
             write_result(args.out / f"kernel-sasrec_attention-{tag}.json", result)
     return 0
 

@@ -32,12 +32,16 @@ def test_without_cuda_the_bench_says_so(tmp_path, capsys):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_every_backend_times_the_same_attention(tmp_path, monkeypatch):
+@pytest.mark.parametrize("tf32, tolerance", [(False, 1e-5), (True, 1e-2)])
+def test_every_backend_times_the_same_attention(tmp_path, monkeypatch, tf32, tolerance):
     monkeypatch.setattr(bench_sdpa, "CASES", [dict(batch=8, heads=2, seqlen=50, head_dim=32)])
-    assert bench_sdpa.main(["--out", str(tmp_path)]) == 0
+    assert bench_sdpa.main(["--out", str(tmp_path)] + ["--tf32"] * tf32) == 0
     (path,) = tmp_path.glob("kernel-sasrec_attention-*.json")
-    impls = json.loads(path.read_text())["impls"]
-    assert {"efficient", "math", "default"} <= set(impls)
+    assert path.stem.endswith("-tf32") == tf32
+    result = json.loads(path.read_text())
+    impls = result["impls"]
+    assert {"efficient", "math", "default"} <= set(impls) and result["tf32"] is tf32
     for name in ("efficient", "math"):
         assert impls[name]["status"] == "ok" and impls[name]["graph_ms"] > 0, impls[name]
-        assert impls[name]["max_abs_diff_no_dropout"] < 1e-5, impls[name]
+        assert impls[name]["max_abs_diff_no_dropout"] < tolerance, impls[name]
+    assert not torch.backends.cuda.matmul.allow_tf32  # restored

@@ -618,9 +618,10 @@ def test_part23_runs_fp16_only_after_its_graph_test_passes_and_tests_once(tmp_pa
 def test_part24_runs_both_mask_swaps_only_after_their_gpu_test_passes_and_tests_once(tmp_path, gpus):
     """part24.sh: GPU 0's dropout-mask test once a session, then #4's fast path with the fp32 run's masks for seeds
     0-9; GPU 1's eager fp32 with the amp run's masks for seeds 0-9 (in turn on GPU 0 where it is alone); every run
-    waits for the test's marker (the stub's pytest prints nothing skipped, so it is there)."""
-    for root, logs in run_part_twice(tmp_path, "part24.sh", gpus, (".tests24-done", ".masks-ok")):
-        tests, seeds = lanes_ran(logs, gpus, "gpu0-tests.log", 11, 10)
+    waits for the test's marker (the stub's pytest prints nothing skipped, so it is there). Then, once, the SDPA
+    bench in IEEE fp32 and with TF32."""
+    for root, logs in run_part_twice(tmp_path, "part24.sh", gpus, (".tests24-done", ".masks-ok", ".sdpa24-done")):
+        tests, seeds = lanes_ran(logs, gpus, "gpu0-tests.log", 12, 10)
         fast = [line for line in tests.splitlines() if line.startswith("=== ") and "-fp32-masks-seeds/" in line]
         eager = [line for line in seeds.splitlines() if line.startswith("=== ") and "-bf16-masks-seeds/" in line]
         for runs, masks in ((fast, "fp32"), (eager, "bf16")):
@@ -630,5 +631,7 @@ def test_part24_runs_both_mask_swaps_only_after_their_gpu_test_passes_and_tests_
         assert all("--amp bf16 --cuda-graph --compile" in r for r in fast)
         assert not any("--amp" in r or "--compile" in r or "--tf32" in r for r in eager)
         calls = text_of(tmp_path / "calls.txt")
-        assert calls.count("-m pytest") == 1 and "tests/test_dropout_masks.py" in calls  # the first call's only
+        assert calls.count("-m pytest") == 2 and "tests/test_dropout_masks.py" in calls  # the first call's only
+        assert calls.count("suites/bench_sdpa.py") == 2 and calls.count("bench_sdpa.py --tf32") == 1
         assert (root / ".tests24-done").exists() and (root / ".masks-ok").exists()  # or copied
+        assert (root / ".sdpa24-done").exists()
