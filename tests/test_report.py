@@ -550,3 +550,31 @@ def test_profiled_epochs_of_every_set_share_one_table_and_figure(tmp_path):
     assert (tmp_path / "out" / "across-sets" / "figures" / "epoch-profiles.png").is_file()
     index = (tmp_path / "out" / "README.md").read_text()
     assert "## Across sets: profiled epochs" in index and "(#across-sets-profiled-epochs)" in index
+
+
+def test_a_table_names_its_runs_precision_where_any_is_not_ieee_fp32(tmp_path):
+    """collect.precision from train_config (amp, tf32); the accuracy table of a (dataset, hidden) cell whose runs
+    trained with TF32 says how many, the other cells say nothing."""
+    from seqrec.report.collect import precision
+    from seqrec.report.paper_tables import accuracy_tables
+
+    assert precision({"train_config": {}}) == "fp32" and precision({}) == "fp32"
+    assert precision({"train_config": {"tf32": True}}) == "tf32"
+    assert precision({"train_config": {"amp": "bf16", "tf32": False}}) == "bf16"
+    assert precision({"train_config": {"amp": "fp16", "tf32": True}}) == "fp16+tf32"
+    root = tmp_path / "results"
+    (root / "full").mkdir(parents=True)
+    tf32_files = 0
+    for src in sorted((FIXTURES / "full" / "accuracy").glob("*.json")):
+        record = json.loads(src.read_text())
+        if record.get("status") == "ok" and "-ml-1m-h64-" in src.name:
+            record.setdefault("train_config", {})["tf32"] = True
+            tf32_files += 1
+        (root / "full" / "accuracy").mkdir(exist_ok=True)
+        (root / "full" / "accuracy" / src.name).write_text(json.dumps(record))
+    assert tf32_files
+    runs = collect_results(root).runs
+    tables = {t.title: t for t in accuracy_tables(runs[runs["set"] == "full"], "full")}
+    assert tables["ml-1m, hidden 64"].notes == [
+        f"Runs by training precision: tf32 {tf32_files} (tf32: fp32 with TF32 matmul products; bf16, fp16: autocast)."]
+    assert all(not t.notes for title, t in tables.items() if title != "ml-1m, hidden 64")

@@ -140,6 +140,16 @@ def _provenance(r: dict[str, Any], rel: str) -> dict[str, Any]:
             "command": str(prov.get("command") or ""), "created_at": str(prov.get("created_at") or "")}
 
 
+def precision(r: dict[str, Any]) -> str:
+    """How a run's training computed: "fp32" (IEEE), "tf32" (fp32 with TF32 products, ``train_config.tf32``) or its
+    autocast dtype ("bf16", "fp16"; ``train_config.amp``), with "+tf32" where both were set."""
+    tcfg = r.get("train_config") or {}
+    amp, tf32 = tcfg.get("amp"), bool(tcfg.get("tf32"))
+    if amp:
+        return f"{amp}+tf32" if tf32 else str(amp)
+    return "tf32" if tf32 else "fp32"
+
+
 def _run_row(r: dict[str, Any]) -> dict[str, Any]:
     """One run. ``hidden`` is the hidden size the run is compared at: its own, or for an equal-parameter
     variant (``param_match``) the reference's, so that it sits in the reference's ablation table;
@@ -150,7 +160,7 @@ def _run_row(r: dict[str, Any]) -> dict[str, Any]:
         else own
     row: dict[str, Any] = {"dataset": _dataset_name(r), "hidden": hidden, "model_hidden": own,
                            "model": str(_get(r, "model")), "variant": _variant(r), "seed": _int(r, "seed"),
-                           "kind": r["kind"]}
+                           "kind": r["kind"], "precision": precision(r)}
     metrics = _get(r, "metrics")
     if not isinstance(metrics, dict) or not isinstance(metrics.get("test"), dict):
         raise ReportInputError(f"{r['_path']}: field 'metrics.test' is missing")

@@ -108,8 +108,18 @@ def accuracy_tables(runs: pd.DataFrame, set_name: str) -> list[Table]:
                                        for m in models] + [Cell("")] * 5)
         tables.append(Table(title=f"{dataset}, hidden {hidden}", columns=columns, rows=rows,
                             align="l" + "r" * len(models) + "rlrrr",
-                            label=_label("accuracy", set_name, dataset, hidden), notes=[]))
+                            label=_label("accuracy", set_name, dataset, hidden), notes=precision_notes(block)))
     return tables
+
+
+def precision_notes(block: pd.DataFrame) -> list[str]:
+    """A note naming how a table's runs computed where any did not in IEEE fp32 (``collect.precision``)."""
+    if "precision" not in block.columns or set(block["precision"]) <= {"fp32"}:
+        return []
+    counts = block["precision"].value_counts()
+    parts = [f"{name} {int(counts[name])}" for name in sorted(counts.index)]
+    return [f"Runs by training precision: {', '.join(parts)} (tf32: fp32 with TF32 matmul products; bf16, fp16: "
+            "autocast)."]
 
 
 def _label(*parts) -> str:
@@ -160,6 +170,7 @@ def ablation_tables(runs: pd.DataFrame, set_name: str) -> list[Table]:
                 row += [Cell(fmt_percent(relative_change(mean, ref_mean)))] + _test_cells(test)
             rows.append(row)
         notes = [f"Full TiM4Rec from {source}."] if not reference.empty else ["No full TiM4Rec result to compare."]
+        notes += precision_notes(pd.concat([reference, variants]))
         tables.append(Table(title=f"{dataset}, hidden {hidden}", columns=columns, rows=rows,
                             align="l" + "r" * (len(metrics) + 4), label=_label("ablation", set_name, dataset, hidden),
                             notes=notes))
