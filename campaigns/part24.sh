@@ -13,7 +13,7 @@
 #     with eager fp32 (results/full-seeds-eager) and with part 22's defaults. Then, once (.sdpa24-done), SASRec's
 #     attention by SDPA backend with and without TF32 (logs/bench-sdpa24*.txt).
 #   GPU 1 (after GPU 0's lines on a host of one GPU), after .masks-ok: seeds 0-9 of eager fp32 with the amp run's masks
-#     (SEQREC_DROPOUT_MASKS=bf16: <timing>-bf16-masks-seeds), paired with eager fp32 and with the fast path.
+#     (SEQREC_DROPOUT_MASKS=amp: <timing>-amp-masks-seeds), paired with eager fp32 and with the fast path.
 #   Then every GPU takes ml-1m's queue (campaigns/ml1m_queue.sh; QUEUE_LANES=1), the matched_sasrec checkpoint
 #   first (56 epochs, best 50); ml-1m's h256 runs start in no lane (SESSION_BOUND_WINDOW_S=0).
 # Every call to the device tool must carry .gpu.
@@ -31,7 +31,7 @@ GPU0=("[ -e $ROOT/.tests24-done ] || { timeout 300 $PYTEST tests/test_dropout_ma
 GPU1=()
 for s in ${SEEDS//,/ }; do
   GPU0+=("$OK SEQREC_DROPOUT_MASKS=fp32 $RUN --seeds $s --out $SET-fp32-masks-seeds/accuracy")
-  GPU1+=("$OK SEQREC_DROPOUT_MASKS=bf16 $EAGER --seeds $s --out $ROOT/$timing-bf16-masks-seeds/accuracy")
+  GPU1+=("$OK SEQREC_DROPOUT_MASKS=amp $EAGER --seeds $s --out $ROOT/$timing-amp-masks-seeds/accuracy")
 done
 # then, once, SASRec's attention by SDPA backend at ml-1m's shape in IEEE fp32 and with TF32 products (the grid's ml-1m
 # cells at h32, h128 and h256 train with --tf32; eager fp32's step spent 10.5 of 31 ms in the memory-efficient

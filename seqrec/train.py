@@ -502,7 +502,11 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
             masks = dropout_masks.dropout_masks()
         except ValueError as e:
             raise TrainSetupError(str(e)) from e
-        if dropout_masks.draw_masks_as(model, masks):  # recorded where set: which dtype's masks the dropouts drew
+        probe = None
+        if masks == "amp":  # two training samples: which dropouts autocast feeds 2-byte activations (draws nothing)
+            first = ds.make_batch("train", torch.arange(min(2, ds.n_samples("train")), device=ds.device))
+            probe = (first.item_seq, first.seq_len, first.time_seq)
+        if dropout_masks.draw_masks_as(model, masks, probe):  # recorded where set: whose masks the dropouts drew
             impl["dropout_masks"] = masks
         if kept and tcfg["amp"]:  # recorded where it changes the numbers: a diagnostic, not a default
             impl["fp32_modules"] = kept

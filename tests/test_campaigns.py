@@ -623,8 +623,8 @@ def test_part24_runs_both_mask_swaps_only_after_their_gpu_test_passes_and_tests_
     for root, logs in run_part_twice(tmp_path, "part24.sh", gpus, (".tests24-done", ".masks-ok", ".sdpa24-done")):
         tests, seeds = lanes_ran(logs, gpus, "gpu0-tests.log", 12, 10)
         fast = [line for line in tests.splitlines() if line.startswith("=== ") and "-fp32-masks-seeds/" in line]
-        eager = [line for line in seeds.splitlines() if line.startswith("=== ") and "-bf16-masks-seeds/" in line]
-        for runs, masks in ((fast, "fp32"), (eager, "bf16")):
+        eager = [line for line in seeds.splitlines() if line.startswith("=== ") and "-amp-masks-seeds/" in line]
+        for runs, masks in ((fast, "fp32"), (eager, "amp")):
             assert [re.search(r"--seeds (\d+) ", r).group(1) for r in runs] == [str(s) for s in range(10)]
             assert all(f"[ -e {root}/.masks-ok ] && SEQREC_DROPOUT_MASKS={masks} python3 -m seqrec sweep" in r
                        for r in runs)
