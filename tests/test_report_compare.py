@@ -62,8 +62,10 @@ def test_compare_writes_the_table_figure_and_tests(tmp_path, capsys):
     assert cells[1] == str(len(seeds))
     assert cells[2] == f"{mean_o:.5f} ± {statistics.stdev(other.values()):.5f}"
     assert cells[3] == f"{100 * (mean_o - mean_b) / mean_b:+.2f}%"
-    assert cells[4] == f"{paired_t_test_by_seed(other, base).p:.3f} ({len(seeds)})"
-    assert cells[5] == f"{welch_t_test(list(other.values()), list(base.values())).p:.3f}"
+    assert cells[4] == f"{statistics.mean(0.001 * (i + 1) for i in range(len(seeds))):.5f}"  # the shifts, seed by seed
+    assert cells[5] == f"{paired_t_test_by_seed(other, base).p:.3f} ({len(seeds)})"
+    assert cells[6] == f"{welch_t_test(list(other.values()), list(base.values())).p:.3f}"
+    assert "mean \\|Δ\\| a seed" in text
 
 
 def test_compare_names_sets_without_a_shared_case(tmp_path, capsys):

@@ -2,7 +2,9 @@
 (e.g. one model trained eager, with the CUDA graph, compiled): does a path change the score?
 
 For every case (model, dataset, hidden size, variant) that BASE and another set both hold, a Markdown table gives
-each set's seeds, mean ± sd of the metric, its change against BASE, the t-test paired by seed (meaningful where
+each set's seeds, mean ± sd of the metric, its change against BASE, the mean distance of a seed's value from BASE's
+for that seed (two paths drawing the same random numbers, e.g. the same dropout masks, differ by rounding and stay
+close seed by seed; paths drawing others scatter as far as the seeds do), the t-test paired by seed (meaningful where
 both paths draw the same random numbers for a seed) and Welch's test (where they do not: pairs by seed would pair
 unrelated draws), and a figure shows every seed's value (PNG and SVG, lines join a seed across sets). With
 ``--out PATH`` they are written as ``PATH.md`` (atomically), ``PATH.png`` and ``PATH.svg`` (as the report draws
@@ -58,6 +60,12 @@ def shared_cases(sets: dict[str, dict[Case, dict[int, float]]]) -> list[Case]:
     return [c for c in sorted(sets[base_name]) if any(c in sets[o] for o in others)]
 
 
+def seed_distance(a: dict[int, float], b: dict[int, float]) -> float:
+    """Mean |a[s] - b[s]| over the seeds both hold (NaN where none)."""
+    shared = sorted(set(a) & set(b))
+    return math.fsum(abs(a[s] - b[s]) for s in shared) / len(shared) if shared else math.nan
+
+
 def comparison_table(sets: dict[str, dict[Case, dict[int, float]]], metric: str) -> str:
     """Markdown: per case, one row per set (the first is the base)."""
     base_name, *others = sets
@@ -66,8 +74,9 @@ def comparison_table(sets: dict[str, dict[Case, dict[int, float]]], metric: str)
         base = sets[base_name][case]
         bmean = float(np.mean(list(base.values())))
         lines += [f"## {_case_label(case)}", "",
-                  f"| set | seeds | {metric} mean ± sd | vs {base_name} | paired t p (seeds) | Welch p |",
-                  "|:---|---:|---:|---:|---:|---:|"]
+                  f"| set | seeds | {metric} mean ± sd | vs {base_name} | mean \\|Δ\\| a seed | paired t p (seeds) "
+                  "| Welch p |",
+                  "|:---|---:|---:|---:|---:|---:|---:|"]
         for name in sets:
             vals = sets[name].get(case)
             if not vals:
@@ -76,13 +85,15 @@ def comparison_table(sets: dict[str, dict[Case, dict[int, float]]], metric: str)
             mean = float(np.mean(v))
             sd = float(np.std(v, ddof=1)) if len(v) > 1 else math.nan
             if name == base_name:
-                change, paired, welch = "", "", ""
+                change, distance, paired, welch = "", "", "", ""
             else:
                 change = f"{100 * (mean - bmean) / bmean:+.2f}%"
+                d = seed_distance(vals, base)
+                distance = "–" if math.isnan(d) else f"{d:.5f}"
                 pt = paired_t_test_by_seed(vals, base)
                 paired = f"{_fmt_p(pt.p)} ({pt.n})"
                 welch = _fmt_p(welch_t_test(v, list(base.values())).p)
-            lines.append(f"| {name} | {len(v)} | {mean:.5f} ± {sd:.5f} | {change} | {paired} | {welch} |")
+            lines.append(f"| {name} | {len(v)} | {mean:.5f} ± {sd:.5f} | {change} | {distance} | {paired} | {welch} |")
         lines.append("")
     if not lines:
         raise ReportInputError(f"no case of {base_name} appears in {', '.join(others)}")
