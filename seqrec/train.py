@@ -384,7 +384,8 @@ def implementation(optimizer: torch.optim.Optimizer, tcfg: dict[str, Any]) -> di
     scores in fp32 under autocast (``models.item_table.fp32_scores``). Also the conv backward's kernel on CUDA
     (``models.switches.conv_bwd_sequential``) and, compiled, whether inductor fused norms' row and column sums
     (``inductor_mix_order_reduction``: ``TORCHINDUCTOR_MIX_ORDER_REDUCTION``, which finishes the column sums with
-    aten sums; part 21)."""
+    aten sums; part 21). ``train`` adds where set ``fp32_modules`` (``models.fp32_islands``), ``dropout_masks``
+    (``models.dropout_masks``: whose dropout masks the run drew) and, under fp16, ``loss_scale``."""
     spread, multiple = item_table.spread_padding_grad(), item_table.item_rows_multiple()  # all read: checked
     elementwise, linear_multiple = tim4rec.time_mlp_elementwise(), aligned_linear.linear_out_multiple()
     on_cuda = optimizer.param_groups[0]["params"][0].is_cuda  # PyTorch's default Adam: foreach on CUDA
