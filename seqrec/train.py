@@ -500,7 +500,7 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
         try:  # its variables are read here, before any epoch, so that a bad value stops the run at once
             impl = implementation(optimizer, tcfg)
             kept = fp32_islands.keep_fp32(model, fp32_islands.fp32_module_patterns())
-            masks = dropout_masks.dropout_masks()
+            masks = dropout_masks.dropout_masks(tcfg["amp"])
         except ValueError as e:
             raise TrainSetupError(str(e)) from e
         probe = None

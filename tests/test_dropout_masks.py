@@ -103,7 +103,10 @@ def test_every_dropout_or_the_autocast_fed_ones_are_wrapped_once_and_only_in_tra
 
 def test_the_choice_comes_from_the_variable(monkeypatch):
     monkeypatch.delenv(DROPOUT_MASKS_ENV, raising=False)
-    assert dropout_masks() == "input"
+    assert dropout_masks() == "input" and dropout_masks(None) == "input"  # a float32 run: torch's own
+    assert dropout_masks("bf16") == "fp32" and dropout_masks("fp16") == "fp32"  # an amp run: the fp32 run's (part 24)
+    monkeypatch.setenv(DROPOUT_MASKS_ENV, "input")
+    assert dropout_masks("bf16") == "input"
     monkeypatch.setenv(DROPOUT_MASKS_ENV, "amp")
     assert dropout_masks() == "amp"
     monkeypatch.setenv(DROPOUT_MASKS_ENV, "float32")
@@ -116,11 +119,13 @@ def test_a_run_records_its_masks_and_a_bad_value_stops_it(tmp_path, monkeypatch)
     kw = dict(config={"hidden_size": 32}, seed=0, progress=False, backend="torch")
     tcfg = {"epochs": 1, "patience": 0, "batch_size": 16, "amp": "bf16"}
     monkeypatch.delenv(DROPOUT_MASKS_ENV, raising=False)
+    unset = train("tim4rec", ds, out=tmp_path / "u.json", train_config=tcfg, **kw)
+    assert unset["implementation"]["dropout_masks"] == "fp32"  # an amp run's default
+    plain32 = train("tim4rec", ds, out=tmp_path / "f.json", train_config={**tcfg, "amp": None}, **kw)
+    assert "dropout_masks" not in plain32["implementation"]
+    monkeypatch.setenv(DROPOUT_MASKS_ENV, "input")
     plain = train("tim4rec", ds, out=tmp_path / "p.json", train_config=tcfg, **kw)
     assert "dropout_masks" not in plain["implementation"]
-    monkeypatch.setenv(DROPOUT_MASKS_ENV, "fp32")
-    fp32_masks = train("tim4rec", ds, out=tmp_path / "m.json", train_config=tcfg, **kw)
-    assert fp32_masks["implementation"]["dropout_masks"] == "fp32"
     monkeypatch.setenv(DROPOUT_MASKS_ENV, "amp")
     amp_masks = train("tim4rec", ds, out=tmp_path / "a.json", train_config={**tcfg, "amp": None}, **kw)
     assert amp_masks["implementation"]["dropout_masks"] == "amp"
