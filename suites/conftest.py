@@ -28,6 +28,7 @@ import torch
 from kernels.dispatch import BackendUnavailable
 from seqrec.results import provenance, write_result
 from seqrec.runtime import release_error_memory
+from seqrec.train_choices import AMP_NAMES
 
 REPO = Path(__file__).resolve().parent.parent
 ALL_MODELS = ("sasrec", "tisasrec", "mamba4rec", "ssd4rec", "tim4rec")
@@ -99,6 +100,11 @@ def pytest_addoption(parser):
                          "TF32 tensor-core products ($SEQREC_TF32=1; train config tf32, recorded in each result): "
                          "eager fp32's accuracy seed for seed on 10 seeds (results/full-tf32-seeds/), a third less "
                          "of an ml-1m epoch (results/full-tf32-ml1m-3-epochs/)")
+    group.addoption("--amp", choices=AMP_NAMES, default=None,
+                    help="train the accuracy and ablation cases under autocast to bf16 or fp16 ($SEQREC_AMP; train "
+                         "config amp, recorded in each result), drawing the fp32 run's dropout masks: with --compile "
+                         "--cuda-graph #4's fast path, eager fp32's NDCG@10 seed for seed on 10 seeds "
+                         "(results/full-amp-compile-cuda-graph-fp32-masks-seeds/)")
     for key in _NARROW:
         group.addoption(f"--{key}", default=None, help=f"comma list narrowing the profile's {key}")
 
@@ -153,7 +159,8 @@ def execution_of(config, device: str) -> dict[str, Any]:
     """Train-config entries of how the training cases run: ``{"cuda_graph": True}`` with ``--cuda-graph`` or
     ``SEQREC_CUDA_GRAPH=1`` (the same runs, ``EXECUTION_ONLY``); ``{"compile": True, "compile_rng": "eager"}``
     with ``--compile`` or ``SEQREC_COMPILE=1`` (the same runs up to float rounding, recorded as such);
-    ``{"tf32": True}`` with ``--tf32`` or ``SEQREC_TF32=1`` (TF32 products on CUDA, recorded)."""
+    ``{"tf32": True}`` with ``--tf32`` or ``SEQREC_TF32=1`` (TF32 products on CUDA, recorded); ``{"amp": "bf16"}``
+    with ``--amp bf16`` or ``SEQREC_AMP=bf16`` (or fp16; another value of the variable is a UsageError naming it)."""
     out: dict[str, Any] = {}
     if config.getoption("--cuda-graph") or os.environ.get("SEQREC_CUDA_GRAPH") == "1":
         if not device.startswith("cuda"):
@@ -163,6 +170,11 @@ def execution_of(config, device: str) -> dict[str, Any]:
         out.update(compile=True, compile_rng="eager")
     if config.getoption("--tf32") or os.environ.get("SEQREC_TF32") == "1":
         out["tf32"] = True
+    amp = config.getoption("--amp") or os.environ.get("SEQREC_AMP")
+    if amp:
+        if amp not in AMP_NAMES:
+            raise pytest.UsageError(f"SEQREC_AMP={amp!r}: choose one of {', '.join(AMP_NAMES)}")
+        out["amp"] = amp
     return out
 
 

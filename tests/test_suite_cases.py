@@ -94,8 +94,8 @@ def test_workload_grid_adds_the_graphed_step_on_cuda_only(suite):
 class _Options:
     """A pytest config stand-in holding the suites' execution options."""
 
-    def __init__(self, graph=False, compile=False, tf32=False):
-        self.options = {"--cuda-graph": graph, "--compile": compile, "--tf32": tf32}
+    def __init__(self, graph=False, compile=False, tf32=False, amp=None):
+        self.options = {"--cuda-graph": graph, "--compile": compile, "--tf32": tf32, "--amp": amp}
 
     def getoption(self, name):
         return self.options[name]
@@ -133,6 +133,20 @@ def test_tf32_option_asks_for_tf32_products(suite, monkeypatch):
     assert suite.execution_of(_Options(), "cuda") == {"tf32": True}
 
 
+def test_amp_option_asks_for_autocast_and_a_bad_variable_names_itself(suite, monkeypatch):
+    for name in ("SEQREC_CUDA_GRAPH", "SEQREC_COMPILE", "SEQREC_TF32", "SEQREC_AMP"):
+        monkeypatch.delenv(name, raising=False)
+    assert suite.execution_of(_Options(), "cuda") == {}
+    fast = suite.execution_of(_Options(graph=True, compile=True, amp="bf16"), "cuda")
+    assert fast == {"cuda_graph": True, "compile": True, "compile_rng": "eager", "amp": "bf16"}
+    monkeypatch.setenv("SEQREC_AMP", "fp16")
+    assert suite.execution_of(_Options(), "cuda") == {"amp": "fp16"}
+    assert suite.execution_of(_Options(amp="bf16"), "cuda") == {"amp": "bf16"}  # the option before the variable
+    monkeypatch.setenv("SEQREC_AMP", "bfloat16")
+    with pytest.raises(pytest.UsageError, match="SEQREC_AMP='bfloat16'"):
+        suite.execution_of(_Options(), "cuda")
+
+
 def test_the_suites_train_config_with_compile_is_one_train_accepts():
     """What ``--compile`` adds passes the trainer's own check of a train config (a key it does not know, or a
     compile_rng it does not take, would fail every run of a campaign at its start)."""
@@ -140,5 +154,7 @@ def test_the_suites_train_config_with_compile_is_one_train_accepts():
 
     for model in ("sasrec", "tisasrec", "mamba4rec", "ssd4rec", "tim4rec"):
         cfg = resolve_train_config(model, "ml-1m", {"epochs": 1, "patience": 1, "compile": True,
-                                                    "compile_rng": "eager", "cuda_graph": True, "tf32": True})
+                                                    "compile_rng": "eager", "cuda_graph": True, "tf32": True,
+                                                    "amp": "bf16"})
         assert cfg["compile"] is True and cfg["compile_rng"] == "eager" and cfg["tf32"] is True
+        assert cfg["amp"] == "bf16"
