@@ -639,18 +639,25 @@ def test_part24_runs_both_mask_swaps_only_after_their_gpu_test_passes_and_tests_
 
 @pytest.mark.parametrize("gpus", [1, 2])
 def test_part25_runs_the_default_fast_path_then_ml1m_on_it_with_no_variable_set(tmp_path, gpus):
-    """part25.sh: GPU 0's seed 0 of #4's fast path with the defaults (the fp32 run's masks since part 24: no
-    SEQREC_DROPOUT_MASKS) and empty compile caches, then TiM4Rec ml-1m h64 seed 0 on the same path, in every call (a
-    finished sweep skips itself); GPU 1 has no one-off line."""
-    for root, logs in run_part_twice(tmp_path, "part25.sh", gpus, ()):
-        runs, _ = lanes_ran(logs, gpus, "gpu0-fast-path.log", 2, 0)
+    """part25.sh: GPU 0's graphed-step tests once a session; seed 0 of #4's fast path with the defaults (the fp32
+    run's masks since part 24: no SEQREC_DROPOUT_MASKS) and empty compile caches; TiM4Rec ml-1m h64 seed 0 on the same
+    path; 3 epochs of each model at ml-1m h256 on it, in every call (a finished sweep skips itself); GPU 1 has no
+    one-off line."""
+    for root, logs in run_part_twice(tmp_path, "part25.sh", gpus, (".tests25-done",)):
+        runs, _ = lanes_ran(logs, gpus, "gpu0-fast-path.log", 8, 0)
         lines = [line for line in runs.splitlines() if line.startswith("=== ") and "seqrec sweep" in line]
-        assert len(lines) == 2 and not any("SEQREC" in r for r in lines)
-        assert all("--amp bf16 --cuda-graph --compile" in r and "--models tim4rec" in r and "--seeds 0 " in r
-                   for r in lines)
+        assert len(lines) == 7 and not any("SEQREC" in r for r in lines)
+        assert all("--amp bf16 --cuda-graph --compile" in r and "--seeds 0 " in r for r in lines)
         assert "--datasets amazon-beauty" in lines[0] and "-amp-compile-cuda-graph-part25/accuracy" in lines[0]
         assert lines[0].count("_CACHE_DIR=$(mktemp -d)") == 2 and "CACHE_DIR" not in lines[1]  # the first cold
         assert "--datasets ml-1m --hidden 64" in lines[1] and "-amp-compile-cuda-graph-ml1m-seeds/accuracy" in lines[1]
+        h256 = [r.rsplit("--models ", 1)[1] for r in lines[2:]]
+        assert h256 == ["tim4rec", "ssd4rec", "mamba4rec", "sasrec", "tisasrec"]
+        assert all("--epochs 3 " in r and "--hidden 256" in r and "-ml1m-h256-3-epochs/accuracy" in r
+                   for r in lines[2:])
+        calls = text_of(tmp_path / "calls.txt")
+        assert calls.count("-m pytest") == 1 and "-k cuda_graph_step_matches_eager" in calls  # the first call's only
+        assert (root / ".tests25-done").exists()  # or copied
         if gpus == 2:
             done = root / ".gpu1-done"
             assert wait_until(done.exists, 30)

@@ -819,7 +819,7 @@ def deterministic_compile(monkeypatch, request):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("amp,compiled", [(None, False), (None, True), ("bf16", False), ("bf16", True)])
-@pytest.mark.parametrize("name", ["sasrec", "tim4rec", "tisasrec"])
+@pytest.mark.parametrize("name", ["sasrec", "tim4rec", "tisasrec", "mamba4rec", "ssd4rec"])
 def test_cuda_graph_step_matches_eager(name, amp, compiled, monkeypatch, request):
     """Same batches, dropout 0, the same (capturable) Adam, the same loss (fp32, or under bf16 autocast, eager or
     compiled): the graphed steps (warm-up, capture, replays; the partial batch of 14 rows eager in the first epoch,
