@@ -9,7 +9,8 @@
 # without the reference row, `-k 'not full-'`: the grid's TiM4Rec run); ml-1m's grid at h32 and h128; the ablation's
 # h16 backbones; last the ablation's rows taken from the grid. A grid run or ml-1m ablation variant whose result file in
 # ROOT is ok gets no line. ml-1m's h256 runs go to FILE.session (see queue_lanes).
-# ml-1m's grid at h32, h128 and h256 trains with TF32 products (--tf32; from part 24 on, before any of its runs).
+# ml-1m's grid at h32, h128 and h256 trains with TF32 products (--tf32; from part 24 on, before any of its runs), its
+# SASRec runs on SDPA's math kernel (SEQREC_SDPA_BACKEND=math; from part 25 on, before any of them).
 # Uses SUITE (lanes.sh), and TIS and GRAPH: the prefix of a TiSASRec line (its GPU tests passed) and the flag
 # TiSASRec's runs take (expanded when the line runs).
 MODELS="sasrec mamba4rec tisasrec ssd4rec tim4rec"
@@ -19,6 +20,9 @@ acc_line() {  # acc_line DATASET HIDDEN SEED MODEL [FLAG]: the accuracy suite's 
   grep -qs '"status": "ok"' "$ROOT/full/accuracy/$4-$1-h$2-s$3.json" && return
   local pre="" post="${5:+ $5}"
   [ "$4" = tisasrec ] && pre="$TIS " post="$post $GRAPH"
+  # SASRec's TF32 cells take SDPA's math kernel (models/sdpa_backend.py): the memory-efficient one PyTorch picks
+  # does not use TF32; part 24 timed math 1.6x (h64) and 2.1x (h256) faster at ml-1m's shape
+  [ "$4" = sasrec ] && [ "${5:-}" = --tf32 ] && pre="SEQREC_SDPA_BACKEND=math "
   echo "$pre$SUITE suites/test_accuracy.py --datasets $1 --hidden $2 --seeds $3 --models $4$post"
 }
 

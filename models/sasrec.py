@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.common import FeedForward, LayerNorm, SeqRecModel, init_weights, padding_mask
+from models.sdpa_backend import attention_kernel, sdpa_backend
 
 
 def causal_key_mask(seq_len: torch.Tensor, max_len: int) -> torch.Tensor:
@@ -36,6 +37,7 @@ class CausalSelfAttention(nn.Module):
         if hidden_size % n_heads:
             raise ValueError(f"sasrec: hidden_size={hidden_size} is not divisible by n_heads={n_heads}")
         self.n_heads = n_heads
+        self.sdpa_backend = sdpa_backend()  # SEQREC_SDPA_BACKEND, read once: None lets PyTorch pick
         self.qkv = nn.Linear(hidden_size, 3 * hidden_size)
         self.out = nn.Linear(hidden_size, hidden_size)
         self.attn_dropout = attn_dropout
@@ -46,8 +48,9 @@ class CausalSelfAttention(nn.Module):
         """x (B, L, d), mask (B, 1, L, L) bool (True = attend) -> (B, L, d)."""
         B, L, d = x.shape
         q, k, v = self.qkv(x).view(B, L, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
-        h = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
-                                           dropout_p=self.attn_dropout if self.training else 0.0)
+        with attention_kernel(self.sdpa_backend):
+            h = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                               dropout_p=self.attn_dropout if self.training else 0.0)
         h = h.transpose(1, 2).reshape(B, L, d)
         return self.norm(x + self.dropout(self.out(h)))
 

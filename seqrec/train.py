@@ -385,7 +385,8 @@ def implementation(optimizer: torch.optim.Optimizer, tcfg: dict[str, Any]) -> di
     (``models.switches.conv_bwd_sequential``) and, compiled, whether inductor fused norms' row and column sums
     (``inductor_mix_order_reduction``: ``TORCHINDUCTOR_MIX_ORDER_REDUCTION``, which finishes the column sums with
     aten sums; part 21). ``train`` adds where set ``fp32_modules`` (``models.fp32_islands``), ``dropout_masks``
-    (``models.dropout_masks``: whose dropout masks the run drew) and, under fp16, ``loss_scale``."""
+    (``models.dropout_masks``: whose dropout masks the run drew), ``sdpa_backend`` (``models.sdpa_backend``: the
+    kernel of SASRec's attention) and, under fp16, ``loss_scale``."""
     spread, multiple = item_table.spread_padding_grad(), item_table.item_rows_multiple()  # all read: checked
     elementwise, linear_multiple = tim4rec.time_mlp_elementwise(), aligned_linear.linear_out_multiple()
     on_cuda = optimizer.param_groups[0]["params"][0].is_cuda  # PyTorch's default Adam: foreach on CUDA
@@ -511,6 +512,9 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
             impl["dropout_masks"] = masks
         if kept and tcfg["amp"]:  # recorded where it changes the numbers: a diagnostic, not a default
             impl["fp32_modules"] = kept
+        chosen = {m.sdpa_backend for m in model.modules() if getattr(m, "sdpa_backend", None)}
+        if chosen:  # SEQREC_SDPA_BACKEND, where a module of the model reads it (SASRec's attention)
+            impl["sdpa_backend"] = chosen.pop()
         runtime.reset_peak_memory(dev)
 
         # ---- state that a checkpoint carries

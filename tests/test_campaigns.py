@@ -204,6 +204,10 @@ def test_queue_puts_checkpointed_runs_first_then_the_cheap_datasets_and_skips_fi
     tf32 = [r for r in runs + session if "--tf32" in r]
     assert len(tf32) == 2 * 3 * 5 + 15 and all(re.search(r"--datasets ml-1m --hidden (32|128|256) ", r) for r in tf32)
     assert not any("--tf32" in line for line in lines if "test_accuracy.py" not in line)
+    # of them SASRec's take SDPA's math kernel (the memory-efficient one has no TF32 path), and no other line
+    math = [line for line in lines + session if "SEQREC_SDPA_BACKEND=math " in line]
+    assert len(math) == 3 * 3 and all(line.startswith("SEQREC_SDPA_BACKEND=math ") and "--models sasrec --tf32" in line
+                                      for line in math)
     # every graphed line (TiSASRec's) keeps the campaign's capturable foreach Adam
     graphed = [line for line in lines + session if "cuda-graph" in line or "GRAPH" in line or "graph-ok" in line]
     assert graphed and all("SEQREC_GRAPH_ADAM=foreach " in line for line in graphed)
