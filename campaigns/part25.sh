@@ -4,10 +4,12 @@
 # .gpu/resume/; a sweep skips a case whose result file is ok, so a later call's lanes pass over finished lines in
 # seconds).
 # Part 24 found #4's bf16 fast path on eager fp32's test NDCG@10 seed by seed once it draws the fp32 run's dropout
-# masks (amazon-beauty, 10 seeds: 0.00006 a seed apart), and amp runs draw them by default since (models/dropout_masks.py).
-#   GPU 0: once a session (.tests25-done), the graphed step against the eager one for all five models, fp32 and bf16,
-#     eager and compiled (logs/graph-steps-tests25.txt; SASRec, TiSASRec and Mamba4Rec never trained compiled or in
-#     bf16 on a GPU). Then seed 0 of #4's fast path with the defaults (<timing>-amp-compile-cuda-graph-part25/),
+# masks (amazon-beauty, 10 seeds: 0.00006 a seed apart), and amp runs draw
+# them by default since (models/dropout_masks.py).
+#   GPU 0: once a session (.tests25-done), the graphed step against the eager one for all five models in bf16, and
+#     for Mamba4Rec and SSD4Rec (new to the test) in fp32 too, eager and compiled (14 tests;
+#     logs/graph-steps-tests25.txt; SASRec, TiSASRec and Mamba4Rec never trained compiled or in bf16 on a GPU).
+#     Then seed 0 of #4's fast path with the defaults (<timing>-amp-compile-cuda-graph-part25/),
 #     inductor's and Triton's caches empty (COLD): part 24's SEQREC_DROPOUT_MASKS=fp32 seed 0, 0.03599, to the digit
 #     if the default is that path, and the path's cold first epoch (part 24's seed 0, on a fresh machine: 37.1 s).
 #     Then TiM4Rec ml-1m h64 seed 0 on the fast path (bf16, compiled, CUDA graph;
@@ -28,7 +30,8 @@ ML1M="python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 
   --models tim4rec --amp bf16 --cuda-graph --compile"
 H256="python3 -m seqrec sweep --epochs 3 --patience 10 --device cuda --gpus 0 --datasets ml-1m --hidden 256 --seeds 0 \
   --amp bf16 --cuda-graph --compile --out $SET-ml1m-h256-3-epochs/accuracy --models"
-GPU0=("[ -e $ROOT/.tests25-done ] || { timeout 600 $PYTEST tests/test_train.py -k cuda_graph_step_matches_eager \
+GPU0=("[ -e $ROOT/.tests25-done ] || { timeout 600 $PYTEST tests/test_train.py \
+    -k 'cuda_graph_step_matches_eager and (bf16 or mamba4rec or ssd4rec)' \
     > $ROOT/logs/graph-steps-tests25.txt 2>&1; touch $ROOT/.tests25-done; }"
   "$COLD $RUN --seeds 0 --out $SET-part25/accuracy" "$ML1M --seeds 0 --out $SET-ml1m-seeds/accuracy")
 for m in tim4rec ssd4rec mamba4rec sasrec tisasrec; do GPU0+=("$H256 $m"); done

@@ -660,7 +660,8 @@ def test_part25_runs_the_default_fast_path_then_ml1m_on_it_with_no_variable_set(
         assert all("--epochs 3 " in r and "--hidden 256" in r and "-ml1m-h256-3-epochs/accuracy" in r
                    for r in lines[2:])
         calls = text_of(tmp_path / "calls.txt")
-        assert calls.count("-m pytest") == 1 and "-k cuda_graph_step_matches_eager" in calls  # the first call's only
+        assert calls.count("-m pytest") == 1  # the first call's only
+        assert "-k cuda_graph_step_matches_eager and (bf16 or mamba4rec or ssd4rec)" in calls
         assert (root / ".tests25-done").exists()  # or copied
         if gpus == 2:
             done = root / ".gpu1-done"
