@@ -30,6 +30,7 @@ import torch.nn.functional as F  # noqa: E402
 from bench_common import fwd_bwd_record  # noqa: E402
 
 from models.sasrec import causal_key_mask  # noqa: E402
+from models.sdpa_backend import BACKENDS  # noqa: E402
 from seqrec.results import write_result  # noqa: E402
 from seqrec.runtime import tf32_matmuls  # noqa: E402
 
@@ -39,11 +40,9 @@ CASES = [dict(batch=2048, heads=2, seqlen=200, head_dim=32), dict(batch=2048, he
 
 
 def backends() -> dict[str, list]:
-    from torch.nn.attention import SDPBackend
-
-    return {"efficient": [SDPBackend.EFFICIENT_ATTENTION], "math": [SDPBackend.MATH],
-            "default": [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.CUDNN_ATTENTION,
-                        SDPBackend.MATH]}
+    """The kernels timed, by the names ``SEQREC_SDPA_BACKEND`` takes (``models.sdpa_backend``), and PyTorch's pick."""
+    return {"efficient": [BACKENDS["efficient"]], "math": [BACKENDS["math"]],
+            "default": [BACKENDS[name] for name in ("flash", "efficient", "cudnn", "math")]}
 
 
 def attention(backend: list, dropout_p: float):
