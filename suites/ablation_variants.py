@@ -175,14 +175,23 @@ def same_as(a: str, b: str, dataset: str, hidden: int, max_len: int | None) -> b
             and resolved_config(a, dataset, hidden, max_len) == resolved_config(b, dataset, hidden, max_len))
 
 
+PRECISION_KEYS = ("amp", "tf32", "compile")  # train-config keys that change a run's numbers when set on one side only
+
+
+def _precision(train_config: dict[str, Any], key: str) -> Any:
+    """``train_config[key]`` with unset, None and False read alike (files older than a key lack it)."""
+    return train_config.get(key) or None
+
+
 def reusable_accuracy_result(case: AblationCase, accuracy_dir: Path, train_config: dict[str, Any],
                              max_steps: int | None, max_len: int | None) -> tuple[Path, dict[str, Any]] | None:
     """(path, result) of the accuracy suite's run that is the same training run as ``case``, else None.
 
     A variant that is a model exactly as configured (SSD4Rec or SASRec as the backbone rows) at a hidden size of
     the accuracy grid trains what the accuracy suite trained: same model, resolved config, dataset, max_len,
-    seed, epochs, patience, batch size and steps, with or without a CUDA graph (``EXECUTION_ONLY``). The suite then
-    records that run (``reused_from``) instead of training it twice. Variants with overrides, extra evaluations or
+    seed, epochs, patience, batch size and steps, precision (``PRECISION_KEYS``: amp, TF32 and compile, set or not
+    on either side), with or without a CUDA graph (``EXECUTION_ONLY``). The suite then records that run
+    (``reused_from``) instead of training it twice. Variants with overrides, extra evaluations or
     matched parameters are never reused."""
     spec = VARIANTS[case.variant]
     if spec.get("config") or case.dataset_options or case.eval_len_factors or case.param_match is not None:
@@ -198,6 +207,7 @@ def reusable_accuracy_result(case: AblationCase, accuracy_dir: Path, train_confi
             and not r.get("variant") and r.get("seed") == case.seed and ds.get("name") == case.dataset
             and all(config.get(k) == v for k, v in want.items())
             and all(tc.get(k) == v for k, v in train_config.items() if k not in EXECUTION_ONLY)
+            and all(_precision(tc, k) == _precision(train_config, k) for k in PRECISION_KEYS)
             and tc.get("max_steps_per_epoch") == max_steps
             and (max_len is None or ds.get("max_len") == max_len))
     return (path, r) if same else None

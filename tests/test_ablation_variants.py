@@ -191,6 +191,13 @@ def test_a_backbone_case_reuses_the_accuracy_suites_identical_run(tmp_path):
     assert av.reusable_accuracy_result(ssd, tmp_path, {**train_config, "cuda_graph": True}, None, None) is not None
     write("ssd4rec", train_config={"cuda_graph": True, "lr": 0.1})
     assert av.reusable_accuracy_result(ssd, tmp_path, {**train_config, "lr": 0.01}, None, None) is None
+    # precision is part of the run: a bf16 or compiled grid run is not an fp32 line's row, nor the other way round
+    for precision in ({"amp": "bf16"}, {"tf32": True}, {"compile": True, "compile_rng": "eager"}):
+        write("ssd4rec", train_config=precision)
+        assert av.reusable_accuracy_result(ssd, tmp_path, train_config, None, None) is None, precision
+        assert av.reusable_accuracy_result(ssd, tmp_path, {**train_config, **precision}, None, None) is not None
+    write("ssd4rec", train_config={"amp": None, "tf32": False, "compile": False})  # unset, None, False read alike
+    assert av.reusable_accuracy_result(ssd, tmp_path, train_config, None, None) is not None
     write("mamba4rec")  # the SSM backbone has 2 layers, Mamba4Rec as configured 1: another run
     assert av.reusable_accuracy_result(ssm, tmp_path, train_config, None, None) is None
     write("tim4rec")  # full TiM4Rec is also evaluated at other lengths: it needs its own weights
