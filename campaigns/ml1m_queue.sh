@@ -5,15 +5,21 @@
 # the runs a checkpoint of an earlier campaign holds (campaigns/resume/, unpacked into ROOT by lanes.sh), so that each
 # goes on where it stopped; then, in this order: TiSASRec amazon-beauty h64 seeds 0-2, eager and with the CUDA graph;
 # ml-1m TiSASRec seed 0; the grid's runs on the cheaper datasets, amazon-sports and ml-100k (1-5 minutes each, against
-# ml-1m's 10-30); ml-1m h64 seeds 1 and 2 of the five models (#8); the ablation's ml-1m variants over 3 seeds (#9,
-# without the reference row, `-k 'not full-'`: the grid's TiM4Rec run); ml-1m's grid at h32 and h128; the ablation's
+# ml-1m's 10-30); ml-1m h64 seeds 1 and 2 of the five models (#8); the ablation's eager fp32 ml-1m variants at seed 0
+# (#9, without the reference row, `-k 'not full-'`: the grid's TiM4Rec run); TiM4Rec ml-1m h64 seeds 0-2 on the fast
+# path and the ablation's variants on it over seeds 0-2 (FAST_SET); ml-1m's grid at h32 and h128; the ablation's
 # h16 backbones; last the ablation's rows taken from the grid. A grid run or ml-1m ablation variant whose result file in
 # ROOT is ok gets no line. ml-1m's h256 runs go to FILE.session (see queue_lanes).
-# ml-1m's grid at h32, h128 and h256 trains with TF32 products (--tf32; from part 24 on, before any of its runs), its
-# SASRec runs on SDPA's math kernel (SEQREC_SDPA_BACKEND=math; from part 25 on, before any of them).
+# From part 26 on (before any of their runs) ml-1m's grid at h32, h128 and h256, the ablation's h16 backbones and the
+# ablation's ml-1m variants train on #4's fast path (FAST: bf16, compiled, CUDA graph, the fp32 run's dropout masks):
+# part 25's TiM4Rec ml-1m h64 seed 0 on it tracked eager fp32's training loss to the fourth digit at every epoch, 2.8x
+# faster an epoch (results/full-amp-compile-cuda-graph-ml1m-seeds/). The ablation's variants go to that set (FAST_SET)
+# over seeds 0-2, beside its TiM4Rec runs (their reference rows); its eager fp32 seed 0 in full/ stays one seed.
 # Uses SUITE (lanes.sh), and TIS and GRAPH: the prefix of a TiSASRec line (its GPU tests passed) and the flag
 # TiSASRec's runs take (expanded when the line runs).
 MODELS="sasrec mamba4rec tisasrec ssd4rec tim4rec"
+FAST="--amp bf16 --compile --cuda-graph"
+FAST_SET=full-amp-compile-cuda-graph-ml1m-seeds
 
 acc_line() {  # acc_line DATASET HIDDEN SEED MODEL [FLAG]: the accuracy suite's line for one grid run (FLAG, e.g.
   # --tf32, after its options), none if it is done
@@ -31,16 +37,29 @@ tisasrec_beauty_done() {  # tisasrec_beauty_done SET: whether ROOT's SET holds T
   for s in 0 1 2; do grep -qs '"status": "ok"' "$ROOT/$1/accuracy/tisasrec-amazon-beauty-h64-s$s.json" || return 1; done
 }
 
-abl_line() {  # abl_line SEED VARIANT: the ablation suite's ml-1m line for one variant and seed (the reference row
-  # left out), none if its result file in ROOT is ok: a pytest start and ml-1m's loading to pass over a finished
-  # line took 10-13 s each (part 22: 2 minutes of a fresh machine's queue)
-  local f
-  for f in "$ROOT"/full/ablation/"$2"-ml-1m-h*-s"$1".json; do
+abl_line() {  # abl_line SEED VARIANT [SET [FLAGS]]: the ablation suite's ml-1m line for one variant and seed into SET
+  # (default full; FLAGS, e.g. $FAST, after its options), the reference row left out; none if its result file in ROOT
+  # is ok: a pytest start and ml-1m's loading to pass over a finished line took 10-13 s each (part 22: 2 minutes of a
+  # fresh machine's queue)
+  local f set=${3:-full}
+  for f in "$ROOT/$set"/ablation/"$2"-ml-1m-h*-s"$1".json; do
     grep -qs '"status": "ok"' "$f" && return
   done
-  local pre="" post=""
-  [ "$2" = matched_tisasrec ] && pre="$TIS " post=" $GRAPH"
-  echo "${pre}SEQREC_ABLATION_VARIANTS=$2 $SUITE suites/test_ablation.py --datasets ml-1m --seeds $1 -k 'not full-'$post"
+  local pre="" post="${4:+ $4}"
+  [ "$2" = matched_tisasrec ] && pre="$TIS " post="$post $GRAPH"
+  echo "${pre}SEQREC_ABLATION_VARIANTS=$2 ${SUITE%/full}/$set suites/test_ablation.py --datasets ml-1m --seeds $1 \
+-k 'not full-'$post"
+}
+
+fast_tim4rec_line() {  # the sweep of TiM4Rec ml-1m h64 seeds 0-2 on the fast path into FAST_SET (the reference rows
+  # of its ablation), none if all three are ok
+  local s
+  for s in 0 1 2; do
+    grep -qs '"status": "ok"' "$ROOT/$FAST_SET/accuracy/tim4rec-ml-1m-h64-s$s.json" || {
+      echo "python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets ml-1m --hidden 64 \
+--models tim4rec $FAST --seeds 0,1,2 --out $ROOT/$FAST_SET/accuracy"
+      return; }
+  done
 }
 
 checkpointed_first() {  # checkpointed_first FILE: FILE's lines with a grid or ablation run that ROOT holds a
@@ -53,11 +72,11 @@ checkpointed_first() {  # checkpointed_first FILE: FILE's lines with a grid or a
     local r=("${BASH_REMATCH[@]}")
     echo "--datasets ${r[2]} --hidden ${r[3]} --seeds ${r[4]} --models ${r[1]}" >> "$keys"
   done
-  for ck in "$ROOT"/full/ablation/*-ml-1m-*.json.ckpt; do
+  for ck in "$ROOT"/full*/ablation/*-ml-1m-*.json.ckpt; do  # full/ and FAST_SET's
     name=$(basename "$ck")
     [[ $name =~ ^(.+)-ml-1m-h([0-9]+)-s([0-9]+)\.json\.ckpt$ ]] || continue  # variant-ml-1m-hH-sS
-    echo "SEQREC_ABLATION_VARIANTS=${BASH_REMATCH[1]} $SUITE suites/test_ablation.py --datasets ml-1m --seeds \
-${BASH_REMATCH[3]} " >> "$keys"
+    echo "SEQREC_ABLATION_VARIANTS=${BASH_REMATCH[1]} ${SUITE%/full}/$(basename "$(dirname "$(dirname "$ck")")") \
+suites/test_ablation.py --datasets ml-1m --seeds ${BASH_REMATCH[3]} " >> "$keys"
   done
   { grep -F -f "$keys" "$1"; grep -v -F -f "$keys" "$1"; } > "$1.sorted" || true
   mv "$1.sorted" "$1"
@@ -78,28 +97,31 @@ write_ml1m_queue() {
       acc_line $ds $h $s $m
     done; done; done; done
     for s in 1 2; do for m in $MODELS; do acc_line ml-1m 64 $s $m; done; done
-    for s in 0 1 2; do
-      for v in no_time_path no_ffn time_residual_point layers_1 layers_3 time_feature_log_gap \
-               time_feature_user_norm_gap time_feature_none time_dt_init_neutral official official_time_mlp \
-               matched_sasrec matched_tisasrec; do
-        abl_line $s $v
-      done; done
-    # ml-1m's grid at h32, h128 and h256 (no run of them started before) trains with TF32 products: eager fp32's
-    # accuracy seed for seed on amazon-beauty (results/full-tf32-seeds/), a third less of an ml-1m epoch
-    # (results/full-tf32-ml1m-3-epochs/); each result records it (train_config.tf32). A cell's five models share it.
+    local VARIANTS="no_time_path no_ffn time_residual_point layers_1 layers_3 time_feature_log_gap \
+time_feature_user_norm_gap time_feature_none time_dt_init_neutral official official_time_mlp matched_sasrec \
+matched_tisasrec"
+    # the ablation's eager fp32 ml-1m seed 0 (part 26: only matched_tisasrec's, resuming, was left)
+    for v in $VARIANTS; do abl_line 0 $v; done
+    # from part 26 on: the ablation's ml-1m variants on the fast path over seeds 0-2, with their reference rows
+    fast_tim4rec_line
+    for s in 0 1 2; do for v in $VARIANTS; do abl_line $s $v $FAST_SET "$FAST"; done; done
     for h in 32 128; do for s in 0 1 2; do for m in tim4rec ssd4rec mamba4rec sasrec tisasrec; do
-      acc_line ml-1m $h $s $m --tf32
+      acc_line ml-1m $h $s $m "$FAST"
     done; done; done
     for s in 0 1 2; do echo "SEQREC_ABLATION_VARIANTS=full,backbone_ssd,backbone_ssm,backbone_attention $ABL --seeds $s \
-      --hidden 16"; done
-    # last: the rows the ablation takes from the accuracy grid's runs (recorded, not trained, once those exist)
-    for s in 0 1 2; do echo "SEQREC_ABLATION_VARIANTS=full,backbone_ssd,backbone_ssm,backbone_attention $ABL --seeds $s \
-      --hidden 32,64,128"; done
+      --hidden 16 $FAST"; done
+    # last: the rows the ablation takes from the grid's runs (recorded, not trained, once those exist; a run is
+    # reused only at the line's precision: h64 eager fp32, h32 and h128 the fast path)
+    for s in 0 1 2; do
+      echo "SEQREC_ABLATION_VARIANTS=full,backbone_ssd,backbone_ssm,backbone_attention $ABL --seeds $s --hidden 64"
+      echo "SEQREC_ABLATION_VARIANTS=full,backbone_ssd,backbone_ssm,backbone_attention $ABL --seeds $s --hidden 32,128 \
+$FAST"
+    done
   } > "$QUEUE"
   checkpointed_first "$QUEUE"
   # ml-1m's h256 runs: their checkpoints (27-42 MiB) cannot travel to the next session, so each must finish within
   # the session it starts in; queue_lanes starts them only early in a campaign (SESSION_BOUND_WINDOW_S)
-  for s in 0 1 2; do for m in sasrec mamba4rec ssd4rec tim4rec tisasrec; do acc_line ml-1m 256 $s $m --tf32; done; done \
+  for s in 0 1 2; do for m in sasrec mamba4rec ssd4rec tim4rec tisasrec; do acc_line ml-1m 256 $s $m "$FAST"; done; done \
     > "$QUEUE.session"
 }
 

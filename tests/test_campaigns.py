@@ -164,30 +164,51 @@ def test_queue_puts_checkpointed_runs_first_then_the_cheap_datasets_and_skips_fi
     eager.mkdir(parents=True)
     for seed in (0, 1, 2):  # TiSASRec's amazon-beauty eager seeds done: no line (its graphed ones are not)
         (eager / f"tisasrec-amazon-beauty-h64-s{seed}.json").write_text('{"status": "ok"}')
+    fast_set = "full-amp-compile-cuda-graph-ml1m-seeds"
+    fast = "--amp bf16 --compile --cuda-graph"
+    (work / "results" / fast_set / "accuracy").mkdir(parents=True)  # part 25's seed 0 of its reference rows
+    (work / "results" / fast_set / "accuracy" / "tim4rec-ml-1m-h64-s0.json").write_text('{"status": "ok"}')
     pack = tmp_path / "pack"
-    (pack / "full" / "accuracy").mkdir(parents=True)
-    (pack / "full" / "accuracy" / "tisasrec-ml-1m-h128-s2.json.ckpt").write_bytes(b"x")  # from an earlier session
-    (pack / "full" / "ablation").mkdir(parents=True)
-    (pack / "full" / "ablation" / "matched_sasrec-ml-1m-h68-s1.json.ckpt").write_bytes(b"x")
+    for ckpt in ("full/accuracy/tisasrec-ml-1m-h128-s2.json.ckpt",  # from an earlier session
+                 "full/ablation/matched_tisasrec-ml-1m-h68-s0.json.ckpt",  # eager fp32, as it started
+                 f"{fast_set}/ablation/matched_sasrec-ml-1m-h68-s1.json.ckpt"):
+        (pack / ckpt).parent.mkdir(parents=True, exist_ok=True)
+        (pack / ckpt).write_bytes(b"x")
     with tarfile.open(work / "campaigns" / "resume" / "earlier.tgz", "w:gz") as tar:
-        tar.add(pack / "full", arcname="./full")
+        for folder in ("full", fast_set):
+            tar.add(pack / folder, arcname=f"./{folder}")
     root = tmp_path / "campaign"
     script = 'source campaigns/lanes.sh "$0"; source campaigns/ml1m_queue.sh; queue_campaign'
     subprocess.run(["bash", "-c", script, str(root)], cwd=work, check=True, timeout=60,
                    env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"})  # no nvidia-smi needed
     lines = (root / "queue.txt").read_text().splitlines()
     assert len(lines) == len(set(lines))
+    # the checkpointed runs first, each on the line it started with
+    assert "SEQREC_ABLATION_VARIANTS=matched_tisasrec " in lines[0] and f"--results-dir {root}/full " in lines[0]
+    assert "--seeds 0 -k" in lines[0] and "--amp" not in lines[0]
+    assert lines[1].startswith("SEQREC_ABLATION_VARIANTS=matched_sasrec ") and "--seeds 1 -k" in lines[1]
+    assert f"--results-dir {root}/{fast_set} " in lines[1] and lines[1].endswith(fast)
+    assert "--datasets ml-1m --hidden 128 --seeds 2 --models tisasrec " + fast in lines[2]
     ablations = [line.split("SEQREC_ABLATION_VARIANTS=", 1)[1] for line in lines if "-k 'not full-'" in line]
-    assert lines[0].startswith("SEQREC_ABLATION_VARIANTS=matched_sasrec ") and "--seeds 1 -k" in lines[0]
-    assert len(ablations) == 13 * 3 - 1 and not any(a.startswith("layers_1 ") and "--seeds 0 " in a for a in ablations)
-    assert any(a.startswith("official ") and "--seeds 0 " in a for a in ablations)
-    assert sum(a.startswith("matched_sasrec ") and "--seeds 1 " in a for a in ablations) == 1
+    fp32 = [a for a in ablations if f"--results-dir {root}/full " in a]
+    on_fast = [a for a in ablations if f"--results-dir {root}/{fast_set} " in a]
+    # the eager fp32 ablation keeps seed 0 only (what is left of it: all but layers_1, done; official failed)
+    assert len(fp32) == 13 - 1 and all("--seeds 0 " in a and "--amp" not in a for a in fp32)
+    assert any(a.startswith("official ") for a in fp32) and not any(a.startswith("layers_1 ") for a in fp32)
+    # the fast path's ablation: every variant over seeds 0-2, into its own set
+    assert len(on_fast) == 13 * 3 == len(ablations) - len(fp32) and all(fast in a for a in on_fast)
+    assert sum(a.startswith("matched_sasrec ") and "--seeds 1 " in a for a in on_fast) == 1
     tis = [line for line in lines if "SEQREC_ABLATION_VARIANTS=matched_tisasrec" in line]
-    assert len(tis) == 3 and all("SEQREC_GRAPH_ADAM=foreach SEQREC_ABLATION_VARIANTS=" in line for line in tis)
+    assert len(tis) == 1 + 3 and all("SEQREC_GRAPH_ADAM=foreach SEQREC_ABLATION_VARIANTS=" in line for line in tis)
+    # its reference rows: TiM4Rec ml-1m h64 seeds 0-2 on the fast path, one sweep (seed 0, done, skips itself)
+    sweeps = [line for line in lines if "--models tim4rec" in line and "seqrec sweep" in line]
+    assert sweeps == [f"python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets ml-1m "
+                      f"--hidden 64 --models tim4rec {fast} --seeds 0,1,2 --out {root}/{fast_set}/accuracy"]
+    assert lines.index(sweeps[0]) < min(lines.index(line) for line in lines if f"{root}/{fast_set} " in line
+                                        and "--seeds 1 " not in line)
     beauty = [line for line in lines if "--datasets amazon-beauty" in line]
     assert len(beauty) == 1 and "full-seeds-cuda-graph/" in beauty[0]
     runs = [line.split("test_accuracy.py ", 1)[1] for line in lines if "test_accuracy.py" in line]
-    assert "--datasets ml-1m --hidden 128 --seeds 2 --models tisasrec" in lines[1]  # then the grid's checkpoint
     assert runs[0].startswith("--datasets ml-1m --hidden 128 --seeds 2 --models tisasrec ")  # resumes first
     assert sum(r.startswith("--datasets ml-1m --hidden 128 --seeds 2 --models tisasrec") for r in runs) == 1
     assert "--datasets amazon-sports --hidden 32 --seeds 0 --models sasrec" not in runs
@@ -200,17 +221,19 @@ def test_queue_puts_checkpointed_runs_first_then_the_cheap_datasets_and_skips_fi
     assert not [r for r in runs if r.startswith("--datasets ml-1m --hidden 256 ")]
     session = (root / "queue.txt.session").read_text().splitlines()
     assert len(session) == 15 and all("--datasets ml-1m --hidden 256 " in line for line in session)
-    # ml-1m's grid at h32, h128 and h256 trains with TF32 products; every other run as before (fp32)
-    tf32 = [r for r in runs + session if "--tf32" in r]
-    assert len(tf32) == 2 * 3 * 5 + 15 and all(re.search(r"--datasets ml-1m --hidden (32|128|256) ", r) for r in tf32)
-    assert not any("--tf32" in line for line in lines if "test_accuracy.py" not in line)
-    # of them SASRec's take SDPA's math kernel (the memory-efficient one has no TF32 path), and no other line
-    math = [line for line in lines + session if "SEQREC_SDPA_BACKEND=math " in line]
-    assert len(math) == 3 * 3 and all(line.startswith("SEQREC_SDPA_BACKEND=math ") and "--models sasrec --tf32" in line
-                                      for line in math)
-    # every graphed line (TiSASRec's) keeps the campaign's capturable foreach Adam
-    graphed = [line for line in lines + session if "cuda-graph" in line or "GRAPH" in line or "graph-ok" in line]
-    assert graphed and all("SEQREC_GRAPH_ADAM=foreach " in line for line in graphed)
+    # ml-1m's grid at h32, h128 and h256 trains on the fast path; every other grid run as before (eager fp32)
+    on_fast_runs = [r for r in runs + session if fast in r]
+    assert len(on_fast_runs) == 2 * 3 * 5 + 15
+    assert all(re.search(r"--datasets ml-1m --hidden (32|128|256) ", r) for r in on_fast_runs)
+    assert not any("--tf32" in line or "SEQREC_SDPA_BACKEND" in line for line in lines + session)
+    # the h16 backbones on it too, and the rows taken from the grid at each hidden size's precision
+    backbones = [line for line in lines if line.startswith("SEQREC_ABLATION_VARIANTS=full,backbone_ssd,")]
+    assert len(backbones) == 3 * 3
+    assert all(fast in line for line in backbones if re.search(r"--hidden (16|32,128)\b", line))
+    assert sum("--hidden 64" in line and "--amp" not in line for line in backbones) == 3
+    # every TiSASRec line keeps the campaign's capturable foreach Adam
+    tisasrec = [line for line in lines + session if "tisasrec" in line]
+    assert tisasrec and all("SEQREC_GRAPH_ADAM=foreach " in line for line in tisasrec)
 
 
 def test_a_queue_with_a_window_is_taken_only_while_the_campaign_is_young(tmp_path):
