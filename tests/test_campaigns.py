@@ -689,3 +689,23 @@ def test_part25_runs_the_default_fast_path_then_ml1m_on_it_with_no_variable_set(
         if gpus == 2:
             done = root / ".gpu1-done"
             assert wait_until(done.exists, 30)
+
+
+@pytest.mark.parametrize("gpus", [1, 2])
+def test_part26_runs_tim4recs_ml1m_seeds_on_the_fast_path_then_the_queue(tmp_path, gpus):
+    """part26.sh: GPU 0's one line, the sweep of TiM4Rec ml-1m h64 seeds 0-2 on #4's fast path into the set that
+    holds the ablation's fast variants (seed 0, part 25's, skips itself), in every call; GPU 1 has no one-off line;
+    the queue follows."""
+    for root, logs in run_part_twice(tmp_path, "part26.sh", gpus, ()):
+        runs, _ = lanes_ran(logs, gpus, "gpu0-ml1m-seeds.log", 2, 0)  # the sweep, then the (empty) queue
+        lines = [line for line in runs.splitlines() if line.startswith("=== ") and "seqrec sweep" in line]
+        assert len(lines) == 1 and "SEQREC" not in lines[0]
+        assert "--datasets ml-1m --hidden 64" in lines[0] and "--models tim4rec --amp bf16 --compile --cuda-graph" \
+            in lines[0] and "--seeds 0,1,2 " in lines[0]
+        assert lines[0].endswith(f"--out {root}/full-amp-compile-cuda-graph-ml1m-seeds/accuracy")
+        assert "pop_line" in runs.split(lines[0], 1)[1]  # then the queue
+        calls = text_of(tmp_path / "calls.txt")
+        assert "-m pytest" not in calls
+        if gpus == 2:
+            done = root / ".gpu1-done"
+            assert wait_until(done.exists, 30)
