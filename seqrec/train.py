@@ -33,7 +33,7 @@ import torch
 import models
 from kernels import prewarm
 from models import aligned_linear, dropout_masks, fp32_islands, item_table, switches, tim4rec
-from seqrec import compile_ahead, epoch_profile, inductor_fixes, runtime
+from seqrec import compile_ahead, compile_scope, epoch_profile, inductor_fixes, runtime
 from seqrec.checkpoint import best_weights, checkpoint_path, load_checkpoint, remove_checkpoint, save_checkpoint
 from seqrec.results import provenance, write_result
 from seqrec.train_choices import AMP_NAMES, COMPILE_RNGS
@@ -122,6 +122,9 @@ def resolve_train_config(model_name: str, dataset_name: str | None,
     if not isinstance(cfg["compile_ahead"], bool) or (cfg["compile_ahead"] and not cfg["compile"]):
         raise TrainSetupError(f"train config compile_ahead must be true or false, and true only with compile; got "
                               f"compile_ahead={cfg['compile_ahead']!r}, compile={cfg['compile']!r}")
+    if cfg["compile_ahead"] and compile_scope.compile_scope() != "loss":
+        raise TrainSetupError(f"train config compile_ahead compiles the whole loss: unset "
+                              f"{compile_scope.COMPILE_SCOPE_ENV} (now {compile_scope.compile_scope()!r})")
     if not isinstance(cfg["tf32"], bool):
         raise TrainSetupError(f"train config tf32 must be true or false, got {cfg['tf32']!r}")
     if not isinstance(cfg["graph_batch"], bool) or (cfg["graph_batch"] and not cfg["cuda_graph"]):
@@ -236,7 +239,8 @@ def grad_scaler(tcfg: dict[str, Any], device: torch.device, graphed: bool,
 
 def training_loss(model: models.SeqRecModel, tcfg: dict[str, Any], device: torch.device) -> Callable[..., torch.Tensor]:
     """The loss function a training step calls: ``model.loss``, under autocast when ``amp`` is set, compiled for
-    full batches (``batch_size`` rows) when ``compile`` is set, its dropout drawn as ``compile_rng`` says."""
+    full batches (``batch_size`` rows) when ``compile`` is set (or, with ``SEQREC_COMPILE_SCOPE=blocks``, each of the
+    model's blocks apart: ``seqrec.compile_scope``), its dropout drawn as ``compile_rng`` says."""
     amp = tcfg["amp"]
     if amp not in (None, *AMP_DTYPES):
         raise TrainSetupError(f"train_config amp={amp!r}: choose none or one of {sorted(AMP_DTYPES)}")
@@ -257,7 +261,11 @@ def training_loss(model: models.SeqRecModel, tcfg: dict[str, Any], device: torch
     inductor_fixes.block_shape_without_x_dim()  # torch < 2.13: TiM4Rec at L = 200 (seqrec/inductor_fixes.py)
     eager_rng = tcfg.get("compile_rng", TRAIN_DEFAULTS["compile_rng"]) == "eager"
     options = {**INDUCTOR_WORKAROUNDS, **({"fallback_random": True} if eager_rng else {})}
-    compiled, batch_size = torch.compile(loss, options=options or None), tcfg.get("batch_size")
+    batch_size = tcfg.get("batch_size")
+    if compile_scope.compile_scope() == "blocks":  # each block compiled apart, the rest eager (seqrec/compile_scope.py)
+        compile_scope.compile_blocks(model, options, batch_size)
+        return loss
+    compiled = torch.compile(loss, options=options or None)
 
     def full_batches_compiled(*args):
         # an epoch's last, partial batch runs eagerly: compiling its shape as well would double the first
@@ -384,9 +392,10 @@ def implementation(optimizer: torch.optim.Optimizer, tcfg: dict[str, Any]) -> di
     scores in fp32 under autocast (``models.item_table.fp32_scores``). Also the conv backward's kernel on CUDA
     (``models.switches.conv_bwd_sequential``) and, compiled, whether inductor fused norms' row and column sums
     (``inductor_mix_order_reduction``: ``TORCHINDUCTOR_MIX_ORDER_REDUCTION``, which finishes the column sums with
-    aten sums; part 21). ``train`` adds where set ``fp32_modules`` (``models.fp32_islands``), ``dropout_masks``
-    (``models.dropout_masks``: whose dropout masks the run drew), ``sdpa_backend`` (``models.sdpa_backend``: the
-    kernel of SASRec's attention) and, under fp16, ``loss_scale``."""
+    aten sums; part 21) and what was compiled (``compile_scope``: ``seqrec.compile_scope``; the padding gradient
+    spreads only inside the loss's graph). ``train`` adds where set ``fp32_modules`` (``models.fp32_islands``),
+    ``dropout_masks`` (``models.dropout_masks``: whose dropout masks the run drew), ``sdpa_backend``
+    (``models.sdpa_backend``: the kernel of SASRec's attention) and, under fp16, ``loss_scale``."""
     spread, multiple = item_table.spread_padding_grad(), item_table.item_rows_multiple()  # all read: checked
     elementwise, linear_multiple = tim4rec.time_mlp_elementwise(), aligned_linear.linear_out_multiple()
     on_cuda = optimizer.param_groups[0]["params"][0].is_cuda  # PyTorch's default Adam: foreach on CUDA
@@ -394,8 +403,9 @@ def implementation(optimizer: torch.optim.Optimizer, tcfg: dict[str, Any]) -> di
     bf16_product = switches.ssd_bf16_product()
     fp32_scores = item_table.fp32_scores()
     conv_sequential = switches.conv_bwd_sequential()
+    scope = compile_scope.compile_scope()  # the lookup is compiled (and spreads) only inside the loss's graph
     impl = {"adam": "fused" if optimizer.defaults.get("fused") else "foreach" if on_cuda else "single-tensor",
-            "padding_grad": "spread" if tcfg["compile"] and spread else "row 0",
+            "padding_grad": "spread" if tcfg["compile"] and spread and scope == "loss" else "row 0",
             "item_table_rows_multiple": multiple if tcfg["amp"] else 1,
             "linear_out_multiple": linear_multiple if tcfg["amp"] else 1,
             "time_mlp": "kernel" if time_kernel else "elementwise" if tcfg["compile"] and elementwise else "linear",
@@ -404,6 +414,7 @@ def implementation(optimizer: torch.optim.Optimizer, tcfg: dict[str, Any]) -> di
             "conv_bwd": "sequential" if conv_sequential and on_cuda else "tiled" if on_cuda else "torch"}
     if tcfg["compile"]:
         impl["inductor_mix_order_reduction"] = inductor_mix_order_reduction()
+        impl["compile_scope"] = scope
     return impl
 
 
