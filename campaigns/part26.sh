@@ -8,7 +8,14 @@
 # 2.8% lower (early stopping on a flat validation curve, inside the grid's seed spread). So ml-1m's queue
 # (campaigns/ml1m_queue.sh) now trains the grid's h32, h128 and h256 cells, the h16 backbones and the ablation's
 # variants (seeds 0-2, in their own set) on that path.
-#   GPU 0: first TiM4Rec ml-1m h64 seeds 1 and 2 on the fast path (<timing>-amp-compile-cuda-graph-ml1m-seeds/; seed 0
+#   GPU 0: first #4's cold start, three runs of the fast path's seed 0 (TiM4Rec amazon-beauty h64, about a minute
+#     each), inductor's and Triton's caches empty (COLD), against part 25's 30.4 s first epoch
+#     (<timing>-amp-compile-cuda-graph-part25/): with the prewarm (SEQREC_PREWARM=1: our kernels compiled in background
+#     processes while inductor compiles the loss; never timed on the compiled path since its part 12 fix;
+#     <timing>-amp-compile-cuda-graph-cold-prewarm/); with the blocks compiled apart (SEQREC_COMPILE_SCOPE=blocks,
+#     <timing>-amp-compile-cuda-graph-cold-blocks/), after its GPU tests passed once a session (.tests26-done,
+#     .scope-ok; logs/compile-scope-tests26.txt); and with both (-cold-blocks-prewarm/). Each run also gives its
+#     epoch time and accuracy. Then TiM4Rec ml-1m h64 seeds 1 and 2 on the fast path (<timing>-amp-compile-cuda-graph-ml1m-seeds/; seed 0
 #     is part 25's): paired with the grid's eager fp32 seeds, three pairs say whether the path keeps ml-1m's accuracy,
 #     and they are the reference rows of the ablation's variants on it. Then ml-1m's queue (QUEUE_LANES=1): the eager
 #     fp32 matched_tisasrec checkpoint of seed 0 first (as it started), then the ablation's variants on the fast path.
@@ -18,7 +25,14 @@
 source campaigns/lanes.sh
 source campaigns/ml1m_queue.sh
 one_offs_then_queue
-GPU0=("python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets ml-1m --hidden 64 \
+fast_path_runs
+SCOPE_OK="[ -e $ROOT/.scope-ok ] && SEQREC_COMPILE_SCOPE=blocks"
+GPU0=("[ -e $ROOT/.tests26-done ] || { timeout 600 $PYTEST tests/test_compile_scope.py \
+    > $ROOT/logs/compile-scope-tests26.txt 2>&1 && touch $ROOT/.scope-ok; touch $ROOT/.tests26-done; }"
+  "SEQREC_PREWARM=1 $COLD $RUN --seeds 0 --out $SET-cold-prewarm/accuracy"
+  "$SCOPE_OK $COLD $RUN --seeds 0 --out $SET-cold-blocks/accuracy"
+  "$SCOPE_OK SEQREC_PREWARM=1 $COLD $RUN --seeds 0 --out $SET-cold-blocks-prewarm/accuracy"
+  "python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets ml-1m --hidden 64 \
   --models tim4rec $FAST --seeds 0,1,2 --out $ROOT/$FAST_SET/accuracy")
 GPU1=()
 split_one_offs gpu0-ml1m-seeds gpu1-seeds

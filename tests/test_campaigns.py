@@ -692,20 +692,31 @@ def test_part25_runs_the_default_fast_path_then_ml1m_on_it_with_no_variable_set(
 
 
 @pytest.mark.parametrize("gpus", [1, 2])
-def test_part26_runs_tim4recs_ml1m_seeds_on_the_fast_path_then_the_queue(tmp_path, gpus):
-    """part26.sh: GPU 0's one line, the sweep of TiM4Rec ml-1m h64 seeds 0-2 on #4's fast path into the set that
-    holds the ablation's fast variants (seed 0, part 25's, skips itself), in every call; GPU 1 has no one-off line;
-    the queue follows."""
-    for root, logs in run_part_twice(tmp_path, "part26.sh", gpus, ()):
-        runs, _ = lanes_ran(logs, gpus, "gpu0-ml1m-seeds.log", 2, 0)  # the sweep, then the (empty) queue
+def test_part26_times_the_cold_starts_then_runs_tim4recs_ml1m_seeds_on_the_fast_path_then_the_queue(tmp_path, gpus):
+    """part26.sh: GPU 0's compile-scope tests once a session; three cold runs of #4's fast path's seed 0 (caches
+    empty): with the prewarm, with the blocks scope (only where its tests passed), with both; then the sweep of
+    TiM4Rec ml-1m h64 seeds 0-2 on the fast path into the set that holds the ablation's fast variants (seed 0, part
+    25's, skips itself), in every call; GPU 1 has no one-off line; the queue follows."""
+    for root, logs in run_part_twice(tmp_path, "part26.sh", gpus, (".tests26-done", ".scope-ok")):
+        runs, _ = lanes_ran(logs, gpus, "gpu0-ml1m-seeds.log", 6, 0)  # the one-offs, then the (empty) queue
         lines = [line for line in runs.splitlines() if line.startswith("=== ") and "seqrec sweep" in line]
-        assert len(lines) == 1 and "SEQREC" not in lines[0]
-        assert "--datasets ml-1m --hidden 64" in lines[0] and "--models tim4rec --amp bf16 --compile --cuda-graph" \
-            in lines[0] and "--seeds 0,1,2 " in lines[0]
-        assert lines[0].endswith(f"--out {root}/full-amp-compile-cuda-graph-ml1m-seeds/accuracy")
-        assert "pop_line" in runs.split(lines[0], 1)[1]  # then the queue
+        assert len(lines) == 4
+        cold, ml1m = lines[:3], lines[3]
+        assert all(r.count("_CACHE_DIR=$(mktemp -d)") == 2 and "--datasets amazon-beauty --hidden 64" in r
+                   and "--amp bf16 --cuda-graph --compile --seeds 0 " in r for r in cold)
+        assert "SEQREC_PREWARM=1 " in cold[0] and "SEQREC_COMPILE_SCOPE" not in cold[0]
+        assert cold[0].endswith("-amp-compile-cuda-graph-cold-prewarm/accuracy")
+        assert all(f"[ -e {root}/.scope-ok ] && SEQREC_COMPILE_SCOPE=blocks " in r for r in cold[1:])
+        assert "SEQREC_PREWARM" not in cold[1] and cold[1].endswith("-amp-compile-cuda-graph-cold-blocks/accuracy")
+        assert "SEQREC_PREWARM=1 " in cold[2] and cold[2].endswith("-cold-blocks-prewarm/accuracy")
+        assert "SEQREC" not in ml1m and "CACHE_DIR" not in ml1m
+        assert "--datasets ml-1m --hidden 64" in ml1m and "--models tim4rec --amp bf16 --compile --cuda-graph" \
+            in ml1m and "--seeds 0,1,2 " in ml1m
+        assert ml1m.endswith(f"--out {root}/full-amp-compile-cuda-graph-ml1m-seeds/accuracy")
+        assert "pop_line" in runs.split(ml1m, 1)[1]  # then the queue
         calls = text_of(tmp_path / "calls.txt")
-        assert "-m pytest" not in calls
+        assert calls.count("-m pytest") == 1 and "tests/test_compile_scope.py" in calls  # the first call's only
+        assert (root / ".scope-ok").exists()  # the stub's tests pass (or the marker was copied)
         if gpus == 2:
             done = root / ".gpu1-done"
             assert wait_until(done.exists, 30)
