@@ -14,9 +14,10 @@
 #     processes while inductor compiles the loss; never timed on the compiled path since its part 12 fix;
 #     <timing>-amp-compile-cuda-graph-cold-prewarm/); with the blocks compiled apart (SEQREC_COMPILE_SCOPE=blocks,
 #     <timing>-amp-compile-cuda-graph-cold-blocks/), after its GPU tests passed once a session (.tests26-done,
-#     .scope-ok; logs/compile-scope-tests26.txt); and with both (-cold-blocks-prewarm/). Each run also gives its
-#     epoch time and accuracy. Then TiM4Rec ml-1m h64 seeds 1 and 2 on the fast path (<timing>-amp-compile-cuda-graph-ml1m-seeds/; seed 0
-#     is part 25's): paired with the grid's eager fp32 seeds, three pairs say whether the path keeps ml-1m's accuracy,
+#     .scope-ok; logs/compile-scope-tests26.txt); and with both (-cold-blocks-prewarm/). Each records its first
+#     epoch's step times (SEQREC_STEP_TIMES=1), and gives its epoch time and accuracy.
+#     Then TiM4Rec ml-1m h64 seeds 1 and 2 on the fast path (<timing>-amp-compile-cuda-graph-ml1m-seeds/; seed 0 is
+#     part 25's): paired with the grid's eager fp32 seeds, three pairs say whether the path keeps ml-1m's accuracy,
 #     and they are the reference rows of the ablation's variants on it. Then ml-1m's queue (QUEUE_LANES=1): the eager
 #     fp32 matched_tisasrec checkpoint of seed 0 first (as it started), then the ablation's variants on the fast path.
 #   ml-1m's h256 runs start in no lane (SESSION_BOUND_WINDOW_S=0): a later part starts one at a session's start.
@@ -27,11 +28,12 @@ source campaigns/ml1m_queue.sh
 one_offs_then_queue
 fast_path_runs
 SCOPE_OK="[ -e $ROOT/.scope-ok ] && SEQREC_COMPILE_SCOPE=blocks"
+STEPS=SEQREC_STEP_TIMES=1  # the first epoch's steps timed (the device synchronised after each): where it goes
 GPU0=("[ -e $ROOT/.tests26-done ] || { timeout 600 $PYTEST tests/test_compile_scope.py \
     > $ROOT/logs/compile-scope-tests26.txt 2>&1 && touch $ROOT/.scope-ok; touch $ROOT/.tests26-done; }"
-  "SEQREC_PREWARM=1 $COLD $RUN --seeds 0 --out $SET-cold-prewarm/accuracy"
-  "$SCOPE_OK $COLD $RUN --seeds 0 --out $SET-cold-blocks/accuracy"
-  "$SCOPE_OK SEQREC_PREWARM=1 $COLD $RUN --seeds 0 --out $SET-cold-blocks-prewarm/accuracy"
+  "SEQREC_PREWARM=1 $STEPS $COLD $RUN --seeds 0 --out $SET-cold-prewarm/accuracy"
+  "$SCOPE_OK $STEPS $COLD $RUN --seeds 0 --out $SET-cold-blocks/accuracy"
+  "$SCOPE_OK SEQREC_PREWARM=1 $STEPS $COLD $RUN --seeds 0 --out $SET-cold-blocks-prewarm/accuracy"
   "python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets ml-1m --hidden 64 \
   --models tim4rec $FAST --seeds 0,1,2 --out $ROOT/$FAST_SET/accuracy")
 GPU1=()

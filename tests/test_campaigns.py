@@ -703,6 +703,7 @@ def test_part26_times_the_cold_starts_then_runs_tim4recs_ml1m_seeds_on_the_fast_
         assert len(lines) == 4
         cold, ml1m = lines[:3], lines[3]
         assert all(r.count("_CACHE_DIR=$(mktemp -d)") == 2 and "--datasets amazon-beauty --hidden 64" in r
+                   and "SEQREC_STEP_TIMES=1 " in r
                    and "--amp bf16 --cuda-graph --compile --seeds 0 " in r for r in cold)
         assert "SEQREC_PREWARM=1 " in cold[0] and "SEQREC_COMPILE_SCOPE" not in cold[0]
         assert cold[0].endswith("-amp-compile-cuda-graph-cold-prewarm/accuracy")
