@@ -721,3 +721,37 @@ def test_part26_times_the_cold_starts_then_runs_tim4recs_ml1m_seeds_on_the_fast_
         if gpus == 2:
             done = root / ".gpu1-done"
             assert wait_until(done.exists, 30)
+
+
+
+@pytest.mark.parametrize("age_s", [0, 600])
+def test_part27_starts_h256_runs_on_gpu0_only_while_the_campaign_is_young_then_the_queue(tmp_path, age_s):
+    """part27.sh on one GPU: GPU 0's lane takes ml-1m's session-bound h256 runs (queue.txt.session) only while the
+    campaign is younger than 5 minutes (a run that starts at a session's start), then the shared queue; a campaign
+    10 minutes old (a warm machine's) takes none."""
+    work = campaign_repo(tmp_path, "lanes.sh", "ml1m_queue.sh", "part27.sh")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").write_text(f'#!/bin/sh\necho "python3 $*" >> {tmp_path}/calls.txt\n')
+    (bin_dir / "nvidia-smi").write_text('#!/bin/sh\necho "GPU 0: NVIDIA H200"\n')
+    for stub in bin_dir.iterdir():
+        stub.chmod(0o755)
+    root = tmp_path / "campaign"
+    (root / "logs").mkdir(parents=True)
+    (root / "queue.txt").write_text("python3 queued-run\n")
+    (root / "queue.txt.session").write_text("python3 h256-a\npython3 h256-b\n")
+    if age_s:
+        (root / ".started").touch()
+        os.utime(root / ".started", (time.time() - age_s, time.time() - age_s))
+    subprocess.run(["bash", "campaigns/part27.sh", str(root)], cwd=work, check=True, timeout=60, capture_output=True,
+                   env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    log = root / "logs" / "gpu0-h256-then-queue.log"
+    assert wait_until(lambda: "queued-run" in text_of(tmp_path / "calls.txt") and text_of(log).count("=== rc=") >= 2,
+                      30)
+    calls = text_of(tmp_path / "calls.txt").split()
+    loops = [line for line in text_of(log).splitlines() if line.startswith("=== ") and "pop_line" in line]
+    assert "queue.txt.session" in loops[0] and "-lt 300 ]" in loops[0]  # the window, then the shared queue
+    assert "queue.txt.session" not in loops[1] and "-lt " not in loops[1]
+    h256 = [c for c in calls if c.startswith("h256-")]
+    assert h256 == ([] if age_s else ["h256-a", "h256-b"])  # the stub's runs end at once: both start while young
+    assert calls.index("queued-run") > max((calls.index(c) for c in h256), default=-1)
