@@ -51,14 +51,14 @@ abl_line() {  # abl_line SEED VARIANT [SET [FLAGS]]: the ablation suite's ml-1m 
 -k 'not full-'$post"
 }
 
-fast_tim4rec_line() {  # the sweep of TiM4Rec ml-1m h64 seeds 0-2 on the fast path into FAST_SET (the reference rows
-  # of its ablation), none if all three are ok
+# the sweep of TiM4Rec ml-1m h64 seeds 0-2 on the fast path into FAST_SET: the reference rows of its ablation
+FAST_TIM4REC="python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets ml-1m --hidden 64 \
+--models tim4rec $FAST --seeds 0,1,2 --out $ROOT/$FAST_SET/accuracy"
+
+fast_tim4rec_line() {  # FAST_TIM4REC, none if all three of its runs are ok
   local s
   for s in 0 1 2; do
-    grep -qs '"status": "ok"' "$ROOT/$FAST_SET/accuracy/tim4rec-ml-1m-h64-s$s.json" || {
-      echo "python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets ml-1m --hidden 64 \
---models tim4rec $FAST --seeds 0,1,2 --out $ROOT/$FAST_SET/accuracy"
-      return; }
+    grep -qs '"status": "ok"' "$ROOT/$FAST_SET/accuracy/tim4rec-ml-1m-h64-s$s.json" || { echo "$FAST_TIM4REC"; return; }
   done
 }
 

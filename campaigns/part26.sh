@@ -34,7 +34,6 @@ GPU0=("[ -e $ROOT/.tests26-done ] || { timeout 600 $PYTEST tests/test_compile_sc
   "SEQREC_PREWARM=1 $STEPS $COLD $RUN --seeds 0 --out $SET-cold-prewarm/accuracy"
   "$SCOPE_OK $STEPS $COLD $RUN --seeds 0 --out $SET-cold-blocks/accuracy"
   "$SCOPE_OK SEQREC_PREWARM=1 $STEPS $COLD $RUN --seeds 0 --out $SET-cold-blocks-prewarm/accuracy"
-  "python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets ml-1m --hidden 64 \
-  --models tim4rec $FAST --seeds 0,1,2 --out $ROOT/$FAST_SET/accuracy")
+  "$FAST_TIM4REC")  # the queue's line of the same runs (campaigns/ml1m_queue.sh) then skips itself
 GPU1=()
 split_one_offs gpu0-ml1m-seeds gpu1-seeds
