@@ -27,12 +27,13 @@ masks do not depend on the dtype this way; the switch changes only which kernel 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from models.switches import env_choice
 
 DROPOUT_MASKS_ENV = "SEQREC_DROPOUT_MASKS"
 CHOICES = ("input", "fp32", "amp")
@@ -41,10 +42,7 @@ CHOICES = ("input", "fp32", "amp")
 def dropout_masks(amp: str | None = None) -> str:
     """``SEQREC_DROPOUT_MASKS``: "input", "fp32" or "amp"; unset, "fp32" for a run under ``amp`` ("bf16" or "fp16")
     and "input" for a float32 one (``amp`` None). Another value is a ValueError naming it."""
-    raw = os.environ.get(DROPOUT_MASKS_ENV, "fp32" if amp else "input")
-    if raw not in CHOICES:
-        raise ValueError(f"{DROPOUT_MASKS_ENV}={raw!r}: expected one of {', '.join(CHOICES)}")
-    return raw
+    return env_choice(DROPOUT_MASKS_ENV, CHOICES, "fp32" if amp else "input")
 
 
 def dropout_as(x: torch.Tensor, p: float, mask_dtype: torch.dtype) -> torch.Tensor:

@@ -12,9 +12,10 @@ one; a result records the choice where set (``implementation.sdpa_backend``).
 from __future__ import annotations
 
 import contextlib
-import os
 
 from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from models.switches import env_choice
 
 SDPA_BACKEND_ENV = "SEQREC_SDPA_BACKEND"
 BACKENDS = {"math": SDPBackend.MATH, "efficient": SDPBackend.EFFICIENT_ATTENTION,
@@ -24,12 +25,8 @@ BACKENDS = {"math": SDPBackend.MATH, "efficient": SDPBackend.EFFICIENT_ATTENTION
 def sdpa_backend() -> str | None:
     """The backend ``SEQREC_SDPA_BACKEND`` names (a key of ``BACKENDS``), None where unset or "auto"; another value
     is a ValueError naming the variable and the choices."""
-    raw = os.environ.get(SDPA_BACKEND_ENV, "auto")
-    if raw == "auto":
-        return None
-    if raw not in BACKENDS:
-        raise ValueError(f"{SDPA_BACKEND_ENV}={raw!r}: choose auto or one of {', '.join(BACKENDS)}")
-    return raw
+    raw = env_choice(SDPA_BACKEND_ENV, ("auto", *BACKENDS), "auto")
+    return None if raw == "auto" else raw
 
 
 def attention_kernel(backend: str | None):

@@ -14,6 +14,15 @@ def env_flag(name: str, default: bool = True) -> bool:
     return raw == "1"
 
 
+def env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    """``name`` = one of ``choices`` (unset: ``default``); another value is a ValueError naming the variable and
+    the choices."""
+    raw = os.environ.get(name, default)
+    if raw not in choices:
+        raise ValueError(f"{name}={raw!r}: choose one of {', '.join(choices)}")
+    return raw
+
+
 def env_multiple(name: str, default: int) -> int:
     """``name`` = a positive integer (1: no padding; unset: ``default``)."""
     raw = os.environ.get(name, str(default))

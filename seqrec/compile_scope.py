@@ -17,12 +17,13 @@ argument's first dimension): an epoch's last, partial batch and the evaluation r
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
+
+from models.switches import env_choice
 
 COMPILE_SCOPE_ENV = "SEQREC_COMPILE_SCOPE"
 SCOPES = ("loss", "blocks")
@@ -30,10 +31,7 @@ SCOPES = ("loss", "blocks")
 
 def compile_scope() -> str:
     """The scope ``SEQREC_COMPILE_SCOPE`` names (unset: ``loss``)."""
-    raw = os.environ.get(COMPILE_SCOPE_ENV, "loss")
-    if raw not in SCOPES:
-        raise ValueError(f"{COMPILE_SCOPE_ENV}={raw!r}: choose one of {', '.join(SCOPES)}")
-    return raw
+    return env_choice(COMPILE_SCOPE_ENV, SCOPES, "loss")
 
 
 def blocks(model: nn.Module) -> list[nn.Module]:
