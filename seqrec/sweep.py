@@ -9,6 +9,8 @@ its own process. Engines:
                    ``--ray-address`` to join a cluster, a local instance otherwise). Optional: pip install ray.
 A run whose result file exists with status ok is skipped (resume). A failed run gets a result file with
 status "failed" and the tail of its log as the reason, and the rest go on. Progress is shown as runs finish.
+Two sweeps (or suites) over one folder share it: a run that another process is training (``seqrec.run_claim``), or
+that one finished after this sweep started, is left to it and counted as neither ok nor failed.
 
 Grid file (YAML or TOML)::
 
@@ -38,6 +40,7 @@ from pathlib import Path
 from queue import Queue
 from typing import Any
 
+from seqrec import run_claim
 from seqrec.results import write_result
 from seqrec.train_choices import AMP_NAMES, COMPILE_RNGS
 
@@ -168,14 +171,19 @@ def is_done(path: Path) -> bool:
 
 def execute(run: Run, out: Path, env: dict[str, str]) -> tuple[Run, int, float]:
     """Run one training process; its output goes to ``<out>.log``. A failure without a result file gets
-    one with status failed and the log's tail."""
+    one with status failed and the log's tail. A run that another process finished meanwhile or is training
+    returns ``run_claim.EXIT_CODE`` and writes nothing."""
+    if is_done(out):  # finished by another process since this sweep planned it
+        return run, run_claim.EXIT_CODE, 0.0
     out.parent.mkdir(parents=True, exist_ok=True)
     log = out.with_suffix(".log")
     start = time.perf_counter()
     with open(log, "w") as f:
         rc = subprocess.run(run.command(out), stdout=f, stderr=subprocess.STDOUT, env=env).returncode
     seconds = time.perf_counter() - start
-    if rc != 0 and not is_done(out):
+    if rc == run_claim.EXIT_CODE:
+        log.unlink(missing_ok=True)
+    elif rc != 0 and not is_done(out):
         tail = log.read_text(errors="replace").strip().splitlines()[-15:]
         write_result(out, {"kind": "train", "model": run.model, "dataset": {"name": run.dataset},
                            "config": {"hidden_size": run.hidden, **dict(run.overrides)}, "seed": run.seed,
@@ -308,6 +316,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {'done' if (r, o) not in todo else 'todo'}  {r.name}")
         return 0
     failed: list[str] = []
+    elsewhere: list[str] = []
     lock = threading.Lock()
     counter = {"n": 0}
 
@@ -315,7 +324,10 @@ def run(args: argparse.Namespace) -> int:
         with lock:
             counter["n"] += 1
             status = "ok" if rc == 0 else f"FAILED (exit {rc}, see {out_dir / r.name}.log)"
-            if rc:
+            if rc == run_claim.EXIT_CODE:
+                status = "left to another process (it holds the run or has finished it)"
+                elsewhere.append(r.name)
+            elif rc:
                 failed.append(r.name)
             print(f"[{counter['n']}/{len(todo)}] {r.name}: {status} in {seconds:.0f}s", flush=True)
 
@@ -324,7 +336,8 @@ def run(args: argparse.Namespace) -> int:
             run_ray(todo, args.ray_address, report)
         else:
             run_local(todo, local_slots(args.workers, args.gpus), report)
-    print(f"sweep finished: {len(todo) - len(failed)} ok, {len(failed)} failed"
+    print(f"sweep finished: {len(todo) - len(failed) - len(elsewhere)} ok, "
+          + (f"{len(elsewhere)} left to other processes, " if elsewhere else "") + f"{len(failed)} failed"
           + (f": {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
 

@@ -12,7 +12,8 @@ stops after ``patience`` epochs without improvement, the best weights are restor
 scored the same way. Seeded, and deterministic on CPU (``torch.use_deterministic_algorithms`` inside the
 run). After every epoch a checkpoint is written atomically (``<out>.ckpt`` by default); a run started
 again with the same ``out`` resumes from it and ends with the same result as an uninterrupted run; the
-checkpoint is deleted once the result file is written.
+checkpoint is deleted once the result file is written. One process at a time trains a run: another that
+starts it meanwhile raises ``seqrec.run_claim.RunClaimed`` before it reads the checkpoint.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import torch
 import models
 from kernels import prewarm
 from models import aligned_linear, dropout_masks, fp32_islands, item_table, switches, tim4rec
-from seqrec import compile_ahead, compile_scope, epoch_profile, inductor_fixes, runtime
+from seqrec import compile_ahead, compile_scope, epoch_profile, inductor_fixes, run_claim, runtime
 from seqrec.checkpoint import best_weights, checkpoint_path, load_checkpoint, remove_checkpoint, save_checkpoint
 from seqrec.results import provenance, write_result
 from seqrec.train_choices import AMP_NAMES, COMPILE_RNGS
@@ -491,12 +492,12 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
     except ValueError as e:
         raise TrainSetupError(str(e)) from e
     fingerprint = _fingerprint(model_name, ds, model_config, tcfg, seed, max_steps_per_epoch)
-    ckpt = load_checkpoint(ckpt_path) if ckpt_path is not None else None
-    if ckpt is not None and not _same_run(ckpt["fingerprint"], fingerprint):
-        raise TrainSetupError(f"{ckpt_path}: checkpoint belongs to a different run (model, data, config or seed "
-                              f"differ); delete it or choose another --out")
-
-    with runtime.deterministic(dev.type == "cpu"), runtime.tf32_matmuls(tcfg["tf32"]):
+    # the run is this process's from reading its checkpoint to writing its result (RunClaimed: another's)
+    with run_claim.claimed(ckpt_path), runtime.deterministic(dev.type == "cpu"), runtime.tf32_matmuls(tcfg["tf32"]):
+        ckpt = load_checkpoint(ckpt_path) if ckpt_path is not None else None
+        if ckpt is not None and not _same_run(ckpt["fingerprint"], fingerprint):
+            raise TrainSetupError(f"{ckpt_path}: checkpoint belongs to a different run (model, data, config or "
+                                  f"seed differ); delete it or choose another --out")
         runtime.seed_everything(seed)
         ds = ds.to(dev)
         try:
@@ -645,39 +646,39 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
         if peak is not None and peak_before is not None:
             peak = max(peak, peak_before)
 
-    if scaler is not None:  # fp16: the loss scale the run ended at (65536 to start; halved at each skipped step)
-        impl["loss_scale"] = scaler.get_scale()
-    result: dict[str, Any] = {
-        "kind": "train",
-        "status": "ok",
-        "model": model_name,
-        "variant": variant,
-        "dataset": {"name": ds.name, "checksum": ds.checksum, "n_users": int(ds.n_users), "n_items": int(ds.n_items),
-                    "max_len": int(ds.max_len)},
-        "config": model_config,
-        "train_config": {**tcfg, "backend": model_config.get("backend"), "device": str(dev),
-                         "max_steps_per_epoch": max_steps_per_epoch},
-        "seed": seed,
-        "metrics": {"valid": history[best_epoch - 1]["valid"] if best_epoch else {}, "test": test},
-        "best_epoch": best_epoch,
-        "epochs_run": epochs_done,
-        "epochs": history,
-        "train_seconds_total": sum(r["train_seconds"] for r in history),
-        "eval_seconds_total": sum(r["eval_seconds"] for r in history),
-        "test_seconds": test_sw.seconds,
-        "peak_memory_bytes": peak,
-        "n_parameters": runtime.count_parameters(model),
-        "resumed_from_epoch": resumed_from,
-        **({"compiled_from_epoch": compiled_from_epoch(history)} if tcfg["compile"] else {}),
-        "implementation": impl,
-        **(extra or {}),
-        "provenance": provenance(str(dev)),
-    }
-    if out is not None:
-        write_result(out, result)
-        remove_checkpoint(ckpt_path)
-    elif ckpt_path is not None:
-        remove_checkpoint(ckpt_path)
+        if scaler is not None:  # fp16: the loss scale the run ended at (65536 to start; halved at each skipped step)
+            impl["loss_scale"] = scaler.get_scale()
+        result: dict[str, Any] = {
+            "kind": "train",
+            "status": "ok",
+            "model": model_name,
+            "variant": variant,
+            "dataset": {"name": ds.name, "checksum": ds.checksum, "n_users": int(ds.n_users),
+                        "n_items": int(ds.n_items), "max_len": int(ds.max_len)},
+            "config": model_config,
+            "train_config": {**tcfg, "backend": model_config.get("backend"), "device": str(dev),
+                             "max_steps_per_epoch": max_steps_per_epoch},
+            "seed": seed,
+            "metrics": {"valid": history[best_epoch - 1]["valid"] if best_epoch else {}, "test": test},
+            "best_epoch": best_epoch,
+            "epochs_run": epochs_done,
+            "epochs": history,
+            "train_seconds_total": sum(r["train_seconds"] for r in history),
+            "eval_seconds_total": sum(r["eval_seconds"] for r in history),
+            "test_seconds": test_sw.seconds,
+            "peak_memory_bytes": peak,
+            "n_parameters": runtime.count_parameters(model),
+            "resumed_from_epoch": resumed_from,
+            **({"compiled_from_epoch": compiled_from_epoch(history)} if tcfg["compile"] else {}),
+            "implementation": impl,
+            **(extra or {}),
+            "provenance": provenance(str(dev)),
+        }
+        if out is not None:
+            write_result(out, result)
+            remove_checkpoint(ckpt_path)
+        elif ckpt_path is not None:
+            remove_checkpoint(ckpt_path)
     return result
 
 

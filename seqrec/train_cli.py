@@ -5,7 +5,8 @@
 
 Default result file: ``results/train/<model>-<dataset>-h<hidden>-s<seed>[-<variant>].json``. An interrupted
 run resumes from ``<out>.ckpt`` when started again with the same arguments. Prints one summary line.
-Bad input (unknown model, dataset or config key, bad device, bad --set) is one line on stderr, exit code 2.
+Bad input (unknown model, dataset or config key, bad device, bad --set) is one line on stderr, exit code 2. A run
+that another process is training (``seqrec.run_claim``) is left to it: one line on stderr, exit code 75.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ def _fail(msg: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     import models
+    from seqrec import run_claim
     from seqrec.train import TrainSetupError, default_out, train
 
     try:
@@ -122,6 +124,9 @@ def run(args: argparse.Namespace) -> int:
                        data_dir=args.data_dir, dataset_options=dataset_options, variant=args.variant)
     except TrainSetupError as e:
         return _fail(str(e))
+    except run_claim.RunClaimed as e:
+        print(f"seqrec train: not run: {e}", file=sys.stderr)
+        return run_claim.EXIT_CODE
     except KeyboardInterrupt:
         print(f"seqrec train: interrupted; run the same command again to resume from the last epoch's "
               f"checkpoint next to {out}", file=sys.stderr)

@@ -9,7 +9,8 @@ kernels) or the ``SEQREC_<OPTION>`` variables (``SEQREC_MODELS``, ...): that is 
 parts. Each case writes one result file under ``results/<profile>/`` (or
 ``--results-dir``); a case whose result file already exists with status ok is skipped (resume), unless
 ``--rerun``. A case that cannot run (out of memory, backend missing) is recorded with its reason and
-skipped; any other error is recorded and fails the case; the suite goes on either way.
+skipped; any other error is recorded and fails the case; the suite goes on either way. A case that another process
+is training (``seqrec.run_claim``) is skipped and left to it, without a result file.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torch
 
 from kernels.dispatch import BackendUnavailable
 from seqrec.results import provenance, write_result
+from seqrec.run_claim import RunClaimed
 from seqrec.runtime import release_error_memory
 from seqrec.train_choices import AMP_NAMES
 
@@ -295,6 +297,8 @@ def run_case(path: Path, base: dict[str, Any], fn: Callable[[], dict[str, Any]],
     skipped = None
     try:
         fields = fn()
+    except RunClaimed as e:  # another process trains this case and writes its result: nothing to record here
+        pytest.skip(f"left to another process: {e}")
     except CANNOT_RUN as e:
         skipped = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
         release_error_memory(e)

@@ -9,6 +9,7 @@ import json
 import pytest
 
 import models
+from seqrec.run_claim import RunClaimed
 from seqrec.train import train
 
 from conftest import already_done
@@ -35,7 +36,10 @@ def test_accuracy(benchmark, accuracy_case, profile, device, execution, results_
                      out=out, progress=False, max_steps_per_epoch=profile.max_steps_per_epoch,
                      dataset_options=dataset_options, extra={"profile": profile.name, "suite": "accuracy"})
 
-    result = benchmark.pedantic(run, rounds=1, iterations=1)
+    try:
+        result = benchmark.pedantic(run, rounds=1, iterations=1)
+    except RunClaimed as e:  # another process trains this case and writes its result
+        pytest.skip(f"left to another process: {e}")
     written = json.loads(out.read_text())
     assert written["status"] == "ok"
     test = result["metrics"]["test"]

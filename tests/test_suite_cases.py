@@ -158,3 +158,11 @@ def test_the_suites_train_config_with_compile_is_one_train_accepts():
                                                     "amp": "bf16"})
         assert cfg["compile"] is True and cfg["compile_rng"] == "eager" and cfg["tf32"] is True
         assert cfg["amp"] == "bf16"
+
+
+def test_a_case_another_process_holds_is_skipped_without_a_result_file(suite, tmp_path):
+    from seqrec.run_claim import RunClaimed
+
+    with pytest.raises(pytest.skip.Exception, match="left to another process: x.lock: held"):
+        suite.run_case(tmp_path / "held.json", {}, _raise(RunClaimed("x.lock: held")), "cpu")
+    assert not (tmp_path / "held.json").exists()

@@ -1,5 +1,6 @@
 """`seqrec sweep`: runs a grid as separate processes, records a failed run and goes on, resumes by
-skipping finished runs, and runs the same grid through a local Ray instance."""
+skipping finished runs, leaves a run another process holds to it, and runs the same grid through a local Ray
+instance."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from seqrec import run_claim, sweep
 from seqrec.cli import main
+from tests.test_run_claim import hold_in_another_process
 
 pytestmark = pytest.mark.slow
 
@@ -97,3 +100,29 @@ def test_boolean_train_options_are_bare_flags():
     assert args.cuda_graph and args.graph_batch
     tf32 = Run("tim4rec", "amazon-beauty", 64, 0, train=(("tf32", True),)).command(Path("o"))
     assert tf32[-1] == "--tf32" and parser.parse_args(["--model", "tim4rec", "--dataset", "x", "--tf32"]).tf32
+
+
+def test_runs_another_process_holds_or_finished_are_left_to_it(tmp_path, raw_data_dir, capsys, monkeypatch):
+    """Two sweeps over one folder: a run the other holds is left to it (no result file, not a failure), and one it
+    finished after this sweep planned it is not started again."""
+    monkeypatch.setenv("SEQREC_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "res"
+    held = out / "sasrec-ml-100k-h8-s0.json"
+    holder = hold_in_another_process(held.with_name(held.name + ".ckpt"))
+    try:
+        assert main(_args(out, "--seeds", "0,1")) == 0
+    finally:
+        holder.kill()
+        holder.wait()
+    printed = capsys.readouterr().out
+    assert "sasrec-ml-100k-h8-s0: left to another process" in printed
+    assert "sweep finished: 1 ok, 1 left to other processes, 0 failed" in printed
+    assert not held.exists() and not held.with_suffix(".log").exists()
+    assert json.loads((out / "sasrec-ml-100k-h8-s1.json").read_text())["status"] == "ok"
+
+    def no_process(*a, **kw):
+        raise AssertionError("a finished run was started again")
+
+    monkeypatch.setattr(sweep.subprocess, "run", no_process)
+    run = sweep.Run("sasrec", "ml-100k", 8, 1)
+    assert sweep.execute(run, out / "sasrec-ml-100k-h8-s1.json", {})[1] == run_claim.EXIT_CODE

@@ -27,8 +27,10 @@ from seqrec import runtime
 from seqrec.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from seqrec.cli import main as cli_main
 from seqrec.data import SeqDataset
+from seqrec.run_claim import RunClaimed, lock_path
 from seqrec.train import TrainSetupError, evaluate, train
 from seqrec.train_cli import parse_set
+from tests.test_run_claim import hold_in_another_process
 
 HAVE_SASREC = "sasrec" in models.MODELS and models.config_path("sasrec").exists()
 needs_sasrec = pytest.mark.skipif(not HAVE_SASREC, reason="models/sasrec.py not present")
@@ -231,6 +233,31 @@ def test_resume_after_interrupt_equals_uninterrupted(fake_models, tiny_ds, tmp_p
     assert resumed["resumed_from_epoch"] == stop_after
     assert _comparable(resumed) == _comparable(full)
     assert not ckpt.exists() and out.exists()
+
+
+def test_a_run_another_process_holds_is_left_to_it(fake_models, tiny_ds, tmp_path, monkeypatch, capsys):
+    """While another process holds the run, train raises RunClaimed before it reads the checkpoint (a corrupt one
+    here, which reading would refuse) and writes nothing; `seqrec train` exits 75. Once the holder is killed the
+    run trains, and its lock file is gone."""
+    out = tmp_path / "run.json"
+    ckpt = out.with_name(out.name + ".ckpt")
+    holder = hold_in_another_process(ckpt)
+    try:
+        ckpt.write_bytes(b"not a checkpoint")
+        with pytest.raises(RunClaimed, match=f"another process is training this run \\(pid {holder.pid} "):
+            _fake_train(tiny_ds, tmp_path, out=out)
+        monkeypatch.setattr(seqrec.data, "load_dataset", lambda name, data_dir=None, **kw: tiny_ds)
+        capsys.readouterr()
+        assert cli_main(["train", "--model", "tiny", "--dataset", "fake", "--hidden", "8", "--out", str(out),
+                         "--device", "cpu", "--no-progress"]) == 75
+        assert "not run:" in capsys.readouterr().err
+        assert ckpt.read_bytes() == b"not a checkpoint" and not out.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    ckpt.unlink()
+    assert _fake_train(tiny_ds, tmp_path, out=out)["status"] == "ok"
+    assert out.exists() and not ckpt.exists() and not lock_path(ckpt).exists()
 
 
 def test_checkpoint_stores_best_weights_only_where_they_are_not_the_models(fake_models, tiny_ds, tmp_path):
