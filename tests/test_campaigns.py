@@ -221,6 +221,9 @@ def test_queue_puts_checkpointed_runs_first_then_the_cheap_datasets_and_skips_fi
     assert not [r for r in runs if r.startswith("--datasets ml-1m --hidden 256 ")]
     session = (root / "queue.txt.session").read_text().splitlines()
     assert len(session) == 15 and all("--datasets ml-1m --hidden 256 " in line for line in session)
+    assert [line.split("--models ")[1].split()[0] for line in session[::3]] == [  # quickest model first
+        "sasrec", "ssd4rec", "tim4rec", "mamba4rec", "tisasrec"]
+    assert [line.split("--seeds ")[1].split()[0] for line in session[:3]] == ["0", "1", "2"]
     # ml-1m's grid at h32, h128 and h256 trains on the fast path; every other grid run as before (eager fp32)
     on_fast_runs = [r for r in runs + session if fast in r]
     assert len(on_fast_runs) == 2 * 3 * 5 + 15
