@@ -34,7 +34,7 @@ import torch
 import models
 from kernels import prewarm
 from models import aligned_linear, dropout_masks, fp32_islands, item_table, switches, tim4rec
-from seqrec import compile_ahead, compile_scope, epoch_profile, inductor_fixes, run_claim, runtime
+from seqrec import compile_ahead, compile_scope, compile_times, epoch_profile, inductor_fixes, run_claim, runtime
 from seqrec.checkpoint import best_weights, checkpoint_path, load_checkpoint, remove_checkpoint, save_checkpoint
 from seqrec.results import provenance, write_result
 from seqrec.train_choices import AMP_NAMES, COMPILE_RNGS
@@ -311,7 +311,8 @@ def step_times_epochs() -> int:
     """``SEQREC_STEP_TIMES``: how many of a run's first epochs record each training step's wall seconds
     (``step_seconds`` in the epoch's record; the device is synchronised after every step, so those epochs are
     timed a little slower); 0 (the default) records none. Where a cold first epoch's time goes: compilation at
-    the first step, a CUDA graph's capture, the last partial batch."""
+    the first step, a CUDA graph's capture, the last partial batch. Those records also hold ``compile_seconds``
+    (``seqrec.compile_times``): torch's compile metrics and the Triton kernels compiled in this process, so far."""
     raw = os.environ.get(STEP_TIMES_ENV, "0").strip() or "0"
     try:
         n = int(raw)
@@ -580,6 +581,8 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
                                                 dataset=ds.name)
         tty = sys.stderr.isatty()
         bar = _progress_bar(epochs, epochs_done, progress and tty, f"{model_name} {ds.name}")
+        # the timed epochs' records say where their compile time went (seqrec/compile_times.py)
+        clock = compile_times.CompileClock() if epochs_done < timed_epochs else None
         try:
             while epochs_done < epochs and not stopped:
                 epoch = epochs_done + 1
@@ -597,6 +600,7 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
                           "train_seconds": train_sw.seconds, "eval_seconds": eval_sw.seconds, "valid": valid,
                           **({"compiled": compiled} if tcfg["compile"] else {}),
                           **({"step_seconds": step_seconds} if step_seconds is not None else {}),
+                          **({"compile_seconds": clock.summary()} if clock and step_seconds is not None else {}),
                           **({"gpu_profile": profiler.summary} if epoch == profiled_epoch else {})}
                 history.append(record)
                 epochs_done = epoch
@@ -635,6 +639,8 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
         finally:
             bar.close()
             prewarm.finish(warm)
+            if clock is not None:
+                clock.close()
             if ahead is not None:
                 ahead.stop()
 

@@ -621,16 +621,28 @@ def test_result_file_schema(fake_models, tiny_ds, tmp_path):
     assert [p.name for p in out.parent.iterdir()] == ["res.json"]  # checkpoint gone, no temp files
 
 
-@pytest.mark.parametrize("timed", [0, 2])
-def test_step_times_record_each_step_of_the_first_epochs(fake_models, tiny_ds, tmp_path, monkeypatch, timed):
+@pytest.mark.parametrize("timed,compiled", [(0, False), (2, False), (1, True)])
+def test_step_times_record_each_step_of_the_first_epochs(fake_models, tiny_ds, tmp_path, monkeypatch, timed,
+                                                         compiled):
+    """The timed epochs record each step, and where compile time went so far (torch's metrics: none where nothing
+    compiled; the first epoch's compile where the loss compiled)."""
     monkeypatch.setenv("SEQREC_STEP_TIMES", str(timed))
-    result = _fake_train(tiny_ds, tmp_path, train_config={"epochs": 3, "patience": 0})
+    torch._dynamo.reset()
+    torch._dynamo.utils.compilation_time_metrics.clear()  # the process's metrics so far: this run's alone
+    result = _fake_train(tiny_ds, tmp_path, train_config={"epochs": 3, "patience": 0, "compile": compiled})
     for e in result["epochs"]:
         if e["epoch"] <= timed:
             assert len(e["step_seconds"]) == e["train_steps"] > 1
             assert all(s > 0 for s in e["step_seconds"]) and sum(e["step_seconds"]) <= e["train_seconds"]
+            torch_seconds = e["compile_seconds"]["torch"]
+            if compiled:
+                assert 0 < torch_seconds["_compile.compile_inner"] <= e["step_seconds"][0]
+                assert list(torch_seconds.values()) == sorted(torch_seconds.values(), reverse=True)
+            else:
+                assert torch_seconds == {}
+            assert set(e["compile_seconds"]["triton_jit"]) == {"kernels", "seconds", "cache_hits", "slowest"}
         else:
-            assert "step_seconds" not in e
+            assert "step_seconds" not in e and "compile_seconds" not in e
 
 
 @pytest.mark.parametrize("raw", ["-1", "two"])

@@ -1,0 +1,78 @@
+"""Where a cold start's compile time goes, for the epochs that ``SEQREC_STEP_TIMES`` times: torch's own compile
+metrics (dynamo's trace, AOT autograd, inductor's lowering and codegen, the wait for its Triton workers, the
+backward's compile) and the Triton kernels this process JIT-compiles itself (ours, at their first launch; inductor's
+compile in its worker processes and are not among them).
+
+    clock = CompileClock()          # listens to Triton's compiles from here on
+    ...                             # the timed epoch
+    record["compile_seconds"] = clock.summary()   # {"torch": {metric: s}, "triton_jit": {...}}
+    clock.close()
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+MIN_SECONDS = 0.01  # torch's metrics below this are left out of a summary
+SLOWEST = 8  # the Triton kernels named in a summary
+
+
+def torch_compile_seconds() -> dict[str, float]:
+    """torch's compile metrics in this process so far ({metric: seconds}, summed over compilations, those of
+    ``MIN_SECONDS`` or more, largest first): ``torch._dynamo.utils.compile_times``. Metrics nest
+    (``fx_codegen_and_compile`` holds ``async_compile.wait``): they do not add up. Empty where nothing was compiled
+    or torch lacks the API."""
+    try:
+        from torch._dynamo.utils import compile_times
+
+        headers, values = compile_times(repr="csv", aggregate=True)
+    except Exception:  # a private API: its absence costs the record, never the run
+        return {}
+    seconds = {h: round(float(v), 3) for h, v in zip(headers, values, strict=True) if float(v) >= MIN_SECONDS}
+    return dict(sorted(seconds.items(), key=lambda kv: -kv[1]))
+
+
+class CompileClock:
+    """Sums the Triton compilations of this process while open (``triton.knobs.compilation.listener``, chained to
+    any listener already set): how many kernels compiled, how long, and how many came from Triton's cache."""
+
+    def __init__(self) -> None:
+        self.compiled = 0
+        self.cache_hits = 0
+        self.seconds = 0.0
+        self.by_kernel: dict[str, float] = defaultdict(float)
+        self._knobs = self._previous = None
+        try:
+            from triton import knobs
+        except ImportError:
+            return
+        self._knobs, self._previous = knobs, knobs.compilation.listener
+        knobs.compilation.listener = self.listen
+
+    def listen(self, *, src: Any, metadata: dict, metadata_group: Any, times: Any, cache_hit: bool) -> None:
+        """Triton's listener call: ``times`` in microseconds (``ir_initialization``, ``lowering_stages``,
+        ``store_results``)."""
+        if cache_hit:
+            self.cache_hits += 1
+        else:
+            s = (times.ir_initialization + sum(t for _, t in times.lowering_stages) + times.store_results) / 1e6
+            self.compiled += 1
+            self.seconds += s
+            self.by_kernel[str(metadata.get("name", "?"))] += s
+        if self._previous is not None:
+            self._previous(src=src, metadata=metadata, metadata_group=metadata_group, times=times,
+                           cache_hit=cache_hit)
+
+    def summary(self) -> dict[str, Any]:
+        """``{"torch": torch_compile_seconds(), "triton_jit": {kernels, seconds, cache_hits, slowest}}``."""
+        slowest = sorted(self.by_kernel.items(), key=lambda kv: -kv[1])[:SLOWEST]
+        return {"torch": torch_compile_seconds(),
+                "triton_jit": {"kernels": self.compiled, "seconds": round(self.seconds, 3),
+                               "cache_hits": self.cache_hits, "slowest": {k: round(v, 3) for k, v in slowest}}}
+
+    def close(self) -> None:
+        """Give Triton its previous listener back (if this clock is still the one set)."""
+        if self._knobs is not None and self._knobs.compilation.listener == self.listen:
+            self._knobs.compilation.listener = self._previous
+        self._knobs = None
