@@ -758,3 +758,46 @@ def test_part27_starts_h256_runs_on_gpu0_only_while_the_campaign_is_young_then_t
     h256 = [c for c in calls if c.startswith("h256-")]
     assert h256 == ([] if age_s else ["h256-a", "h256-b"])  # the stub's runs end at once: both start while young
     assert calls.index("queued-run") > max((calls.index(c) for c in h256), default=-1)
+    # on one GPU the two cold runs with the compile breakdown come between the h256 runs and the queue
+    cold = [line for line in text_of(log).splitlines() if line.startswith("=== ") and "cold-breakdown" in line]
+    assert_cold_breakdown_runs(cold)
+    lane = text_of(log)
+    assert lane.index(loops[0]) < lane.index(cold[0]) < lane.index(loops[1])
+
+
+def assert_cold_breakdown_runs(cold: list[str]) -> None:
+    """part27.sh's two cold runs of #4's fast path's seed 0 with SEQREC_STEP_TIMES=1: the defaults, then the prewarm."""
+    assert len(cold) == 2
+    assert all(r.count("_CACHE_DIR=$(mktemp -d)") == 2 and "SEQREC_STEP_TIMES=1 " in r
+               and "--datasets amazon-beauty --hidden 64" in r and "--amp bf16 --cuda-graph --compile --seeds 0 " in r
+               and "SEQREC_COMPILE_SCOPE" not in r for r in cold)
+    assert "SEQREC_PREWARM" not in cold[0] and cold[0].endswith("-amp-compile-cuda-graph-cold-breakdown/accuracy")
+    assert cold[1].startswith("=== ") and "SEQREC_PREWARM=1 " in cold[1]
+    assert cold[1].endswith("-amp-compile-cuda-graph-cold-breakdown-prewarm/accuracy")
+
+
+def test_part27_on_two_gpus_times_the_cold_start_on_gpu1_then_starts_an_h256_run_there_too(tmp_path):
+    """part27.sh on two GPUs: GPU 0 takes an h256 run at once; GPU 1 first runs the two cold runs, then its queue
+    lane takes the next h256 run (the campaign still young), then both take the shared queue."""
+    work = campaign_repo(tmp_path, "lanes.sh", "ml1m_queue.sh", "part27.sh")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").write_text(f'#!/bin/sh\necho "python3 $*" >> {tmp_path}/calls.txt\n')
+    (bin_dir / "nvidia-smi").write_text('#!/bin/sh\necho "GPU 0: NVIDIA H200"\necho "GPU 1: NVIDIA H200"\n')
+    for stub in bin_dir.iterdir():
+        stub.chmod(0o755)
+    root = tmp_path / "campaign"
+    (root / "logs").mkdir(parents=True)
+    (root / "queue.txt").write_text("python3 queued-run\n")
+    (root / "queue.txt.session").write_text("python3 h256-a\npython3 h256-b\npython3 h256-c\n")
+    subprocess.run(["bash", "campaigns/part27.sh", str(root)], cwd=work, check=True, timeout=60, capture_output=True,
+                   env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    gpu1, gpu1_queue = root / "logs" / "gpu1-seeds.log", root / "logs" / "gpu1-queue1.log"
+    assert wait_until(lambda: "queued-run" in text_of(tmp_path / "calls.txt")
+                      and text_of(gpu1_queue).count("=== rc=") >= 3, 30)
+    cold = [line for line in text_of(gpu1).splitlines() if line.startswith("=== ") and "cold-breakdown" in line]
+    assert_cold_breakdown_runs(cold)
+    assert "queue.txt.session" in text_of(root / "logs" / "gpu0-h256-then-queue.log")
+    assert "queue.txt.session" in text_of(gpu1_queue) and "-lt 300 ]" in text_of(gpu1_queue)
+    h256 = [c for c in text_of(tmp_path / "calls.txt").split() if c.startswith("h256-")]
+    assert sorted(h256) == ["h256-a", "h256-b", "h256-c"]  # the stub's runs end at once: all start while young
