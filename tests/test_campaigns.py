@@ -727,27 +727,35 @@ def test_part26_times_the_cold_starts_then_runs_tim4recs_ml1m_seeds_on_the_fast_
 
 
 
-@pytest.mark.parametrize("age_s", [0, 600])
-def test_part27_starts_h256_runs_on_gpu0_only_while_the_campaign_is_young_then_the_queue(tmp_path, age_s):
-    """part27.sh on one GPU: GPU 0's lane takes ml-1m's session-bound h256 runs (queue.txt.session) only while the
-    campaign is younger than 5 minutes (a run that starts at a session's start), then the shared queue; a campaign
-    10 minutes old (a warm machine's) takes none."""
+def start_part27(tmp_path, gpus: int, session: list[str], age_s: int = 0) -> Path:
+    """Start campaigns/part27.sh on a stub host of ``gpus`` GPUs (python3 logs its arguments to calls.txt) whose
+    queue holds one run ("queued-run") and whose session-bound queue ``session``, in a campaign ``age_s`` old (0: a
+    new one). Returns the campaign root."""
     work = campaign_repo(tmp_path, "lanes.sh", "ml1m_queue.sh", "part27.sh")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "python3").write_text(f'#!/bin/sh\necho "python3 $*" >> {tmp_path}/calls.txt\n')
-    (bin_dir / "nvidia-smi").write_text('#!/bin/sh\necho "GPU 0: NVIDIA H200"\n')
+    (bin_dir / "nvidia-smi").write_text("#!/bin/sh\n" + "".join(f'echo "GPU {g}: NVIDIA H200"\n' for g in range(gpus)))
     for stub in bin_dir.iterdir():
         stub.chmod(0o755)
     root = tmp_path / "campaign"
     (root / "logs").mkdir(parents=True)
     (root / "queue.txt").write_text("python3 queued-run\n")
-    (root / "queue.txt.session").write_text("python3 h256-a\npython3 h256-b\n")
+    (root / "queue.txt.session").write_text("".join(f"python3 {run}\n" for run in session))
     if age_s:
         (root / ".started").touch()
         os.utime(root / ".started", (time.time() - age_s, time.time() - age_s))
     subprocess.run(["bash", "campaigns/part27.sh", str(root)], cwd=work, check=True, timeout=60, capture_output=True,
                    env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    return root
+
+
+@pytest.mark.parametrize("age_s", [0, 600])
+def test_part27_starts_h256_runs_on_gpu0_only_while_the_campaign_is_young_then_the_queue(tmp_path, age_s):
+    """part27.sh on one GPU: GPU 0's lane takes ml-1m's session-bound h256 runs (queue.txt.session) only while the
+    campaign is younger than 5 minutes (a run that starts at a session's start), then the shared queue; a campaign
+    10 minutes old (a warm machine's) takes none."""
+    root = start_part27(tmp_path, 1, ["h256-a", "h256-b"], age_s)
     log = root / "logs" / "gpu0-h256-then-queue.log"
     assert wait_until(lambda: "queued-run" in text_of(tmp_path / "calls.txt") and text_of(log).count("=== rc=") >= 2,
                       30)
@@ -779,19 +787,7 @@ def assert_cold_breakdown_runs(cold: list[str]) -> None:
 def test_part27_on_two_gpus_times_the_cold_start_on_gpu1_then_starts_an_h256_run_there_too(tmp_path):
     """part27.sh on two GPUs: GPU 0 takes an h256 run at once; GPU 1 first runs the two cold runs, then its queue
     lane takes the next h256 run (the campaign still young), then both take the shared queue."""
-    work = campaign_repo(tmp_path, "lanes.sh", "ml1m_queue.sh", "part27.sh")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "python3").write_text(f'#!/bin/sh\necho "python3 $*" >> {tmp_path}/calls.txt\n')
-    (bin_dir / "nvidia-smi").write_text('#!/bin/sh\necho "GPU 0: NVIDIA H200"\necho "GPU 1: NVIDIA H200"\n')
-    for stub in bin_dir.iterdir():
-        stub.chmod(0o755)
-    root = tmp_path / "campaign"
-    (root / "logs").mkdir(parents=True)
-    (root / "queue.txt").write_text("python3 queued-run\n")
-    (root / "queue.txt.session").write_text("python3 h256-a\npython3 h256-b\npython3 h256-c\n")
-    subprocess.run(["bash", "campaigns/part27.sh", str(root)], cwd=work, check=True, timeout=60, capture_output=True,
-                   env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    root = start_part27(tmp_path, 2, ["h256-a", "h256-b", "h256-c"])
     gpu1, gpu1_queue = root / "logs" / "gpu1-seeds.log", root / "logs" / "gpu1-queue1.log"
     assert wait_until(lambda: "queued-run" in text_of(tmp_path / "calls.txt")
                       and text_of(gpu1_queue).count("=== rc=") >= 3, 30)
