@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import subprocess
 import sys
 import weakref
 from pathlib import Path
@@ -166,3 +168,30 @@ def test_a_case_another_process_holds_is_skipped_without_a_result_file(suite, tm
     with pytest.raises(pytest.skip.Exception, match="left to another process: x.lock: held"):
         suite.run_case(tmp_path / "held.json", {}, _raise(RunClaimed("x.lock: held")), "cpu")
     assert not (tmp_path / "held.json").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suite_file,case,out", [
+    ("test_accuracy.py", "sasrec-ml-100k-h32-s0", "accuracy/sasrec-ml-100k-h32-s0.json"),
+    ("test_ablation.py", "layers_1-ml-100k-h32-s0", "ablation/layers_1-ml-100k-h32-s0.json"),
+])
+def test_the_suites_leave_a_case_another_process_trains_to_it(tmp_path, raw_data_dir, suite_file, case, out):
+    """The accuracy and ablation suites, run while another process holds a case: skipped as left to it, no result
+    file written."""
+    from tests.test_run_claim import hold_in_another_process
+
+    result = tmp_path / "res" / out
+    holder = hold_in_another_process(result.with_name(result.name + ".ckpt"))
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "pytest", f"suites/{suite_file}::{suite_file[:-3]}[{case}]", "--benchmark-only",
+             "--profile", "smoke", "--results-dir", str(tmp_path / "res"), "-q", "-rs", "-p", "no:cacheprovider"],
+            cwd=SUITES_CONFTEST.parent.parent, capture_output=True, text=True, timeout=600,
+            env={**os.environ, "SEQREC_DATA": str(raw_data_dir), "SEQREC_CACHE": str(tmp_path / "cache")})
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "1 skipped in" in run.stdout and "passed" not in run.stdout, run.stdout
+    assert "left to another process" in run.stdout, run.stdout
+    assert not result.exists()
