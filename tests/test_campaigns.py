@@ -28,6 +28,20 @@ def campaign_repo(tmp_path: Path, *scripts: str) -> Path:
     return work
 
 
+def stub_host_env(tmp_path: Path, gpus: int | None) -> dict[str, str]:
+    """The environment of a stub GPU host: ``python3`` logs its arguments to ``tmp_path/calls.txt`` and runs nothing;
+    ``nvidia-smi -L`` lists ``gpus`` H200s (None: no nvidia-smi stub)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").write_text(f'#!/bin/sh\necho "python3 $*" >> {tmp_path}/calls.txt\n')
+    if gpus is not None:
+        listing = "".join(f'echo "GPU {g}: NVIDIA H200"\n' for g in range(gpus))
+        (bin_dir / "nvidia-smi").write_text("#!/bin/sh\n" + listing)
+    for stub in bin_dir.iterdir():
+        stub.chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
 def text_of(path: Path) -> str:
     return path.read_text() if path.exists() else ""
 
@@ -463,11 +477,7 @@ def test_a_part_skips_gpu0_one_off_work_once_a_call_brought_back_its_marker(tmp_
     """Started again on a fresh machine (campaigns/call.sh), the part goes straight to the queue where an earlier
     call's .timing-done was absorbed into .gpu/resume/ (campaigns/absorb.sh), which lanes.sh copies into ROOT."""
     work = campaign_repo(tmp_path, "lanes.sh", "ml1m_queue.sh", part)
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "python3").write_text(f'#!/bin/sh\necho "python3 $*" >> {tmp_path}/calls.txt\n')
-    (bin_dir / "python3").chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    env = stub_host_env(tmp_path, None)
     for fresh in (True, False):
         root = tmp_path / f"campaign-{fresh}"
         root.mkdir()
@@ -512,13 +522,7 @@ def run_part_twice(tmp_path, part: str, gpus: int, markers: tuple[str, ...]):
     runs) twice: a first call, then one whose .gpu/resume holds ``markers`` (an earlier call's one-offs, absorbed).
     Yields (campaign root, its logs folder) after each call's lanes were started."""
     work = campaign_repo(tmp_path, "lanes.sh", "ml1m_queue.sh", part)
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "python3").write_text(f'#!/bin/sh\necho "python3 $*" >> {tmp_path}/calls.txt\n')
-    (bin_dir / "nvidia-smi").write_text("#!/bin/sh\n" + "".join(f'echo "GPU {g}: NVIDIA H200"\n' for g in range(gpus)))
-    for stub in bin_dir.iterdir():
-        stub.chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    env = stub_host_env(tmp_path, gpus)
     for first in (True, False):
         root = tmp_path / f"campaign-{first}"
         root.mkdir()
@@ -732,12 +736,7 @@ def start_part27(tmp_path, gpus: int, session: list[str], age_s: int = 0) -> Pat
     queue holds one run ("queued-run") and whose session-bound queue ``session``, in a campaign ``age_s`` old (0: a
     new one). Returns the campaign root."""
     work = campaign_repo(tmp_path, "lanes.sh", "ml1m_queue.sh", "part27.sh")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "python3").write_text(f'#!/bin/sh\necho "python3 $*" >> {tmp_path}/calls.txt\n')
-    (bin_dir / "nvidia-smi").write_text("#!/bin/sh\n" + "".join(f'echo "GPU {g}: NVIDIA H200"\n' for g in range(gpus)))
-    for stub in bin_dir.iterdir():
-        stub.chmod(0o755)
+    env = stub_host_env(tmp_path, gpus)
     root = tmp_path / "campaign"
     (root / "logs").mkdir(parents=True)
     (root / "queue.txt").write_text("python3 queued-run\n")
@@ -746,7 +745,7 @@ def start_part27(tmp_path, gpus: int, session: list[str], age_s: int = 0) -> Pat
         (root / ".started").touch()
         os.utime(root / ".started", (time.time() - age_s, time.time() - age_s))
     subprocess.run(["bash", "campaigns/part27.sh", str(root)], cwd=work, check=True, timeout=60, capture_output=True,
-                   env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+                   env=env)
     return root
 
 
