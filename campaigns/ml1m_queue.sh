@@ -138,10 +138,13 @@ one_offs_then_queue() {  # the set-up of parts 18b on: their one-off lines (spli
 }
 
 fast_path_runs() {  # #4's run (TiM4Rec amazon-beauty h64, bf16, compiled, CUDA graph), as parts 19 on use it: RUN
-  # (add --seeds, --out), PROFILED (seed 0, profiled at epoch 5), SET (the sets' common prefix), SEEDS (0-9)
+  # (add --seeds, --out), PROFILED (seed 0, profiled at epoch 5), COLD_TIMED (seed 0, every cache empty, its first
+  # epoch's steps and compile time recorded: SEQREC_STEP_TIMES=1; add --out; after queue_campaign, which sets COLD),
+  # SET (the sets' common prefix), SEEDS (0-9)
   RUN="python3 -m seqrec sweep --epochs 200 --patience 10 --device cuda --gpus 0 --datasets amazon-beauty --hidden 64 \
     --models tim4rec --amp bf16 --cuda-graph --compile"
   PROFILED="SEQREC_PROFILE_EPOCH=5 $RUN --seeds 0"
+  COLD_TIMED="SEQREC_STEP_TIMES=1 $COLD $RUN --seeds 0"
   SET=$ROOT/$timing-amp-compile-cuda-graph
   SEEDS=0,1,2,3,4,5,6,7,8,9
 }

@@ -28,12 +28,11 @@ source campaigns/ml1m_queue.sh
 one_offs_then_queue
 fast_path_runs
 SCOPE_OK="[ -e $ROOT/.scope-ok ] && SEQREC_COMPILE_SCOPE=blocks"
-STEPS=SEQREC_STEP_TIMES=1  # the first epoch's steps timed (the device synchronised after each): where it goes
 GPU0=("[ -e $ROOT/.tests26-done ] || { timeout 600 $PYTEST tests/test_compile_scope.py \
     > $ROOT/logs/compile-scope-tests26.txt 2>&1 && touch $ROOT/.scope-ok; touch $ROOT/.tests26-done; }"
-  "SEQREC_PREWARM=1 $STEPS $COLD $RUN --seeds 0 --out $SET-cold-prewarm/accuracy"
-  "$SCOPE_OK $STEPS $COLD $RUN --seeds 0 --out $SET-cold-blocks/accuracy"
-  "$SCOPE_OK SEQREC_PREWARM=1 $STEPS $COLD $RUN --seeds 0 --out $SET-cold-blocks-prewarm/accuracy"
+  "SEQREC_PREWARM=1 $COLD_TIMED --out $SET-cold-prewarm/accuracy"
+  "$SCOPE_OK $COLD_TIMED --out $SET-cold-blocks/accuracy"
+  "$SCOPE_OK SEQREC_PREWARM=1 $COLD_TIMED --out $SET-cold-blocks-prewarm/accuracy"
   "$FAST_TIM4REC")  # the queue's line of the same runs (campaigns/ml1m_queue.sh) then skips itself
 GPU1=()
 split_one_offs gpu0-ml1m-seeds gpu1-seeds

@@ -21,8 +21,7 @@ source campaigns/ml1m_queue.sh
 one_offs_then_queue
 SESSION_BOUND_WINDOW_S=300  # one_offs_then_queue's 0 kept every h256 line out of the lanes
 fast_path_runs
-STEPS=SEQREC_STEP_TIMES=1  # the first epoch's steps timed, and its compile metrics
 GPU0=("$(queue_loop "$QUEUE.session" $SESSION_BOUND_WINDOW_S)")
-GPU1=("$STEPS $COLD $RUN --seeds 0 --out $SET-cold-breakdown/accuracy"
-  "SEQREC_PREWARM=1 $STEPS $COLD $RUN --seeds 0 --out $SET-cold-breakdown-prewarm/accuracy")
+GPU1=("$COLD_TIMED --out $SET-cold-breakdown/accuracy"
+  "SEQREC_PREWARM=1 $COLD_TIMED --out $SET-cold-breakdown-prewarm/accuracy")
 split_one_offs gpu0-h256-then-queue gpu1-seeds
