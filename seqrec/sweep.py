@@ -323,11 +323,13 @@ def run(args: argparse.Namespace) -> int:
     def report(r: Run, rc: int, seconds: float) -> None:
         with lock:
             counter["n"] += 1
-            status = "ok" if rc == 0 else f"FAILED (exit {rc}, see {out_dir / r.name}.log)"
-            if rc == run_claim.EXIT_CODE:
+            if rc == 0:
+                status = "ok"
+            elif rc == run_claim.EXIT_CODE:
                 status = "left to another process (it holds the run or has finished it)"
                 elsewhere.append(r.name)
-            elif rc:
+            else:
+                status = f"FAILED (exit {rc}, see {out_dir / r.name}.log)"
                 failed.append(r.name)
             print(f"[{counter['n']}/{len(todo)}] {r.name}: {status} in {seconds:.0f}s", flush=True)
 
