@@ -14,7 +14,10 @@ as before (the cache's writes are atomic), so prewarming changes when kernels co
 
 Off unless ``SEQREC_PREWARM=1``. Its former form ran the dry step at the run's full batches, up to 2048 x 50 rows
 scored against every item on the CPU in each process: on an H200 host it made TiM4Rec's first step slower (12.3 s
-against 8.9 s, part 12b). This form is not yet measured on a GPU.
+against 8.9 s, part 12b). This form, on an H200 with #4's fast path (part 27,
+results/full-amp-compile-cuda-graph-cold-breakdown/): 14 of our kernel specializations found compiled, a first epoch
+of 20.7 s against 33.8 s without it (part 26: 29.2 s against 30.4; a cold start varies with the host's load). The
+dry step makes the device's choices as on CUDA (``dry_steps``): part 27's missed TiM4Rec's time-MLP kernels.
 
     python -m kernels.prewarm --model tim4rec --config '{"hidden_size": 64}' --n-items 12101 --seq-len 50 \\
         --train-batches 2 --eval-batches 2 [--amp bf16] --arch 90 --sms 132 --share 0/4
@@ -33,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from seqrec.runtime import child_env
+from seqrec.runtime import child_env, patched_environ
 
 REPO = Path(__file__).resolve().parent.parent
 DRY_ROWS = 64  # rows (B x L) of the dry step: past every kernel's smallest block, so its blocks are a full batch's
@@ -50,6 +53,16 @@ def dry_steps(model_name: str, config: dict, n_items: int, seq_len: int, train_b
     each of ``eval_batches``, on (B, seq_len) synthetic batches on CPU with our Triton kernels; yields
     ("train" | "eval", B) after each. Run it inside ``ptxas_report.compile_only`` (or ``specializations``), which
     turns the Triton launches into compilations."""
+    from models.tim4rec import TIME_MLP_KERNEL_ENV, time_mlp_kernel
+
+    # choices a model makes by the device, made as on CUDA: TiM4Rec's time MLP through kernels.time_mlp (nn.Linear
+    # on CPU features; part 27's prewarm missed its two kernels, 0.72 s of a cold first step on an H200)
+    with patched_environ({TIME_MLP_KERNEL_ENV: "1" if time_mlp_kernel(on_cuda=True) else "0"}):
+        yield from _dry_steps(model_name, config, n_items, seq_len, train_batches, eval_batches, amp, dataset)
+
+
+def _dry_steps(model_name: str, config: dict, n_items: int, seq_len: int, train_batches: list[int],
+               eval_batches: list[int], amp: str | None, dataset: str | None) -> Iterator[tuple[str, int]]:
     import models
     from models.common import set_norm_backend
     from seqrec.workloads import synthetic_batch

@@ -152,6 +152,21 @@ class Stopwatch:
         self.seconds = time.perf_counter() - self._start
 
 
+@contextlib.contextmanager
+def patched_environ(values: dict[str, str]) -> Iterator[None]:
+    """Within: ``os.environ`` updated with ``values``; after: each of their keys as before (unset where it was)."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def child_env(**overrides: str) -> dict[str, str]:
     """This process's environment for a Python child process started from the repository: the repository first on
     PYTHONPATH (``python -m seqrec...`` / ``kernels...`` import from any working directory), then ``overrides``."""

@@ -72,6 +72,17 @@ def test_the_fused_time_mlp_compiles_once_for_every_batch_size():
         assert set(case[f"train {b}"]) == full, f"train batch {b}"
 
 
+def test_the_dry_step_takes_the_time_mlp_kernels_a_cuda_run_takes(keys):
+    """TiM4Rec's time MLP goes through kernels.time_mlp on CUDA features and nn.Linear on CPU ones
+    (models.tim4rec.time_mlp_kernel): the CPU dry step launches the CUDA run's kernels (part 27's prewarm missed
+    them), and none where SEQREC_TIME_MLP_KERNEL=0 turns them off for the run too."""
+    mlp = {"_time_mlp_fwd_kernel", "_time_mlp_bwd_kernel"}
+    for amp in (None, "bf16"):
+        assert mlp <= {k.split(":")[0] for k in keys[f"tim4rec {amp}"][f"train {FULL}"]}, amp
+    off = launched_keys([("tim4rec", "bf16")], SEQREC_TIME_MLP_KERNEL="0")["tim4rec bf16"]
+    assert not mlp & {k.split(":")[0] for k in off[f"train {FULL}"]}
+
+
 def test_command_line_counts_each_batch_against_the_first():
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     args = ["--model", "ssd4rec", "--config", json.dumps({"hidden_size": 16, "max_len": L}), "--n-items", "30",

@@ -12,6 +12,7 @@ import copy
 import hashlib
 import json
 import math
+import os
 import random
 from pathlib import Path
 
@@ -1217,3 +1218,14 @@ print(json.dumps([untouched, seen, after, result["train_config"]["tf32"]]))
                          timeout=300, env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).parents[1])})
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.splitlines()[-1]) == ["none", [True, True], False, True]
+
+
+def test_patched_environ_restores_each_key_as_it_was(monkeypatch):
+    monkeypatch.setenv("SEQREC_TEST_SET", "before")
+    monkeypatch.delenv("SEQREC_TEST_UNSET", raising=False)
+    with runtime.patched_environ({"SEQREC_TEST_SET": "inside", "SEQREC_TEST_UNSET": "inside"}):
+        assert os.environ["SEQREC_TEST_SET"] == os.environ["SEQREC_TEST_UNSET"] == "inside"
+    assert os.environ["SEQREC_TEST_SET"] == "before" and "SEQREC_TEST_UNSET" not in os.environ
+    with pytest.raises(RuntimeError), runtime.patched_environ({"SEQREC_TEST_SET": "inside"}):
+        raise RuntimeError
+    assert os.environ["SEQREC_TEST_SET"] == "before"
