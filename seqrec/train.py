@@ -34,7 +34,16 @@ import torch
 import models
 from kernels import prewarm
 from models import aligned_linear, dropout_masks, fp32_islands, item_table, switches, tim4rec
-from seqrec import compile_ahead, compile_scope, compile_times, epoch_profile, inductor_fixes, run_claim, runtime
+from seqrec import (
+    compile_ahead,
+    compile_scope,
+    compile_times,
+    epoch_profile,
+    inductor_fixes,
+    inductor_pool,
+    run_claim,
+    runtime,
+)
 from seqrec.checkpoint import best_weights, checkpoint_path, load_checkpoint, remove_checkpoint, save_checkpoint
 from seqrec.results import provenance, write_result
 from seqrec.train_choices import AMP_NAMES, COMPILE_RNGS
@@ -481,6 +490,10 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
     ds_name = dataset if isinstance(dataset, str) else dataset.name
     tcfg = resolve_train_config(model_name, ds_name, train_config)
     resolve_model_config(model_name, ds_name, config, backend, max_len=0)  # key errors before the data loads
+    try:  # a compiled CUDA run: inductor's compile workers start now, ready sooner (seqrec/inductor_pool.py)
+        inductor_pool.warm_early(dev, tcfg["compile"] and not tcfg["compile_ahead"])
+    except ValueError as e:
+        raise TrainSetupError(str(e)) from e
     ds = _resolve_dataset(dataset, data_dir, dataset_options)
     overrides, model_config = resolve_model_config(model_name, ds.name, config, backend, ds.max_len)
     if ds.n_samples("train") < 1:

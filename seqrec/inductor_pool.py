@@ -1,0 +1,41 @@
+"""Start inductor's compile workers when a compiled CUDA run starts, not when its first step reaches inductor.
+
+Inductor compiles its Triton kernels in a pool of worker processes, but only once the pool answers
+(``torch._inductor.async_compile.AsyncCompile.use_process_pool``): until then it compiles each kernel in the training
+process, one after another, on the first step's critical path. The pool is started by the first call of the inductor
+backend (``maybe_warm_pool``), after dynamo has traced the loss, and its workers must each import torch first. On an
+H200 (part 27, results/full-amp-compile-cuda-graph-cold-breakdown/) TiM4Rec's cold first step compiled 10-16 of
+inductor's kernels in the process that way (up to 0.97 s one). ``warm_early`` starts the pool before the run loads
+its data and builds its model, so that it is ready sooner; where it would help, it changes when kernels compile,
+never what runs.
+
+``SEQREC_INDUCTOR_POOL_EARLY``: 1 (the default) or 0 (the pool starts where inductor starts it).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from models.switches import env_flag
+
+POOL_EARLY_ENV = "SEQREC_INDUCTOR_POOL_EARLY"
+
+
+def pool_early() -> bool:
+    """``SEQREC_INDUCTOR_POOL_EARLY`` (1 or 0, default 1); another value is a ValueError naming it."""
+    return env_flag(POOL_EARLY_ENV, default=True)
+
+
+def warm_early(device: torch.device, compiles_now: bool) -> bool:
+    """Start inductor's worker pool (it returns at once: the workers start in the background) for a run on
+    ``device`` that compiles in this process from its first step (``compiles_now``: train config ``compile``
+    without ``compile_ahead``). Only on CUDA, where inductor's kernels are Triton's, and only with
+    ``pool_early()``. Whether it started the pool."""
+    if not pool_early() or device.type != "cuda" or not compiles_now:  # the switch checked on every run
+        return False
+    try:
+        from torch._inductor.async_compile import maybe_warm_pool
+    except ImportError:  # a private API: where it is gone, inductor starts its pool itself as before
+        return False
+    maybe_warm_pool()  # inductor's own: it honours TORCH_WARM_POOL=0 and a single compile thread
+    return True
