@@ -22,7 +22,9 @@ while IFS= read -r -d '' f; do  # ok result files, in the root's layout
   mkdir -p "$dest/$(dirname "$f")" && cp "$tmp/$f" "$dest/$f"
   n_ok=$((n_ok + 1))
 done < <(cd "$tmp" && find . -name '*.json' -path './full*' -print0)
-for f in "$tmp"/.*-ok "$tmp"/.*-tested "$tmp"/.*-done; do [ -f "$f" ] && cp "$f" "$dest/"; done
+for f in "$tmp"/.*-ok "$tmp"/.*-tested "$tmp"/.*-done; do  # not .gpu1-done: GPU 1's one-offs of this part, not the next's
+  [ -f "$f" ] && [ "$(basename "$f")" != .gpu1-done ] && cp "$f" "$dest/"
+done
 while IFS= read -r -d '' f; do  # checkpoints
   mkdir -p "$dest/$(dirname "$f")" && cp "$tmp/$f" "$dest/$f"
 done < <(cd "$tmp" && find . -name '*.ckpt' -print0)

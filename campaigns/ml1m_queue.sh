@@ -128,11 +128,11 @@ $FAST"
 }
 
 one_offs_then_queue() {  # the set-up of parts 18b on: their one-off lines (split_one_offs) before ml-1m's queue,
-  # one queue lane (QUEUE_LANES=1) that waits for GPU 1's one-offs, no h256 run started (SESSION_BOUND_WINDOW_S=0),
-  # and the GPU tests and timing of earlier parts taken as done (their markers)
+  # one queue lane a GPU (QUEUE_LANES=1), GPU 1's waiting for GPU 1's one-offs (GPU1_QUEUE_GATE), no h256 run started
+  # (SESSION_BOUND_WINDOW_S=0), and the GPU tests and timing of earlier parts taken as done (their markers)
   SESSION_BOUND_WINDOW_S=0
   export QUEUE_LANES=1
-  LANE_GATE="while [ ! -e $ROOT/.gpu1-done ]; do sleep 5; done"
+  GPU1_QUEUE_GATE="while [ ! -e $ROOT/.gpu1-done ]; do sleep 5; done"
   queue_campaign
   touch "$ROOT/.graph-ok" "$ROOT/.graph-tested" "$ROOT/.interval-ok" "$ROOT/.interval-tested" "$ROOT/.timing-done"
 }
@@ -163,7 +163,7 @@ queue_campaign() {  # the parts' common set-up; GRAPH and TIS are expanded when 
 }
 
 split_one_offs() {  # split_one_offs NAME0 NAME1: the one-off commands in the arrays GPU0 and GPU1, on GPUs 0 and 1
-  # (lanes NAME0, NAME1; GPU 1's lane ends with $ROOT/.gpu1-done, which LANE_GATE may wait for), or in turn on GPU 0
+  # (lanes NAME0, NAME1; GPU 1's lane ends with $ROOT/.gpu1-done, which GPU1_QUEUE_GATE may wait for), or in turn on GPU 0
   # on a host of one GPU; GPU 0 goes on to the queue after them. Then queue_lanes.
   if [ "$ngpu" -ge 2 ]; then
     lane 0 "$1" "${GPU0[@]}" "$(queue_loop "$QUEUE")"
@@ -180,15 +180,18 @@ queue_lanes() {  # after GPU 0's own lane: with QUEUE_LANES (default 2) of 2 or 
   # SESSION_BOUND_WINDOW_S (default 300: a session holds its machine about 28 minutes), then the shared queue.
   # QUEUE_LANES=1 where the queue is ml-1m's: two of its runs on one H200 took 27 s an epoch each, one alone 12-16 s.
   # LANE_GATE, where set: a command every queue lane runs first (a part whose kernels changed waits there for their
-  # GPU tests, and ends the lane when they fail: `exit`)
+  # GPU tests, and ends the lane when they fail: `exit`); GPU1_QUEUE_GATE, where set: one GPU 1's queue lanes run
+  # then (they wait for GPU 1's one-offs; part 27's GPUs 2 and 3 waited 2 minutes for them when all lanes did)
   [ "${QUEUE_LANES:-2}" -ge 2 ] && lane 0 gpu0-queue2 "while [ ! -e $ROOT/.timing-done ]; do sleep 5; done" \
     ${LANE_GATE:+"$LANE_GATE"} "$(queue_loop "$QUEUE")"
-  local g k first
+  local g k first gate
   for g in $(seq 1 $((ngpu - 1))); do
+    gate=()
+    [ "$g" = 1 ] && [ -n "${GPU1_QUEUE_GATE:-}" ] && gate=("$GPU1_QUEUE_GATE")
     for k in $(seq 1 "${QUEUE_LANES:-2}"); do
       first=()
       [ "$k" = 1 ] && first=("$(queue_loop "$QUEUE.session" "${SESSION_BOUND_WINDOW_S:-300}")")
-      lane "$g" "gpu$g-queue$k" ${LANE_GATE:+"$LANE_GATE"} "${first[@]}" "$(queue_loop "$QUEUE")"
+      lane "$g" "gpu$g-queue$k" ${LANE_GATE:+"$LANE_GATE"} "${gate[@]}" "${first[@]}" "$(queue_loop "$QUEUE")"
     done
   done
   echo "campaign lanes started under $ROOT on $ngpu GPUs (logs: $ROOT/logs; queue: $QUEUE)"

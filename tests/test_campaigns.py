@@ -28,11 +28,13 @@ def campaign_repo(tmp_path: Path, *scripts: str) -> Path:
     return work
 
 
-def stub_host_env(tmp_path: Path, gpus: int | None) -> dict[str, str]:
+def stub_host_env(tmp_path: Path, gpus: int | None, stubs: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of a stub GPU host: ``python3`` logs its arguments to ``tmp_path/calls.txt`` and runs nothing;
-    ``nvidia-smi -L`` lists ``gpus`` H200s (None: no nvidia-smi stub)."""
+    ``nvidia-smi -L`` lists ``gpus`` H200s (None: no nvidia-smi stub); ``stubs``: more commands, {name: script}."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
+    for name, script in (stubs or {}).items():
+        (bin_dir / name).write_text(script)
     (bin_dir / "python3").write_text(f'#!/bin/sh\necho "python3 $*" >> {tmp_path}/calls.txt\n')
     if gpus is not None:
         listing = "".join(f'echo "GPU {g}: NVIDIA H200"\n' for g in range(gpus))
@@ -415,6 +417,7 @@ def test_absorb_takes_ok_results_unfinished_checkpoints_and_markers_into_resume(
         "full/accuracy/sasrec-ml-1m-h64-s2.json": ok, "full/accuracy/ssd4rec-ml-1m-h64-s0.json": failed,
         "full/accuracy/mamba4rec-ml-1m-h64-s2.json": ok,  # its checkpoint came with an earlier call
         "full-amp-compile/accuracy/tim4rec-amazon-beauty-h64-s0.json": ok, ".timing-done": "", ".kernels-ok": "",
+        ".gpu1-done": "",  # GPU 1's one-offs of this part: the next part's GPU 1 queue lane must wait for its own
         ".started": "", ".lanes": "1\n", "queue.txt": "x\n", "logs/gpu0-timing.log": "log\n"})
     _pack(files / "ckpt-1.tgz", {"full/accuracy/sasrec-ml-1m-h64-s2.json.ckpt": "stale",
                                  "full/accuracy/tisasrec-ml-1m-h64-s2.json.ckpt": "new",
@@ -731,12 +734,13 @@ def test_part26_times_the_cold_starts_then_runs_tim4recs_ml1m_seeds_on_the_fast_
 
 
 
-def start_part27(tmp_path, gpus: int, session: list[str], age_s: int = 0) -> Path:
-    """Start campaigns/part27.sh on a stub host of ``gpus`` GPUs (python3 logs its arguments to calls.txt) whose
-    queue holds one run ("queued-run") and whose session-bound queue ``session``, in a campaign ``age_s`` old (0: a
-    new one). Returns the campaign root."""
-    work = campaign_repo(tmp_path, "lanes.sh", "ml1m_queue.sh", "part27.sh")
-    env = stub_host_env(tmp_path, gpus)
+def start_part(tmp_path, gpus: int, session: list[str], age_s: int = 0, part: str = "part27.sh",
+               stubs: dict[str, str] | None = None) -> Path:
+    """Start campaigns/``part`` on a stub host of ``gpus`` GPUs (python3 logs its arguments to calls.txt; ``stubs``:
+    more commands) whose queue holds one run ("queued-run") and whose session-bound queue ``session``, in a campaign
+    ``age_s`` old (0: a new one). Returns the campaign root."""
+    work = campaign_repo(tmp_path, "lanes.sh", "ml1m_queue.sh", part)
+    env = stub_host_env(tmp_path, gpus, stubs)
     root = tmp_path / "campaign"
     (root / "logs").mkdir(parents=True)
     (root / "queue.txt").write_text("python3 queued-run\n")
@@ -744,7 +748,7 @@ def start_part27(tmp_path, gpus: int, session: list[str], age_s: int = 0) -> Pat
     if age_s:
         (root / ".started").touch()
         os.utime(root / ".started", (time.time() - age_s, time.time() - age_s))
-    subprocess.run(["bash", "campaigns/part27.sh", str(root)], cwd=work, check=True, timeout=60, capture_output=True,
+    subprocess.run(["bash", f"campaigns/{part}", str(root)], cwd=work, check=True, timeout=60, capture_output=True,
                    env=env)
     return root
 
@@ -754,7 +758,7 @@ def test_part27_starts_h256_runs_on_gpu0_only_while_the_campaign_is_young_then_t
     """part27.sh on one GPU: GPU 0's lane takes ml-1m's session-bound h256 runs (queue.txt.session) only while the
     campaign is younger than 5 minutes (a run that starts at a session's start), then the shared queue; a campaign
     10 minutes old (a warm machine's) takes none."""
-    root = start_part27(tmp_path, 1, ["h256-a", "h256-b"], age_s)
+    root = start_part(tmp_path, 1, ["h256-a", "h256-b"], age_s)
     log = root / "logs" / "gpu0-h256-then-queue.log"
     assert wait_until(lambda: "queued-run" in text_of(tmp_path / "calls.txt") and text_of(log).count("=== rc=") >= 2,
                       30)
@@ -786,7 +790,7 @@ def assert_cold_breakdown_runs(cold: list[str]) -> None:
 def test_part27_on_two_gpus_times_the_cold_start_on_gpu1_then_starts_an_h256_run_there_too(tmp_path):
     """part27.sh on two GPUs: GPU 0 takes an h256 run at once; GPU 1 first runs the two cold runs, then its queue
     lane takes the next h256 run (the campaign still young), then both take the shared queue."""
-    root = start_part27(tmp_path, 2, ["h256-a", "h256-b", "h256-c"])
+    root = start_part(tmp_path, 2, ["h256-a", "h256-b", "h256-c"])
     gpu1, gpu1_queue = root / "logs" / "gpu1-seeds.log", root / "logs" / "gpu1-queue1.log"
     assert wait_until(lambda: "queued-run" in text_of(tmp_path / "calls.txt")
                       and text_of(gpu1_queue).count("=== rc=") >= 3, 30)
@@ -796,3 +800,28 @@ def test_part27_on_two_gpus_times_the_cold_start_on_gpu1_then_starts_an_h256_run
     assert "queue.txt.session" in text_of(gpu1_queue) and "-lt 300 ]" in text_of(gpu1_queue)
     h256 = [c for c in text_of(tmp_path / "calls.txt").split() if c.startswith("h256-")]
     assert sorted(h256) == ["h256-a", "h256-b", "h256-c"]  # the stub's runs end at once: all start while young
+
+
+def test_part28_times_three_cold_starts_on_gpu1_while_gpus_2_on_start_h256_runs_at_once(tmp_path):
+    """part28.sh on three GPUs: GPU 1 waits a minute (the stub's sleep returns at once), then three cold runs of #4's
+    fast path's seed 0 with the prewarm: the early inductor pool (the default), the late one, compile-ahead; only GPU
+    1's queue lane waits for them, GPU 2's takes an h256 run at once; all three h256 runs start while young."""
+    minute = "#!/bin/sh\n[ \"$1\" = 60 ] && exit 0\nexec /bin/sleep \"$@\"\n"  # the minute's wait, at once
+    root = start_part(tmp_path, 3, ["h256-a", "h256-b", "h256-c"], part="part28.sh", stubs={"sleep": minute})
+    logs = root / "logs"
+    assert wait_until(lambda: "queued-run" in text_of(tmp_path / "calls.txt")
+                      and text_of(logs / "gpu1-queue1.log").count("=== rc=") >= 3, 30)
+    gpu1 = [line for line in text_of(logs / "gpu1-seeds.log").splitlines() if line.startswith("=== ")
+            and "seqrec sweep" in line]
+    assert len(gpu1) == 3 and "=== rc=0" in text_of(logs / "gpu1-seeds.log").split(gpu1[0])[0]  # after the sleep
+    assert all(r.count("_CACHE_DIR=$(mktemp -d)") == 2 and "SEQREC_STEP_TIMES=1 " in r and "SEQREC_PREWARM=1 " in r
+               and "--datasets amazon-beauty --hidden 64" in r and "--amp bf16 --cuda-graph --compile --seeds 0 " in r
+               for r in gpu1)
+    assert "POOL_EARLY" not in gpu1[0] and gpu1[0].endswith("-amp-compile-cuda-graph-cold-prewarm-pool/accuracy")
+    assert "SEQREC_INDUCTOR_POOL_EARLY=0 " in gpu1[1] and gpu1[1].endswith("-cold-prewarm-pool-late/accuracy")
+    assert "--compile-ahead " in gpu1[2] and "POOL_EARLY" not in gpu1[2]
+    assert gpu1[2].endswith("-amp-compile-cuda-graph-cold-compile-ahead-prewarm/accuracy")
+    assert "gpu1-done" in text_of(logs / "gpu1-queue1.log") and "gpu1-done" not in text_of(logs / "gpu2-queue1.log")
+    assert "queue.txt.session" in text_of(logs / "gpu2-queue1.log")
+    h256 = [c for c in text_of(tmp_path / "calls.txt").split() if c.startswith("h256-")]
+    assert sorted(h256) == ["h256-a", "h256-b", "h256-c"]
