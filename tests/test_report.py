@@ -275,6 +275,10 @@ def test_ablation_table_against_full_tim4rec(report_dir):
     assert rows["TiM4Rec: no-time"][-4] == f"{delta * 100:+.2f}%"
     assert rows["TiM4Rec: no-ffn"][col] == mean_std_text(list(no_ffn.values()))
     assert rows["TiM4Rec: no-ffn"][-1] == str(len(no_ffn)) == "2"
+    shared = sorted(set(no_ffn) & set(full))  # Δ over the seeds both have, not against all the full runs' mean
+    assert len(shared) == 2 < len(full)
+    base = statistics.mean(full[s] for s in shared)
+    assert rows["TiM4Rec: no-ffn"][-4] == f"{(statistics.mean(no_ffn.values()) - base) / base * 100:+.2f}%"
     matched = train_values(files, "amazon-beauty", 60, "tisasrec", "ndcg@10", "matched_tisasrec", ("ablation",))
     label = "TiSASRec: matched_tisasrec (hidden 60)"  # in the table of the hidden size it was matched to
     assert rows[label][col] == mean_std_text(list(matched.values())) and rows[label][-1] == "3"

@@ -11,6 +11,8 @@ relative change of NDCG@10 against full TiM4Rec and the paired t-test against it
 
 from __future__ import annotations
 
+import statistics
+
 import pandas as pd
 
 from seqrec.report.collect import (
@@ -49,8 +51,9 @@ ACCURACY_NOTE = (f"{SPLIT.capitalize()} split; mean ± sample std (ddof 1) over 
                  "baseline (vs) by mean; t, p: two-sided paired t-test of TiM4Rec vs that baseline over the n "
                  "seeds both have (df = n - 1).")
 ABLATION_NOTE = (f"{SPLIT.capitalize()} split; mean ± sample std over seeds; Δ: relative change of "
-                 f"{metric_name(PRIMARY_METRIC)} vs full TiM4Rec; t, p: two-sided paired t-test of "
-                 f"{metric_name(PRIMARY_METRIC)} (variant - full) over the n seeds both have; – no result.")
+                 f"{metric_name(PRIMARY_METRIC)} vs full TiM4Rec over the n seeds both have (with none, of the "
+                 f"means); t, p: two-sided paired t-test of {metric_name(PRIMARY_METRIC)} (variant - full) over "
+                 "those n seeds; – no result.")
 
 
 LENGTH_NOTE = (f"{metric_name(PRIMARY_METRIC)} on the {SPLIT} split, mean ± sample std over seeds, of the models "
@@ -66,6 +69,16 @@ def present_metrics(runs: pd.DataFrame, metrics: tuple[str, ...]) -> list[str]:
 
 def relative_change(new: float, base: float) -> float:
     return (new - base) / base * 100.0 if not (is_missing(new) or is_missing(base)) and base != 0 else float("nan")
+
+
+def matched_change(variant: dict[int, float], full: dict[int, float], full_mean: float) -> float:
+    """Relative change (%) of the mean of ``variant``'s {seed: value} against ``full``'s over the seeds both have
+    (a variant with seed 0 alone against full seed 0, not the full runs' mean); with none shared, of the variant's
+    mean against ``full_mean``."""
+    shared = sorted(set(variant) & set(full))
+    if shared:
+        return relative_change(statistics.fmean(variant[s] for s in shared), statistics.fmean(full[s] for s in shared))
+    return relative_change(statistics.fmean(variant.values()) if variant else float("nan"), full_mean)
 
 
 def _test_cells(test: PairedTest | None) -> list[Cell]:
@@ -165,9 +178,9 @@ def ablation_tables(runs: pd.DataFrame, set_name: str) -> list[Table]:
             if i == 0:
                 row += [Cell("")] * 4
             else:
-                mean = seed_stats(group, primary, ["hidden"])["mean"].max()
-                test = paired_t_test_by_seed(per_seed(group, primary), ref_seeds) if ref_seeds else None
-                row += [Cell(fmt_percent(relative_change(mean, ref_mean)))] + _test_cells(test)
+                own_seeds = per_seed(group, primary)
+                test = paired_t_test_by_seed(own_seeds, ref_seeds) if ref_seeds else None
+                row += [Cell(fmt_percent(matched_change(own_seeds, ref_seeds, ref_mean)))] + _test_cells(test)
             rows.append(row)
         notes = [f"Full TiM4Rec from {source}."] if not reference.empty else ["No full TiM4Rec result to compare."]
         notes += precision_notes(pd.concat([reference, variants]))
