@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from ablation_variants import GRIDS, VARIANTS, AblationCase, ablation_cases, reusable_accuracy_result
 
 import models
-from seqrec import runtime
+from seqrec import run_claim, runtime
 from seqrec.checkpoint import best_weights, checkpoint_path, load_checkpoint
 from seqrec.results import provenance, write_result
 from seqrec.train import evaluate, train
@@ -141,12 +141,13 @@ def test_ablation(benchmark, ablation_case: AblationCase, profile, device, execu
         from seqrec.data import load_dataset
 
         ds = load_dataset(case.dataset, max_len=profile.max_len, **case.dataset_options)
-        if case.eval_len_factors:
-            _keep_checkpoint(ckpt, keep)  # a run resumed after its last epoch calls no epoch hook
         hook = (lambda record: _keep_checkpoint(ckpt, keep)) if case.eval_len_factors else None
-        result = train(case.model, ds, config=case.config, train_config=train_config, seed=case.seed,
-                       device=device, out=out, progress=False, max_steps_per_epoch=steps,
-                       variant=case.variant, extra=extra, on_epoch_end=hook)
+        with run_claim.claimed(ckpt):  # the case is this process's before its copy is touched (train claims it too)
+            if case.eval_len_factors:
+                _keep_checkpoint(ckpt, keep)  # a run resumed after its last epoch calls no epoch hook
+            result = train(case.model, ds, config=case.config, train_config=train_config, seed=case.seed,
+                           device=device, out=out, progress=False, max_steps_per_epoch=steps,
+                           variant=case.variant, extra=extra, on_epoch_end=hook)
         if case.param_match is not None and result["n_parameters"] != case.param_match["parameters"]:
             result["param_match"] = {**case.param_match, "parameters_trained": result["n_parameters"]}
         if case.eval_len_factors:

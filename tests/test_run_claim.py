@@ -30,13 +30,36 @@ def test_second_claim_is_refused_until_the_first_ends(tmp_path):
     ckpt = tmp_path / "run.json.ckpt"
     with claimed(ckpt):
         assert lock_path(ckpt).read_text().startswith(f"pid {os.getpid()} on ")
-        with pytest.raises(RunClaimed, match=f"run.json.ckpt.lock: another process is training this run \\(pid "
-                                             f"{os.getpid()} "):
-            with claimed(ckpt):
-                pass
+        holder = f"pid {os.getpid()} "
+        with pytest.raises(RunClaimed, match=f"run.json.ckpt.lock: another process is training this run \\({holder}"):
+            claim_in_another_process(ckpt)
     assert not lock_path(ckpt).exists()
-    with claimed(ckpt):  # free again
+    claim_in_another_process(ckpt)  # free again
+    with claimed(ckpt):
         pass
+
+
+def claim_in_another_process(checkpoint: Path) -> None:
+    """Claim ``checkpoint`` in a fresh process and let go; RunClaimed with its message where that was refused."""
+    done = subprocess.run([sys.executable, "-c", "import sys\nfrom seqrec.run_claim import claimed\n"
+                           "with claimed(sys.argv[1]):\n    pass\n", str(checkpoint)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    if done.returncode:
+        raise RunClaimed(done.stderr.strip().splitlines()[-1].split("RunClaimed: ", 1)[-1])
+
+
+def test_a_holder_may_claim_its_run_again_inside(tmp_path):
+    """The ablation suite claims a case, then calls train(), which claims it again: the inner claim holds nothing
+    more, and the run stays held until the outer claim ends."""
+    ckpt, relative = tmp_path / "run.json.ckpt", Path(os.path.relpath(tmp_path / "run.json.ckpt"))
+    with claimed(ckpt):
+        with claimed(relative), claimed(ckpt):  # the same lock file by another spelling
+            pass
+        with pytest.raises(RunClaimed):
+            claim_in_another_process(ckpt)  # still held
+        assert lock_path(ckpt).exists()
+    assert not lock_path(ckpt).exists()
+    claim_in_another_process(ckpt)
 
 
 def test_no_checkpoint_claims_nothing(tmp_path):
@@ -79,5 +102,4 @@ def test_a_claim_on_a_file_its_finished_holder_removed_locks_the_new_one(tmp_pat
         assert len(calls) == 2  # locked the first (stale) file, saw it replaced, locked the current one
         monkeypatch.setattr(run_claim.fcntl, "flock", real_flock)
         with pytest.raises(RunClaimed):
-            with claimed(ckpt):
-                pass
+            claim_in_another_process(ckpt)

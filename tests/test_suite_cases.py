@@ -174,6 +174,8 @@ def test_a_case_another_process_holds_is_skipped_without_a_result_file(suite, tm
 @pytest.mark.parametrize("suite_file,case,out", [
     ("test_accuracy.py", "sasrec-ml-100k-h32-s0", "accuracy/sasrec-ml-100k-h32-s0.json"),
     ("test_ablation.py", "layers_1-ml-100k-h32-s0", "ablation/layers_1-ml-100k-h32-s0.json"),
+    # evaluated at other lengths: the suite keeps a copy of the checkpoint (.weights), not for a case it leaves
+    ("test_ablation.py", "official-ml-100k-h32-s0", "ablation/official-ml-100k-h32-s0.json"),
 ])
 def test_the_suites_leave_a_case_another_process_trains_to_it(tmp_path, raw_data_dir, suite_file, case, out):
     """The accuracy and ablation suites, run while another process holds a case: skipped as left to it, no result
@@ -181,7 +183,10 @@ def test_the_suites_leave_a_case_another_process_trains_to_it(tmp_path, raw_data
     from tests.test_run_claim import hold_in_another_process
 
     result = tmp_path / "res" / out
-    holder = hold_in_another_process(result.with_name(result.name + ".ckpt"))
+    ckpt = result.with_name(result.name + ".ckpt")
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"the holder's checkpoint")  # mid-run: neither read nor copied by the suite
+    holder = hold_in_another_process(ckpt)
     try:
         run = subprocess.run(
             [sys.executable, "-m", "pytest", f"suites/{suite_file}::{suite_file[:-3]}[{case}]", "--benchmark-only",
@@ -194,4 +199,5 @@ def test_the_suites_leave_a_case_another_process_trains_to_it(tmp_path, raw_data
     assert run.returncode == 0, run.stdout + run.stderr
     assert "1 skipped in" in run.stdout and "passed" not in run.stdout, run.stdout
     assert "left to another process" in run.stdout, run.stdout
-    assert not result.exists()
+    assert not result.exists() and not result.with_name(result.name + ".weights").exists()
+    assert ckpt.read_bytes() == b"the holder's checkpoint"
