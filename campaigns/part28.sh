@@ -12,10 +12,12 @@
 # two time-MLP kernels, which the prewarm missed (fixed, kernels/prewarm.py), and inductor's own kernels, compiled in
 # the process until inductor's worker pool answers (now started at the run's start: seqrec/inductor_pool.py). GPU 1,
 # after a minute (the other GPUs' h256 runs compile then; part 27's defaults run shared its start with one), runs
-# TiM4Rec amazon-beauty h64 seed 0 on the fast path, caches empty, SEQREC_STEP_TIMES=1, three times:
+# TiM4Rec amazon-beauty h64 seed 0 on the fast path, caches empty, SEQREC_STEP_TIMES=1, four times:
 #   - the prewarm with both fixes (<timing>-amp-compile-cuda-graph-cold-prewarm-pool/): against part 27's 20.7 s;
-#   - the same with the pool started where inductor starts it (SEQREC_INDUCTOR_POOL_EARLY=0, -cold-prewarm-pool-late/),
-#     after it: the pair says what the early pool does, the order favouring the late one;
+#   - the defaults, the early pool without the prewarm (-cold-pool/): whether the prewarm becomes the default (part 26:
+#     29.2 s against 30.4; part 27: 20.7 against 33.8, the latter beside another GPU's compile);
+#   - the prewarm with the pool started where inductor starts it (SEQREC_INDUCTOR_POOL_EARLY=0, -cold-prewarm-pool-late/),
+#     after them: with the first, what the early pool does, the order favouring the late one;
 #   - the prewarm with --compile-ahead (-cold-compile-ahead-prewarm/): the first epochs eager and graphed (part 13: a
 #     12.5 s cold first epoch at 0.448 s an epoch, our kernels compiling in it; the prewarm now compiles them beside
 #     it) while a background process compiles the loss into inductor's caches; compiled from the first epoch boundary
@@ -30,6 +32,7 @@ fast_path_runs
 GPU0=("$(queue_loop "$QUEUE.session" $SESSION_BOUND_WINDOW_S)")
 GPU1=("sleep 60"
   "SEQREC_PREWARM=1 $COLD_TIMED --out $SET-cold-prewarm-pool/accuracy"
+  "$COLD_TIMED --out $SET-cold-pool/accuracy"
   "SEQREC_PREWARM=1 SEQREC_INDUCTOR_POOL_EARLY=0 $COLD_TIMED --out $SET-cold-prewarm-pool-late/accuracy"
   "SEQREC_PREWARM=1 $COLD_TIMED --compile-ahead --out $SET-cold-compile-ahead-prewarm/accuracy")
 split_one_offs gpu0-h256-then-queue gpu1-seeds

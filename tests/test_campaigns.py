@@ -803,9 +803,10 @@ def test_part27_on_two_gpus_times_the_cold_start_on_gpu1_then_starts_an_h256_run
 
 
 def test_part28_times_three_cold_starts_on_gpu1_while_gpus_2_on_start_h256_runs_at_once(tmp_path):
-    """part28.sh on three GPUs: GPU 1 waits a minute (the stub's sleep returns at once), then three cold runs of #4's
-    fast path's seed 0 with the prewarm: the early inductor pool (the default), the late one, compile-ahead; only GPU
-    1's queue lane waits for them, GPU 2's takes an h256 run at once; all three h256 runs start while young."""
+    """part28.sh on three GPUs: GPU 1 waits a minute (the stub's sleep returns at once), then four cold runs of #4's
+    fast path's seed 0: the prewarm with the early inductor pool (the default), the defaults, the prewarm with the
+    late pool, the prewarm with compile-ahead; only GPU 1's queue lane waits for them, GPU 2's takes an h256 run at
+    once; all three h256 runs start while young."""
     minute = "#!/bin/sh\n[ \"$1\" = 60 ] && exit 0\nexec /bin/sleep \"$@\"\n"  # the minute's wait, at once
     root = start_part(tmp_path, 3, ["h256-a", "h256-b", "h256-c"], part="part28.sh", stubs={"sleep": minute})
     logs = root / "logs"
@@ -813,14 +814,18 @@ def test_part28_times_three_cold_starts_on_gpu1_while_gpus_2_on_start_h256_runs_
                       and text_of(logs / "gpu1-queue1.log").count("=== rc=") >= 3, 30)
     gpu1 = [line for line in text_of(logs / "gpu1-seeds.log").splitlines() if line.startswith("=== ")
             and "seqrec sweep" in line]
-    assert len(gpu1) == 3 and "=== rc=0" in text_of(logs / "gpu1-seeds.log").split(gpu1[0])[0]  # after the sleep
-    assert all(r.count("_CACHE_DIR=$(mktemp -d)") == 2 and "SEQREC_STEP_TIMES=1 " in r and "SEQREC_PREWARM=1 " in r
+    assert len(gpu1) == 4 and "=== rc=0" in text_of(logs / "gpu1-seeds.log").split(gpu1[0])[0]  # after the sleep
+    assert all(r.count("_CACHE_DIR=$(mktemp -d)") == 2 and "SEQREC_STEP_TIMES=1 " in r
                and "--datasets amazon-beauty --hidden 64" in r and "--amp bf16 --cuda-graph --compile --seeds 0 " in r
                for r in gpu1)
-    assert "POOL_EARLY" not in gpu1[0] and gpu1[0].endswith("-amp-compile-cuda-graph-cold-prewarm-pool/accuracy")
-    assert "SEQREC_INDUCTOR_POOL_EARLY=0 " in gpu1[1] and gpu1[1].endswith("-cold-prewarm-pool-late/accuracy")
-    assert "--compile-ahead " in gpu1[2] and "POOL_EARLY" not in gpu1[2]
-    assert gpu1[2].endswith("-amp-compile-cuda-graph-cold-compile-ahead-prewarm/accuracy")
+    prewarm, defaults, late, ahead = gpu1
+    assert "POOL_EARLY" not in prewarm and prewarm.endswith("-amp-compile-cuda-graph-cold-prewarm-pool/accuracy")
+    assert "SEQREC_PREWARM" not in defaults and "POOL_EARLY" not in defaults
+    assert defaults.endswith("-amp-compile-cuda-graph-cold-pool/accuracy")
+    assert "SEQREC_INDUCTOR_POOL_EARLY=0 " in late and late.endswith("-cold-prewarm-pool-late/accuracy")
+    assert "--compile-ahead " in ahead and "POOL_EARLY" not in ahead
+    assert ahead.endswith("-amp-compile-cuda-graph-cold-compile-ahead-prewarm/accuracy")
+    assert all("SEQREC_PREWARM=1 " in r for r in (prewarm, late, ahead))
     assert "gpu1-done" in text_of(logs / "gpu1-queue1.log") and "gpu1-done" not in text_of(logs / "gpu2-queue1.log")
     assert "queue.txt.session" in text_of(logs / "gpu2-queue1.log")
     h256 = [c for c in text_of(tmp_path / "calls.txt").split() if c.startswith("h256-")]
