@@ -137,6 +137,16 @@ one_offs_then_queue() {  # the set-up of parts 18b on: their one-off lines (spli
   touch "$ROOT/.graph-ok" "$ROOT/.graph-tested" "$ROOT/.interval-ok" "$ROOT/.interval-tested" "$ROOT/.timing-done"
 }
 
+h256_then_queue() {  # the set-up of parts 27 on: one_offs_then_queue, each GPU's first lane taking one of ml-1m's
+  # h256 runs (QUEUE.session) while the campaign is younger than SESSION_BOUND_WINDOW_S (300 s: a run that starts at
+  # a session's start), GPU 0's in its own lane (GPU0), then the queue; fast_path_runs's names. The part then sets
+  # GPU1 (GPU 1's one-offs) and calls split_one_offs gpu0-h256-then-queue gpu1-seeds.
+  one_offs_then_queue
+  SESSION_BOUND_WINDOW_S=300  # one_offs_then_queue's 0 kept every h256 line out of the lanes
+  fast_path_runs
+  GPU0=("$(queue_loop "$QUEUE.session" $SESSION_BOUND_WINDOW_S)")
+}
+
 fast_path_runs() {  # #4's run (TiM4Rec amazon-beauty h64, bf16, compiled, CUDA graph), as parts 19 on use it: RUN
   # (add --seeds, --out), PROFILED (seed 0, profiled at epoch 5), COLD_TIMED (seed 0, every cache empty, its first
   # epoch's steps and compile time recorded: SEQREC_STEP_TIMES=1; add --out; after queue_campaign, which sets COLD),

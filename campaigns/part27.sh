@@ -18,10 +18,7 @@
 # Usage (repository root, data under .gpu/data):  bash campaigns/part27.sh [ROOT]
 source campaigns/lanes.sh
 source campaigns/ml1m_queue.sh
-one_offs_then_queue
-SESSION_BOUND_WINDOW_S=300  # one_offs_then_queue's 0 kept every h256 line out of the lanes
-fast_path_runs
-GPU0=("$(queue_loop "$QUEUE.session" $SESSION_BOUND_WINDOW_S)")
+h256_then_queue
 GPU1=("$COLD_TIMED --out $SET-cold-breakdown/accuracy"
   "SEQREC_PREWARM=1 $COLD_TIMED --out $SET-cold-breakdown-prewarm/accuracy")
 split_one_offs gpu0-h256-then-queue gpu1-seeds
