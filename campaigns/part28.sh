@@ -10,9 +10,11 @@
 # Part 27's breakdown (results/full-amp-compile-cuda-graph-cold-breakdown/): the cold first step is compiling, all of
 # it. With the prewarm, torch's compiles took 17.5 s and 12 kernels compiled in the training process 2.4 s: TiM4Rec's
 # two time-MLP kernels, which the prewarm missed (fixed, kernels/prewarm.py), and inductor's own kernels, compiled in
-# the process until inductor's worker pool answers (now started at the run's start: seqrec/inductor_pool.py). GPU 1,
-# after a minute (the other GPUs' h256 runs compile then; part 27's defaults run shared its start with one), runs
-# TiM4Rec amazon-beauty h64 seed 0 on the fast path, caches empty, SEQREC_STEP_TIMES=1, four times:
+# the process until inductor's worker pool answers (now started at the run's start: seqrec/inductor_pool.py). GPU 1
+# first runs the prewarm's GPU test once a session (a prewarmed step compiles nothing itself: it would have failed on
+# the time-MLP kernels; logs/prewarm-tests28.txt), about a minute in which the other GPUs' h256 runs compile (part
+# 27's defaults run shared its start with one), then TiM4Rec amazon-beauty h64 seed 0 on the fast path, caches
+# empty, SEQREC_STEP_TIMES=1, four times:
 #   - the prewarm with both fixes (<timing>-amp-compile-cuda-graph-cold-prewarm-pool/): against part 27's 20.7 s;
 #   - the defaults, the early pool without the prewarm (-cold-pool/): whether the prewarm becomes the default (part 26:
 #     29.2 s against 30.4; part 27: 20.7 against 33.8, the latter beside another GPU's compile);
@@ -27,7 +29,8 @@
 source campaigns/lanes.sh
 source campaigns/ml1m_queue.sh
 h256_then_queue
-GPU1=("sleep 60"
+GPU1=("[ -e $ROOT/.tests28-done ] || { timeout 300 $PYTEST tests/test_prewarm.py tests/test_inductor_pool.py \
+    > $ROOT/logs/prewarm-tests28.txt 2>&1; touch $ROOT/.tests28-done; }"
   "SEQREC_PREWARM=1 $COLD_TIMED --out $SET-cold-prewarm-pool/accuracy"
   "$COLD_TIMED --out $SET-cold-pool/accuracy"
   "SEQREC_PREWARM=1 SEQREC_INDUCTOR_POOL_EARLY=0 $COLD_TIMED --out $SET-cold-prewarm-pool-late/accuracy"

@@ -28,13 +28,11 @@ def campaign_repo(tmp_path: Path, *scripts: str) -> Path:
     return work
 
 
-def stub_host_env(tmp_path: Path, gpus: int | None, stubs: dict[str, str] | None = None) -> dict[str, str]:
+def stub_host_env(tmp_path: Path, gpus: int | None) -> dict[str, str]:
     """The environment of a stub GPU host: ``python3`` logs its arguments to ``tmp_path/calls.txt`` and runs nothing;
-    ``nvidia-smi -L`` lists ``gpus`` H200s (None: no nvidia-smi stub); ``stubs``: more commands, {name: script}."""
+    ``nvidia-smi -L`` lists ``gpus`` H200s (None: no nvidia-smi stub)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name, script in (stubs or {}).items():
-        (bin_dir / name).write_text(script)
     (bin_dir / "python3").write_text(f'#!/bin/sh\necho "python3 $*" >> {tmp_path}/calls.txt\n')
     if gpus is not None:
         listing = "".join(f'echo "GPU {g}: NVIDIA H200"\n' for g in range(gpus))
@@ -734,13 +732,12 @@ def test_part26_times_the_cold_starts_then_runs_tim4recs_ml1m_seeds_on_the_fast_
 
 
 
-def start_part(tmp_path, gpus: int, session: list[str], age_s: int = 0, part: str = "part27.sh",
-               stubs: dict[str, str] | None = None) -> Path:
-    """Start campaigns/``part`` on a stub host of ``gpus`` GPUs (python3 logs its arguments to calls.txt; ``stubs``:
-    more commands) whose queue holds one run ("queued-run") and whose session-bound queue ``session``, in a campaign
-    ``age_s`` old (0: a new one). Returns the campaign root."""
+def start_part(tmp_path, gpus: int, session: list[str], age_s: int = 0, part: str = "part27.sh") -> Path:
+    """Start campaigns/``part`` on a stub host of ``gpus`` GPUs (python3 logs its arguments to calls.txt) whose
+    queue holds one run ("queued-run") and whose session-bound queue ``session``, in a campaign ``age_s`` old (0: a
+    new one). Returns the campaign root."""
     work = campaign_repo(tmp_path, "lanes.sh", "ml1m_queue.sh", part)
-    env = stub_host_env(tmp_path, gpus, stubs)
+    env = stub_host_env(tmp_path, gpus)
     root = tmp_path / "campaign"
     (root / "logs").mkdir(parents=True)
     (root / "queue.txt").write_text("python3 queued-run\n")
@@ -803,18 +800,20 @@ def test_part27_on_two_gpus_times_the_cold_start_on_gpu1_then_starts_an_h256_run
 
 
 def test_part28_times_three_cold_starts_on_gpu1_while_gpus_2_on_start_h256_runs_at_once(tmp_path):
-    """part28.sh on three GPUs: GPU 1 waits a minute (the stub's sleep returns at once), then four cold runs of #4's
-    fast path's seed 0: the prewarm with the early inductor pool (the default), the defaults, the prewarm with the
-    late pool, the prewarm with compile-ahead; only GPU 1's queue lane waits for them, GPU 2's takes an h256 run at
-    once; all three h256 runs start while young."""
-    minute = "#!/bin/sh\n[ \"$1\" = 60 ] && exit 0\nexec /bin/sleep \"$@\"\n"  # the minute's wait, at once
-    root = start_part(tmp_path, 3, ["h256-a", "h256-b", "h256-c"], part="part28.sh", stubs={"sleep": minute})
+    """part28.sh on three GPUs: GPU 1 runs the prewarm's GPU tests once (a marker), then four cold runs of #4's fast
+    path's seed 0: the prewarm with the early inductor pool (the default), the defaults, the prewarm with the late
+    pool, the prewarm with compile-ahead; only GPU 1's queue lane waits for them, GPU 2's takes an h256 run at once;
+    all three h256 runs start while young."""
+    root = start_part(tmp_path, 3, ["h256-a", "h256-b", "h256-c"], part="part28.sh")
     logs = root / "logs"
     assert wait_until(lambda: "queued-run" in text_of(tmp_path / "calls.txt")
                       and text_of(logs / "gpu1-queue1.log").count("=== rc=") >= 3, 30)
     gpu1 = [line for line in text_of(logs / "gpu1-seeds.log").splitlines() if line.startswith("=== ")
             and "seqrec sweep" in line]
-    assert len(gpu1) == 4 and "=== rc=0" in text_of(logs / "gpu1-seeds.log").split(gpu1[0])[0]  # after the sleep
+    assert len(gpu1) == 4
+    tests = text_of(logs / "gpu1-seeds.log").split(gpu1[0])[0]  # first, once a session
+    assert "-m pytest -q -p no:cacheprovider tests/test_prewarm.py tests/test_inductor_pool.py" in tests
+    assert "tests/test_prewarm.py" in text_of(tmp_path / "calls.txt") and (root / ".tests28-done").exists()
     assert all(r.count("_CACHE_DIR=$(mktemp -d)") == 2 and "SEQREC_STEP_TIMES=1 " in r
                and "--datasets amazon-beauty --hidden 64" in r and "--amp bf16 --cuda-graph --compile --seeds 0 " in r
                for r in gpu1)
