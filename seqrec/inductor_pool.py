@@ -5,9 +5,9 @@ Inductor compiles its Triton kernels in a pool of worker processes, but only onc
 process, one after another, on the first step's critical path. The pool is started by the first call of the inductor
 backend (``maybe_warm_pool``), after dynamo has traced the loss, and its workers must each import torch first. On an
 H200 (part 27, results/full-amp-compile-cuda-graph-cold-breakdown/) TiM4Rec's cold first step compiled 10-16 of
-inductor's kernels in the process that way (up to 0.97 s one). ``warm_early`` starts the pool before the run loads
-its data and builds its model, so that it is ready sooner; where it would help, it changes when kernels compile,
-never what runs.
+inductor's kernels in the process that way (up to 0.97 s one). ``warm_early`` starts the pool once the run is
+this process's (``seqrec.run_claim``), before it moves its data to the device and builds its model, so that it is
+ready sooner; it changes when kernels compile, never what runs.
 
 ``SEQREC_INDUCTOR_POOL_EARLY``: 1 (the default) or 0 (the pool starts where inductor starts it).
 """

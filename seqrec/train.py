@@ -490,10 +490,6 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
     ds_name = dataset if isinstance(dataset, str) else dataset.name
     tcfg = resolve_train_config(model_name, ds_name, train_config)
     resolve_model_config(model_name, ds_name, config, backend, max_len=0)  # key errors before the data loads
-    try:  # a compiled CUDA run: inductor's compile workers start now, ready sooner (seqrec/inductor_pool.py)
-        inductor_pool.warm_early(dev, tcfg["compile"] and not tcfg["compile_ahead"])
-    except ValueError as e:
-        raise TrainSetupError(str(e)) from e
     ds = _resolve_dataset(dataset, data_dir, dataset_options)
     overrides, model_config = resolve_model_config(model_name, ds.name, config, backend, ds.max_len)
     if ds.n_samples("train") < 1:
@@ -503,11 +499,14 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
     timed_epochs = step_times_epochs()
     try:
         profiled_epoch = epoch_profile.profile_epoch()
+        inductor_pool.pool_early()  # its switch read here: a bad value stops the run before it starts anything
     except ValueError as e:
         raise TrainSetupError(str(e)) from e
     fingerprint = _fingerprint(model_name, ds, model_config, tcfg, seed, max_steps_per_epoch)
     # the run is this process's from reading its checkpoint to writing its result (RunClaimed: another's)
     with run_claim.claimed(ckpt_path), runtime.deterministic(dev.type == "cpu"), runtime.tf32_matmuls(tcfg["tf32"]):
+        # a compiled CUDA run: inductor's compile workers start now, ready sooner (seqrec/inductor_pool.py)
+        inductor_pool.warm_early(dev, tcfg["compile"] and not tcfg["compile_ahead"])
         ckpt = load_checkpoint(ckpt_path) if ckpt_path is not None else None
         if ckpt is not None and not _same_run(ckpt["fingerprint"], fingerprint):
             raise TrainSetupError(f"{ckpt_path}: checkpoint belongs to a different run (model, data, config or "

@@ -6,8 +6,11 @@ import pytest
 import torch
 import torch._inductor.async_compile as async_compile
 
-from seqrec import inductor_pool
+from seqrec import inductor_pool, run_claim
+from seqrec.run_claim import RunClaimed
 from seqrec.train import TrainSetupError, train
+from tests.test_run_claim import hold_in_another_process
+from tests.test_train import consecutive_dataset
 
 
 @pytest.fixture
@@ -29,13 +32,13 @@ def test_only_a_cuda_run_that_compiles_now_starts_the_pool(warmed, monkeypatch):
     assert warmed == [1]
 
 
-def test_a_bad_switch_stops_the_run_before_it_loads_anything(warmed, monkeypatch):
+def test_a_bad_switch_stops_the_run_before_it_starts_anything(warmed, monkeypatch, tmp_path):
     monkeypatch.setenv(inductor_pool.POOL_EARLY_ENV, "yes")
     with pytest.raises(ValueError, match="SEQREC_INDUCTOR_POOL_EARLY='yes'"):
         inductor_pool.pool_early()
-    monkeypatch.setattr("seqrec.train._resolve_dataset", lambda *a: pytest.fail("the data should not load"))
+    monkeypatch.setattr(run_claim, "claimed", lambda *a: pytest.fail("the run should not be claimed"))
     with pytest.raises(TrainSetupError, match="SEQREC_INDUCTOR_POOL_EARLY"):
-        train("sasrec", "any", train_config={"epochs": 1}, progress=False)
+        train("sasrec", consecutive_dataset(), train_config={"epochs": 1}, out=tmp_path / "r.json", progress=False)
 
 
 class Stop(Exception):
@@ -44,14 +47,26 @@ class Stop(Exception):
 
 @pytest.mark.parametrize("tcfg,compiles_now", [({"compile": True}, True),
                                                 ({"compile": True, "compile_ahead": True}, False), ({}, False)])
-def test_train_asks_for_the_pool_when_it_compiles_from_its_first_step(monkeypatch, tcfg, compiles_now):
+def test_train_asks_for_the_pool_once_the_run_is_its_own(monkeypatch, tmp_path, tcfg, compiles_now):
+    """After the claim (a run left to another process starts no pool), when it compiles from its first step."""
     asked = []
 
     def record(device, now):
+        assert run_claim.lock_path(tmp_path / "r.json.ckpt").exists()  # held
         asked.append((device.type, now))
-        raise Stop  # before the data loads: nothing else of the run is needed here
+        raise Stop  # nothing else of the run is needed here
 
     monkeypatch.setattr(inductor_pool, "warm_early", record)
     with pytest.raises(Stop):
-        train("sasrec", "any", train_config={"epochs": 1, **tcfg}, device="cpu", progress=False)
+        train("sasrec", consecutive_dataset(), train_config={"epochs": 1, **tcfg}, device="cpu",
+              out=tmp_path / "r.json", progress=False)
     assert asked == [("cpu", compiles_now)]
+    holder = hold_in_another_process(tmp_path / "r.json.ckpt")
+    try:
+        with pytest.raises(RunClaimed):
+            train("sasrec", consecutive_dataset(), train_config={"epochs": 1, **tcfg}, device="cpu",
+                  out=tmp_path / "r.json", progress=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert len(asked) == 1
