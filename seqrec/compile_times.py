@@ -1,7 +1,8 @@
 """Where a cold start's compile time goes, for the epochs that ``SEQREC_STEP_TIMES`` times: torch's own compile
 metrics (dynamo's trace, AOT autograd, inductor's lowering and codegen, the wait for its Triton workers, the
-backward's compile) and the Triton kernels this process JIT-compiles itself (ours, at their first launch; inductor's
-compile in its worker processes and are not among them).
+backward's compile) and the Triton kernels this process JIT-compiles itself: ours, at their first launch, and those
+of inductor's that it compiles in this process rather than in its workers (part 27 on an H200: 10-16 of them in a
+cold first step, before its worker pool answered; ``seqrec.inductor_pool``).
 
     clock = CompileClock()          # listens to Triton's compiles from here on
     ...                             # the timed epoch
