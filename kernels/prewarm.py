@@ -12,12 +12,13 @@ compiles its share of the launch specializations (``launch_signature``, split by
 cache the training process reads; a kernel the processes have not reached yet is compiled by the training process
 as before (the cache's writes are atomic), so prewarming changes when kernels compile, never what runs.
 
-Off unless ``SEQREC_PREWARM=1``. Its former form ran the dry step at the run's full batches, up to 2048 x 50 rows
-scored against every item on the CPU in each process: on an H200 host it made TiM4Rec's first step slower (12.3 s
-against 8.9 s, part 12b). This form, on an H200 with #4's fast path (part 27,
-results/full-amp-compile-cuda-graph-cold-breakdown/): 14 of our kernel specializations found compiled, a first epoch
-of 20.7 s against 33.8 s without it (part 26: 29.2 s against 30.4; a cold start varies with the host's load). The
-dry step makes the device's choices as on CUDA (``dry_steps``): part 27's missed TiM4Rec's time-MLP kernels.
+On by default (``SEQREC_PREWARM``: 1 or 0). Its former form ran the dry step at the run's full batches, up to 2048 x
+50 rows scored against every item on the CPU in each process: on an H200 host it made TiM4Rec's first step slower
+(12.3 s against 8.9 s, part 12b). This form, on H200s with #4's fast path, cold: first epochs of 20.7, 24.4 and 20.9 s
+with it (parts 27, 28), 33.8, 28.2, 30.4 and 37.1 s without (parts 27, 28, 25, 24; a cold start varies with the
+host's load); in part 28 all 16 of TiM4Rec's kernel specializations were compiled by the time the first step
+launched them (results/full-amp-compile-cuda-graph-cold-prewarm-pool/). The dry step makes the device's choices as
+on CUDA (``dry_steps``): part 27's missed TiM4Rec's time-MLP kernels.
 
     python -m kernels.prewarm --model tim4rec --config '{"hidden_size": 64}' --n-items 12101 --seq-len 50 \\
         --train-batches 2 --eval-batches 2 [--amp bf16] --arch 90 --sms 132 --share 0/4
@@ -36,9 +37,11 @@ from pathlib import Path
 
 import torch
 
+from models.switches import env_flag
 from seqrec.runtime import child_env, patched_environ
 
 REPO = Path(__file__).resolve().parent.parent
+PREWARM_ENV = "SEQREC_PREWARM"
 DRY_ROWS = 64  # rows (B x L) of the dry step: past every kernel's smallest block, so its blocks are a full batch's
 
 
@@ -102,13 +105,23 @@ def dry_run(model_name: str, config: dict, n_items: int, seq_len: int, train_bat
     return compiled
 
 
+def enabled() -> bool:
+    """``SEQREC_PREWARM`` (1 or 0, default 1); another value is a ValueError naming it."""
+    return env_flag(PREWARM_ENV, default=True)
+
+
+def wanted(config: dict, device: torch.device) -> bool:
+    """Whether ``start`` launches processes for a run of a model with ``config`` on ``device``: on CUDA, not under
+    the Triton interpreter, for a model whose kernel backend is ours (``auto`` or ``triton``), with ``enabled()``."""
+    return enabled() and device.type == "cuda" and os.environ.get("TRITON_INTERPRET", "0") in ("", "0") and \
+        config.get("backend", "auto") in ("auto", "triton")  # the switch checked on every run
+
+
 def start(model_name: str, config: dict, n_items: int, seq_len: int, amp: str | None, device: torch.device,
           dataset: str | None = None, processes: int | None = None) -> list[subprocess.Popen]:
-    """Start the prewarm processes for a run on CUDA ``device``: none elsewhere, under the Triton interpreter, for
-    a model whose kernel backend is not ours, or unless ``SEQREC_PREWARM=1``. Their output goes to the file
-    ``SEQREC_PREWARM_LOG`` names, else nowhere. Reap them with ``finish``."""
-    if device.type != "cuda" or os.environ.get("TRITON_INTERPRET", "0") not in ("", "0") or \
-            os.environ.get("SEQREC_PREWARM") != "1" or config.get("backend", "auto") not in ("auto", "triton"):
+    """Start the prewarm processes for a run on CUDA ``device`` where ``wanted`` (else none). Their output goes to
+    the file ``SEQREC_PREWARM_LOG`` names, else nowhere. Reap them with ``finish``."""
+    if not wanted(config, device):
         return []
     n = processes or max(1, min(8, (os.cpu_count() or 1) // 4))
     major, minor = torch.cuda.get_device_capability(device)

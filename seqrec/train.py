@@ -499,14 +499,16 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
     timed_epochs = step_times_epochs()
     try:
         profiled_epoch = epoch_profile.profile_epoch()
-        inductor_pool.pool_early()  # its switch read here: a bad value stops the run before it starts anything
+        # the switches read here: a bad value stops the run before it starts anything
+        prewarming = prewarm.wanted(overrides, dev)
+        inductor_pool.pool_early(prewarming)
     except ValueError as e:
         raise TrainSetupError(str(e)) from e
     fingerprint = _fingerprint(model_name, ds, model_config, tcfg, seed, max_steps_per_epoch)
     # the run is this process's from reading its checkpoint to writing its result (RunClaimed: another's)
     with run_claim.claimed(ckpt_path), runtime.deterministic(dev.type == "cpu"), runtime.tf32_matmuls(tcfg["tf32"]):
         # a compiled CUDA run: inductor's compile workers start now, ready sooner (seqrec/inductor_pool.py)
-        inductor_pool.warm_early(dev, tcfg["compile"] and not tcfg["compile_ahead"])
+        pool_early = inductor_pool.warm_early(dev, tcfg["compile"] and not tcfg["compile_ahead"], prewarming)
         ckpt = load_checkpoint(ckpt_path) if ckpt_path is not None else None
         if ckpt is not None and not _same_run(ckpt["fingerprint"], fingerprint):
             raise TrainSetupError(f"{ckpt_path}: checkpoint belongs to a different run (model, data, config or "
@@ -588,7 +590,7 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
             del first
         compiled = tcfg["compile"] and ahead is None
         step = make_step(compiled)
-        # with SEQREC_PREWARM=1 our kernels compile in background processes meanwhile (kernels/prewarm.py)
+        # on CUDA our kernels compile in background processes meanwhile (kernels/prewarm.py, SEQREC_PREWARM=0: not)
         warm = [] if stopped else prewarm.start(model_name, overrides, ds.n_items, ds.max_len, tcfg["amp"], dev,
                                                 dataset=ds.name)
         tty = sys.stderr.isatty()
@@ -688,6 +690,8 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
             "n_parameters": runtime.count_parameters(model),
             "resumed_from_epoch": resumed_from,
             **({"compiled_from_epoch": compiled_from_epoch(history)} if tcfg["compile"] else {}),
+            # what this process started to shorten its cold start (kernels/prewarm.py, seqrec/inductor_pool.py)
+            "cold_start": {"prewarm": bool(warm), "inductor_pool_early": pool_early},
             "implementation": impl,
             **(extra or {}),
             "provenance": provenance(str(dev)),
