@@ -63,7 +63,7 @@ def test_start_launches_nothing_where_nothing_would_use_it(monkeypatch):
     monkeypatch.setenv("SEQREC_PREWARM", "0")
     assert prewarm.start("tim4rec", TINY, 30, 8, None, cuda) == []
     monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: "proc")
-    monkeypatch.delenv("SEQREC_PREWARM")  # on by default (parts 27-28: cold first epochs 20.7-24.4 s, 28.2-37.1 without)
+    monkeypatch.delenv("SEQREC_PREWARM")  # on by default (parts 27-28: cold first epochs 20.7-24.4 s, 28-37 without)
     assert prewarm.start("tim4rec", TINY, 30, 8, None, cuda, processes=2) == ["proc"] * 2
 
 
