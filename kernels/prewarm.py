@@ -10,7 +10,10 @@ does not depend on the batch size (``tests/test_kernel_specializations.py``), so
 ``dry_batch_size(seq_len)``, a few sequences, and the processes start compiling within their imports. Each process
 compiles its share of the launch specializations (``launch_signature``, split by a stable hash), into the Triton
 cache the training process reads; a kernel the processes have not reached yet is compiled by the training process
-as before (the cache's writes are atomic), so prewarming changes when kernels compile, never what runs.
+as before (the cache's writes are atomic), so prewarming changes when kernels compile, never what runs. A training
+run starts them once the run is its own (``seqrec.train``), before it moves its data to the device and builds its
+model, and its result records each process's report (``finish``: kernels, when imported, when ready) beside when its
+first epoch began (``cold_start``): whether the processes were ready in time.
 
 On by default (``SEQREC_PREWARM``: 1 or 0). Its former form ran the dry step at the run's full batches, up to 2048 x
 50 rows scored against every item on the CPU in each process: on an H200 host it made TiM4Rec's first step slower
@@ -29,10 +32,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -42,6 +49,7 @@ from seqrec.runtime import child_env, patched_environ
 
 REPO = Path(__file__).resolve().parent.parent
 PREWARM_ENV = "SEQREC_PREWARM"
+PROCESSES_ENV = "SEQREC_PREWARM_PROCESSES"
 DRY_ROWS = 64  # rows (B x L) of the dry step: past every kernel's smallest block, so its blocks are a full batch's
 
 
@@ -117,34 +125,70 @@ def wanted(config: dict, device: torch.device) -> bool:
         config.get("backend", "auto") in ("auto", "triton")  # the switch checked on every run
 
 
+@dataclass
+class Prewarm:
+    """One run's prewarm processes (``start``): when they started (``time.time()``) and the folder where each writes
+    its report (``main``'s ``--report``)."""
+    procs: list = field(default_factory=list)
+    started: float = 0.0
+    reports: Path | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.procs)
+
+
+def processes_for(cpus: int | None) -> int:
+    """How many processes ``start`` launches: ``SEQREC_PREWARM_PROCESSES`` (a positive integer), else a quarter of
+    the host's CPUs, 1 to 8. A bad value is a ValueError naming the variable."""
+    raw = os.environ.get(PROCESSES_ENV)
+    if raw is None:
+        return max(1, min(8, (cpus or 1) // 4))
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{PROCESSES_ENV}={raw!r}: expected a positive integer")
+    return int(raw)
+
+
 def start(model_name: str, config: dict, n_items: int, seq_len: int, amp: str | None, device: torch.device,
-          dataset: str | None = None, processes: int | None = None) -> list[subprocess.Popen]:
-    """Start the prewarm processes for a run on CUDA ``device`` where ``wanted`` (else none). Their output goes to
-    the file ``SEQREC_PREWARM_LOG`` names, else nowhere. Reap them with ``finish``."""
+          dataset: str | None = None, processes: int | None = None) -> Prewarm:
+    """Start the prewarm processes for a run on CUDA ``device`` where ``wanted`` (else none): ``processes`` of
+    them, or ``processes_for`` the host. Their output goes to the file ``SEQREC_PREWARM_LOG`` names, else
+    nowhere. Reap them with ``finish``."""
     if not wanted(config, device):
-        return []
-    n = processes or max(1, min(8, (os.cpu_count() or 1) // 4))
+        return Prewarm()
+    n = processes or processes_for(os.cpu_count())
     major, minor = torch.cuda.get_device_capability(device)
     sms = torch.cuda.get_device_properties(device).multi_processor_count
     env = child_env(CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1")
     dry = str(dry_batch_size(seq_len))
+    reports, started = Path(tempfile.mkdtemp(prefix="seqrec-prewarm-")), time.time()
     common = ["--model", model_name, "--config", json.dumps(config), "--n-items", str(n_items),
               "--seq-len", str(seq_len), "--train-batches", dry, "--eval-batches", dry,
               "--arch", str(major * 10 + minor), "--sms", str(sms), *(["--amp", amp] if amp else []),
-              *(["--dataset", dataset] if dataset else [])]
+              *(["--dataset", dataset] if dataset else []), "--t0", repr(started)]
     log = os.environ.get("SEQREC_PREWARM_LOG")
-    return [subprocess.Popen([sys.executable, "-m", "kernels.prewarm", *common, "--share", f"{k}/{n}",
-                              *(["--log", log] if log else [])], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-            for k in range(n)]
+    procs = [subprocess.Popen([sys.executable, "-m", "kernels.prewarm", *common, "--share", f"{k}/{n}",
+                               "--report", str(reports / f"{k}.json"), *(["--log", log] if log else [])], cwd=REPO,
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+             for k in range(n)]
+    return Prewarm(procs, started, reports)
 
 
-def finish(procs: list[subprocess.Popen]) -> None:
-    """Wait for the prewarm processes (they end on their own within the first epoch; killed if still running)."""
-    for p in procs:
+def finish(warm: Prewarm) -> list[dict]:
+    """Wait for the prewarm processes (they end on their own within the first epoch; killed if still running) and
+    return their reports, by share: {"share": "K/N", "kernels": n, "compile_seconds": s, "imported_seconds": s,
+    "ready_seconds": s} (seconds since ``start``; a killed process has none). Called again, it returns []."""
+    for p in warm.procs:
         if p.poll() is None:
             p.kill()
         p.wait()
+    warm.procs = []
+    if warm.reports is None:
+        return []
+    found = sorted(warm.reports.glob("*.json"), key=lambda f: int(f.stem))
+    reports = [json.loads(f.read_text()) for f in found]
+    shutil.rmtree(warm.reports, ignore_errors=True)
+    warm.reports = None
+    return reports
 
 
 def add_dry_step_arguments(ap: argparse.ArgumentParser) -> None:
@@ -167,7 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sms", type=int, default=132, help="the GPU's SM count (a launch sizes its grid by it)")
     ap.add_argument("--share", default="0/1", help="K/N: this process compiles the K-th of N shares")
     ap.add_argument("--log", default=None, help="append this process's output to the file")
+    ap.add_argument("--report", default=None, help="write this process's report (JSON) to the file")
+    ap.add_argument("--t0", type=float, default=None, help="time.time() of the start its report's times count from")
     args = ap.parse_args(argv)
+    imported = time.time()
     if args.log:
         with open(args.log, "a") as f:
             os.dup2(f.fileno(), 1)
@@ -178,6 +225,14 @@ def main(argv: list[str] | None = None) -> int:
                        dataset=args.dataset, arch=args.arch, sms=args.sms, share=(k, n))
     print(f"prewarm {args.share}: {len(compiled)} kernel specializations, "
           f"{sum(c.seconds for c in compiled):.1f} s", flush=True)
+    if args.report:
+        t0 = imported if args.t0 is None else args.t0
+        report = {"share": args.share, "kernels": len(compiled), "compile_seconds": round(sum(
+            c.seconds for c in compiled), 3), "imported_seconds": round(imported - t0, 3),
+            "ready_seconds": round(time.time() - t0, 3)}
+        tmp = Path(args.report).with_suffix(".tmp")
+        tmp.write_text(json.dumps(report))
+        tmp.replace(args.report)  # whole or absent
     return 0
 
 

@@ -501,14 +501,19 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
         profiled_epoch = epoch_profile.profile_epoch()
         # the switches read here: a bad value stops the run before it starts anything
         prewarming = prewarm.wanted(overrides, dev)
+        prewarm.processes_for(os.cpu_count())
         inductor_pool.pool_early(prewarming)
     except ValueError as e:
         raise TrainSetupError(str(e)) from e
     fingerprint = _fingerprint(model_name, ds, model_config, tcfg, seed, max_steps_per_epoch)
     # the run is this process's from reading its checkpoint to writing its result (RunClaimed: another's)
-    with run_claim.claimed(ckpt_path), runtime.deterministic(dev.type == "cpu"), runtime.tf32_matmuls(tcfg["tf32"]):
-        # a compiled CUDA run: inductor's compile workers start now, ready sooner (seqrec/inductor_pool.py)
+    with run_claim.claimed(ckpt_path), runtime.deterministic(dev.type == "cpu"), \
+            runtime.tf32_matmuls(tcfg["tf32"]), contextlib.ExitStack() as reap:
+        # a compiled CUDA run: inductor's compile workers start now, ready sooner (seqrec/inductor_pool.py), unless
+        # our kernels compile in background processes from now on (kernels/prewarm.py, SEQREC_PREWARM=0: not)
         pool_early = inductor_pool.warm_early(dev, tcfg["compile"] and not tcfg["compile_ahead"], prewarming)
+        warm = prewarm.start(model_name, overrides, ds.n_items, ds.max_len, tcfg["amp"], dev, dataset=ds.name)
+        reap.callback(prewarm.finish, warm)  # a run that stops before its first epoch leaves none running
         ckpt = load_checkpoint(ckpt_path) if ckpt_path is not None else None
         if ckpt is not None and not _same_run(ckpt["fingerprint"], fingerprint):
             raise TrainSetupError(f"{ckpt_path}: checkpoint belongs to a different run (model, data, config or "
@@ -590,13 +595,11 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
             del first
         compiled = tcfg["compile"] and ahead is None
         step = make_step(compiled)
-        # on CUDA our kernels compile in background processes meanwhile (kernels/prewarm.py, SEQREC_PREWARM=0: not)
-        warm = [] if stopped else prewarm.start(model_name, overrides, ds.n_items, ds.max_len, tcfg["amp"], dev,
-                                                dataset=ds.name)
         tty = sys.stderr.isatty()
         bar = _progress_bar(epochs, epochs_done, progress and tty, f"{model_name} {ds.name}")
         # the timed epochs' records say where their compile time went (seqrec/compile_times.py)
         clock = compile_times.CompileClock() if epochs_done < timed_epochs else None
+        first_epoch_at = time.time()
         try:
             while epochs_done < epochs and not stopped:
                 epoch = epochs_done + 1
@@ -652,7 +655,10 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
                     on_epoch_end(copy.deepcopy(record))
         finally:
             bar.close()
-            prewarm.finish(warm)
+            cold_start = {"prewarm": bool(warm), "inductor_pool_early": pool_early}
+            if warm:  # when its processes were ready, against when the first epoch began (seconds after their start)
+                cold_start["first_epoch_after_prewarm_seconds"] = round(first_epoch_at - warm.started, 3)
+                cold_start["prewarm_processes"] = prewarm.finish(warm)
             if clock is not None:
                 clock.close()
             if ahead is not None:
@@ -691,7 +697,7 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
             "resumed_from_epoch": resumed_from,
             **({"compiled_from_epoch": compiled_from_epoch(history)} if tcfg["compile"] else {}),
             # what this process started to shorten its cold start (kernels/prewarm.py, seqrec/inductor_pool.py)
-            "cold_start": {"prewarm": bool(warm), "inductor_pool_early": pool_early},
+            "cold_start": cold_start,
             "implementation": impl,
             **(extra or {}),
             "provenance": provenance(str(dev)),

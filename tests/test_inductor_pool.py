@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 import torch._inductor.async_compile as async_compile
@@ -86,8 +88,11 @@ def test_the_result_says_what_the_run_started_for_its_cold_start(monkeypatch, tm
     run = dict(train_config={"epochs": 1}, device="cpu", progress=False)
     result = train("sasrec", consecutive_dataset(), out=tmp_path / "cpu.json", **run)
     assert result["cold_start"] == {"prewarm": False, "inductor_pool_early": False}  # a CPU run starts neither
-    monkeypatch.setattr(prewarm, "start", lambda *a, **k: ["proc"])
-    monkeypatch.setattr(prewarm, "finish", lambda procs: None)
+    report = {"share": "0/1", "kernels": 3, "compile_seconds": 2.5, "imported_seconds": 1.0, "ready_seconds": 4.0}
+    monkeypatch.setattr(prewarm, "start", lambda *a, **k: prewarm.Prewarm(["proc"], time.time()))
+    monkeypatch.setattr(prewarm, "finish", lambda warm: [report] if warm.procs else [])
     monkeypatch.setattr(inductor_pool, "warm_early", lambda *a: True)
     result = train("sasrec", consecutive_dataset(), out=tmp_path / "started.json", **run)
-    assert result["cold_start"] == {"prewarm": True, "inductor_pool_early": True}
+    lead = result["cold_start"].pop("first_epoch_after_prewarm_seconds")
+    assert 0 <= lead < 60
+    assert result["cold_start"] == {"prewarm": True, "inductor_pool_early": True, "prewarm_processes": [report]}

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -24,12 +25,18 @@ ARGS = ["--model", "tim4rec", "--config", json.dumps(TINY), "--n-items", "30", "
 
 
 def run_prewarm(cache: Path, share: str) -> int:
-    """The number of kernel specializations the share compiled (or found in ``cache``)."""
+    """The number of kernel specializations the share compiled (or found in ``cache``); its report agrees."""
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    done = subprocess.run([sys.executable, "-m", "kernels.prewarm", *ARGS, "--share", share], cwd=REPO,
-                          env={**env, "TRITON_CACHE_DIR": str(cache)}, capture_output=True, text=True, timeout=600)
+    report, t0 = cache.parent / f"report-{share.replace('/', '-')}.json", time.time()
+    done = subprocess.run([sys.executable, "-m", "kernels.prewarm", *ARGS, "--share", share, "--report", str(report),
+                           "--t0", repr(t0)], cwd=REPO, env={**env, "TRITON_CACHE_DIR": str(cache)},
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    return int(re.search(r"(\d+) kernel specializations", done.stdout).group(1))
+    n = int(re.search(r"(\d+) kernel specializations", done.stdout).group(1))
+    got = json.loads(report.read_text())
+    assert got["share"] == share and got["kernels"] == n and got["compile_seconds"] >= 0
+    assert 0 < got["imported_seconds"] <= got["ready_seconds"] <= time.time() - t0  # counted from t0
+    return n
 
 
 @pytest.mark.slow
@@ -53,18 +60,18 @@ def test_start_launches_nothing_where_nothing_would_use_it(monkeypatch):
     card = type("Card", (), {"multi_processor_count": 132})
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda d=None: card)
     monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: "proc")
-    assert prewarm.start("tim4rec", TINY, 30, 8, None, cuda, processes=3) == ["proc"] * 3  # on: it starts
+    assert prewarm.start("tim4rec", TINY, 30, 8, None, cuda, processes=3).procs == ["proc"] * 3  # on: it starts
     monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: pytest.fail("no process should start"))
-    assert prewarm.start("tim4rec", TINY, 30, 8, None, torch.device("cpu")) == []
-    assert prewarm.start("tim4rec", {**TINY, "backend": "torch"}, 30, 8, None, cuda) == []
+    assert not prewarm.start("tim4rec", TINY, 30, 8, None, torch.device("cpu"))
+    assert not prewarm.start("tim4rec", {**TINY, "backend": "torch"}, 30, 8, None, cuda)
     monkeypatch.setenv("TRITON_INTERPRET", "1")
-    assert prewarm.start("tim4rec", TINY, 30, 8, None, cuda) == []
+    assert not prewarm.start("tim4rec", TINY, 30, 8, None, cuda)
     monkeypatch.setenv("TRITON_INTERPRET", "0")
     monkeypatch.setenv("SEQREC_PREWARM", "0")
-    assert prewarm.start("tim4rec", TINY, 30, 8, None, cuda) == []
+    assert not prewarm.start("tim4rec", TINY, 30, 8, None, cuda)
     monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: "proc")
     monkeypatch.delenv("SEQREC_PREWARM")  # on by default (parts 27-28: cold first epochs 20.7-24.4 s, 28-37 without)
-    assert prewarm.start("tim4rec", TINY, 30, 8, None, cuda, processes=2) == ["proc"] * 2
+    assert prewarm.start("tim4rec", TINY, 30, 8, None, cuda, processes=2).procs == ["proc"] * 2
 
 
 def test_a_bad_switch_is_an_error_naming_it_on_any_device(monkeypatch, tmp_path):
@@ -78,6 +85,34 @@ def test_a_bad_switch_is_an_error_naming_it_on_any_device(monkeypatch, tmp_path)
     with pytest.raises(TrainSetupError, match="SEQREC_PREWARM"):  # before the run starts anything
         train("sasrec", consecutive_dataset(), train_config={"epochs": 1}, out=tmp_path / "r.json", progress=False)
     assert not (tmp_path / "r.json").exists() and not (tmp_path / "r.json.ckpt").exists()
+
+
+def test_the_number_of_processes_is_the_hosts_or_asked(monkeypatch, tmp_path):
+    monkeypatch.delenv(prewarm.PROCESSES_ENV, raising=False)
+    assert [prewarm.processes_for(c) for c in (None, 2, 16, 32, 128)] == [1, 1, 4, 8, 8]
+    monkeypatch.setenv(prewarm.PROCESSES_ENV, "16")
+    assert prewarm.processes_for(32) == 16
+    for bad in ("0", "-2", "many"):
+        monkeypatch.setenv(prewarm.PROCESSES_ENV, bad)
+        with pytest.raises(ValueError, match=f"SEQREC_PREWARM_PROCESSES='{bad}'"):
+            prewarm.processes_for(32)
+    from seqrec.train import TrainSetupError, train
+    from tests.test_train import consecutive_dataset
+
+    with pytest.raises(TrainSetupError, match="SEQREC_PREWARM_PROCESSES"):  # on any device, before the run starts
+        train("sasrec", consecutive_dataset(), train_config={"epochs": 1}, out=tmp_path / "r.json", progress=False)
+
+
+def test_finish_reaps_and_reads_each_report_once(tmp_path):
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    for k in (1, 0):
+        (reports / f"{k}.json").write_text(json.dumps({"share": f"{k}/2", "kernels": k}))
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    warm = prewarm.Prewarm([sleeper], time.time(), reports)
+    assert prewarm.finish(warm) == [{"share": "0/2", "kernels": 0}, {"share": "1/2", "kernels": 1}]
+    assert sleeper.returncode is not None and not reports.exists()  # killed, its folder gone
+    assert prewarm.finish(warm) == [] and not warm
 
 
 def test_dry_batch_reaches_the_kernels_full_blocks():
@@ -117,9 +152,12 @@ def test_a_prewarmed_step_compiles_nothing_itself(tmp_path, monkeypatch):
     monkeypatch.setenv("TRITON_CACHE_DIR", str(warm))
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     monkeypatch.setenv("SEQREC_PREWARM", "1")
-    procs = prewarm.start("tim4rec", TINY, 30, 8, None, torch.device("cuda"), processes=2)
-    assert len(procs) == 2
-    assert [p.wait(timeout=600) for p in procs] == [0, 0]
+    warm = prewarm.start("tim4rec", TINY, 30, 8, None, torch.device("cuda"), processes=2)
+    assert len(warm.procs) == 2
+    assert [p.wait(timeout=600) for p in warm.procs] == [0, 0]
+    reports = prewarm.finish(warm)
+    assert [r["share"] for r in reports] == ["0/2", "1/2"] and sum(r["kernels"] for r in reports) > 0
+    assert all(0 < r["imported_seconds"] < r["ready_seconds"] for r in reports)
     before = sorted(os.listdir(warm))
     step(warm)
     assert sorted(os.listdir(warm)) == before
