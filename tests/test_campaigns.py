@@ -829,3 +829,33 @@ def test_part28_times_three_cold_starts_on_gpu1_while_gpus_2_on_start_h256_runs_
     assert "queue.txt.session" in text_of(logs / "gpu2-queue1.log")
     h256 = [c for c in text_of(tmp_path / "calls.txt").split() if c.startswith("h256-")]
     assert sorted(h256) == ["h256-a", "h256-b", "h256-c"]
+
+
+def test_part29_times_four_cold_starts_on_gpu1_while_gpus_2_on_start_h256_runs_at_once(tmp_path):
+    """part29.sh on three GPUs: GPU 1 runs the prewarm's GPU tests once (a marker), then four cold runs of #4's fast
+    path's seed 0 with the defaults: compiled; with compile-ahead; with compile-ahead and 16 prewarm processes; with
+    compile-ahead for 60 epochs without early stopping. Only GPU 1's queue lane waits for them; all three h256 runs
+    start while young."""
+    root = start_part(tmp_path, 3, ["h256-a", "h256-b", "h256-c"], part="part29.sh")
+    logs = root / "logs"
+    assert wait_until(lambda: "queued-run" in text_of(tmp_path / "calls.txt")
+                      and text_of(logs / "gpu1-queue1.log").count("=== rc=") >= 3, 30)
+    gpu1 = [line for line in text_of(logs / "gpu1-seeds.log").splitlines() if line.startswith("=== ")
+            and "seqrec sweep" in line]
+    assert len(gpu1) == 4
+    tests = text_of(logs / "gpu1-seeds.log").split(gpu1[0])[0]  # first, once a session
+    assert "-m pytest -q -p no:cacheprovider tests/test_prewarm.py tests/test_inductor_pool.py" in tests
+    assert "prewarm-tests29.txt" in tests and (root / ".tests29-done").exists()
+    assert all(r.count("_CACHE_DIR=$(mktemp -d)") == 2 and "SEQREC_STEP_TIMES=1 " in r
+               and "--datasets amazon-beauty --hidden 64" in r and "--amp bf16 --cuda-graph --compile --seeds 0 " in r
+               and "SEQREC_PREWARM=" not in r and "POOL_EARLY" not in r for r in gpu1)  # the defaults
+    compiled, ahead, sixteen, long = gpu1
+    assert "--compile-ahead" not in compiled and compiled.endswith("-cold-prewarm-at-claim/accuracy")
+    assert "--compile-ahead --out " in ahead and ahead.endswith("-cold-compile-ahead-at-claim/accuracy")
+    assert sixteen.startswith("=== ") and "SEQREC_PREWARM_PROCESSES=16 " in sixteen and "--compile-ahead " in sixteen
+    assert sixteen.endswith("-cold-compile-ahead-16-processes/accuracy")
+    assert "--compile-ahead --epochs 60 --patience 0 --out " in long  # the last --epochs and --patience count
+    assert long.endswith("-cold-compile-ahead-60-epochs/accuracy")
+    assert "gpu1-done" in text_of(logs / "gpu1-queue1.log") and "gpu1-done" not in text_of(logs / "gpu2-queue1.log")
+    h256 = [c for c in text_of(tmp_path / "calls.txt").split() if c.startswith("h256-")]
+    assert sorted(h256) == ["h256-a", "h256-b", "h256-c"]
