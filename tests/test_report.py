@@ -202,10 +202,10 @@ def report_dir(tmp_path_factory) -> Path:
 
 def test_every_figure_and_table_is_written(report_dir):
     for name in FIGURES:
-        png, svg = report_dir / "full" / "figures" / f"{name}.png", report_dir / "full" / "figures" / f"{name}.svg"
+        png, pdf = report_dir / "full" / "figures" / f"{name}.png", report_dir / "full" / "figures" / f"{name}.pdf"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        text = svg.read_text()
-        assert "<svg" in text and "<dc:date>" not in text
+        data = pdf.read_bytes()
+        assert data[:5] == b"%PDF-" and b"/CreationDate" not in data
     for name in TABLES:
         assert (report_dir / "full" / "tables" / f"{name}.md").read_text().startswith("# ")
         assert "\\begin{tabular}" in (report_dir / "full" / "tables" / f"{name}.tex").read_text()
@@ -321,7 +321,7 @@ def test_efficiency_tables_ratios_and_gaps(report_dir):
 def test_index_embeds_figures_and_lists_problems(report_dir):
     index = (report_dir / "README.md").read_text()
     for name in FIGURES:
-        assert f"](full/figures/{name}.png)" in index and f"(full/figures/{name}.svg)" in index
+        assert f"](full/figures/{name}.png)" in index and f"(full/figures/{name}.pdf)" in index
     for r in load_fixture_files():
         if r.get("status", "ok") != "ok":
             line = [ln for ln in index.splitlines() if r["_rel"] in ln]
@@ -334,7 +334,7 @@ def test_index_embeds_figures_and_lists_problems(report_dir):
 def test_output_is_deterministic(report_dir, tmp_path):
     build_report(FIXTURES, tmp_path, results_label=str(FIXTURES))
     for path in sorted(report_dir.rglob("*")):
-        if path.suffix in (".md", ".tex", ".svg"):
+        if path.suffix in (".md", ".tex", ".pdf"):
             rel = path.relative_to(report_dir)
             assert (tmp_path / rel).read_bytes() == path.read_bytes(), rel
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == sorted(

@@ -6,8 +6,8 @@ each set's seeds, mean ± sd of the metric, its change against BASE, the mean di
 for that seed (two paths drawing the same random numbers, e.g. the same dropout masks, differ by rounding and stay
 close seed by seed; paths drawing others scatter as far as the seeds do), the t-test paired by seed (meaningful where
 both paths draw the same random numbers for a seed) and Welch's test (where they do not: pairs by seed would pair
-unrelated draws), and a figure shows every seed's value (PNG and SVG, lines join a seed across sets). With
-``--out PATH`` they are written as ``PATH.md`` (atomically), ``PATH.png`` and ``PATH.svg`` (as the report draws
+unrelated draws), and a figure shows every seed's value (PNG and PDF, lines join a seed across sets). With
+``--out PATH`` they are written as ``PATH.md`` (atomically), ``PATH.png`` and ``PATH.pdf`` (as the report draws
 figures); else the table is printed.
 """
 
@@ -123,7 +123,7 @@ def comparison_figure(sets: dict[str, dict[Case, dict[int, float]]], metric: str
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("sets", nargs="+", metavar="SET", help="result-set directories; the first is the base")
     parser.add_argument("--metric", default="ndcg@10", help="test metric (default ndcg@10)")
-    parser.add_argument("--out", help="write OUT.md, OUT.png and OUT.svg (default: print the table)")
+    parser.add_argument("--out", help="write OUT.md, OUT.png and OUT.pdf (default: print the table)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -151,5 +151,5 @@ def run(args: argparse.Namespace) -> int:
     with atomic_open(out.with_suffix(".md")) as f:
         f.write(header + table)
     save_figure(comparison_figure(sets, args.metric), out)
-    print(f"seqrec compare: wrote {out.with_suffix('.md')}, .png, .svg")
+    print(f"seqrec compare: wrote {out.with_suffix('.md')}, .png, .pdf")
     return 0
