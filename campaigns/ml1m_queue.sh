@@ -206,3 +206,9 @@ queue_lanes() {  # after GPU 0's own lane: with QUEUE_LANES (default 2) of 2 or 
   done
   echo "campaign lanes started under $ROOT on $ngpu GPUs (logs: $ROOT/logs; queue: $QUEUE)"
 }
+
+prewarm_tests_once() {  # prewarm_tests_once N: the line running the prewarm's and the early pool's GPU tests once a
+  # session (ROOT/.testsN-done; their output to ROOT/logs/prewarm-testsN.txt), parts 28 on; after queue_campaign
+  echo "[ -e $ROOT/.tests$1-done ] || { timeout 300 $PYTEST tests/test_prewarm.py tests/test_inductor_pool.py \
+    > $ROOT/logs/prewarm-tests$1.txt 2>&1; touch $ROOT/.tests$1-done; }"
+}

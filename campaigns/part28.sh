@@ -29,8 +29,7 @@
 source campaigns/lanes.sh
 source campaigns/ml1m_queue.sh
 h256_then_queue
-GPU1=("[ -e $ROOT/.tests28-done ] || { timeout 300 $PYTEST tests/test_prewarm.py tests/test_inductor_pool.py \
-    > $ROOT/logs/prewarm-tests28.txt 2>&1; touch $ROOT/.tests28-done; }"
+GPU1=("$(prewarm_tests_once 28)"
   "SEQREC_PREWARM=1 $COLD_TIMED --out $SET-cold-prewarm-pool/accuracy"
   "$COLD_TIMED --out $SET-cold-pool/accuracy"
   "SEQREC_PREWARM=1 SEQREC_INDUCTOR_POOL_EARLY=0 $COLD_TIMED --out $SET-cold-prewarm-pool-late/accuracy"

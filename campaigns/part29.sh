@@ -24,8 +24,7 @@
 source campaigns/lanes.sh
 source campaigns/ml1m_queue.sh
 h256_then_queue
-GPU1=("[ -e $ROOT/.tests29-done ] || { timeout 300 $PYTEST tests/test_prewarm.py tests/test_inductor_pool.py \
-    > $ROOT/logs/prewarm-tests29.txt 2>&1; touch $ROOT/.tests29-done; }"
+GPU1=("$(prewarm_tests_once 29)"
   "$COLD_TIMED --out $SET-cold-prewarm-at-claim/accuracy"
   "$COLD_TIMED --compile-ahead --out $SET-cold-compile-ahead-at-claim/accuracy"
   "SEQREC_PREWARM_PROCESSES=16 $COLD_TIMED --compile-ahead --out $SET-cold-compile-ahead-16-processes/accuracy"

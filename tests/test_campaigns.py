@@ -799,12 +799,11 @@ def test_part27_on_two_gpus_times_the_cold_start_on_gpu1_then_starts_an_h256_run
     assert sorted(h256) == ["h256-a", "h256-b", "h256-c"]  # the stub's runs end at once: all start while young
 
 
-def test_part28_times_three_cold_starts_on_gpu1_while_gpus_2_on_start_h256_runs_at_once(tmp_path):
-    """part28.sh on three GPUs: GPU 1 runs the prewarm's GPU tests once (a marker), then four cold runs of #4's fast
-    path's seed 0: the prewarm with the early inductor pool (the default), the defaults, the prewarm with the late
-    pool, the prewarm with compile-ahead; only GPU 1's queue lane waits for them, GPU 2's takes an h256 run at once;
-    all three h256 runs start while young."""
-    root = start_part(tmp_path, 3, ["h256-a", "h256-b", "h256-c"], part="part28.sh")
+def gpu1_prewarm_tests_then_four_cold_runs(tmp_path: Path, part: int) -> tuple[Path, list[str]]:
+    """Run partN.sh on three GPUs (a stub's runs end at once) until GPU 1's queue lane has run three lines; check
+    that GPU 1 ran the prewarm's GPU tests first, once a session (a marker, logs/prewarm-testsN.txt), then four
+    sweeps. The campaign root and those sweeps' lines."""
+    root = start_part(tmp_path, 3, ["h256-a", "h256-b", "h256-c"], part=f"part{part}.sh")
     logs = root / "logs"
     assert wait_until(lambda: "queued-run" in text_of(tmp_path / "calls.txt")
                       and text_of(logs / "gpu1-queue1.log").count("=== rc=") >= 3, 30)
@@ -813,7 +812,18 @@ def test_part28_times_three_cold_starts_on_gpu1_while_gpus_2_on_start_h256_runs_
     assert len(gpu1) == 4
     tests = text_of(logs / "gpu1-seeds.log").split(gpu1[0])[0]  # first, once a session
     assert "-m pytest -q -p no:cacheprovider tests/test_prewarm.py tests/test_inductor_pool.py" in tests
-    assert "tests/test_prewarm.py" in text_of(tmp_path / "calls.txt") and (root / ".tests28-done").exists()
+    assert f"prewarm-tests{part}.txt" in tests and (root / f".tests{part}-done").exists()
+    assert "tests/test_prewarm.py" in text_of(tmp_path / "calls.txt")
+    return root, gpu1
+
+
+def test_part28_times_three_cold_starts_on_gpu1_while_gpus_2_on_start_h256_runs_at_once(tmp_path):
+    """part28.sh on three GPUs: GPU 1 runs the prewarm's GPU tests once (a marker), then four cold runs of #4's fast
+    path's seed 0: the prewarm with the early inductor pool (the default), the defaults, the prewarm with the late
+    pool, the prewarm with compile-ahead; only GPU 1's queue lane waits for them, GPU 2's takes an h256 run at once;
+    all three h256 runs start while young."""
+    root, gpu1 = gpu1_prewarm_tests_then_four_cold_runs(tmp_path, 28)
+    logs = root / "logs"
     assert all(r.count("_CACHE_DIR=$(mktemp -d)") == 2 and "SEQREC_STEP_TIMES=1 " in r
                and "--datasets amazon-beauty --hidden 64" in r and "--amp bf16 --cuda-graph --compile --seeds 0 " in r
                for r in gpu1)
@@ -836,16 +846,8 @@ def test_part29_times_four_cold_starts_on_gpu1_while_gpus_2_on_start_h256_runs_a
     path's seed 0 with the defaults: compiled; with compile-ahead; with compile-ahead and 16 prewarm processes; with
     compile-ahead for 60 epochs without early stopping. Only GPU 1's queue lane waits for them; all three h256 runs
     start while young."""
-    root = start_part(tmp_path, 3, ["h256-a", "h256-b", "h256-c"], part="part29.sh")
+    root, gpu1 = gpu1_prewarm_tests_then_four_cold_runs(tmp_path, 29)
     logs = root / "logs"
-    assert wait_until(lambda: "queued-run" in text_of(tmp_path / "calls.txt")
-                      and text_of(logs / "gpu1-queue1.log").count("=== rc=") >= 3, 30)
-    gpu1 = [line for line in text_of(logs / "gpu1-seeds.log").splitlines() if line.startswith("=== ")
-            and "seqrec sweep" in line]
-    assert len(gpu1) == 4
-    tests = text_of(logs / "gpu1-seeds.log").split(gpu1[0])[0]  # first, once a session
-    assert "-m pytest -q -p no:cacheprovider tests/test_prewarm.py tests/test_inductor_pool.py" in tests
-    assert "prewarm-tests29.txt" in tests and (root / ".tests29-done").exists()
     assert all(r.count("_CACHE_DIR=$(mktemp -d)") == 2 and "SEQREC_STEP_TIMES=1 " in r
                and "--datasets amazon-beauty --hidden 64" in r and "--amp bf16 --cuda-graph --compile --seeds 0 " in r
                and "SEQREC_PREWARM=" not in r and "POOL_EARLY" not in r for r in gpu1)  # the defaults
