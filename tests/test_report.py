@@ -582,3 +582,41 @@ def test_a_table_names_its_runs_precision_where_any_is_not_ieee_fp32(tmp_path):
     assert tables["ml-1m, hidden 64"].notes == [
         f"Runs by training precision: tf32 {tf32_files} (tf32: fp32 with TF32 matmul products; bf16, fp16: autocast)."]
     assert all(not t.notes for title, t in tables.items() if title != "ml-1m, hidden 64")
+
+
+def test_cold_starts_of_every_set_share_one_table_and_figure(tmp_path):
+    """Across sets: one row a run whose first epoch recorded compile_seconds, sorted by first epoch within a run:
+    torch's forward and backward compiles, Triton kernels in the process and hits, the prewarm's readiness where
+    the result records it, a compile-ahead run's switch (or never); a malformed record is an error naming it."""
+    src = FIXTURES / "full" / "ablation" / "tim4rec-amazon-beauty-h64-s2-no-time.json"
+    r = json.loads(src.read_text())
+    # name: first epoch s, torch's metrics, Triton kernels in process, the result's cold_start, compile-ahead, switch
+    runs = {"compiled": (30.0, {"_compile.compile_inner": 12.5, "backward._backward_impl": 6.25}, 10, None, False, 1),
+            "ahead": (13.0, {}, 12, {"first_epoch_after_prewarm_seconds": 1.5, "prewarm_processes": [
+                {"share": "0/2", "ready_seconds": 7.25}, {"share": "1/2", "ready_seconds": 9.5}]}, True, None)}
+    for name, (first, torch_s, kernels, started, ahead, compiled_from) in runs.items():
+        steps = [first - 1.0] + [1.0 / 64] * 64
+        epochs = [{**e, "epoch": i + 1, "train_seconds": first if i == 0 else 0.3} for i, e in enumerate(r["epochs"])]
+        epochs[0].update(step_seconds=steps, compile_seconds={"torch": torch_s, "triton_jit": {
+            "kernels": kernels, "seconds": 0.5 * kernels, "cache_hits": 16 - kernels, "slowest": {}}})
+        extra = {"cold_start": started} if started else {}
+        dest = tmp_path / "r" / name / "accuracy"
+        dest.mkdir(parents=True)
+        (dest / "run.json").write_text(json.dumps({**r, "variant": None, "epochs": epochs, **extra,
+                                                   "compiled_from_epoch": compiled_from,
+                                                   "train_config": {**r["train_config"], "compile_ahead": ahead}}))
+    build_report(tmp_path / "r", tmp_path / "out")
+    cold = tmp_path / "out" / "cold-starts"
+    (rows,) = parse_markdown_tables((cold / "tables" / "cold-starts.md").read_text()).values()
+    assert rows[0][4:] == ["First epoch", "First step", "Forward compile", "Backward compile",
+                           "Triton in process (n / s)", "Hits", "Prewarm ready", "First epoch at", "Compiled from",
+                           "Epoch s"]
+    assert [row[0] for row in rows[1:]] == ["ahead", "compiled"]  # by first epoch
+    assert rows[1][4:13] == ["13.0", "12.00", "0.00", "0.00", "12 / 6.00", "4", "9.5", "1.5", "never"]
+    assert rows[2][4:13] == ["30.0", "29.00", "12.50", "6.25", "10 / 5.00", "6", "–", "–", ""]
+    assert (cold / "figures" / "cold-starts.png").is_file() and (cold / "figures" / "cold-starts.pdf").is_file()
+    assert "## Across sets: cold starts" in (tmp_path / "out" / "README.md").read_text()
+    epochs[0]["compile_seconds"] = {"torch": 12.5}
+    (dest / "run.json").write_text(json.dumps({**r, "variant": None, "epochs": epochs}))
+    with pytest.raises(ValueError, match=re.escape("field 'epochs[0].compile_seconds' should be a mapping with")):
+        collect_results(tmp_path / "r")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from seqrec.report import efficiency, epoch_profiles, figures, kernels, paper_tables, profiles, timeline
+from seqrec.report import cold_starts, efficiency, epoch_profiles, figures, kernels, paper_tables, profiles, timeline
 from seqrec.report.collect import ablation_runs, collect_results, main_runs
 from seqrec.report.index import Entry, SetSection, cards, render_index, source_line
 from seqrec.report.tables import Table, render_latex, render_markdown
@@ -132,9 +134,10 @@ def build_report(results: str | Path, out: str | Path, results_label: str | None
         add_tables(timeline.profile_tables(profiled, set_name), "gpu-profile", "GPU time of a profiled epoch",
                    [timeline.PROFILE_NOTE], profiled)
         sections.append(section)
-    across = _across_sets_section(data.runs, out, summary)
-    if across is not None:
-        sections.append(across)
+    for every_set in (_across_sets_section, _cold_starts_section):
+        section = every_set(data.runs, out, summary)
+        if section is not None:
+            sections.append(section)
     n_kernel_files = data.kernels["file"].nunique()
     counts = {"files": data.n_files,
               "used": len(data.runs) + len(data.workloads) + n_kernel_files + len(data.profiles),
@@ -146,25 +149,44 @@ def build_report(results: str | Path, out: str | Path, results_label: str | None
 
 
 ACROSS_SETS_DIR = "across-sets"
+COLD_STARTS_DIR = "cold-starts"
 
 
 def _across_sets_section(runs: pd.DataFrame, out: Path, summary: ReportSummary) -> SetSection | None:
     """The profiled epochs of every set side by side (``seqrec/report/epoch_profiles.py``), under
     ``out/across-sets/``; None where no run has a profiled epoch with kernel categories."""
     used = runs[runs["gpu_profiles"].map(epoch_profiles.has_categories)] if not runs.empty else runs
-    tables = epoch_profiles.across_tables(used)
+    title = "Profiled epochs across sets"
+    return _every_set_section(ACROSS_SETS_DIR, "Across sets: profiled epochs", title, "epoch-profiles", used,
+                              epoch_profiles.across_tables(used),
+                              lambda: epoch_profiles.across_figure(used, title + ": GPU ms a step by kernel category"),
+                              epoch_profiles.NOTE, out, summary)
+
+
+def _cold_starts_section(runs: pd.DataFrame, out: Path, summary: ReportSummary) -> SetSection | None:
+    """The cold starts of every set side by side (``seqrec/report/cold_starts.py``), under ``out/cold-starts/``;
+    None where no run recorded where its first epoch went."""
+    used = runs[runs["cold_start"].map(cold_starts.has_cold_start)] if not runs.empty else runs
+    title = "Cold starts across sets"
+    return _every_set_section(COLD_STARTS_DIR, "Across sets: cold starts", title, "cold-starts", used,
+                              cold_starts.cold_tables(used),
+                              lambda: cold_starts.cold_figure(used, title + ": where the first epoch went"),
+                              cold_starts.NOTE, out, summary)
+
+
+def _every_set_section(name: str, heading: str, title: str, stem: str, used: pd.DataFrame, tables: list,
+                       draw: Callable[[], Any], note: str, out: Path, summary: ReportSummary) -> SetSection | None:
+    """A section of runs from every set: one figure (``draw()``) and ``tables``, as
+    ``out/name/{figures,tables}/stem.*``; None without tables."""
     if not tables:
         return None
-    section = SetSection(name=ACROSS_SETS_DIR, source=source_line(used), heading="Across sets: profiled epochs")
-    base = out / ACROSS_SETS_DIR
-    title = "Profiled epochs across sets"
-    fig = epoch_profiles.across_figure(used, title + ": GPU ms a step by kernel category")
-    paths = figures.save_figure(fig, base / "figures" / "epoch-profiles")
+    section = SetSection(name=name, source=source_line(used), heading=heading)
+    base = out / name
+    paths = figures.save_figure(draw(), base / "figures" / stem)
     summary.figures += paths
     section.figures.append(Entry(title, [_rel(p, out) for p in paths], source_line(used)))
-    heading = f"{title} — every set"
-    md = _write(base / "tables" / "epoch-profiles.md", render_markdown(tables, heading, [epoch_profiles.NOTE]))
-    tex = _write(base / "tables" / "epoch-profiles.tex", render_latex(tables, heading, [epoch_profiles.NOTE]))
+    md = _write(base / "tables" / f"{stem}.md", render_markdown(tables, f"{title} — every set", [note]))
+    tex = _write(base / "tables" / f"{stem}.tex", render_latex(tables, f"{title} — every set", [note]))
     summary.tables += [md, tex]
     section.tables.append(Entry(title, [_rel(md, out), _rel(tex, out)], source_line(used)))
     return section

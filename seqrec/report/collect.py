@@ -227,7 +227,43 @@ def _epoch_timings(r: dict[str, Any], epochs: list) -> dict[str, Any]:
             fields["categories"] = {k: _number(r, f"epochs[{i}].gpu_profile.gpu_categories.{k}", v)
                                     for k, v in cats.items()}
             profiles.append((epoch, int(e.get("train_steps") or 0), fields))
-    return {"step_timeline": steps, "gpu_profiles": profiles}
+    return {"step_timeline": steps, "gpu_profiles": profiles, "cold_start": _cold_start(r, epochs)}
+
+
+def _cold_start(r: dict[str, Any], epochs: list) -> dict[str, Any] | None:
+    """Where the run's first epoch went, where it recorded that (``epochs[0].compile_seconds`` with
+    ``step_seconds``: SEQREC_STEP_TIMES, seqrec/compile_times.py): epoch_s, first_step_s, forward_compile_s (dynamo
+    and the forward's compile), backward_compile_s, triton_kernels / triton_s / cache_hits (Triton kernels compiled
+    in the training process, and found compiled), and from the result's ``cold_start`` (runs from part 29 on, else
+    NaN) prewarm_ready_s (its last process's report) and first_epoch_after_prewarm_s; compile_ahead (train config)
+    and compiled_from_epoch (None: never, or not compiled). Else None."""
+    first = epochs[0] if epochs and isinstance(epochs[0], dict) else {}
+    times = first.get("compile_seconds")
+    if times is None or not first.get("step_seconds") or int(first.get("epoch", 1)) != 1:
+        return None
+    field = "epochs[0].compile_seconds"
+    torch_s, jit = (times.get("torch"), times.get("triton_jit")) if isinstance(times, dict) else (None, None)
+    if not isinstance(torch_s, dict) or not isinstance(jit, dict):
+        raise ReportInputError(f"{r['_path']}: field '{field}' should be a mapping with 'torch' and 'triton_jit'")
+    metric = {"forward_compile_s": "_compile.compile_inner", "backward_compile_s": "backward._backward_impl"}
+    out = {k: _number(r, f"{field}.torch.{m}", torch_s.get(m, 0.0)) for k, m in metric.items()}
+    out.update(triton_kernels=_number(r, f"{field}.triton_jit.kernels", jit.get("kernels")),
+               triton_s=_number(r, f"{field}.triton_jit.seconds", jit.get("seconds")),
+               cache_hits=_number(r, f"{field}.triton_jit.cache_hits", jit.get("cache_hits")),
+               epoch_s=_number(r, "epochs[0].train_seconds", first.get("train_seconds")),
+               first_step_s=_number(r, "epochs[0].step_seconds[0]", first["step_seconds"][0]))
+    started = r.get("cold_start") or {}
+    if not isinstance(started, dict):
+        raise ReportInputError(f"{r['_path']}: field 'cold_start' should be a mapping")
+    ready = [_number(r, f"cold_start.prewarm_processes[{i}].ready_seconds", p.get("ready_seconds"))
+             for i, p in enumerate(started.get("prewarm_processes") or [])]
+    out["prewarm_ready_s"] = max(ready) if ready else math.nan
+    lead = started.get("first_epoch_after_prewarm_seconds")
+    out["first_epoch_after_prewarm_s"] = math.nan if lead is None else _number(
+        r, "cold_start.first_epoch_after_prewarm_seconds", lead)
+    out["compile_ahead"] = bool((r.get("train_config") or {}).get("compile_ahead"))
+    out["compiled_from_epoch"] = r.get("compiled_from_epoch")
+    return out
 
 
 LENGTH_PREFIX = "len"  # "len100:test:ndcg@10": the trained model evaluated with histories cut to 100 steps
