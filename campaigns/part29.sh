@@ -9,12 +9,16 @@
 # pool only without it; with --compile-ahead and the prewarm the cold first epoch took 13.9 s, 12 of our kernels still
 # compiled in the training process (9.1 s) because the prewarm's processes had not compiled them yet. They now start
 # once the run is claimed (before its data and model), and each reports when it was imported and ready
-# (result["cold_start"]: beside when the first epoch began). GPU 1 first runs the prewarm's GPU tests once a session
+# (result["cold_start"]: beside when the first epoch began). Claims (kernels/prewarm_claims.py, SEQREC_PREWARM_CLAIMS=1)
+# let every process, the training one included, compile each kernel once, whichever claims it first, the training
+# process waiting only for kernels a prewarm process holds. GPU 1 first runs the prewarm's GPU tests once a session
 # (logs/prewarm-tests29.txt), then TiM4Rec amazon-beauty h64 seed 0 on the fast path, caches empty,
-# SEQREC_STEP_TIMES=1, four times:
+# SEQREC_STEP_TIMES=1, five times:
 #   - the defaults (the prewarm from the claim, the pool left to inductor: -cold-prewarm-at-claim/), against part
 #     28's 20.9 s;
 #   - --compile-ahead (-cold-compile-ahead-at-claim/), against part 28's 13.9 s;
+#   - the same with claims (-cold-compile-ahead-claims/; result["cold_start"]["prewarm_claims"]: what the training
+#     process claimed, waited for and found done);
 #   - the same with 16 prewarm processes, one kernel or two each (SEQREC_PREWARM_PROCESSES=16,
 #     -cold-compile-ahead-16-processes/): whether the processes' number bounds when they are ready;
 #   - --compile-ahead for 60 epochs, no early stop (-cold-compile-ahead-60-epochs/): the background compile lands and
@@ -27,6 +31,7 @@ h256_then_queue
 GPU1=("$(prewarm_tests_once 29)"
   "$COLD_TIMED --out $SET-cold-prewarm-at-claim/accuracy"
   "$COLD_TIMED --compile-ahead --out $SET-cold-compile-ahead-at-claim/accuracy"
+  "SEQREC_PREWARM_CLAIMS=1 $COLD_TIMED --compile-ahead --out $SET-cold-compile-ahead-claims/accuracy"
   "SEQREC_PREWARM_PROCESSES=16 $COLD_TIMED --compile-ahead --out $SET-cold-compile-ahead-16-processes/accuracy"
   "$COLD_TIMED --compile-ahead --epochs 60 --patience 0 --out $SET-cold-compile-ahead-60-epochs/accuracy")
 split_one_offs gpu0-h256-then-queue gpu1-seeds

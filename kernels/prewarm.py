@@ -30,6 +30,7 @@ on CUDA (``dry_steps``): part 27's missed TiM4Rec's time-MLP kernels.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -44,6 +45,7 @@ from pathlib import Path
 
 import torch
 
+from kernels import prewarm_claims
 from models.switches import env_flag
 from seqrec.runtime import child_env, patched_environ
 
@@ -100,14 +102,19 @@ def _dry_steps(model_name: str, config: dict, n_items: int, seq_len: int, train_
 
 def dry_run(model_name: str, config: dict, n_items: int, seq_len: int, train_batches: list[int],
             eval_batches: list[int], amp: str | None = None, dataset: str | None = None, arch: int = 90,
-            sms: int = 132, share: tuple[int, int] = (0, 1)) -> list:
+            sms: int = 132, share: tuple[int, int] = (0, 1), claims: Path | None = None) -> list:
     """The kernels compiled (``ptxas_report.Compiled``) by one process: ``dry_steps``'s launches whose signature
-    hashes to ``share[0]`` modulo ``share[1]``."""
+    hashes to ``share[0]`` modulo ``share[1]``; with a ``claims`` folder (``kernels.prewarm_claims``), instead every
+    launch whose kernel no other process has claimed."""
+    from kernels.prewarm_claims import prewarm_side
     from kernels.ptxas_report import compile_only
 
     k, n = share
-    take = None if n == 1 else (lambda signature: zlib.crc32(signature.encode()) % n == k)
-    with compile_only(arch, sms, cold=False, take=take, launchers=True) as compiled:
+    take = None if n == 1 or claims is not None else (lambda signature: zlib.crc32(signature.encode()) % n == k)
+    with contextlib.ExitStack() as stack:
+        on_compiled = stack.enter_context(prewarm_side(claims)) if claims is not None else None
+        compiled = stack.enter_context(compile_only(arch, sms, cold=False, take=take, launchers=True,
+                                                    on_compiled=on_compiled))
         for _ in dry_steps(model_name, config, n_items, seq_len, train_batches, eval_batches, amp, dataset):
             pass
     return compiled
@@ -127,14 +134,20 @@ def wanted(config: dict, device: torch.device) -> bool:
 
 @dataclass
 class Prewarm:
-    """One run's prewarm processes (``start``): when they started (``time.time()``) and the folder where each writes
-    its report (``main``'s ``--report``)."""
+    """One run's prewarm processes (``start``): when they started (``time.time()``), the folder where each writes
+    its report (``main``'s ``--report``) and, with claims (``kernels.prewarm_claims``), its claims; the training
+    process's side of the claims (``undo_claims``) and what it counted (``claim_stats``)."""
     procs: list = field(default_factory=list)
     started: float = 0.0
     reports: Path | None = None
+    claim_stats: dict | None = None
+    undo_claims: object = None
 
     def __bool__(self) -> bool:
         return bool(self.procs)
+
+    def alive(self) -> bool:
+        return any(p.poll() is None for p in self.procs)
 
 
 def processes_for(cpus: int | None) -> int:
@@ -166,17 +179,26 @@ def start(model_name: str, config: dict, n_items: int, seq_len: int, amp: str | 
               "--arch", str(major * 10 + minor), "--sms", str(sms), *(["--amp", amp] if amp else []),
               *(["--dataset", dataset] if dataset else []), "--t0", repr(started)]
     log = os.environ.get("SEQREC_PREWARM_LOG")
+    claims = prewarm_claims.claims_on()
     procs = [subprocess.Popen([sys.executable, "-m", "kernels.prewarm", *common, "--share", f"{k}/{n}",
-                               "--report", str(reports / f"{k}.json"), *(["--log", log] if log else [])], cwd=REPO,
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+                               "--report", str(reports / f"{k}.json"), *(["--claims", str(reports)] if claims else []),
+                               *(["--log", log] if log else [])], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
              for k in range(n)]
-    return Prewarm(procs, started, reports)
+    warm = Prewarm(procs, started, reports)
+    if claims:  # this process's side: wait for a kernel a prewarm process holds, claim one nobody does
+        warm.claim_stats = {}
+        warm.undo_claims = prewarm_claims.trainer_side(reports, warm.alive, warm.claim_stats)
+    return warm
 
 
 def finish(warm: Prewarm) -> list[dict]:
     """Wait for the prewarm processes (they end on their own within the first epoch; killed if still running) and
     return their reports, by share: {"share": "K/N", "kernels": n, "compile_seconds": s, "imported_seconds": s,
     "ready_seconds": s} (seconds since ``start``; a killed process has none). Called again, it returns []."""
+    if warm.undo_claims is not None:
+        warm.undo_claims()
+        warm.undo_claims = None
     for p in warm.procs:
         if p.poll() is None:
             p.kill()
@@ -184,7 +206,7 @@ def finish(warm: Prewarm) -> list[dict]:
     warm.procs = []
     if warm.reports is None:
         return []
-    found = sorted(warm.reports.glob("*.json"), key=lambda f: int(f.stem))
+    found = sorted(warm.reports.glob("[0-9]*.json"), key=lambda f: int(f.stem))
     reports = [json.loads(f.read_text()) for f in found]
     shutil.rmtree(warm.reports, ignore_errors=True)
     warm.reports = None
@@ -213,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--log", default=None, help="append this process's output to the file")
     ap.add_argument("--report", default=None, help="write this process's report (JSON) to the file")
     ap.add_argument("--t0", type=float, default=None, help="time.time() of the start its report's times count from")
+    ap.add_argument("--claims", default=None, help="the run's claims folder (kernels.prewarm_claims): compile what "
+                    "no other process has claimed, in place of the --share")
     args = ap.parse_args(argv)
     imported = time.time()
     if args.log:
@@ -222,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     k, n = map(int, args.share.split("/"))
     sizes = [[int(b) for b in s.split(",") if b.strip()] for s in (args.train_batches, args.eval_batches)]
     compiled = dry_run(args.model, json.loads(args.config), args.n_items, args.seq_len, *sizes, amp=args.amp,
-                       dataset=args.dataset, arch=args.arch, sms=args.sms, share=(k, n))
+                       dataset=args.dataset, arch=args.arch, sms=args.sms, share=(k, n),
+                       claims=Path(args.claims) if args.claims else None)
     print(f"prewarm {args.share}: {len(compiled)} kernel specializations, "
           f"{sum(c.seconds for c in compiled):.1f} s", flush=True)
     if args.report:

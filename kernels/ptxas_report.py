@@ -82,13 +82,14 @@ def launch_signature(name: str, args: tuple, kwargs: dict) -> str:
 
 @contextmanager
 def compile_only(arch: int = 90, sms: int = 132, cold: bool = True, take: Callable[[str], bool] | None = None,
-                 launchers: bool = False):
+                 launchers: bool = False, on_compiled: Callable[[], None] | None = None):
     """Within: a Triton launch compiles its kernel for sm_``arch`` and returns without running it; our kernels'
     backend "triton" is allowed on CPU tensors. ``cold``: Triton's cache is an empty folder (every kernel
     compiles, as on a fresh machine); else the cache in use (``TRITON_CACHE_DIR``), which the compiled kernels
     fill. ``take(launch_signature)``: whether to compile a launch at all (default every one). ``launchers``: also
     build each compiled kernel's C launcher, and the driver's module, into the cache (``kernels.triton_launchers``;
-    only where libcuda is found). Yields the list the compiled kernels are appended to."""
+    only where libcuda is found). ``on_compiled()``: called after each launch that compiled (or found) its kernel,
+    its launcher cached. Yields the list the compiled kernels are appended to."""
     import triton.runtime.jit as jit
     from triton.runtime.driver import driver
 
@@ -111,6 +112,8 @@ def compile_only(arch: int = 90, sms: int = 132, cold: bool = True, take: Callab
             return
         if launchers:
             cache_launcher(kernel)
+        if on_compiled is not None:
+            on_compiled()
         sig = "/".join(sorted({v[1:] for v in kernel.src.signature.values() if v.startswith("*")}))
         if not any(c.name == self.fn.__name__ and c.ptx == kernel.asm["ptx"] for c in compiled):
             compiled.append(Compiled(self.fn.__name__, sig, kernel.metadata.num_warps, seconds, kernel.asm["ptx"]))

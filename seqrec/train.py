@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 import models
-from kernels import prewarm
+from kernels import prewarm, prewarm_claims
 from models import aligned_linear, dropout_masks, fp32_islands, item_table, switches, tim4rec
 from seqrec import (
     compile_ahead,
@@ -502,6 +502,7 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
         # the switches read here: a bad value stops the run before it starts anything
         prewarming = prewarm.wanted(overrides, dev)
         prewarm.processes_for(os.cpu_count())
+        prewarm_claims.claims_on()
         inductor_pool.pool_early(prewarming)
     except ValueError as e:
         raise TrainSetupError(str(e)) from e
@@ -659,6 +660,8 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
             if warm:  # when its processes were ready, against when the first epoch began (seconds after their start)
                 cold_start["first_epoch_after_prewarm_seconds"] = round(first_epoch_at - warm.started, 3)
                 cold_start["prewarm_processes"] = prewarm.finish(warm)
+                if warm.claim_stats is not None:  # this process's side of the claims (kernels/prewarm_claims.py)
+                    cold_start["prewarm_claims"] = warm.claim_stats
             if clock is not None:
                 clock.close()
             if ahead is not None:

@@ -799,9 +799,9 @@ def test_part27_on_two_gpus_times_the_cold_start_on_gpu1_then_starts_an_h256_run
     assert sorted(h256) == ["h256-a", "h256-b", "h256-c"]  # the stub's runs end at once: all start while young
 
 
-def gpu1_prewarm_tests_then_four_cold_runs(tmp_path: Path, part: int) -> tuple[Path, list[str]]:
+def gpu1_prewarm_tests_then_cold_runs(tmp_path: Path, part: int, runs: int) -> tuple[Path, list[str]]:
     """Run partN.sh on three GPUs (a stub's runs end at once) until GPU 1's queue lane has run three lines; check
-    that GPU 1 ran the prewarm's GPU tests first, once a session (a marker, logs/prewarm-testsN.txt), then four
+    that GPU 1 ran the prewarm's GPU tests first, once a session (a marker, logs/prewarm-testsN.txt), then ``runs``
     sweeps. The campaign root and those sweeps' lines."""
     root = start_part(tmp_path, 3, ["h256-a", "h256-b", "h256-c"], part=f"part{part}.sh")
     logs = root / "logs"
@@ -809,7 +809,7 @@ def gpu1_prewarm_tests_then_four_cold_runs(tmp_path: Path, part: int) -> tuple[P
                       and text_of(logs / "gpu1-queue1.log").count("=== rc=") >= 3, 30)
     gpu1 = [line for line in text_of(logs / "gpu1-seeds.log").splitlines() if line.startswith("=== ")
             and "seqrec sweep" in line]
-    assert len(gpu1) == 4
+    assert len(gpu1) == runs
     tests = text_of(logs / "gpu1-seeds.log").split(gpu1[0])[0]  # first, once a session
     assert "-m pytest -q -p no:cacheprovider tests/test_prewarm.py tests/test_inductor_pool.py" in tests
     assert f"prewarm-tests{part}.txt" in tests and (root / f".tests{part}-done").exists()
@@ -822,7 +822,7 @@ def test_part28_times_three_cold_starts_on_gpu1_while_gpus_2_on_start_h256_runs_
     path's seed 0: the prewarm with the early inductor pool (the default), the defaults, the prewarm with the late
     pool, the prewarm with compile-ahead; only GPU 1's queue lane waits for them, GPU 2's takes an h256 run at once;
     all three h256 runs start while young."""
-    root, gpu1 = gpu1_prewarm_tests_then_four_cold_runs(tmp_path, 28)
+    root, gpu1 = gpu1_prewarm_tests_then_cold_runs(tmp_path, 28, 4)
     logs = root / "logs"
     assert all(r.count("_CACHE_DIR=$(mktemp -d)") == 2 and "SEQREC_STEP_TIMES=1 " in r
                and "--datasets amazon-beauty --hidden 64" in r and "--amp bf16 --cuda-graph --compile --seeds 0 " in r
@@ -841,17 +841,19 @@ def test_part28_times_three_cold_starts_on_gpu1_while_gpus_2_on_start_h256_runs_
     assert sorted(h256) == ["h256-a", "h256-b", "h256-c"]
 
 
-def test_part29_times_four_cold_starts_on_gpu1_while_gpus_2_on_start_h256_runs_at_once(tmp_path):
-    """part29.sh on three GPUs: GPU 1 runs the prewarm's GPU tests once (a marker), then four cold runs of #4's fast
-    path's seed 0 with the defaults: compiled; with compile-ahead; with compile-ahead and 16 prewarm processes; with
-    compile-ahead for 60 epochs without early stopping. Only GPU 1's queue lane waits for them; all three h256 runs
-    start while young."""
-    root, gpu1 = gpu1_prewarm_tests_then_four_cold_runs(tmp_path, 29)
+def test_part29_times_five_cold_starts_on_gpu1_while_gpus_2_on_start_h256_runs_at_once(tmp_path):
+    """part29.sh on three GPUs: GPU 1 runs the prewarm's GPU tests once (a marker), then five cold runs of #4's fast
+    path's seed 0 with the defaults: compiled; with compile-ahead; with compile-ahead and claims; with compile-ahead
+    and 16 prewarm processes; with compile-ahead for 60 epochs without early stopping. Only GPU 1's queue lane
+    waits for them; all three h256 runs start while young."""
+    root, gpu1 = gpu1_prewarm_tests_then_cold_runs(tmp_path, 29, 5)
     logs = root / "logs"
     assert all(r.count("_CACHE_DIR=$(mktemp -d)") == 2 and "SEQREC_STEP_TIMES=1 " in r
                and "--datasets amazon-beauty --hidden 64" in r and "--amp bf16 --cuda-graph --compile --seeds 0 " in r
                and "SEQREC_PREWARM=" not in r and "POOL_EARLY" not in r for r in gpu1)  # the defaults
-    compiled, ahead, sixteen, long = gpu1
+    compiled, ahead, claims, sixteen, long = gpu1
+    assert "SEQREC_PREWARM_CLAIMS=1 " in claims and "--compile-ahead --out " in claims
+    assert claims.endswith("-cold-compile-ahead-claims/accuracy") and "CLAIMS" not in ahead + sixteen + long
     assert "--compile-ahead" not in compiled and compiled.endswith("-cold-prewarm-at-claim/accuracy")
     assert "--compile-ahead --out " in ahead and ahead.endswith("-cold-compile-ahead-at-claim/accuracy")
     assert sixteen.startswith("=== ") and "SEQREC_PREWARM_PROCESSES=16 " in sixteen and "--compile-ahead " in sixteen

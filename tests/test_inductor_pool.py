@@ -96,3 +96,7 @@ def test_the_result_says_what_the_run_started_for_its_cold_start(monkeypatch, tm
     lead = result["cold_start"].pop("first_epoch_after_prewarm_seconds")
     assert 0 <= lead < 60
     assert result["cold_start"] == {"prewarm": True, "inductor_pool_early": True, "prewarm_processes": [report]}
+    stats = {"claimed": 2, "waited": 5, "wait_seconds": 3.5, "found_done": 9}  # kernels/prewarm_claims.py
+    monkeypatch.setattr(prewarm, "start", lambda *a, **k: prewarm.Prewarm(["proc"], time.time(), claim_stats=stats))
+    result = train("sasrec", consecutive_dataset(), out=tmp_path / "claims.json", **run)
+    assert result["cold_start"]["prewarm_claims"] == stats
