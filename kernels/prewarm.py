@@ -8,9 +8,10 @@ for the GPU's target and not run (``kernels.ptxas_report.compile_only``, the cac
 launcher (``kernels.triton_launchers``: built by gcc at a kernel's first real launch). A kernel's specialization
 does not depend on the batch size (``tests/test_kernel_specializations.py``), so the dry step's batch is
 ``dry_batch_size(seq_len)``, a few sequences, and the processes start compiling within their imports. Each process
-compiles its share of the launch specializations (``launch_signature``, split by a stable hash), into the Triton
-cache the training process reads; a kernel the processes have not reached yet is compiled by the training process
-as before (the cache's writes are atomic), so prewarming changes when kernels compile, never what runs. A training
+compiles its share of the launch specializations (``launch_signature``, split by a stable hash; with claims,
+``kernels.prewarm_claims``, whatever no other process has claimed), into the Triton cache the training process
+reads; a kernel the processes have not reached yet is compiled by the training process as before (the cache's
+writes are atomic), so prewarming changes when kernels compile, never what runs. A training
 run starts them once the run is its own (``seqrec.train``), before it moves its data to the device and builds its
 model, and its result records each process's report (``finish``: kernels, when imported, when ready) beside when its
 first epoch began (``cold_start``): whether the processes were ready in time.
@@ -39,7 +40,7 @@ import sys
 import tempfile
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,7 +142,7 @@ class Prewarm:
     started: float = 0.0
     reports: Path | None = None
     claim_stats: dict | None = None
-    undo_claims: object = None
+    undo_claims: Callable[[], None] | None = None
 
     def __bool__(self) -> bool:
         return bool(self.procs)
