@@ -107,13 +107,12 @@ def dry_run(model_name: str, config: dict, n_items: int, seq_len: int, train_bat
     """The kernels compiled (``ptxas_report.Compiled``) by one process: ``dry_steps``'s launches whose signature
     hashes to ``share[0]`` modulo ``share[1]``; with a ``claims`` folder (``kernels.prewarm_claims``), instead every
     launch whose kernel no other process has claimed."""
-    from kernels.prewarm_claims import prewarm_side
     from kernels.ptxas_report import compile_only
 
     k, n = share
     take = None if n == 1 or claims is not None else (lambda signature: zlib.crc32(signature.encode()) % n == k)
     with contextlib.ExitStack() as stack:
-        on_compiled = stack.enter_context(prewarm_side(claims)) if claims is not None else None
+        on_compiled = stack.enter_context(prewarm_claims.prewarm_side(claims)) if claims is not None else None
         compiled = stack.enter_context(compile_only(arch, sms, cold=False, take=take, launchers=True,
                                                     on_compiled=on_compiled))
         for _ in dry_steps(model_name, config, n_items, seq_len, train_batches, eval_batches, amp, dataset):
