@@ -6,8 +6,13 @@ cold first step, before its worker pool answered; ``seqrec.inductor_pool``).
 
     clock = CompileClock()          # listens to Triton's compiles from here on
     ...                             # the timed epoch
-    record["compile_seconds"] = clock.summary()   # {"torch": {metric: s}, "triton_jit": {...}}
+    record["compile_seconds"] = clock.summary()   # {"torch": {metric: s}, "triton_jit": {...}, "caches": {...}}
     clock.close()
+
+Everything a summary holds happened since the clock was made: a ``--compile-ahead`` run's switch to the compiled loss
+gets a clock of its own, whose ``caches`` (torch's cache counters: inductor's FX graph cache, AOT autograd's) say
+whether that compile found what the background process left (part 29: the switch epoch took 13.5 s on an H200,
+part 11's 3.3 s).
 """
 
 from __future__ import annotations
@@ -19,26 +24,47 @@ MIN_SECONDS = 0.01  # torch's metrics below this are left out of a summary
 SLOWEST = 8  # the Triton kernels named in a summary
 
 
-def torch_compile_seconds() -> dict[str, float]:
-    """torch's compile metrics in this process so far ({metric: seconds}, summed over compilations, those of
-    ``MIN_SECONDS`` or more, largest first): ``torch._dynamo.utils.compile_times``. Metrics nest
-    (``fx_codegen_and_compile`` holds ``async_compile.wait``): they do not add up. Empty where nothing was compiled
-    or torch lacks the API."""
+CACHE_GROUPS = ("inductor", "aot_autograd")  # torch's counters that hold its compile caches' hits and misses
+
+
+def _torch_metrics() -> dict[str, float]:
     try:
         from torch._dynamo.utils import compile_times
 
         headers, values = compile_times(repr="csv", aggregate=True)
     except Exception:  # a private API: its absence costs the record, never the run
         return {}
-    seconds = {h: round(float(v), 3) for h, v in zip(headers, values, strict=True) if float(v) >= MIN_SECONDS}
-    return dict(sorted(seconds.items(), key=lambda kv: -kv[1]))
+    return {h: float(v) for h, v in zip(headers, values, strict=True)}
+
+
+def torch_compile_seconds(since: dict[str, float] | None = None) -> dict[str, float]:
+    """torch's compile metrics in this process so far, less ``since`` (an earlier ``_torch_metrics()``)
+    ({metric: seconds}, summed over compilations, those of ``MIN_SECONDS`` or more, largest first):
+    ``torch._dynamo.utils.compile_times``. Metrics nest (``fx_codegen_and_compile`` holds ``async_compile.wait``):
+    they do not add up. Empty where nothing was compiled or torch lacks the API."""
+    since = since or {}
+    seconds = {h: round(v - since.get(h, 0.0), 3) for h, v in _torch_metrics().items()}
+    return dict(sorted(((h, v) for h, v in seconds.items() if v >= MIN_SECONDS), key=lambda kv: -kv[1]))
+
+
+def cache_counters() -> dict[str, int]:
+    """torch's compile-cache counters in this process so far ({name: count}: ``fxgraph_cache_hit`` / ``_miss`` /
+    ``_bypass``, inductor's FX graph cache; ``autograd_cache_hit`` / ``_miss`` / ``_bypass``..., AOT autograd's):
+    ``torch._dynamo.utils.counters``. Empty where torch lacks them."""
+    try:
+        from torch._dynamo.utils import counters
+    except Exception:  # a private API, as above
+        return {}
+    return {k: int(v) for group in CACHE_GROUPS for k, v in counters[group].items() if "cache" in k}
 
 
 class CompileClock:
     """Sums the Triton compilations of this process while open (``triton.knobs.compilation.listener``, chained to
-    any listener already set): how many kernels compiled, how long, and how many came from Triton's cache."""
+    any listener already set): how many kernels compiled, how long, and how many came from Triton's cache; and
+    torch's compile metrics and cache counters since it was made."""
 
     def __init__(self) -> None:
+        self._torch_since, self._caches_since = _torch_metrics(), cache_counters()
         self.compiled = 0
         self.cache_hits = 0
         self.seconds = 0.0
@@ -66,11 +92,14 @@ class CompileClock:
                            cache_hit=cache_hit)
 
     def summary(self) -> dict[str, Any]:
-        """``{"torch": torch_compile_seconds(), "triton_jit": {kernels, seconds, cache_hits, slowest}}``."""
+        """``{"torch": {metric: s}, "triton_jit": {kernels, seconds, cache_hits, slowest}, "caches": {counter: n}}``,
+        each since the clock was made (``caches``: the counters that moved)."""
         slowest = sorted(self.by_kernel.items(), key=lambda kv: -kv[1])[:SLOWEST]
-        return {"torch": torch_compile_seconds(),
+        caches = {k: n - self._caches_since.get(k, 0) for k, n in cache_counters().items()}
+        return {"torch": torch_compile_seconds(self._torch_since),
                 "triton_jit": {"kernels": self.compiled, "seconds": round(self.seconds, 3),
-                               "cache_hits": self.cache_hits, "slowest": {k: round(v, 3) for k, v in slowest}}}
+                               "cache_hits": self.cache_hits, "slowest": {k: round(v, 3) for k, v in slowest}},
+                "caches": {k: n for k, n in sorted(caches.items()) if n}}
 
     def close(self) -> None:
         """Give Triton its previous listener back (if this clock is still the one set)."""

@@ -321,7 +321,9 @@ def step_times_epochs() -> int:
     (``step_seconds`` in the epoch's record; the device is synchronised after every step, so those epochs are
     timed a little slower); 0 (the default) records none. Where a cold first epoch's time goes: compilation at
     the first step, a CUDA graph's capture, the last partial batch. Those records also hold ``compile_seconds``
-    (``seqrec.compile_times``): torch's compile metrics and the Triton kernels compiled in this process, so far."""
+    (``seqrec.compile_times``): torch's compile metrics, its cache counters and the Triton kernels compiled in this
+    process since the run began. A ``compile_ahead`` run's first compiled epoch records both always, its
+    ``compile_seconds`` from the switch on."""
     raw = os.environ.get(STEP_TIMES_ENV, "0").strip() or "0"
     try:
         n = int(raw)
@@ -600,11 +602,12 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
         bar = _progress_bar(epochs, epochs_done, progress and tty, f"{model_name} {ds.name}")
         # the timed epochs' records say where their compile time went (seqrec/compile_times.py)
         clock = compile_times.CompileClock() if epochs_done < timed_epochs else None
+        switch_epoch = None  # with compile_ahead: the first compiled epoch, timed like the first epochs
         first_epoch_at = time.time()
         try:
             while epochs_done < epochs and not stopped:
                 epoch = epochs_done + 1
-                step_seconds = [] if epoch <= timed_epochs else None
+                step_seconds = [] if epoch <= timed_epochs or epoch == switch_epoch else None
                 profiler = epoch_profile.EpochProfiler(dev) if epoch == profiled_epoch else contextlib.nullcontext()
                 with runtime.Stopwatch(dev) as train_sw, profiler:
                     batches = (ds.train_indices if tcfg["graph_batch"] else ds.train_batches)(
@@ -650,7 +653,10 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
                         print(f"{run_name}: the background compilation failed; compiling in this process "
                               f"instead. Its log:\n{ahead.failure()}", file=sys.stderr, flush=True)
                     ahead.stop()
-                    ahead, compiled = None, True
+                    ahead, compiled, switch_epoch = None, True, epoch + 1
+                    if clock is not None:
+                        clock.close()
+                    clock = compile_times.CompileClock()  # the switch's compile alone: did it find the caches?
                     step = make_step(compiled)
                 if on_epoch_end is not None:
                     on_epoch_end(copy.deepcopy(record))

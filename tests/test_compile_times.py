@@ -37,3 +37,24 @@ def test_clock_sums_compiles_chains_the_previous_listener_and_restores_it(monkey
     assert heard == [("_ssd_fwd", False), ("_conv_fwd", False), ("_ssd_fwd", True)]
     clock.close()
     assert knobs.compilation.listener is previous
+
+
+def test_clock_gives_torch_metrics_and_cache_counters_since_it_was_made(monkeypatch):
+    """Compiles before the clock (an earlier run in the process, the eager epochs before a compile-ahead switch) are
+    left out: its metrics are differences, and only the cache counters that moved since are listed."""
+    from torch._dynamo.utils import counters
+
+    from seqrec import compile_times
+
+    metrics = {"_compile.compile_inner": 10.0, "bytecode_tracing": 2.0}
+    monkeypatch.setattr(compile_times, "_torch_metrics", lambda: dict(metrics))
+    counters["inductor"]["fxgraph_cache_miss"] += 3
+    counters["aot_autograd"]["autograd_cache_miss"] += 1
+    clock = CompileClock()
+    metrics.update({"_compile.compile_inner": 12.5, "bytecode_tracing": 2.004, "backward._backward_impl": 1.0})
+    counters["inductor"]["fxgraph_cache_hit"] += 2
+    counters["aot_autograd"]["autograd_cache_miss"] += 1
+    summary = clock.summary()
+    clock.close()
+    assert summary["torch"] == {"_compile.compile_inner": 2.5, "backward._backward_impl": 1.0}  # 0.004 s: below
+    assert summary["caches"] == {"autograd_cache_miss": 1, "fxgraph_cache_hit": 2}

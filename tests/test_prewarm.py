@@ -152,10 +152,10 @@ def test_a_prewarmed_step_compiles_nothing_itself(tmp_path, monkeypatch):
     monkeypatch.setenv("TRITON_CACHE_DIR", str(warm))
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     monkeypatch.setenv("SEQREC_PREWARM", "1")
-    warm = prewarm.start("tim4rec", TINY, 30, 8, None, torch.device("cuda"), processes=2)
-    assert len(warm.procs) == 2
-    assert [p.wait(timeout=600) for p in warm.procs] == [0, 0]
-    reports = prewarm.finish(warm)
+    started = prewarm.start("tim4rec", TINY, 30, 8, None, torch.device("cuda"), processes=2)
+    assert len(started.procs) == 2
+    assert [p.wait(timeout=600) for p in started.procs] == [0, 0]
+    reports = prewarm.finish(started)
     assert [r["share"] for r in reports] == ["0/2", "1/2"] and sum(r["kernels"] for r in reports) > 0
     assert all(0 < r["imported_seconds"] < r["ready_seconds"] for r in reports)
     before = sorted(os.listdir(warm))

@@ -593,10 +593,12 @@ def test_cold_starts_of_every_set_share_one_table_and_figure(tmp_path):
     # name: first epoch s, torch's metrics, Triton kernels in process, the result's cold_start, compile-ahead, switch
     runs = {"compiled": (30.0, {"_compile.compile_inner": 12.5, "backward._backward_impl": 6.25}, 10, None, False, 1),
             "ahead": (13.0, {}, 12, {"first_epoch_after_prewarm_seconds": 1.5, "prewarm_processes": [
-                {"share": "0/2", "ready_seconds": 7.25}, {"share": "1/2", "ready_seconds": 9.5}]}, True, None)}
+                {"share": "0/2", "ready_seconds": 7.25}, {"share": "1/2", "ready_seconds": 9.5}]}, True, None),
+            "switched": (12.0, {}, 11, None, True, 3)}
     for name, (first, torch_s, kernels, started, ahead, compiled_from) in runs.items():
         steps = [first - 1.0] + [1.0 / 64] * 64
-        epochs = [{**e, "epoch": i + 1, "train_seconds": first if i == 0 else 0.3} for i, e in enumerate(r["epochs"])]
+        epochs = [{**e, "epoch": i + 1, "train_seconds": first if i == 0 else 4.5 if i + 1 == compiled_from else 0.3}
+                  for i, e in enumerate(r["epochs"])]
         epochs[0].update(step_seconds=steps, compile_seconds={"torch": torch_s, "triton_jit": {
             "kernels": kernels, "seconds": 0.5 * kernels, "cache_hits": 16 - kernels, "slowest": {}}})
         extra = {"cold_start": started} if started else {}
@@ -611,9 +613,10 @@ def test_cold_starts_of_every_set_share_one_table_and_figure(tmp_path):
     assert rows[0][4:] == ["First epoch", "First step", "Forward compile", "Backward compile",
                            "Triton in process (n / s)", "Hits", "Prewarm ready", "First epoch at", "Compiled from",
                            "Epoch s"]
-    assert [row[0] for row in rows[1:]] == ["ahead", "compiled"]  # by first epoch
-    assert rows[1][4:13] == ["13.0", "12.00", "0.00", "0.00", "12 / 6.00", "4", "9.5", "1.5", "never"]
-    assert rows[2][4:13] == ["30.0", "29.00", "12.50", "6.25", "10 / 5.00", "6", "–", "–", ""]
+    assert [row[0] for row in rows[1:]] == ["switched", "ahead", "compiled"]  # by first epoch
+    assert rows[1][4:13] == ["12.0", "11.00", "0.00", "0.00", "11 / 5.50", "5", "–", "–", "3 (4.5 s)"]
+    assert rows[2][4:13] == ["13.0", "12.00", "0.00", "0.00", "12 / 6.00", "4", "9.5", "1.5", "never"]
+    assert rows[3][4:13] == ["30.0", "29.00", "12.50", "6.25", "10 / 5.00", "6", "–", "–", ""]
     assert (cold / "figures" / "cold-starts.png").is_file() and (cold / "figures" / "cold-starts.pdf").is_file()
     assert "## Across sets: cold starts" in (tmp_path / "out" / "README.md").read_text()
     epochs[0]["compile_seconds"] = {"torch": 12.5}

@@ -26,8 +26,9 @@ NOTE = ("One row a run whose first epoch recorded where its time went (`SEQREC_S
         "among them, inside its compiles) and their seconds, hits: found compiled in the cache (the prewarm's work "
         "where it ran); prewarm ready: when its last process finished, and first epoch: when the run's first epoch "
         "began, both in seconds after the prewarm started (runs from part 29 on). Compiled from: the epoch a "
-        "`--compile-ahead` run went compiled (never: its background compile had not landed). Runs differ in host and "
-        "load: compare rows of one run.")
+        "`--compile-ahead` run went compiled and that epoch's seconds (its compile from the cache the background "
+        "process filled, and a graph's capture; never: the background compile had not landed). Runs differ in host "
+        "and load: compare rows of one run.")
 
 
 def has_cold_start(cold: Any) -> bool:
@@ -49,6 +50,16 @@ def _s(v: float, digits: int = 1) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
 
 
+def _switch(r: dict[str, Any]) -> str:
+    """A compile-ahead run's "Compiled from" cell: "never", the epoch, or the epoch and its seconds."""
+    if not r["compile_ahead"]:
+        return ""
+    if r["compiled_from_epoch"] is None:
+        return "never"
+    seconds = r.get("switch_epoch_s", math.nan)
+    return str(r["compiled_from_epoch"]) + ("" if math.isnan(seconds) else f" ({seconds:.1f} s)")
+
+
 def cold_tables(runs: pd.DataFrame) -> list[Table]:
     rows = cold_rows(runs)
     if not rows:
@@ -57,8 +68,7 @@ def cold_tables(runs: pd.DataFrame) -> list[Table]:
               Cell(_s(r["first_step_s"], 2)), Cell(_s(r["forward_compile_s"], 2)), Cell(_s(r["backward_compile_s"], 2)),
               Cell(f"{r['triton_kernels']:.0f} / {r['triton_s']:.2f}"), Cell(f"{r['cache_hits']:.0f}"),
               Cell(_s(r["prewarm_ready_s"])), Cell(_s(r["first_epoch_after_prewarm_s"])),
-              Cell(("never" if r["compiled_from_epoch"] is None else str(r["compiled_from_epoch"]))
-                   if r["compile_ahead"] else ""), Cell(_s(r["s_per_epoch_steady"], 3))] for r in rows]
+              Cell(_switch(r)), Cell(_s(r["s_per_epoch_steady"], 3))] for r in rows]
     return [Table(title="Cold starts across sets: where the first epoch went (s)",
                   columns=["Set", "Run", "Commit", "Card", "First epoch", "First step", "Forward compile",
                            "Backward compile", "Triton in process (n / s)", "Hits", "Prewarm ready", "First epoch at",

@@ -235,8 +235,9 @@ def _cold_start(r: dict[str, Any], epochs: list) -> dict[str, Any] | None:
     ``step_seconds``: SEQREC_STEP_TIMES, seqrec/compile_times.py): epoch_s, first_step_s, forward_compile_s (dynamo
     and the forward's compile), backward_compile_s, triton_kernels / triton_s / cache_hits (Triton kernels compiled
     in the training process, and found compiled), and from the result's ``cold_start`` (runs from part 29 on, else
-    NaN) prewarm_ready_s (its last process's report) and first_epoch_after_prewarm_s; compile_ahead (train config)
-    and compiled_from_epoch (None: never, or not compiled). Else None."""
+    NaN) prewarm_ready_s (its last process's report) and first_epoch_after_prewarm_s; compile_ahead (train config),
+    compiled_from_epoch (None: never, or not compiled) and switch_epoch_s (a compile-ahead run's first compiled
+    epoch, where it compiled from the cache: NaN without a switch). Else None."""
     first = epochs[0] if epochs and isinstance(epochs[0], dict) else {}
     times = first.get("compile_seconds")
     if times is None or not first.get("step_seconds") or int(first.get("epoch", 1)) != 1:
@@ -262,7 +263,11 @@ def _cold_start(r: dict[str, Any], epochs: list) -> dict[str, Any] | None:
     out["first_epoch_after_prewarm_s"] = math.nan if lead is None else _number(
         r, "cold_start.first_epoch_after_prewarm_seconds", lead)
     out["compile_ahead"] = bool((r.get("train_config") or {}).get("compile_ahead"))
-    out["compiled_from_epoch"] = r.get("compiled_from_epoch")
+    switch = out["compiled_from_epoch"] = r.get("compiled_from_epoch")
+    out["switch_epoch_s"] = math.nan
+    if out["compile_ahead"] and isinstance(switch, int) and 1 < switch <= len(epochs):
+        at = epochs[switch - 1]
+        out["switch_epoch_s"] = _number(r, f"epochs[{switch - 1}].train_seconds", at.get("train_seconds"))
     return out
 
 
