@@ -208,7 +208,8 @@ queue_lanes() {  # after GPU 0's own lane: with QUEUE_LANES (default 2) of 2 or 
 }
 
 prewarm_tests_once() {  # prewarm_tests_once N: the line running the prewarm's and the early pool's GPU tests once a
-  # session (ROOT/.testsN-done; their output to ROOT/logs/prewarm-testsN.txt), parts 28 on; after queue_campaign
-  echo "[ -e $ROOT/.tests$1-done ] || { timeout 300 $PYTEST tests/test_prewarm.py tests/test_inductor_pool.py \
-    > $ROOT/logs/prewarm-tests$1.txt 2>&1; touch $ROOT/.tests$1-done; }"
+  # session (ROOT/.testsN-done; their output to ROOT/logs/prewarm-testsN.txt), parts 28 on, and compile-ahead's
+  # (parts 30 on: does the switch find the background process's cache, bf16 and graphed too); after queue_campaign
+  echo "[ -e $ROOT/.tests$1-done ] || { timeout 600 $PYTEST tests/test_prewarm.py tests/test_inductor_pool.py \
+    tests/test_compile_ahead.py > $ROOT/logs/prewarm-tests$1.txt 2>&1; touch $ROOT/.tests$1-done; }"
 }

@@ -863,3 +863,23 @@ def test_part29_times_five_cold_starts_on_gpu1_while_gpus_2_on_start_h256_runs_a
     assert "gpu1-done" in text_of(logs / "gpu1-queue1.log") and "gpu1-done" not in text_of(logs / "gpu2-queue1.log")
     h256 = [c for c in text_of(tmp_path / "calls.txt").split() if c.startswith("h256-")]
     assert sorted(h256) == ["h256-a", "h256-b", "h256-c"]
+
+
+def test_part30_gpu1_takes_an_h256_run_then_tests_compile_ahead_and_times_its_switch_twice(tmp_path):
+    """part30.sh on three GPUs: GPU 1's lane first takes the session-bound h256 queue (while young), then runs the
+    prewarm's and compile-ahead's GPU tests once (a marker), then two cold 60-epoch compile-ahead runs of #4's fast
+    path's seed 0: the defaults, and the prewarm off. Only GPU 1's queue lane waits for them."""
+    root, gpu1 = gpu1_prewarm_tests_then_cold_runs(tmp_path, 30, 2)
+    logs = root / "logs"
+    before_runs = text_of(logs / "gpu1-seeds.log").split(gpu1[0])[0]
+    assert before_runs.index("queue.txt.session") < before_runs.index("tests/test_prewarm.py")
+    assert "tests/test_compile_ahead.py" in before_runs and "timeout 600 " in before_runs
+    assert all(r.count("_CACHE_DIR=$(mktemp -d)") == 2 and "SEQREC_STEP_TIMES=1 " in r
+               and "--datasets amazon-beauty --hidden 64" in r and "--amp bf16 --cuda-graph --compile --seeds 0 " in r
+               and "--compile-ahead --epochs 60 --patience 0 --out " in r for r in gpu1)
+    defaults, no_prewarm = gpu1
+    assert "SEQREC_PREWARM" not in defaults and defaults.endswith("-cold-compile-ahead-switch/accuracy")
+    assert "SEQREC_PREWARM=0 " in no_prewarm and no_prewarm.endswith("-cold-compile-ahead-switch-no-prewarm/accuracy")
+    assert "gpu1-done" in text_of(logs / "gpu1-queue1.log") and "gpu1-done" not in text_of(logs / "gpu2-queue1.log")
+    h256 = [c for c in text_of(tmp_path / "calls.txt").split() if c.startswith("h256-")]
+    assert sorted(h256) == ["h256-a", "h256-b", "h256-c"]
