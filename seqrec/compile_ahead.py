@@ -29,6 +29,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ class CompileAhead:
     def __init__(self, proc: subprocess.Popen, workdir: Path):
         self.proc, self.workdir = proc, workdir
         self.log = workdir / "compile-ahead.log"
+        self.started = time.time()
 
     def ready(self) -> bool | None:
         """None while the process runs; then whether it compiled (exit status 0)."""
@@ -57,6 +59,17 @@ class CompileAhead:
             return self.log.read_text()[-2000:]
         except OSError:
             return "(no log)"
+
+    def report(self, epoch: int | None) -> dict[str, Any]:
+        """What the run records (``cold_start["compile_ahead"]``): whether the process compiled (``ok``; None: it
+        had not finished when the run ended), the epoch after which the run found it finished and the seconds
+        since it started then; a failed process's log tail (the run's own log is gone once the run succeeds)."""
+        done = self.ready()
+        out: dict[str, Any] = {"ok": done, "found_after_epoch": epoch if done is not None else None,
+                               "seconds": round(time.time() - self.started, 1)}
+        if done is False:
+            out["log_tail"] = self.failure()
+        return out
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -7,6 +7,14 @@ B * 4 = 8192 rows, on a 132-SM H100 or H200) or a persistent reduction with XBLO
 only (each row's first value, ``seq_len``), ``TritonSymbols.get_block_shape`` indexed a shape list with that None:
 ``TypeError: list indices must be integers or slices, not NoneType`` (results/full/logs/part9-gpu0-timing.log).
 As upstream, such a tree contributes a scalar shape ``()``; every other call runs the original.
+
+``autocast_cacheable`` (every torch we run): AOT autograd's cache bypasses any graph that calls a function outside its
+allow-list, and a loss compiled with ``torch.autocast`` inside it calls ``torch.amp.autocast_mode._enter_autocast`` and
+``_exit_autocast``: every compile under ``amp`` traced the joint graph again and partitioned it, warm caches or not,
+a ``--compile-ahead`` run's switch to the compiled loss included (found on CPU, TiM4Rec bf16: 2.3 s of a warm
+compile's 2.9 s, 0.6 s once allowed; part 29's switch on an H200 took 13.5 s). Both take only constants (device
+type, dtype, enabled, cache), which are nodes' arguments of the graph the cache key hashes, so inductor's own escape
+hatch, ``unsafe_marked_cacheable_functions``, is safe for them.
 """
 
 from __future__ import annotations
@@ -50,4 +58,23 @@ def block_shape_without_x_dim() -> bool:
 
     get_block_shape._seqrec_fix = True
     symbols.get_block_shape = classmethod(get_block_shape)
+    return True
+
+
+AUTOCAST_FUNCTIONS = ("torch.amp.autocast_mode._enter_autocast", "torch.amp.autocast_mode._exit_autocast")
+
+
+def autocast_cacheable() -> bool:
+    """Let AOT autograd's cache keep graphs that enter and leave autocast (``AUTOCAST_FUNCTIONS`` in inductor's
+    ``unsafe_marked_cacheable_functions``; part of inductor's config, hence of the cache key, in every process that
+    compiles the loss). False where this torch has no such setting (a warning then, the cache bypassed as before)."""
+    from torch._inductor import config
+
+    marked = getattr(config, "unsafe_marked_cacheable_functions", None)
+    if not isinstance(marked, dict):
+        warnings.warn("seqrec.inductor_fixes: this torch has no unsafe_marked_cacheable_functions; AOT autograd's "
+                      "cache stays bypassed under autocast", stacklevel=2)
+        return False
+    if any(name not in marked for name in AUTOCAST_FUNCTIONS):
+        config.unsafe_marked_cacheable_functions = {**marked, **{name: "seqrec-1" for name in AUTOCAST_FUNCTIONS}}
     return True

@@ -269,6 +269,8 @@ def training_loss(model: models.SeqRecModel, tcfg: dict[str, Any], device: torch
         return loss
     # fallback_random: inductor calls torch's random ops (native_dropout: the eager kernel, the same generator)
     inductor_fixes.block_shape_without_x_dim()  # torch < 2.13: TiM4Rec at L = 200 (seqrec/inductor_fixes.py)
+    if amp is not None:
+        inductor_fixes.autocast_cacheable()  # warm compiles under autocast read AOT autograd's cache too
     eager_rng = tcfg.get("compile_rng", TRAIN_DEFAULTS["compile_rng"]) == "eager"
     options = {**INDUCTOR_WORKAROUNDS, **({"fallback_random": True} if eager_rng else {})}
     batch_size = tcfg.get("batch_size")
@@ -603,6 +605,7 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
         # the timed epochs' records say where their compile time went (seqrec/compile_times.py)
         clock = compile_times.CompileClock() if epochs_done < timed_epochs else None
         switch_epoch = None  # with compile_ahead: the first compiled epoch, timed like the first epochs
+        ahead_report = None  # with compile_ahead: what became of the background compilation (cold_start)
         first_epoch_at = time.time()
         try:
             while epochs_done < epochs and not stopped:
@@ -649,6 +652,7 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
                           f"(best {best_epoch}) train {train_sw.seconds:.1f}s eval {eval_sw.seconds:.1f}s",
                           file=sys.stderr, flush=True)
                 if ahead is not None and (done := ahead.ready()) is not None:  # compiled from the next epoch on
+                    ahead_report = ahead.report(epoch)
                     if not done:
                         print(f"{run_name}: the background compilation failed; compiling in this process "
                               f"instead. Its log:\n{ahead.failure()}", file=sys.stderr, flush=True)
@@ -663,6 +667,10 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
         finally:
             bar.close()
             cold_start = {"prewarm": bool(warm), "inductor_pool_early": pool_early}
+            if ahead is not None:  # still compiling (or finished after the last epoch's check)
+                ahead_report = ahead.report(None)
+            if ahead_report is not None:
+                cold_start["compile_ahead"] = ahead_report
             if warm:  # when its processes were ready, against when the first epoch began (seconds after their start)
                 cold_start["first_epoch_after_prewarm_seconds"] = round(first_epoch_at - warm.started, 3)
                 cold_start["prewarm_processes"] = prewarm.finish(warm)

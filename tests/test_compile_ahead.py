@@ -67,6 +67,8 @@ def test_run_trains_eagerly_then_compiled_from_the_background_processes_cache(tm
         caches[name] = dict(counters["inductor"])
         if extra:
             ahead = run
+        else:
+            inline = run
     torch._dynamo.reset()
     assert [r["compiled"] for r in ahead["epochs"]] == [False, False, True, True]
     assert ahead["compiled_from_epoch"] == 3 and len(started) == 1 and not started[0].workdir.exists()
@@ -80,6 +82,9 @@ def test_run_trains_eagerly_then_compiled_from_the_background_processes_cache(tm
     assert switch["compile_seconds"]["caches"].get("fxgraph_cache_hit", 0) >= 1
     assert "fxgraph_cache_miss" not in switch["compile_seconds"]["caches"]
     assert ["compile_seconds" in r for r in ahead["epochs"]] == [False, False, True, False]
+    report = ahead["cold_start"]["compile_ahead"]
+    assert report["ok"] is True and report["found_after_epoch"] == 2 and report["seconds"] > 0
+    assert "compile_ahead" not in eager["cold_start"] and "compile_ahead" not in inline["cold_start"]
     assert caches["inline"].get("fxgraph_cache_miss", 0) >= 1
 
 
@@ -104,5 +109,33 @@ def test_a_failed_background_compilation_is_reported_and_the_run_compiles_itself
     run = train("sasrec", ds, config={"hidden_size": 16, "max_len": 8}, device="cpu", progress=False,
                 train_config={"batch_size": 16, "epochs": 2, "patience": 0, "compile": True, "compile_ahead": True})
     assert calls == [False, True] and [r["compiled"] for r in run["epochs"]] == [False, True]
+    report = run["cold_start"]["compile_ahead"]
+    assert report["ok"] is False and report["found_after_epoch"] == 1 and "boom: no compiler" in report["log_tail"]
     err = capsys.readouterr().err
     assert "background compilation failed" in err and "boom: no compiler" in err
+
+
+def test_a_background_compilation_still_running_at_the_end_is_recorded_as_unfinished(monkeypatch):
+    """A run that ends before its background process finished trains eagerly throughout, records the process as
+    unfinished (ok None, found after no epoch), and ends the process and its files."""
+    import subprocess
+    import sys
+
+    ds = consecutive_dataset(n_users=48, n_items=60, max_len=8)
+    real_start, started = compile_ahead.start, []
+
+    def slow(*a, **k):
+        ahead = real_start(*a, **k)
+        ahead.proc.kill()
+        ahead.proc.wait()
+        ahead.proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+        started.append(ahead)
+        return ahead
+
+    monkeypatch.setattr(compile_ahead, "start", slow)
+    run = train("sasrec", ds, config={"hidden_size": 16, "max_len": 8}, device="cpu", progress=False,
+                train_config={"batch_size": 16, "epochs": 2, "patience": 0, "compile": True, "compile_ahead": True})
+    assert [r["compiled"] for r in run["epochs"]] == [False, False] and run["compiled_from_epoch"] is None
+    report = run["cold_start"]["compile_ahead"]
+    assert report["ok"] is None and report["found_after_epoch"] is None and "log_tail" not in report
+    assert started[0].proc.poll() is not None and not started[0].workdir.exists()
