@@ -9,7 +9,9 @@
 # first epoch took 8.6-10.1 s; in 60 epochs the background compile landed after epoch 39, but the switch epoch took
 # 13.5 s (part 11's: 3.3 s), as if the training process's compile missed the cache the background process filled.
 # The switch epoch now records its steps and its compile alone, with torch's cache counters
-# (epochs[k].compile_seconds.caches: fxgraph_cache_hit / _miss / _bypass, autograd_cache_*). GPU 1, after its h256
+# (epochs[k].compile_seconds.caches: fxgraph_cache_hit / _miss / _bypass, autograd_cache_*), and what became of the
+# background process (cold_start.compile_ahead). On CPU the bf16 loss's warm compile bypassed AOT autograd's cache
+# (autocast's enter and exit in the graph), now marked cacheable (seqrec/inductor_fixes.py). GPU 1, after its h256
 # run: the prewarm's and compile-ahead's GPU tests once a session (logs/prewarm-tests30.txt; compile-ahead's now with
 # bf16 and the CUDA graph, and the prewarm on: the switch must hit the cache), then TiM4Rec amazon-beauty h64 seed 0 on
 # the fast path, caches empty, SEQREC_STEP_TIMES=1, --compile-ahead --epochs 60 --patience 0, twice:
