@@ -75,7 +75,7 @@ def test_run_trains_eagerly_then_compiled_from_the_background_processes_cache(tm
     if device == "cpu":  # deterministic there: bitwise
         assert [r["train_loss"] for r in ahead["epochs"][:2]] == [r["train_loss"] for r in eager["epochs"][:2]]
     for r, e in zip(ahead["epochs"], eager["epochs"], strict=True):
-        assert r["train_loss"] == pytest.approx(e["train_loss"], rel=2e-3 if amp else 1e-4)
+        assert r["train_loss"] == pytest.approx(e["train_loss"], rel=1e-2 if amp else 1e-4)  # bf16 rounds apart
     assert caches["ahead"].get("fxgraph_cache_hit", 0) >= 1 and caches["ahead"].get("fxgraph_cache_miss", 0) == 0
     switch = ahead["epochs"][2]
     assert len(switch["step_seconds"]) == switch["train_steps"] and switch["compile_seconds"]["torch"]
