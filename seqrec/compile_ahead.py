@@ -97,15 +97,17 @@ def start(model_name: str, overrides: dict[str, Any], n_items: int, dataset: str
 def compile_job(job: dict[str, Any]) -> None:
     """Build the job's model and run its compiled loss forward and backward once (what fills the caches)."""
     import models
-    from seqrec.train import training_loss
+    from seqrec.train import adapt_precision, training_loss
 
     device = torch.device(job["device"])
     # as train() runs: both settings are part of inductor's cache key
     with runtime.deterministic(device.type == "cpu"), runtime.tf32_matmuls(job["train_config"].get("tf32", False)):
         model = models.build(job["model"], job["overrides"], job["n_items"], dataset=job["dataset"])
         model.to(device).train()
+        args = [t.to(device) for t in job["args"]]
+        adapt_precision(model, job["train_config"]["amp"], lambda: tuple(t[:2] for t in args[:3]))  # as the run's
         loss_fn = training_loss(model, {**job["train_config"], "compile": True}, device)
-        loss = loss_fn(*(t.to(device) for t in job["args"]))
+        loss = loss_fn(*args)
         loss.backward()
         if device.type == "cuda":
             torch.cuda.synchronize(device)

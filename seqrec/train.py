@@ -464,6 +464,24 @@ def _progress_bar(total: int, initial: int, enabled: bool, desc: str):
                 disable=not enabled)
 
 
+def adapt_precision(model: models.SeqRecModel, amp: str | None,
+                    probe: Callable[[], tuple[torch.Tensor, ...]]) -> dict[str, Any]:
+    """Change ``model`` as the environment asks for a run under ``amp``: the modules ``SEQREC_FP32_MODULES`` names
+    kept in fp32 (``models.fp32_islands``) and the dropouts' masks drawn as ``SEQREC_DROPOUT_MASKS`` says ("fp32"
+    under amp by default: ``models.dropout_masks``; "amp" runs one forward of ``probe()``, two rows of item_seq,
+    seq_len, time_seq (2, L)). Returns the entries ``train`` adds to ``implementation``; a bad value is a ValueError.
+    The compile-ahead process (``seqrec.compile_ahead``) adapts its model with this too: a loss it compiled without
+    the masks' casts was another graph, and the run's compile missed its cache (part 30: 17 s switch epochs)."""
+    kept = fp32_islands.keep_fp32(model, fp32_islands.fp32_module_patterns())
+    masks = dropout_masks.dropout_masks(amp)
+    impl: dict[str, Any] = {}
+    if dropout_masks.draw_masks_as(model, masks, probe() if masks == "amp" else None):
+        impl["dropout_masks"] = masks  # recorded where set: whose masks the dropouts drew
+    if kept and amp:  # recorded where it changes the numbers: a diagnostic, not a default
+        impl["fp32_modules"] = kept
+    return impl
+
+
 def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None,
           train_config: dict[str, Any] | None = None, seed: int = 0, device: str | torch.device = "cpu",
           backend: str | None = None, out: str | os.PathLike | None = None,
@@ -535,20 +553,15 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
             raise TrainSetupError(f"train_config cuda_graph=true needs a CUDA device, got {dev}")
         optimizer = build_adam(model.parameters(), tcfg, graphed)
         scaler = grad_scaler(tcfg, dev, graphed, optimizer)
+        def probe():  # two training samples: which dropouts autocast feeds 2-byte activations (draws nothing)
+            first = ds.make_batch("train", torch.arange(min(2, ds.n_samples("train")), device=ds.device))
+            return first.item_seq, first.seq_len, first.time_seq
+
         try:  # its variables are read here, before any epoch, so that a bad value stops the run at once
             impl = implementation(optimizer, tcfg)
-            kept = fp32_islands.keep_fp32(model, fp32_islands.fp32_module_patterns())
-            masks = dropout_masks.dropout_masks(tcfg["amp"])
+            impl.update(adapt_precision(model, tcfg["amp"], probe))
         except ValueError as e:
             raise TrainSetupError(str(e)) from e
-        probe = None
-        if masks == "amp":  # two training samples: which dropouts autocast feeds 2-byte activations (draws nothing)
-            first = ds.make_batch("train", torch.arange(min(2, ds.n_samples("train")), device=ds.device))
-            probe = (first.item_seq, first.seq_len, first.time_seq)
-        if dropout_masks.draw_masks_as(model, masks, probe):  # recorded where set: whose masks the dropouts drew
-            impl["dropout_masks"] = masks
-        if kept and tcfg["amp"]:  # recorded where it changes the numbers: a diagnostic, not a default
-            impl["fp32_modules"] = kept
         chosen = {m.sdpa_backend for m in model.modules() if getattr(m, "sdpa_backend", None)}
         if chosen:  # SEQREC_SDPA_BACKEND, where a module of the model reads it (SASRec's attention)
             impl["sdpa_backend"] = chosen.pop()
