@@ -207,9 +207,14 @@ queue_lanes() {  # after GPU 0's own lane: with QUEUE_LANES (default 2) of 2 or 
   echo "campaign lanes started under $ROOT on $ngpu GPUs (logs: $ROOT/logs; queue: $QUEUE)"
 }
 
-prewarm_tests_once() {  # prewarm_tests_once N: the line running the prewarm's and the early pool's GPU tests once a
-  # session (ROOT/.testsN-done; their output to ROOT/logs/prewarm-testsN.txt), parts 28 on, and compile-ahead's
-  # (parts 30 on: does the switch find the background process's cache, bf16 and graphed too); after queue_campaign
-  echo "[ -e $ROOT/.tests$1-done ] || { timeout 600 $PYTEST tests/test_prewarm.py tests/test_inductor_pool.py \
-    tests/test_compile_ahead.py > $ROOT/logs/prewarm-tests$1.txt 2>&1; touch $ROOT/.tests$1-done; }"
+prewarm_tests_once() {  # prewarm_tests_once N [ARGS...]: the line running the prewarm's and the early pool's GPU tests
+  # once a session (ROOT/.testsN-done; their output to ROOT/logs/prewarm-testsN.txt), parts 28 on, and compile-ahead's
+  # (parts 30 on: does the switch find the background process's cache, bf16 and graphed too); ARGS, where given,
+  # are pytest's instead (part 31: compile-ahead's GPU cases alone, 7 minutes less than all three files'); after
+  # queue_campaign
+  local n=$1
+  shift
+  local args="${*:-tests/test_prewarm.py tests/test_inductor_pool.py tests/test_compile_ahead.py}"
+  echo "[ -e $ROOT/.tests$n-done ] || { timeout 600 $PYTEST $args > $ROOT/logs/prewarm-tests$n.txt 2>&1; \
+    touch $ROOT/.tests$n-done; }"
 }
