@@ -6,7 +6,7 @@
 # Taken: ok result files (a failed one is left out, so its run is tried again), the checkpoints of runs that have no
 # ok result yet, and the markers a part leaves in its root (.timing-done, .kernels-ok, ...: one-off work and GPU
 # tests already done on this commit). Left out: logs (read them from the call's own folder), the root's bookkeeping
-# (.started, .lanes, the queue). Prints what travels and fails when .gpu/ and the tracked files pass the 64 MiB a
+# (.started, .lanes, the queue), and result files the checkout already holds, byte for byte. Prints what travels and fails when .gpu/ and the tracked files pass the 64 MiB a
 # call carries.
 # Usage (repository root): bash campaigns/absorb.sh FILES_DIR [DEST (default .gpu/resume)]
 set -euo pipefail
@@ -36,6 +36,11 @@ while IFS= read -r -d '' f; do  # a finished run's checkpoint (this call's or an
     n_ckpt=$((n_ckpt + 1))
   fi
 done < <(cd "$dest" && find . -name '*.ckpt' -print0)
+while IFS= read -r -d '' f; do  # a result the checkout holds as it is (committed): lanes.sh copies results/full*/
+  # into the root anyway, so a copy here would travel twice (113 such files, 2.8 MB, by session 31)
+  if cmp -s "$dest/$f" "results/${f#./}"; then rm -f "$dest/$f"; fi
+done < <(cd "$dest" && find . -name '*.json' -print0)
+find "$dest" -mindepth 1 -type d -empty -delete
 echo "absorb: $n_ok ok result files; $dest holds $n_ckpt checkpoints of unfinished runs"
 if git rev-parse --is-inside-work-tree > /dev/null 2>&1; then
   bash campaigns/travels.sh || { echo "absorb: over the 64 MiB a call carries: drop checkpoints from $dest" >&2; exit 1; }

@@ -423,13 +423,21 @@ def test_absorb_takes_ok_results_unfinished_checkpoints_and_markers_into_resume(
     resume = work / ".gpu" / "resume"
     (resume / "full" / "accuracy").mkdir(parents=True)
     (resume / "full" / "accuracy" / "mamba4rec-ml-1m-h64-s2.json.ckpt").write_text("an earlier call's")
+    committed = work / "results" / "full-amp-compile" / "accuracy"  # as committed: lanes.sh copies it into the root
+    committed.mkdir(parents=True)
+    (committed / "tim4rec-amazon-beauty-h64-s0.json").write_text(ok)
+    (committed / "tim4rec-amazon-beauty-h64-s1.json").write_text(ok)
+    (resume / "full-amp-compile" / "accuracy").mkdir(parents=True)
+    (resume / "full-amp-compile" / "accuracy" / "tim4rec-amazon-beauty-h64-s1.json").write_text(ok)  # an earlier call's
+    (resume / "full" / "accuracy" / "sasrec-ml-1m-h64-s1.json").write_text('{"status": "ok", "n": 1}')  # another
 
     done = subprocess.run(["bash", "campaigns/absorb.sh", str(files)], cwd=work, timeout=60, capture_output=True,
                           text=True)
     assert done.returncode == 0, done.stderr
     got = sorted(str(p.relative_to(resume)) for p in resume.rglob("*") if p.is_file())
-    assert got == [".kernels-ok", ".timing-done", "full-amp-compile/accuracy/tim4rec-amazon-beauty-h64-s0.json",
-                   "full/accuracy/mamba4rec-ml-1m-h64-s2.json", "full/accuracy/sasrec-ml-1m-h64-s2.json",
+    assert got == [".kernels-ok", ".timing-done",  # full-amp-compile's results: committed as they are, dropped
+                   "full/accuracy/mamba4rec-ml-1m-h64-s2.json", "full/accuracy/sasrec-ml-1m-h64-s1.json",
+                   "full/accuracy/sasrec-ml-1m-h64-s2.json",
                    "full/accuracy/ssd4rec-ml-1m-h64-s0.json.ckpt", "full/accuracy/tisasrec-ml-1m-h64-s2.json.ckpt"]
     assert "3 ok result files; " in done.stdout and "holds 2 checkpoints of unfinished runs" in done.stdout
     missing = subprocess.run(["bash", "campaigns/absorb.sh", str(tmp_path / "nowhere")], cwd=work, timeout=60,
