@@ -12,8 +12,11 @@
 # TiM4Rec amazon-beauty h64 seed 0 on the fast path, caches empty, SEQREC_STEP_TIMES=1, --compile-ahead --epochs 60
 # --patience 0, twice as in part 30 (the defaults: -cold-compile-ahead-switch-adapted/; SEQREC_PREWARM=0:
 # -cold-compile-ahead-switch-adapted-no-prewarm/): whether the switch epoch now hits the cache (epochs[k]
-# .compile_seconds.caches) and costs what part 11's fp32 switch did (3.3 s). Then ml-1m's queue (its session-bound
-# window long past).
+# .compile_seconds.caches) and costs what part 11's fp32 switch did (3.3 s). Then the same on a long run: TiM4Rec
+# ml-1m h64 seed 0 on the fast path with --compile-ahead, caches empty, early stopping as the grid's (-ml1m-cold-
+# compile-ahead/): its whole-run time and test NDCG@10 against the fast path's compiled seed 0 (part 25,
+# full-amp-compile-cuda-graph-ml1m-seeds/: 0.1552), for the choice of --compile-ahead as --compile's default. Then
+# ml-1m's queue (its session-bound window long past).
 # Every call to the device tool must carry .gpu.
 # Usage (repository root, data under .gpu/data):  bash campaigns/part31.sh [ROOT]
 source campaigns/lanes.sh
@@ -22,5 +25,7 @@ h256_then_queue
 SWITCH="$COLD_TIMED --compile-ahead --epochs 60 --patience 0 --out $SET-cold-compile-ahead-switch-adapted"
 GPU1=("$(prewarm_tests_once 31 -m gpu tests/test_compile_ahead.py)"
   "$SWITCH/accuracy"
-  "SEQREC_PREWARM=0 $SWITCH-no-prewarm/accuracy")
+  "SEQREC_PREWARM=0 $SWITCH-no-prewarm/accuracy"
+  "SEQREC_STEP_TIMES=1 $COLD ${RUN/--datasets amazon-beauty/--datasets ml-1m} --seeds 0 --compile-ahead \
+--out $SET-ml1m-cold-compile-ahead/accuracy")
 split_one_offs gpu0-h256-then-queue gpu1-seeds

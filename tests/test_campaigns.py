@@ -895,7 +895,8 @@ def test_part30_gpu1_takes_an_h256_run_then_tests_compile_ahead_and_times_its_sw
 
 def test_part31_gpu1_tests_compile_ahead_alone_then_times_its_adapted_switch_twice_then_the_queue(tmp_path):
     """part31.sh on three GPUs: GPU 1 runs compile-ahead's GPU cases alone once (a marker), no h256 run first, then
-    two cold 60-epoch compile-ahead runs of #4's fast path's seed 0 (the defaults, the prewarm off); GPU 0 and 2 take
+    two cold 60-epoch compile-ahead runs of #4's fast path's seed 0 (the defaults, the prewarm off) and a cold
+    compile-ahead run of TiM4Rec ml-1m h64 seed 0 with the grid's early stopping; GPU 0 and 2 take
     the session-bound h256 runs while young; only GPU 1's queue lane waits for GPU 1's one-offs."""
     root = start_part(tmp_path, 3, ["h256-a", "h256-b", "h256-c"], part="part31.sh")
     logs = root / "logs"
@@ -903,14 +904,18 @@ def test_part31_gpu1_tests_compile_ahead_alone_then_times_its_adapted_switch_twi
                       and text_of(logs / "gpu1-queue1.log").count("=== rc=") >= 3, 30)
     seeds = text_of(logs / "gpu1-seeds.log")
     gpu1 = [line for line in seeds.splitlines() if line.startswith("=== ") and "seqrec sweep" in line]
-    assert len(gpu1) == 2 and "queue.txt.session" not in seeds
+    assert len(gpu1) == 3 and "queue.txt.session" not in seeds
     tests = seeds.split(gpu1[0])[0]
     assert "timeout 600 python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_compile_ahead.py > " in tests
     assert "tests/test_prewarm.py" not in tests and "prewarm-tests31.txt" in tests and (root / ".tests31-done").exists()
     assert all(r.count("_CACHE_DIR=$(mktemp -d)") == 2 and "SEQREC_STEP_TIMES=1 " in r
-               and "--amp bf16 --cuda-graph --compile --seeds 0 " in r
-               and "--compile-ahead --epochs 60 --patience 0 --out " in r for r in gpu1)
-    defaults, no_prewarm = gpu1
+               and "--amp bf16 --cuda-graph --compile --seeds 0 --compile-ahead " in r for r in gpu1)
+    defaults, no_prewarm, ml1m = gpu1
+    assert all("--datasets amazon-beauty --hidden 64 " in r and "--epochs 60 --patience 0 --out " in r
+               for r in (defaults, no_prewarm))
+    assert "--datasets ml-1m --hidden 64 " in ml1m and "--models tim4rec " in ml1m and "amazon-beauty" not in ml1m
+    assert "--epochs 200 --patience 10 " in ml1m
+    assert "--epochs 60" not in ml1m and ml1m.endswith("-amp-compile-cuda-graph-ml1m-cold-compile-ahead/accuracy")
     assert "SEQREC_PREWARM" not in defaults and defaults.endswith("-cold-compile-ahead-switch-adapted/accuracy")
     assert "SEQREC_PREWARM=0 " in no_prewarm
     assert no_prewarm.endswith("-cold-compile-ahead-switch-adapted-no-prewarm/accuracy")
