@@ -6,8 +6,8 @@
 # Taken: ok result files (a failed one is left out, so its run is tried again), the checkpoints of runs that have no
 # ok result yet, and the markers a part leaves in its root (.timing-done, .kernels-ok, ...: one-off work and GPU
 # tests already done on this commit). Left out: logs (read them from the call's own folder), the root's bookkeeping
-# (.started, .lanes, the queue), and result files the checkout already holds, byte for byte. Prints what travels and fails when .gpu/ and the tracked files pass the 64 MiB a
-# call carries.
+# (.started, .lanes, the queue), and result files the checkout already holds, byte for byte. Prints what travels and
+# fails when .gpu/ and the tracked files pass the 64 MiB a call carries.
 # Usage (repository root): bash campaigns/absorb.sh FILES_DIR [DEST (default .gpu/resume)]
 set -euo pipefail
 src=$1 dest=${2:-.gpu/resume}

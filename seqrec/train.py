@@ -553,6 +553,7 @@ def train(model_name: str, dataset: Any, *, config: dict[str, Any] | None = None
             raise TrainSetupError(f"train_config cuda_graph=true needs a CUDA device, got {dev}")
         optimizer = build_adam(model.parameters(), tcfg, graphed)
         scaler = grad_scaler(tcfg, dev, graphed, optimizer)
+
         def probe():  # two training samples: which dropouts autocast feeds 2-byte activations (draws nothing)
             first = ds.make_batch("train", torch.arange(min(2, ds.n_samples("train")), device=ds.device))
             return first.item_seq, first.seq_len, first.time_seq
