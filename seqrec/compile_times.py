@@ -11,8 +11,9 @@ cold first step, before its worker pool answered; ``seqrec.inductor_pool``).
 
 Everything a summary holds happened since the clock was made: a ``--compile-ahead`` run's switch to the compiled loss
 gets a clock of its own, whose ``caches`` (torch's cache counters: inductor's FX graph cache, AOT autograd's) say
-whether that compile found what the background process left (part 29: the switch epoch took 13.5 s on an H200,
-part 11's 3.3 s).
+whether that compile found what the background process left (part 30 on an H200: both graphs missed, a 17-19.5 s
+switch epoch, against part 11's 3.3 s; the background model lacked the run's dropout masks,
+``seqrec.train.adapt_precision``).
 """
 
 from __future__ import annotations

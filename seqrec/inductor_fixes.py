@@ -12,8 +12,9 @@ As upstream, such a tree contributes a scalar shape ``()``; every other call run
 allow-list, and a loss compiled with ``torch.autocast`` inside it calls ``torch.amp.autocast_mode._enter_autocast`` and
 ``_exit_autocast``: every compile under ``amp`` traced the joint graph again and partitioned it, warm caches or not,
 a ``--compile-ahead`` run's switch to the compiled loss included (found on CPU, TiM4Rec h16 bf16 with our kernels
-interpreted: a warm compile's forward 2.29 s and backward 0.13 s, against 0.57 s and none once allowed; part 29's
-switch on an H200 took 13.5 s, not yet explained by this alone). Both take only constants (device
+interpreted: a warm compile's forward 2.29 s and backward 0.13 s, against 0.57 s and none once allowed; the 13.5-19.5 s
+switches of parts 29-30 on an H200 had another cause as well, a background model without the run's dropout masks:
+``seqrec.train.adapt_precision``). Both take only constants (device
 type, dtype, enabled, cache), which are nodes' arguments of the graph the cache key hashes, so inductor's own escape
 hatch, ``unsafe_marked_cacheable_functions``, is safe for them.
 """
